@@ -1,0 +1,294 @@
+//! What tlsgate keeps of an X.509 certificate: only public facts, already extracted, so a
+//! cache of thousands of them stays small and never needs the DER again.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::*;
+
+/// Public key algorithm and size of a certificate or private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa { bits: usize },
+    Ec { curve: String },
+    Ed25519,
+    Other(String),
+}
+
+impl std::fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyAlgorithm::Rsa { bits } => write!(f, "RSA {bits}"),
+            KeyAlgorithm::Ec { curve } => write!(f, "ECDSA {curve}"),
+            KeyAlgorithm::Ed25519 => f.write_str("Ed25519"),
+            KeyAlgorithm::Other(oid) => write!(f, "key algorithm {oid}"),
+        }
+    }
+}
+
+/// The public key material used to match a private key: RSA (n, e) without leading zeros,
+/// an EC point, or Ed25519 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKeyMaterial {
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ec { curve: String, point: Vec<u8> },
+    Ed25519(Vec<u8>),
+    Unknown,
+}
+
+/// RFC 5280 §4.1.2.2: the serial is a positive integer of at most 20 octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialProblem {
+    Zero,
+    Negative,
+    TooLong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureStrength {
+    Md5,
+    Sha1,
+    Acceptable,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    pub subject: String,
+    pub common_name: Option<String>,
+    pub issuer: String,
+    pub issuer_cn: Option<String>,
+    /// DER of the subject and issuer names, compared byte for byte when ordering a chain.
+    pub subject_raw: Vec<u8>,
+    pub issuer_raw: Vec<u8>,
+    pub has_san_extension: bool,
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<IpAddr>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub serial_hex: String,
+    pub serial_problem: Option<SerialProblem>,
+    pub signature_algorithm: String,
+    pub signature_strength: SignatureStrength,
+    pub key_algorithm: KeyAlgorithm,
+    pub public_key: PublicKeyMaterial,
+    pub is_ca: bool,
+    pub subject_key_id: Option<Vec<u8>>,
+    pub authority_key_id: Option<Vec<u8>>,
+    pub sha256: [u8; 32],
+}
+
+impl CertInfo {
+    /// "CN=httpbin.example.com" style short name for messages.
+    pub fn display_name(&self) -> String {
+        match &self.common_name {
+            Some(cn) => format!("CN={cn}"),
+            None if !self.subject.is_empty() => self.subject.clone(),
+            None => format!("serial {}", self.serial_hex),
+        }
+    }
+
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_raw == self.issuer_raw
+    }
+
+    /// Names the certificate presents for host matching: SAN DNS names, or the CN when there is
+    /// no SAN extension at all (the legacy fallback Go ≥ 1.15 and browsers no longer make).
+    pub fn host_names(&self) -> Vec<&str> {
+        if self.has_san_extension {
+            self.dns_names.iter().map(String::as_str).collect()
+        } else {
+            self.common_name.iter().map(String::as_str).collect()
+        }
+    }
+
+    pub fn fingerprint_hex(&self) -> String {
+        hex(&self.sha256)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses one DER certificate. The error string says what is wrong in words.
+pub fn inspect(der: &[u8]) -> Result<(Arc<CertInfo>, X509Certificate<'_>), String> {
+    let (rest, cert) = X509Certificate::from_der(der)
+        .map_err(|e| format!("is not a valid X.509 certificate ({e})"))?;
+    if !rest.is_empty() {
+        return Err("has trailing bytes after the certificate".into());
+    }
+    let info = extract(der, &cert);
+    Ok((Arc::new(info), cert))
+}
+
+fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
+    use sha2::Digest;
+    let tbs = &cert.tbs_certificate;
+    let common_name = first_cn(tbs.subject());
+    let issuer_cn = first_cn(tbs.issuer());
+    let mut has_san_extension = false;
+    let mut dns_names = Vec::new();
+    let mut ip_addresses = Vec::new();
+    let mut is_ca = false;
+    let mut subject_key_id = None;
+    let mut authority_key_id = None;
+    for ext in tbs.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectAlternativeName(san) => {
+                has_san_extension = true;
+                for name in &san.general_names {
+                    match name {
+                        GeneralName::DNSName(d) => dns_names.push(d.to_string()),
+                        GeneralName::IPAddress(b) => {
+                            if let Some(ip) = ip_from_bytes(b) {
+                                ip_addresses.push(ip)
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
+            ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => {}
+        }
+    }
+    let raw_serial = tbs.raw_serial();
+    let serial_problem = serial_problem(raw_serial);
+    let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
+    let (signature_algorithm, signature_strength) = signature_name(&sig_oid);
+    let (key_algorithm, public_key) = public_key_of(tbs.public_key());
+    CertInfo {
+        subject: tbs.subject().to_string(),
+        common_name,
+        issuer: tbs.issuer().to_string(),
+        issuer_cn,
+        subject_raw: tbs.subject().as_raw().to_vec(),
+        issuer_raw: tbs.issuer().as_raw().to_vec(),
+        has_san_extension,
+        dns_names,
+        ip_addresses,
+        not_before: tbs.validity().not_before.timestamp(),
+        not_after: tbs.validity().not_after.timestamp(),
+        serial_hex: hex(strip_zeros(raw_serial)),
+        serial_problem,
+        signature_algorithm,
+        signature_strength,
+        key_algorithm,
+        public_key,
+        is_ca,
+        subject_key_id,
+        authority_key_id,
+        sha256: sha2::Sha256::digest(der).into(),
+    }
+}
+
+fn first_cn(name: &X509Name<'_>) -> Option<String> {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
+}
+
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+        _ => None,
+    }
+}
+
+fn serial_problem(raw: &[u8]) -> Option<SerialProblem> {
+    if raw.first().is_some_and(|b| b & 0x80 != 0) {
+        Some(SerialProblem::Negative)
+    } else if raw.iter().all(|b| *b == 0) {
+        Some(SerialProblem::Zero)
+    } else if strip_zeros(raw).len() > 20 {
+        Some(SerialProblem::TooLong)
+    } else {
+        None
+    }
+}
+
+pub(crate) fn strip_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+    &b[first..]
+}
+
+fn signature_name(oid: &str) -> (String, SignatureStrength) {
+    use SignatureStrength::*;
+    let (name, strength) = match oid {
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", Md5),
+        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => ("sha1WithRSAEncryption", Sha1),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", Sha1),
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", Acceptable),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", Acceptable),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", Acceptable),
+        "1.2.840.113549.1.1.10" => ("RSASSA-PSS", Acceptable),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", Acceptable),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", Acceptable),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", Acceptable),
+        "1.3.101.112" => ("Ed25519", Acceptable),
+        other => return (other.to_string(), Acceptable),
+    };
+    (name.to_string(), strength)
+}
+
+pub(crate) fn curve_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.10045.3.1.7" => "P-256".into(),
+        "1.3.132.0.34" => "P-384".into(),
+        "1.3.132.0.35" => "P-521".into(),
+        other => other.to_string(),
+    }
+}
+
+fn public_key_of(spki: &SubjectPublicKeyInfo<'_>) -> (KeyAlgorithm, PublicKeyMaterial) {
+    let alg = spki.algorithm.algorithm.to_id_string();
+    match alg.as_str() {
+        "1.2.840.113549.1.1.1" => match spki.parsed() {
+            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+                let n = strip_zeros(rsa.modulus).to_vec();
+                let bits = bit_length(&n);
+                let e = strip_zeros(rsa.exponent).to_vec();
+                (KeyAlgorithm::Rsa { bits }, PublicKeyMaterial::Rsa { n, e })
+            }
+            _ => (KeyAlgorithm::Rsa { bits: 0 }, PublicKeyMaterial::Unknown),
+        },
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| curve_name(&o.to_id_string()))
+                .unwrap_or_else(|| "unknown curve".into());
+            let point = spki.subject_public_key.data.to_vec();
+            (
+                KeyAlgorithm::Ec {
+                    curve: curve.clone(),
+                },
+                PublicKeyMaterial::Ec { curve, point },
+            )
+        }
+        "1.3.101.112" => (
+            KeyAlgorithm::Ed25519,
+            PublicKeyMaterial::Ed25519(spki.subject_public_key.data.to_vec()),
+        ),
+        other => (
+            KeyAlgorithm::Other(other.to_string()),
+            PublicKeyMaterial::Unknown,
+        ),
+    }
+}
+
+pub(crate) fn bit_length(n: &[u8]) -> usize {
+    let n = strip_zeros(n);
+    match n.first() {
+        None => 0,
+        Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+    }
+}

@@ -1,0 +1,698 @@
+//! The pure core: bytes in, facts and issues out. No kube client, no async, no clock — `now`
+//! is always a parameter (rustls-webpki's `check_validity` is the model).
+//!
+//! [`Analyzer::credential`] turns a Secret's decoded data into a [`CredentialSummary`]: the
+//! public facts of every certificate it holds, which key pair a gateway would use, and the
+//! issues that do not depend on time. [`validity_issues`] adds the time-dependent ones.
+//! Summaries never hold private key bytes, so the webhook's cache can keep them.
+
+pub mod cert;
+pub mod hosts;
+pub mod key;
+pub mod pem;
+
+use crate::finding::{Code, Issue, Severity};
+use cert::{CertInfo, SerialProblem, SignatureStrength};
+use sha2::Digest;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// At most this many certificates in one PEM bundle.
+pub const MAX_CERTS_PER_BUNDLE: usize = 100;
+/// At most this many bytes of data in one object.
+pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024;
+const MAX_CACHE_ENTRIES: usize = 50_000;
+
+/// What a bundle of certificates is for; decides which rules apply to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Leaf first, then intermediates (`tls.crt`, `cert`, `cert-chain.pem`).
+    ServerChain,
+    /// Trust anchors for client certificates or the mesh (`ca.crt`, `cacert`, `root-cert.pem`).
+    CaBundle,
+    /// An Istio signing CA certificate (`ca-cert.pem`).
+    SigningCa,
+}
+
+/// A parsed PEM bundle: the certificates and what is wrong with them regardless of time.
+#[derive(Debug, Default)]
+pub struct Bundle {
+    pub certs: Vec<Arc<CertInfo>>,
+    pub issues: Vec<(Code, Severity, String)>,
+}
+
+impl Bundle {
+    pub fn leaf(&self) -> Option<&Arc<CertInfo>> {
+        self.certs.first()
+    }
+
+    fn malformed(message: String) -> Self {
+        Bundle {
+            certs: Vec::new(),
+            issues: vec![(Code::SecretMalformed, Severity::Deny, message)],
+        }
+    }
+}
+
+/// Parses certificate bundles once per distinct content: a CA bundle referenced by a hundred
+/// secrets is parsed once. Thread-safe; bounded.
+#[derive(Default)]
+pub struct Analyzer {
+    cache: Mutex<HashMap<([u8; 32], Role), Arc<Bundle>>>,
+}
+
+impl Analyzer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
+        let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(digest, role))
+        {
+            return hit.clone();
+        }
+        let parsed = Arc::new(parse_bundle(bytes, role));
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert((digest, role), parsed.clone());
+        parsed
+    }
+
+    pub fn cached_bundles(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Parses and checks one bundle. Work is bounded by [`MAX_CERTS_PER_BUNDLE`].
+pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
+    let blocks = match pem::parse(bytes, MAX_CERTS_PER_BUNDLE) {
+        Ok(b) => b,
+        Err(e) => return Bundle::malformed(e.to_string()),
+    };
+    let mut bundle = Bundle::default();
+    for (i, block) in blocks.iter().enumerate() {
+        if block.label.contains("PRIVATE KEY") {
+            // Never echo the block: say only where it is.
+            return Bundle::malformed(format!(
+                "holds a private key (PEM block #{i}) where certificates belong; move it to the key field"
+            ));
+        }
+        if block.label != "CERTIFICATE" && block.label != "TRUSTED CERTIFICATE" {
+            return Bundle::malformed(format!(
+                "PEM block #{i} is a {}, not a CERTIFICATE",
+                block.label
+            ));
+        }
+        match cert::inspect(&block.der) {
+            Ok((info, _)) => bundle.certs.push(info),
+            Err(e) => return Bundle::malformed(format!("certificate #{i} {e}")),
+        }
+    }
+    for (i, c) in bundle.certs.iter().enumerate() {
+        per_cert_issues(&mut bundle.issues, i, c, role);
+    }
+    match role {
+        Role::ServerChain => {
+            if let Some(leaf) = bundle
+                .certs
+                .first()
+                .filter(|c| !c.has_san_extension && !c.is_ca)
+            {
+                bundle.issues.push((
+                    Code::NoSubjectAltName,
+                    Severity::Warn,
+                    format!(
+                        "certificate #0 ({}) has no subjectAltName; only its CN names a host, which Go ≥ 1.15 and browsers ignore — reissue with -addext subjectAltName=DNS:{}",
+                        leaf.display_name(),
+                        leaf.common_name.as_deref().unwrap_or("HOST")
+                    ),
+                ));
+            }
+            chain_order(&mut bundle)
+        }
+        Role::CaBundle => {
+            for (i, c) in bundle.certs.iter().enumerate() {
+                if !c.is_ca {
+                    bundle.issues.push((
+                        Code::CaNotCa,
+                        Severity::Deny,
+                        format!(
+                            "certificate #{i} ({}) is not a CA (no basicConstraints CA:TRUE), so it cannot verify client certificates; put the issuing CA here",
+                            c.display_name()
+                        ),
+                    ));
+                }
+            }
+        }
+        Role::SigningCa => {}
+    }
+    bundle
+}
+
+fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, i: usize, c: &CertInfo, role: Role) {
+    let who = format!("certificate #{i} ({})", c.display_name());
+    if let cert::KeyAlgorithm::Rsa { bits } = c.key_algorithm {
+        if bits < 2048 {
+            out.push((
+                Code::WeakKey,
+                Severity::Warn,
+                format!("{who} has a {bits}-bit RSA key; use at least 2048 bits"),
+            ));
+        }
+    }
+    // A trust anchor's own signature is never checked by a verifier, so only flag it on
+    // certificates that are verified: leaves, intermediates and non-self-issued CAs.
+    let verified = !(role == Role::CaBundle && c.is_self_issued());
+    match c.signature_strength {
+        SignatureStrength::Md5 if verified => out.push((
+            Code::WeakSignature,
+            Severity::Deny,
+            format!("{who} is signed with MD5 ({}), which no TLS stack accepts; reissue it", c.signature_algorithm),
+        )),
+        SignatureStrength::Sha1 if verified => out.push((
+            Code::WeakSignature,
+            Severity::Warn,
+            format!("{who} is signed with SHA-1 ({}), rejected by Go and browsers; reissue it with SHA-256", c.signature_algorithm),
+        )),
+        _ => {}
+    }
+    if let Some(p) = c.serial_problem {
+        let what = match p {
+            SerialProblem::Zero => "a serial number of 0",
+            SerialProblem::Negative => "a negative serial number",
+            SerialProblem::TooLong => "a serial number longer than 20 octets",
+        };
+        out.push((
+            Code::SerialInvalid,
+            Severity::Warn,
+            format!("{who} has {what} (RFC 5280 §4.1.2.2); strict clients reject it — sign with -CAcreateserial instead of -set_serial 0"),
+        ));
+    }
+}
+
+/// RFC 5246 §7.4.2 / RFC 8446 §4.4.2: the sender's certificate first, each following one
+/// certifying the one before it.
+fn chain_order(bundle: &mut Bundle) {
+    let certs = &bundle.certs;
+    if certs.len() < 2 {
+        return;
+    }
+    if certs[0].is_ca && certs.iter().skip(1).any(|c| !c.is_ca) {
+        let pos = certs.iter().position(|c| !c.is_ca).unwrap_or(0);
+        bundle.issues.push((
+            Code::ChainOrder,
+            Severity::Warn,
+            format!(
+                "the leaf certificate ({}) is #{pos}, not first; put it first, then its issuers (`cat leaf.crt intermediate.crt`)",
+                certs[pos].display_name()
+            ),
+        ));
+        return;
+    }
+    for i in 0..certs.len() - 1 {
+        if !issued_by(&certs[i], &certs[i + 1]) {
+            bundle.issues.push((
+                Code::ChainOrder,
+                Severity::Warn,
+                format!(
+                    "certificate #{i} ({}) is issued by {}, but the next certificate is {}",
+                    certs[i].display_name(),
+                    certs[i].issuer,
+                    certs[i + 1].subject
+                ),
+            ));
+            return;
+        }
+    }
+}
+
+/// Name chaining plus key identifiers when both are present (RFC 5280 §4.2.1.1).
+pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
+    if child.issuer_raw != issuer.subject_raw {
+        return false;
+    }
+    match (&child.authority_key_id, &issuer.subject_key_id) {
+        (Some(a), Some(s)) => a == s,
+        _ => true,
+    }
+}
+
+/// Decoded data of a Secret, by key.
+pub type SecretData = BTreeMap<String, Vec<u8>>;
+
+/// Where a gateway finds its server certificate and key, in Istio's order of preference.
+pub const SERVER_PAIRS: [(&str, &str); 2] = [("cert", "key"), ("tls.crt", "tls.key")];
+/// Where a gateway finds the CA for client certificates, in Istio's order of preference.
+pub const CA_KEYS: [&str; 2] = ["cacert", "ca.crt"];
+
+#[derive(Debug, Clone)]
+pub struct ServerCredential {
+    pub cert_key: &'static str,
+    pub key_key: &'static str,
+    pub chain: Arc<Bundle>,
+}
+
+/// Everything tlsgate keeps of a Secret: public facts and issues, never private bytes.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialSummary {
+    pub secret_type: String,
+    pub keys: Vec<String>,
+    pub server: Option<ServerCredential>,
+    pub ca: Option<(String, Arc<Bundle>)>,
+    /// Every certificate bundle in the secret, by key, for expiry checks and audits.
+    pub bundles: Vec<(String, Arc<Bundle>)>,
+    /// Issues that do not depend on time, each with its `data["key"]` path.
+    pub issues: Vec<Issue>,
+    pub has_token: bool,
+    /// Istio root certificate, for root consistency checks (`istio-ca-secret`, `cacerts`).
+    pub mesh_root: Option<Arc<CertInfo>>,
+}
+
+impl CredentialSummary {
+    pub fn leaf(&self) -> Option<&Arc<CertInfo>> {
+        self.server.as_ref().and_then(|s| s.chain.leaf())
+    }
+}
+
+pub fn data_path(key: &str) -> String {
+    format!("data[\"{key}\"]")
+}
+
+fn non_empty<'a>(data: &'a SecretData, key: &str) -> Option<&'a [u8]> {
+    data.get(key)
+        .map(Vec::as_slice)
+        .filter(|v| !v.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Is this Secret one tlsgate has an opinion about on its own (without a referrer)?
+pub fn is_tls_secret(name: &str, secret_type: &str, data: &SecretData) -> bool {
+    matches!(
+        secret_type,
+        "kubernetes.io/tls" | "istio.io/key-and-cert" | "istio.io/ca-root"
+    ) || matches!(name, "istio-ca-secret" | "cacerts")
+        || [
+            "tls.crt",
+            "cert",
+            "cacert",
+            "ca.crt",
+            "ca-cert.pem",
+            "root-cert.pem",
+            "cert-chain.pem",
+        ]
+        .iter()
+        .any(|k| data.contains_key(*k))
+}
+
+impl Analyzer {
+    /// Analyses a Secret's data as Istio, Envoy and ingress controllers would read it.
+    pub fn credential(
+        &self,
+        name: &str,
+        secret_type: &str,
+        data: &SecretData,
+    ) -> CredentialSummary {
+        let mut s = CredentialSummary {
+            secret_type: secret_type.to_string(),
+            keys: data.keys().cloned().collect(),
+            has_token: data.contains_key("token"),
+            ..Default::default()
+        };
+        let total: usize = data.values().map(Vec::len).sum();
+        if total > MAX_OBJECT_BYTES {
+            s.issues.push(Issue::new(
+                Code::SecretMalformed,
+                "data",
+                format!("holds {total} bytes, above the {MAX_OBJECT_BYTES}-byte limit; it was not inspected"),
+            ));
+            return s;
+        }
+        if secret_type == "kubernetes.io/tls" {
+            for k in ["tls.crt", "tls.key"] {
+                if non_empty(data, k).is_none() {
+                    s.issues.push(Issue::new(
+                        Code::SecretMalformed,
+                        data_path(k),
+                        format!("a kubernetes.io/tls secret needs a non-empty {k}"),
+                    ));
+                }
+            }
+        }
+        if secret_type == "istio.io/ca-root" || name == "istio-ca-secret" || name == "cacerts" {
+            self.istio_ca(&mut s, data);
+            return s;
+        }
+        if secret_type == "istio.io/key-and-cert" {
+            self.key_and_cert(&mut s, data);
+            return s;
+        }
+        self.server_pair(&mut s, data);
+        for ca_key in CA_KEYS {
+            if let Some(bytes) = non_empty(data, ca_key) {
+                let b = self.add_bundle(&mut s, ca_key, bytes, Role::CaBundle);
+                s.ca = Some((ca_key.to_string(), b));
+                break;
+            }
+        }
+        s
+    }
+
+    fn add_bundle(
+        &self,
+        s: &mut CredentialSummary,
+        key: &str,
+        bytes: &[u8],
+        role: Role,
+    ) -> Arc<Bundle> {
+        let b = self.bundle(bytes, role);
+        for (code, sev, msg) in &b.issues {
+            s.issues.push(
+                Issue::new(*code, data_path(key), format!("{key} {msg}")).with_severity(*sev),
+            );
+        }
+        s.bundles.push((key.to_string(), b.clone()));
+        b
+    }
+
+    fn server_pair(&self, s: &mut CredentialSummary, data: &SecretData) {
+        let present: Vec<_> = SERVER_PAIRS
+            .iter()
+            .filter(|(c, k)| non_empty(data, c).is_some() && non_empty(data, k).is_some())
+            .collect();
+        let Some(&&(cert_key, key_key)) = present.first() else {
+            // A lone half of a pair is a mistake worth naming.
+            for (c, k) in SERVER_PAIRS {
+                match (non_empty(data, c), non_empty(data, k)) {
+                    (Some(_), None) => s.issues.push(Issue::new(
+                        Code::SecretMalformed,
+                        data_path(k),
+                        format!(
+                            "has {c} but no non-empty {k}; a gateway needs both halves of the pair"
+                        ),
+                    )),
+                    (None, Some(_)) => s.issues.push(Issue::new(
+                        Code::SecretMalformed,
+                        data_path(c),
+                        format!(
+                            "has {k} but no non-empty {c}; a gateway needs both halves of the pair"
+                        ),
+                    )),
+                    _ => {}
+                }
+            }
+            return;
+        };
+        if present.len() > 1 {
+            s.issues.push(Issue::new(
+                Code::CredentialKeysShadowed,
+                data_path(cert_key),
+                format!("both cert/key and tls.crt/tls.key are set; Istio gateways use {cert_key}/{key_key} and ignore the other pair"),
+            ));
+        }
+        let chain = self.add_bundle(s, cert_key, &data[cert_key], Role::ServerChain);
+        self.check_key(s, key_key, &data[key_key], chain.leaf().cloned(), cert_key);
+        s.server = Some(ServerCredential {
+            cert_key,
+            key_key,
+            chain,
+        });
+    }
+
+    /// Parses the private key at `key_key` and matches it against `cert`.
+    fn check_key(
+        &self,
+        s: &mut CredentialSummary,
+        key_key: &str,
+        bytes: &[u8],
+        cert: Option<Arc<CertInfo>>,
+        cert_key: &str,
+    ) {
+        let path = data_path(key_key);
+        let block = match pem::parse(bytes, 4) {
+            Ok(blocks) => blocks.into_iter().find(|b| b.label.contains("PRIVATE KEY")),
+            Err(e) => {
+                s.issues.push(Issue::new(
+                    Code::SecretMalformed,
+                    path,
+                    format!("{key_key} {e}"),
+                ));
+                return;
+            }
+        };
+        let Some(block) = block else {
+            s.issues.push(Issue::new(
+                Code::SecretMalformed,
+                path,
+                format!("{key_key} holds no PRIVATE KEY block"),
+            ));
+            return;
+        };
+        match key::parse(&block) {
+            Ok(facts) => {
+                let Some(cert) = cert else { return };
+                if !key::matches(&facts, &cert.public_key) {
+                    s.issues.push(Issue::new(
+                        Code::KeyMismatch,
+                        path,
+                        format!(
+                            "{key_key} ({} {}) does not belong to the certificate in {cert_key} ({}, {}); the pair was mixed up",
+                            facts.algorithm, facts.encoding, cert.display_name(), cert.key_algorithm
+                        ),
+                    ));
+                }
+            }
+            Err(key::KeyError::Encrypted) => s.issues.push(Issue::new(
+                Code::KeyEncrypted,
+                path,
+                format!("{key_key} {}", key::KeyError::Encrypted),
+            )),
+            Err(e) => s.issues.push(Issue::new(
+                Code::SecretMalformed,
+                path,
+                format!("{key_key} {e}"),
+            )),
+        }
+    }
+
+    fn key_and_cert(&self, s: &mut CredentialSummary, data: &SecretData) {
+        self.require(s, data, &["cert-chain.pem", "key.pem", "root-cert.pem"]);
+        if let Some(bytes) = non_empty(data, "cert-chain.pem") {
+            let chain = self.add_bundle(s, "cert-chain.pem", bytes, Role::ServerChain);
+            if let Some(key) = non_empty(data, "key.pem") {
+                self.check_key(s, "key.pem", key, chain.leaf().cloned(), "cert-chain.pem");
+            }
+        }
+        if let Some(bytes) = non_empty(data, "root-cert.pem") {
+            let root = self.add_bundle(s, "root-cert.pem", bytes, Role::CaBundle);
+            s.mesh_root = root.leaf().cloned();
+        }
+    }
+
+    fn require(&self, s: &mut CredentialSummary, data: &SecretData, keys: &[&str]) -> bool {
+        let mut ok = true;
+        for k in keys {
+            if non_empty(data, k).is_none() {
+                ok = false;
+                s.issues.push(Issue::new(
+                    Code::SecretMalformed,
+                    data_path(k),
+                    format!("{k} is missing or empty"),
+                ));
+            }
+        }
+        ok
+    }
+
+    /// `istio-ca-secret` (self-signed, `ca-cert.pem` + `ca-key.pem`) and plugged-in `cacerts`
+    /// (`ca-cert.pem`, `ca-key.pem`, `root-cert.pem`, `cert-chain.pem`).
+    fn istio_ca(&self, s: &mut CredentialSummary, data: &SecretData) {
+        if !self.require(s, data, &["ca-cert.pem", "ca-key.pem"]) {
+            return;
+        }
+        let ca = self.add_bundle(s, "ca-cert.pem", &data["ca-cert.pem"], Role::SigningCa);
+        let Some(ca_cert) = ca.leaf().cloned() else {
+            return;
+        };
+        let invalid = |msg: String| Issue::new(Code::IstioCaInvalid, data_path("ca-cert.pem"), msg);
+        if !ca_cert.is_ca {
+            s.issues.push(invalid(format!(
+                "ca-cert.pem ({}) is not a CA certificate (no basicConstraints CA:TRUE); istiod cannot sign workload certificates with it",
+                ca_cert.display_name()
+            )));
+        }
+        let before = s.issues.len();
+        self.check_key(
+            s,
+            "ca-key.pem",
+            &data["ca-key.pem"],
+            Some(ca_cert.clone()),
+            "ca-cert.pem",
+        );
+        for issue in &mut s.issues[before..] {
+            if issue.code == Code::KeyMismatch {
+                issue.code = Code::IstioCaInvalid;
+                issue.severity = Severity::Deny;
+            }
+        }
+        let root = non_empty(data, "root-cert.pem")
+            .map(|r| self.add_bundle(s, "root-cert.pem", r, Role::CaBundle));
+        if let Some(c) = non_empty(data, "cert-chain.pem") {
+            self.add_bundle(s, "cert-chain.pem", c, Role::ServerChain);
+        }
+        s.mesh_root = root
+            .as_ref()
+            .and_then(|r| r.leaf().cloned())
+            .or_else(|| Some(ca_cert.clone()));
+        if let Some(root_bytes) = non_empty(data, "root-cert.pem") {
+            let chain_bytes = non_empty(data, "cert-chain.pem");
+            if let Err(msg) = verify_istio_chain(&data["ca-cert.pem"], chain_bytes, root_bytes) {
+                s.issues.push(invalid(msg));
+            }
+        }
+    }
+}
+
+/// Does `ca-cert.pem` chain to `root-cert.pem` through `cert-chain.pem`, by signature?
+/// This is the check that failed in the Citadel outage ("cannot verify the cert with the
+/// provided root chain and cert pool").
+fn parse_der(d: &[u8]) -> Option<x509_parser::certificate::X509Certificate<'_>> {
+    use x509_parser::prelude::FromDer;
+    x509_parser::certificate::X509Certificate::from_der(d)
+        .ok()
+        .map(|(_, c)| c)
+}
+
+fn verify_istio_chain(
+    ca_pem: &[u8],
+    chain_pem: Option<&[u8]>,
+    root_pem: &[u8],
+) -> Result<(), String> {
+    let ders = |bytes: &[u8]| -> Vec<Vec<u8>> {
+        crate::analysis::pem::parse(bytes, MAX_CERTS_PER_BUNDLE)
+            .map(|b| {
+                b.into_iter()
+                    .filter(|b| b.label == "CERTIFICATE")
+                    .map(|b| b.der)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ca = ders(ca_pem);
+    let roots = ders(root_pem);
+    let mut pool = ders(chain_pem.unwrap_or_default());
+    pool.extend(roots.iter().cloned());
+    let (Some(mut current), false) = (ca.first().and_then(|d| parse_der(d)), roots.is_empty())
+    else {
+        return Err("ca-cert.pem or root-cert.pem holds no parsable certificate".into());
+    };
+    let roots: Vec<_> = roots.iter().filter_map(|d| parse_der(d)).collect();
+    let pool: Vec<_> = pool.iter().filter_map(|d| parse_der(d)).collect();
+    for _ in 0..=pool.len() {
+        if roots.iter().any(|r| {
+            current.verify_signature(Some(r.public_key())).is_ok() || current.as_raw() == r.as_raw()
+        }) {
+            return Ok(());
+        }
+        match pool.iter().find(|p| {
+            p.as_raw() != current.as_raw() && current.verify_signature(Some(p.public_key())).is_ok()
+        }) {
+            Some(next) => current = next.clone(),
+            None => break,
+        }
+    }
+    let root_name = roots
+        .first()
+        .map(|r| r.subject().to_string())
+        .unwrap_or_default();
+    Err(format!(
+        "ca-cert.pem ({}) does not chain to root-cert.pem ({root_name}) through cert-chain.pem; istiod will refuse to start (\"cannot verify the cert with the provided root chain\")",
+        ca.first().and_then(|d| parse_der(d)).map(|c| c.subject().to_string()).unwrap_or_default()
+    ))
+}
+
+/// How much time is left, in words: "412 days", "5 hours".
+pub fn human_duration(seconds: i64) -> String {
+    let s = seconds.unsigned_abs();
+    let (n, unit) = if s >= 2 * 86_400 {
+        (s / 86_400, "days")
+    } else if s >= 2 * 3_600 {
+        (s / 3_600, "hours")
+    } else if s >= 120 {
+        (s / 60, "minutes")
+    } else {
+        (s, "seconds")
+    };
+    format!("{n} {unit}")
+}
+
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Time-dependent issues for every certificate in every bundle of a credential.
+pub fn validity_issues(summary: &CredentialSummary, now: i64, warn_within_days: i64) -> Vec<Issue> {
+    let mut out = Vec::new();
+    for (key, bundle) in &summary.bundles {
+        for (i, c) in bundle.certs.iter().enumerate() {
+            if let Some(issue) = cert_validity(c, now, warn_within_days) {
+                let who = if bundle.certs.len() > 1 {
+                    format!("{key} certificate #{i}")
+                } else {
+                    key.clone()
+                };
+                out.push(Issue::new(
+                    issue.0,
+                    data_path(key),
+                    format!("{who} ({}) {}", c.display_name(), issue.1),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// RFC 5280 §4.1.2.5: valid from notBefore through notAfter inclusive.
+pub fn cert_validity(c: &CertInfo, now: i64, warn_within_days: i64) -> Option<(Code, String)> {
+    if now > c.not_after {
+        Some((
+            Code::CertExpired,
+            format!(
+                "expired {} ago (notAfter {}); renew it",
+                human_duration(now - c.not_after),
+                rfc3339(c.not_after)
+            ),
+        ))
+    } else if now < c.not_before {
+        Some((
+            Code::CertNotYetValid,
+            format!(
+                "is not valid for another {} (notBefore {}); check the issuer's clock",
+                human_duration(c.not_before - now),
+                rfc3339(c.not_before)
+            ),
+        ))
+    } else if c.not_after - now <= warn_within_days * 86_400 {
+        Some((
+            Code::CertExpiringSoon,
+            format!(
+                "expires in {} (notAfter {})",
+                human_duration(c.not_after - now),
+                rfc3339(c.not_after)
+            ),
+        ))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,665 @@
+//! `check(object, lookup, policy, now) -> findings`: the rules, written once, shared by the
+//! webhook, the linter and the audit.
+
+use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
+use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
+use crate::lookup::{Found, Lookup, StoredSecret};
+use crate::model::{ConfigMap, GatewayApiGateway, IstioGateway, Object, Secret, VirtualService};
+use crate::policy::Policy;
+use crate::refs::{self, istio_mode, CredentialRef, Scope, Via};
+use std::sync::Arc;
+
+/// Everything a check needs besides the object.
+pub struct Ctx<'a> {
+    pub lookup: &'a dyn Lookup,
+    pub policy: &'a Policy,
+    pub analyzer: &'a Analyzer,
+    /// Unix seconds. Never read from the clock in here.
+    pub now: i64,
+    /// Also check a Secret against every object that references it (the webhook does; the
+    /// linter does not, because it checks those objects themselves).
+    pub referrers: bool,
+}
+
+/// Codes of a referenced credential's own issues that are repeated on the referring object,
+/// because they break the Gateway/Ingress that uses it.
+const PROPAGATED: [Code; 8] = [
+    Code::NoSubjectAltName,
+    Code::SecretMalformed,
+    Code::CertExpired,
+    Code::CertNotYetValid,
+    Code::CertExpiringSoon,
+    Code::KeyMismatch,
+    Code::KeyEncrypted,
+    Code::WeakSignature,
+];
+
+/// Checks one object. `api_version` is only used to label findings.
+pub fn check(obj: &Object, api_version: &str, ctx: &Ctx<'_>) -> Vec<Finding> {
+    let oref = obj.object_ref(api_version);
+    if ctx.policy.excluded(oref.namespace.as_deref()) {
+        return Vec::new();
+    }
+    let issues = match obj {
+        Object::Secret(s) => check_secret(s, obj.namespace(), ctx),
+        Object::ConfigMap(cm) => check_config_map(cm, obj.namespace(), ctx),
+        Object::IstioGateway(gw) => check_istio_gateway(gw, obj, ctx),
+        Object::VirtualService(vs) => check_virtual_service(vs, obj.namespace(), ctx),
+        Object::GatewayApiGateway(gw) => check_gateway_api(gw, obj, ctx),
+        Object::Ingress(_) => check_references(obj, ctx),
+        Object::ReferenceGrant(_) => Vec::new(),
+    };
+    ctx.policy
+        .apply(issues.into_iter().map(|i| i.on(&oref)).collect())
+}
+
+fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let referrers: Vec<_> = if ctx.referrers {
+        ctx.lookup
+            .referrers(&s.meta.name)
+            .into_iter()
+            .filter(|r| {
+                resolve_namespaces(&r.reference.scope, ctx)
+                    .iter()
+                    .any(|n| n == namespace)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !analysis::is_tls_secret(&s.meta.name, &s.secret_type, &s.data) && referrers.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<Issue> = s
+        .undecodable
+        .iter()
+        .map(|k| {
+            Issue::new(
+                Code::SecretMalformed,
+                analysis::data_path(k),
+                format!("{k} is not valid base64"),
+            )
+        })
+        .collect();
+    let summary = ctx
+        .analyzer
+        .credential(&s.meta.name, &s.secret_type, &s.data);
+    out.extend(summary.issues.iter().cloned());
+    out.extend(analysis::validity_issues(
+        &summary,
+        ctx.now,
+        ctx.policy.expiry_warning_days,
+    ));
+    out.extend(mesh_root_issues(&summary, namespace, &s.meta.name, ctx));
+    for r in referrers {
+        let who = format!("{} {}", r.object.kind, qualified(&r.object));
+        out.extend(coverage_issues(&summary, &r.reference, &who, &s.meta.name));
+        if r.reference.needs_ca
+            && summary.ca.is_none()
+            && !companion_ca_exists(namespace, &s.meta.name, ctx)
+        {
+            out.push(Issue::new(
+                Code::CaMissing,
+                "data",
+                format!(
+                    "{who} verifies client certificates ({}) with this secret, but it has no ca.crt or cacert and there is no {}-cacert secret",
+                    r.reference.path, s.meta.name
+                ),
+            ));
+        }
+    }
+    if s.meta
+        .annotations
+        .contains_key(crate::lookup::CERT_MANAGER_ANNOTATION)
+    {
+        soften_for_cert_manager(&mut out);
+    }
+    out
+}
+
+fn qualified(o: &ObjectRef) -> String {
+    match &o.namespace {
+        Some(ns) => format!("{ns}/{}", o.name),
+        None => o.name.clone(),
+    }
+}
+
+/// cert-manager writes a temporary certificate and renews in place: while issuance is in
+/// flight, expiry and host mismatch are its job to fix, so they only warn.
+fn soften_for_cert_manager(issues: &mut [Issue]) {
+    for i in issues.iter_mut() {
+        if matches!(
+            i.code,
+            Code::CertExpired | Code::CertNotYetValid | Code::HostNotCovered
+        ) && i.severity == Severity::Deny
+        {
+            i.severity = Severity::Warn;
+            i.message
+                .push_str(" (managed by cert-manager: warning only while issuance is in flight)");
+        }
+    }
+}
+
+/// Host coverage of a credential's leaf for one reference.
+fn coverage_issues(
+    summary: &CredentialSummary,
+    r: &CredentialRef,
+    who: &str,
+    secret_name: &str,
+) -> Vec<Issue> {
+    let Some(leaf) = summary.leaf() else {
+        return Vec::new();
+    };
+    let names = leaf.host_names();
+    let mut out = Vec::new();
+    let mut uncovered = Vec::new();
+    for host in &r.hosts {
+        if hosts::is_catch_all(host) {
+            continue;
+        }
+        if !hosts::covered(&names, &leaf.ip_addresses, host) {
+            uncovered.push(hosts::normalize(host));
+        }
+    }
+    let path = summary
+        .server
+        .as_ref()
+        .map_or("data".to_string(), |s| analysis::data_path(s.cert_key));
+    if !uncovered.is_empty() {
+        let presents = if names.is_empty() {
+            "no DNS names".to_string()
+        } else {
+            names.join(", ")
+        };
+        out.push(Issue::new(
+            Code::HostNotCovered,
+            path,
+            format!(
+                "certificate in {secret_name} covers {presents}, not {} served by {who} ({}); reissue it with subjectAltName=DNS:{}",
+                uncovered.join(", "),
+                r.path,
+                uncovered[0]
+            ),
+        ));
+    }
+    out
+}
+
+fn companion_ca_exists(namespace: &str, name: &str, ctx: &Ctx<'_>) -> bool {
+    match ctx.lookup.secret(namespace, &format!("{name}-cacert")) {
+        Found::Yes(s) => s.summary.ca.is_some(),
+        _ => false,
+    }
+}
+
+/// Namespaces a reference's Secret is looked up in, in order.
+fn resolve_namespaces(scope: &Scope, ctx: &Ctx<'_>) -> Vec<String> {
+    match scope {
+        Scope::Namespace(ns) => vec![ns.clone()],
+        Scope::IstioWorkload {
+            gateway_namespace,
+            selector,
+        } => match ctx.lookup.workload_namespaces(selector) {
+            Some(nss) => nss,
+            None => {
+                let mut v = vec![gateway_namespace.clone()];
+                if ctx.policy.gateway_namespace != *gateway_namespace {
+                    v.push(ctx.policy.gateway_namespace.clone());
+                }
+                v
+            }
+        },
+    }
+}
+
+/// Checks every credential reference of a Gateway/Ingress.
+fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    for r in refs::credential_refs(obj) {
+        if let Some(gr) = &r.gateway_api_ref {
+            let group = gr.group.as_deref().unwrap_or("");
+            let kind = gr.kind.as_deref().unwrap_or("Secret");
+            if !(group.is_empty() || group == "core") || kind != "Secret" {
+                out.push(Issue::new(
+                    Code::RefInvalidKind,
+                    r.path.clone(),
+                    format!(
+                        "certificateRef {} is a {kind} of group \"{group}\"; listeners only accept core Secrets (group \"\", kind Secret)",
+                        r.name
+                    ),
+                ));
+                continue;
+            }
+            if let Scope::Namespace(target) = &r.scope {
+                if target != obj.namespace()
+                    && !reference_granted(obj.namespace(), target, &r.name, ctx)
+                {
+                    out.push(Issue::new(
+                        Code::RefNotPermitted,
+                        r.path.clone(),
+                        format!(
+                            "certificateRef {target}/{} crosses namespaces without a ReferenceGrant in {target} allowing Gateways from {}; add one or move the Secret",
+                            r.name,
+                            obj.namespace()
+                        ),
+                    ));
+                    continue;
+                }
+            }
+        }
+        out.extend(check_reference(&r, obj, ctx));
+    }
+    out
+}
+
+fn reference_granted(from_ns: &str, to_ns: &str, name: &str, ctx: &Ctx<'_>) -> bool {
+    ctx.lookup.reference_grants(to_ns).iter().any(|g| {
+        g.spec.from.iter().any(|f| {
+            f.group == "gateway.networking.k8s.io" && f.kind == "Gateway" && f.namespace == from_ns
+        }) && g.spec.to.iter().any(|t| {
+            t.group.is_empty() && t.kind == "Secret" && t.name.as_deref().is_none_or(|n| n == name)
+        })
+    })
+}
+
+/// Resolves one reference and checks the credential it finds.
+fn check_reference(r: &CredentialRef, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    if r.via == Via::IstioGateway {
+        if r.name.starts_with("istio") || r.name.starts_with("prometheus") {
+            out.push(Issue::new(
+                Code::CredentialNameReserved,
+                r.path.clone(),
+                format!("credentialName {} starts with `{}`, a prefix Istio reserves for its own secrets; rename the secret", r.name, if r.name.starts_with("istio") { "istio" } else { "prometheus" }),
+            ));
+        }
+    }
+    let namespaces = resolve_namespaces(&r.scope, ctx);
+    let mut found: Option<Arc<StoredSecret>> = None;
+    let mut not_synced = false;
+    for ns in &namespaces {
+        match ctx.lookup.secret(ns, &r.name) {
+            Found::Yes(s) => {
+                found = Some(s);
+                break;
+            }
+            Found::NotSyncedYet => not_synced = true,
+            Found::Missing => {}
+        }
+    }
+    let Some(secret) = found else {
+        if not_synced {
+            out.push(Issue::new(
+                Code::ViewNotSynced,
+                r.path.clone(),
+                format!(
+                    "cannot tell yet whether secret {} exists: the cluster view is still loading",
+                    r.name
+                ),
+            ));
+        } else {
+            out.push(not_found(r, &namespaces, ctx));
+        }
+        return out;
+    };
+    let summary = &secret.summary;
+    let src = format!("secret {}/{}", secret.namespace, secret.name);
+    if summary.has_token && r.via == Via::IstioGateway {
+        out.push(Issue::new(
+            Code::CredentialHasToken,
+            r.path.clone(),
+            format!("{src} has a `token` key; Istio refuses to serve secrets that look like service-account tokens"),
+        ));
+    }
+    if summary.server.is_none() {
+        let has = if summary.keys.is_empty() {
+            "no keys".to_string()
+        } else {
+            summary.keys.join(", ")
+        };
+        out.push(Issue::new(
+            Code::SecretMalformed,
+            r.path.clone(),
+            format!(
+                "{src} has no certificate/key pair (needs tls.crt+tls.key or cert+key; has {has})"
+            ),
+        ));
+    }
+    let mut own: Vec<Issue> = summary.issues.clone();
+    own.extend(analysis::validity_issues(
+        summary,
+        ctx.now,
+        ctx.policy.expiry_warning_days,
+    ));
+    for i in own.into_iter().filter(|i| PROPAGATED.contains(&i.code)) {
+        out.push(Issue {
+            path: r.path.clone(),
+            message: format!("{src}: {}", i.message),
+            ..i
+        });
+    }
+    let who = obj.kind().to_string();
+    for mut i in coverage_issues(summary, r, &format!("this {who}"), &src) {
+        i.path = r.path.clone();
+        out.push(i);
+    }
+    if r.needs_ca
+        && summary.ca.is_none()
+        && !companion_ca_exists(&secret.namespace, &secret.name, ctx)
+    {
+        out.push(Issue::new(
+            Code::CaMissing,
+            r.path.clone(),
+            format!(
+                "client certificates are verified (MUTUAL) but {src} has no ca.crt or cacert and there is no {}-cacert secret; add the client CA as ca.crt",
+                secret.name
+            ),
+        ));
+    }
+    if secret.cert_manager {
+        soften_for_cert_manager(&mut out);
+    }
+    out
+}
+
+fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
+    let elsewhere: Vec<String> = ctx
+        .lookup
+        .secret_namespaces(&r.name)
+        .into_iter()
+        .filter(|ns| !searched.contains(ns))
+        .collect();
+    let place = match &r.scope {
+        Scope::IstioWorkload { .. } => format!(
+            "{} (where the gateway workload's credentials are read)",
+            searched.join(" or ")
+        ),
+        Scope::Namespace(ns) => ns.clone(),
+    };
+    let mut msg = format!("secret {} not found in {place}", r.name);
+    if let Some(first) = elsewhere.first() {
+        let reader = match r.via {
+            Via::IstioGateway => "the ingress gateway reads",
+            Via::GatewayApi => "the listener reads",
+            Via::Ingress => "the Ingress reads",
+        };
+        msg.push_str(&format!(
+            "; it exists in {first}, but {reader} {}",
+            searched.join(" or ")
+        ));
+    }
+    Issue::new(Code::CredentialNotFound, r.path.clone(), msg)
+}
+
+fn check_istio_gateway(gw: &IstioGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    for (i, server) in gw.spec.servers.iter().enumerate() {
+        let Some(tls) = &server.tls else { continue };
+        let Some(cred) = tls.credential_name.as_deref().filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let path = format!("spec.servers[{i}].tls.credentialName");
+        match istio_mode(tls.mode.as_deref()) {
+            "ISTIO_MUTUAL" => out.push(Issue::new(
+                Code::IstioMutualWithCredential,
+                path,
+                format!("tls.mode ISTIO_MUTUAL uses the mesh's own certificates and must not set credentialName ({cred}); use MUTUAL to serve {cred}"),
+            )),
+            m @ ("PASSTHROUGH" | "AUTO_PASSTHROUGH") => {
+                let unset = if tls.mode.is_none() { " (tls.mode is unset, which means PASSTHROUGH)" } else { "" };
+                out.push(Issue::new(
+                    Code::TlsModeIgnoresCredential,
+                    path,
+                    format!("tls.mode {m}{unset} forwards TLS untouched, so credentialName {cred} is ignored; set mode: SIMPLE to terminate TLS with it"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+fn check_virtual_service(vs: &VirtualService, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    for (j, g) in vs.spec.gateways.iter().enumerate() {
+        if g == "mesh" || g.is_empty() {
+            continue;
+        }
+        let (gns, gname) = g.split_once('/').unwrap_or((namespace, g.as_str()));
+        let path = format!("spec.gateways[{j}]");
+        match ctx.lookup.istio_gateway(gns, gname) {
+            Found::Yes(gw) => {
+                let served: Vec<&String> = gw.spec.servers.iter().flat_map(|s| s.hosts.iter()).collect();
+                let admitted = vs.spec.hosts.iter().any(|h| served.iter().any(|s| host_in_server(s, h, namespace)));
+                if !admitted && !vs.spec.hosts.is_empty() {
+                    out.push(Issue::new(
+                        Code::VirtualserviceHostNotInGateway,
+                        "spec.hosts",
+                        format!(
+                            "none of {} is served by gateway {gns}/{gname} (it serves {}); this VirtualService gets no traffic from it",
+                            vs.spec.hosts.join(", "),
+                            served.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+            Found::Missing => {
+                let names = ctx.lookup.istio_gateway_names(gns);
+                let hint = match hosts::closest(gname, names.iter().map(String::as_str)) {
+                    Some(c) => format!("; did you mean gateway `{c}`?"),
+                    None if !names.is_empty() && names.len() <= 5 => {
+                        format!("; gateways in {gns}: {}", names.join(", "))
+                    }
+                    None => String::new(),
+                };
+                out.push(Issue::new(
+                    Code::GatewayNotFound,
+                    path,
+                    format!("gateway {gns}/{gname} does not exist, so this VirtualService is not bound to any gateway{hint}"),
+                ));
+            }
+            Found::NotSyncedYet => out.push(Issue::new(
+                Code::ViewNotSynced,
+                path,
+                format!("cannot tell yet whether gateway {gns}/{gname} exists: the cluster view is still loading"),
+            )),
+        }
+    }
+    out
+}
+
+/// A gateway server host `ns/host` only admits VirtualServices from `ns` (`*` or `.` = any/own).
+fn host_in_server(server_host: &str, vs_host: &str, vs_namespace: &str) -> bool {
+    if let Some((ns, _)) = server_host.split_once('/') {
+        if ns != "*" && ns != "." && ns != vs_namespace {
+            return false;
+        }
+    }
+    hosts::gateway_host_admits(server_host, vs_host)
+}
+
+fn check_gateway_api(gw: &GatewayApiGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    for (i, l) in gw.spec.listeners.iter().enumerate() {
+        let Some(tls) = &l.tls else { continue };
+        let mode = tls.mode.as_deref().unwrap_or("Terminate");
+        if mode == "Passthrough" && !tls.certificate_refs.is_empty() {
+            out.push(Issue::new(
+                Code::TlsModeIgnoresCredential,
+                format!("spec.listeners[{i}].tls.certificateRefs"),
+                format!("listener {} uses tls.mode Passthrough, so its certificateRefs are ignored; use Terminate to serve them", l.name),
+            ));
+        }
+        if let Some(fv) = &tls.frontend_validation {
+            if fv.ca_certificate_refs.is_empty() {
+                out.push(Issue::new(
+                    Code::CaMissing,
+                    format!("spec.listeners[{i}].tls.frontendValidation.caCertificateRefs"),
+                    format!("listener {} validates client certificates but names no CA in caCertificateRefs", l.name),
+                ));
+            }
+        }
+    }
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+/// The mesh root, from `cacerts` or `istio-ca-secret` in the gateway namespace.
+fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
+    ["cacerts", "istio-ca-secret"].iter().find_map(|n| {
+        match ctx.lookup.secret(&ctx.policy.gateway_namespace, n) {
+            Found::Yes(s) => s.summary.mesh_root.clone(),
+            _ => None,
+        }
+    })
+}
+
+/// istio.io/key-and-cert secrets whose root-cert.pem is not the current mesh root (the
+/// root-transition seed's `verify-certs` step).
+fn mesh_root_issues(
+    summary: &CredentialSummary,
+    namespace: &str,
+    name: &str,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    if summary.secret_type != "istio.io/key-and-cert" {
+        return Vec::new();
+    }
+    let Some(theirs) = &summary.mesh_root else {
+        return Vec::new();
+    };
+    let Some(root) = current_mesh_root(ctx) else {
+        return Vec::new();
+    };
+    if root.sha256 == theirs.sha256 {
+        return Vec::new();
+    }
+    vec![Issue::new(
+        Code::IstioRootMismatch,
+        analysis::data_path("root-cert.pem"),
+        format!(
+            "root-cert.pem of {namespace}/{name} ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…); workloads using it will fail mTLS after the root transition",
+            theirs.display_name(),
+            &theirs.fingerprint_hex()[..16],
+            root.display_name(),
+            &root.fingerprint_hex()[..16]
+        ),
+    )]
+}
+
+fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+    if cm.metadata.name != "istio-ca-root-cert" {
+        return Vec::new();
+    }
+    let key = "root-cert.pem";
+    let Some(pem) = cm.data.get(key) else {
+        return vec![Issue::new(
+            Code::SecretMalformed,
+            analysis::data_path(key),
+            "istio-ca-root-cert has no root-cert.pem",
+        )];
+    };
+    let bundle = ctx
+        .analyzer
+        .bundle(pem.as_bytes(), analysis::Role::CaBundle);
+    let mut out: Vec<Issue> = bundle
+        .issues
+        .iter()
+        .map(|(c, s, m)| {
+            Issue::new(*c, analysis::data_path(key), format!("{key} {m}")).with_severity(*s)
+        })
+        .collect();
+    let summary = CredentialSummary {
+        bundles: vec![(key.to_string(), bundle.clone())],
+        ..Default::default()
+    };
+    out.extend(analysis::validity_issues(
+        &summary,
+        ctx.now,
+        ctx.policy.expiry_warning_days,
+    ));
+    if let Some(root) = current_mesh_root(ctx) {
+        if !bundle.certs.iter().any(|c| c.sha256 == root.sha256) {
+            out.push(Issue::new(
+                Code::IstioRootMismatch,
+                analysis::data_path(key),
+                format!(
+                    "istio-ca-root-cert in {namespace} does not contain the current mesh root ({}, sha256 {}…); sidecars here will reject the new workload certificates",
+                    root.display_name(),
+                    &root.fingerprint_hex()[..16]
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// DELETE of a Secret: who still uses it. Never denies inside a terminating namespace.
+pub fn check_delete(
+    secret_ns: &str,
+    secret_name: &str,
+    namespace_terminating: bool,
+    ctx: &Ctx<'_>,
+) -> Vec<Finding> {
+    let oref = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        namespace: Some(secret_ns.into()),
+        name: secret_name.into(),
+    };
+    let users: Vec<String> = ctx
+        .lookup
+        .referrers(secret_name)
+        .into_iter()
+        .filter(|r| {
+            resolve_namespaces(&r.reference.scope, ctx)
+                .iter()
+                .any(|n| n == secret_ns)
+        })
+        .filter(|r| r.object.namespace.as_deref() != Some(secret_ns) || !namespace_terminating)
+        .map(|r| {
+            format!(
+                "{} {} ({})",
+                r.object.kind,
+                qualified(&r.object),
+                r.reference.path
+            )
+        })
+        .collect();
+    if users.is_empty() {
+        return Vec::new();
+    }
+    let severity = if ctx.policy.deny_delete_in_use && !namespace_terminating {
+        Severity::Deny
+    } else {
+        Severity::Warn
+    };
+    let f = Issue::new(
+        Code::SecretInUse,
+        "metadata.name",
+        format!(
+            "secret {secret_ns}/{secret_name} is still used by {}; those will stop serving TLS",
+            users.join(", ")
+        ),
+    )
+    .with_severity(severity)
+    .on(&oref);
+    ctx.policy.apply(vec![f])
+}
+
+/// UPDATE ratchet: a finding that was already present on the old object only warns, so
+/// unrelated edits to a broken object are not blocked; what the update makes worse is denied.
+pub fn ratchet(new: Vec<Finding>, old: &[Finding]) -> Vec<Finding> {
+    new.into_iter()
+        .map(|mut f| {
+            if f.severity == Severity::Deny
+                && old.iter().any(|o| o.code == f.code && o.path == f.path)
+            {
+                f.severity = Severity::Warn;
+                f.message.push_str(" (already true before this update)");
+            }
+            f
+        })
+        .collect()
+}

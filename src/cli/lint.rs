@@ -1,0 +1,91 @@
+//! `tlsgate lint [PATH|-]...`: the same checks as the webhook, offline, for CD pipelines.
+
+use crate::analysis::Analyzer;
+use crate::policy::Policy;
+use anyhow::Context;
+use clap::ValueEnum;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files or directories (recursive *.yaml|*.yml|*.json); `-` reads stdin.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Also accept paths as `-f PATH`, like kubectl.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", hide = true)]
+    pub filenames: Vec<PathBuf>,
+    /// Check as of this time (RFC 3339), for reproducible CI runs. Default: now.
+    #[arg(long, value_parser = crate::parse_time)]
+    pub now: Option<i64>,
+    /// Policy file (YAML): severities, expiryWarningDays, excludeNamespaces.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: Output,
+    /// Where Istio gateway workloads run (credentials are read there).
+    #[arg(long)]
+    pub gateway_namespace: Option<String>,
+    /// Warn about certificates expiring within this many days (overrides the policy file).
+    #[arg(long)]
+    pub expiry_warning_days: Option<i64>,
+}
+
+pub fn load_policy(
+    config: Option<&PathBuf>,
+    gateway_namespace: Option<String>,
+    days: Option<i64>,
+) -> anyhow::Result<Policy> {
+    let mut policy = match config {
+        Some(p) => Policy::from_file(p)?,
+        None => Policy::default(),
+    };
+    if let Some(ns) = gateway_namespace {
+        policy.gateway_namespace = ns;
+    }
+    if let Some(d) = days {
+        anyhow::ensure!(d >= 0, "--expiry-warning-days must not be negative");
+        policy.expiry_warning_days = d;
+    }
+    Ok(policy)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let policy = load_policy(
+        args.config.as_ref(),
+        args.gateway_namespace,
+        args.expiry_warning_days,
+    )?;
+    let mut paths = args.paths;
+    paths.extend(args.filenames);
+    let loaded = crate::load::load_paths(&paths).context("cannot load manifests")?;
+    let now = args.now.unwrap_or_else(crate::wall_clock);
+    let report = crate::lint::lint(&loaded, &policy, now, Arc::new(Analyzer::new()));
+    let text = match args.output {
+        Output::Json => report.to_json() + "\n",
+        Output::Text => report.to_text(std::io::stdout().is_terminal()),
+    };
+    write_stdout(&text)?;
+    Ok(if report.has_deny() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Writes to stdout; a closed pipe (`tlsgate lint ... | head`) is not an error.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}

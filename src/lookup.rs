@@ -1,0 +1,308 @@
+//! "Find this Secret / Gateway": the small trait every check reads the cluster through, and
+//! [`Index`], the one implementation of the indexes. The offline linter fills an `Index`
+//! from manifests; the webhook's reflectors fill one from watch events. Either way the index
+//! keeps credential *summaries*, never Secret data, and answers "who references secret
+//! `name`" from a reverse index in O(1).
+
+use crate::analysis::{Analyzer, CredentialSummary};
+use crate::finding::ObjectRef;
+use crate::model::{IstioGateway, Object, ReferenceGrant, Secret};
+use crate::refs::{credential_refs, CredentialRef};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The answer to a lookup. A cache that has not finished its first list says so instead of
+/// claiming the object is missing (kube-runtime's `Store::wait_until_ready`).
+#[derive(Debug, Clone)]
+pub enum Found<T> {
+    Yes(T),
+    Missing,
+    NotSyncedYet,
+}
+
+/// A Secret as the index keeps it.
+#[derive(Debug)]
+pub struct StoredSecret {
+    pub namespace: String,
+    pub name: String,
+    pub secret_type: String,
+    /// Managed by cert-manager (`cert-manager.io/certificate-name`): issuance may be in flight.
+    pub cert_manager: bool,
+    pub summary: CredentialSummary,
+}
+
+/// An object that references a credential, and how.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub object: ObjectRef,
+    pub reference: CredentialRef,
+}
+
+pub trait Lookup: Send + Sync {
+    fn secret(&self, namespace: &str, name: &str) -> Found<Arc<StoredSecret>>;
+    /// Namespaces holding a Secret of this name (for "exists in default" hints).
+    fn secret_namespaces(&self, name: &str) -> Vec<String>;
+    fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>>;
+    fn istio_gateway_names(&self, namespace: &str) -> Vec<String>;
+    fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>>;
+    /// Everything that references a Secret called `name`, in any namespace.
+    fn referrers(&self, name: &str) -> Vec<Referrer>;
+    /// Namespaces of the pods `selector` matches; `None` when pods are not visible.
+    fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>>;
+}
+
+pub const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
+
+type Key = (String, String);
+
+fn key(ns: &str, name: &str) -> Key {
+    (ns.to_string(), name.to_string())
+}
+
+/// The in-memory cluster view.
+pub struct Index {
+    analyzer: Arc<Analyzer>,
+    secrets: HashMap<Key, Arc<StoredSecret>>,
+    secret_namespaces: HashMap<String, BTreeSet<String>>,
+    istio_gateways: HashMap<Key, Arc<IstioGateway>>,
+    grants: HashMap<Key, Arc<ReferenceGrant>>,
+    /// secret name -> referring object -> its references to that name.
+    referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
+    /// referring object -> names it references, to undo on update/delete.
+    referenced: HashMap<ObjectRef, BTreeSet<String>>,
+    /// pod (ns, name) -> labels; only filled when pods are watched.
+    pods: Option<HashMap<Key, BTreeMap<String, String>>>,
+    synced: bool,
+}
+
+impl Index {
+    pub fn new(analyzer: Arc<Analyzer>) -> Self {
+        Index {
+            analyzer,
+            secrets: HashMap::new(),
+            secret_namespaces: HashMap::new(),
+            istio_gateways: HashMap::new(),
+            grants: HashMap::new(),
+            referrers: HashMap::new(),
+            referenced: HashMap::new(),
+            pods: None,
+            synced: true,
+        }
+    }
+
+    pub fn analyzer(&self) -> &Arc<Analyzer> {
+        &self.analyzer
+    }
+
+    /// Marks the view as still loading: missing objects answer `NotSyncedYet`.
+    pub fn set_synced(&mut self, synced: bool) {
+        self.synced = synced;
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Start tracking pod labels (cluster mode) so Istio workload namespaces resolve.
+    pub fn track_pods(&mut self) {
+        self.pods.get_or_insert_with(HashMap::new);
+    }
+
+    pub fn upsert_pod(&mut self, ns: &str, name: &str, labels: BTreeMap<String, String>) {
+        self.pods
+            .get_or_insert_with(HashMap::new)
+            .insert(key(ns, name), labels);
+    }
+
+    pub fn remove_pod(&mut self, ns: &str, name: &str) {
+        if let Some(p) = &mut self.pods {
+            p.remove(&key(ns, name));
+        }
+    }
+
+    pub fn counts(&self) -> [(&'static str, usize); 4] {
+        [
+            ("secret", self.secrets.len()),
+            ("istio-gateway", self.istio_gateways.len()),
+            ("referencegrant", self.grants.len()),
+            ("referrer", self.referenced.len()),
+        ]
+    }
+
+    pub fn store_secret(&self, s: &Secret) -> StoredSecret {
+        let ns = s
+            .meta
+            .namespace
+            .clone()
+            .unwrap_or_else(|| crate::model::DEFAULT_NAMESPACE.into());
+        StoredSecret {
+            summary: self
+                .analyzer
+                .credential(&s.meta.name, &s.secret_type, &s.data),
+            namespace: ns,
+            name: s.meta.name.clone(),
+            secret_type: s.secret_type.clone(),
+            cert_manager: s.meta.annotations.contains_key(CERT_MANAGER_ANNOTATION),
+        }
+    }
+
+    /// Adds or replaces an object.
+    pub fn upsert(&mut self, obj: &Object) {
+        let ns = obj.namespace().to_string();
+        let name = obj.name().to_string();
+        match obj {
+            Object::Secret(s) => {
+                let stored = Arc::new(self.store_secret(s));
+                self.secret_namespaces
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(ns.clone());
+                self.secrets.insert(key(&ns, &name), stored);
+            }
+            Object::IstioGateway(g) => {
+                self.istio_gateways
+                    .insert(key(&ns, &name), Arc::new(g.clone()));
+            }
+            Object::ReferenceGrant(g) => {
+                self.grants.insert(key(&ns, &name), Arc::new(g.clone()));
+            }
+            _ => {}
+        }
+        let refs = credential_refs(obj);
+        // Istio and Gateway API Gateways share a kind name, so referrer keys carry the API
+        // group in `api_version`.
+        let oref = obj.object_ref(obj.api_group());
+        self.unlink(&oref);
+        if !refs.is_empty() {
+            let names: BTreeSet<String> = refs.iter().map(|r| r.name.clone()).collect();
+            for r in refs {
+                self.referrers
+                    .entry(r.name.clone())
+                    .or_default()
+                    .entry(oref.clone())
+                    .or_default()
+                    .push(r);
+            }
+            self.referenced.insert(oref, names);
+        }
+    }
+
+    /// Removes an object by kind (`Secret`, `Gateway` of a group, ...), namespace and name.
+    pub fn remove(&mut self, group: &str, kind: &str, ns: &str, name: &str) {
+        match (group, kind) {
+            ("", "Secret") => {
+                self.secrets.remove(&key(ns, name));
+                if let Some(set) = self.secret_namespaces.get_mut(name) {
+                    set.remove(ns);
+                    if set.is_empty() {
+                        self.secret_namespaces.remove(name);
+                    }
+                }
+            }
+            ("networking.istio.io", "Gateway") => {
+                self.istio_gateways.remove(&key(ns, name));
+            }
+            ("gateway.networking.k8s.io", "ReferenceGrant") => {
+                self.grants.remove(&key(ns, name));
+            }
+            _ => {}
+        }
+        self.unlink(&ObjectRef {
+            api_version: group.to_string(),
+            kind: kind.to_string(),
+            namespace: Some(ns.to_string()),
+            name: name.to_string(),
+        });
+    }
+
+    fn unlink(&mut self, oref: &ObjectRef) {
+        if let Some(names) = self.referenced.remove(oref) {
+            for n in names {
+                if let Some(m) = self.referrers.get_mut(&n) {
+                    m.remove(oref);
+                    if m.is_empty() {
+                        self.referrers.remove(&n);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Lookup for Index {
+    fn secret(&self, namespace: &str, name: &str) -> Found<Arc<StoredSecret>> {
+        match self.secrets.get(&key(namespace, name)) {
+            Some(s) => Found::Yes(s.clone()),
+            None if !self.synced => Found::NotSyncedYet,
+            None => Found::Missing,
+        }
+    }
+
+    fn secret_namespaces(&self, name: &str) -> Vec<String> {
+        self.secret_namespaces
+            .get(name)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>> {
+        match self.istio_gateways.get(&key(namespace, name)) {
+            Some(g) => Found::Yes(g.clone()),
+            None if !self.synced => Found::NotSyncedYet,
+            None => Found::Missing,
+        }
+    }
+
+    fn istio_gateway_names(&self, namespace: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .istio_gateways
+            .keys()
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, n)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>> {
+        self.grants
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, g)| g.clone())
+            .collect()
+    }
+
+    fn referrers(&self, name: &str) -> Vec<Referrer> {
+        let Some(m) = self.referrers.get(name) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Referrer> = m
+            .iter()
+            .flat_map(|(o, refs)| {
+                refs.iter().map(|r| Referrer {
+                    object: o.clone(),
+                    reference: r.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.object, &a.reference.path).cmp(&(&b.object, &b.reference.path)));
+        out
+    }
+
+    fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>> {
+        let pods = self.pods.as_ref()?;
+        if selector.is_empty() {
+            return None;
+        }
+        let set: BTreeSet<&String> = pods
+            .iter()
+            .filter(|(_, labels)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|((ns, _), _)| ns)
+            .collect();
+        if set.is_empty() {
+            None
+        } else {
+            Some(set.into_iter().cloned().collect())
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Typed views of the Kubernetes objects tlsgate understands, decoded from JSON/YAML values.
+//! Only the fields the checks read are modelled; everything else is ignored, so the same
+//! types read v1alpha3, v1beta1 and v1 Istio objects and v1/v1beta1 Gateway API objects.
+
+use crate::analysis::SecretData;
+use crate::finding::ObjectRef;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Meta {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub deletion_timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub meta: Meta,
+    pub secret_type: String,
+    pub data: SecretData,
+    /// Keys whose value was not valid base64: (key, reason).
+    pub undecodable: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigMap {
+    pub metadata: Meta,
+    pub data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IstioGatewaySpec {
+    pub selector: BTreeMap<String, String>,
+    pub servers: Vec<IstioServer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IstioServer {
+    pub hosts: Vec<String>,
+    pub port: Option<IstioPort>,
+    pub tls: Option<IstioServerTls>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IstioPort {
+    pub number: Option<u32>,
+    pub name: Option<String>,
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IstioServerTls {
+    pub mode: Option<String>,
+    pub credential_name: Option<String>,
+    pub server_certificate: Option<String>,
+    pub ca_certificates: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct IstioGateway {
+    pub metadata: Meta,
+    pub spec: IstioGatewaySpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct VirtualServiceSpec {
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct VirtualService {
+    pub metadata: Meta,
+    pub spec: VirtualServiceSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GatewaySpec {
+    pub gateway_class_name: String,
+    pub listeners: Vec<Listener>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Listener {
+    pub name: String,
+    pub hostname: Option<String>,
+    pub port: Option<u32>,
+    pub protocol: String,
+    pub tls: Option<ListenerTls>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListenerTls {
+    pub mode: Option<String>,
+    pub certificate_refs: Vec<ObjectReference>,
+    pub frontend_validation: Option<FrontendValidation>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FrontendValidation {
+    pub ca_certificate_refs: Vec<ObjectReference>,
+}
+
+/// Gateway API `SecretObjectReference` / `ObjectReference`: group "" and kind Secret default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ObjectReference {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GatewayApiGateway {
+    pub metadata: Meta,
+    pub spec: GatewaySpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ReferenceGrantSpec {
+    pub from: Vec<GrantFrom>,
+    pub to: Vec<GrantTo>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GrantFrom {
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GrantTo {
+    pub group: String,
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ReferenceGrant {
+    pub metadata: Meta,
+    pub spec: ReferenceGrantSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressSpec {
+    pub ingress_class_name: Option<String>,
+    pub tls: Vec<IngressTls>,
+    pub rules: Vec<IngressRule>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressTls {
+    pub hosts: Vec<String>,
+    pub secret_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct IngressRule {
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Ingress {
+    pub metadata: Meta,
+    pub spec: IngressSpec,
+}
+
+/// An object tlsgate has rules for.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Secret(Secret),
+    ConfigMap(ConfigMap),
+    IstioGateway(IstioGateway),
+    VirtualService(VirtualService),
+    GatewayApiGateway(GatewayApiGateway),
+    ReferenceGrant(ReferenceGrant),
+    Ingress(Ingress),
+}
+
+/// Why a document could not be read as the object it claims to be.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind} {name}: field `{path}`: {reason}")]
+pub struct DecodeError {
+    pub kind: String,
+    pub name: String,
+    pub path: String,
+    pub reason: String,
+}
+
+/// The namespace an object without `metadata.namespace` lands in (what kubectl does without -n).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+impl Object {
+    /// Decodes a Kubernetes object. `Ok(None)` for kinds tlsgate has no rules for.
+    pub fn from_value(v: &Value) -> Result<Option<Object>, DecodeError> {
+        let api_version = v
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let obj = match (group, kind) {
+            ("", "Secret") => Object::Secret(decode_secret(v)?),
+            ("", "ConfigMap") => Object::ConfigMap(decode(v, kind)?),
+            ("networking.istio.io", "Gateway") => Object::IstioGateway(decode(v, kind)?),
+            ("networking.istio.io", "VirtualService") => Object::VirtualService(decode(v, kind)?),
+            ("gateway.networking.k8s.io", "Gateway") => Object::GatewayApiGateway(decode(v, kind)?),
+            ("gateway.networking.k8s.io", "ReferenceGrant") => {
+                Object::ReferenceGrant(decode(v, kind)?)
+            }
+            ("networking.k8s.io", "Ingress") => Object::Ingress(decode(v, kind)?),
+            _ => return Ok(None),
+        };
+        Ok(Some(obj))
+    }
+
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Object::Secret(o) => &o.meta,
+            Object::ConfigMap(o) => &o.metadata,
+            Object::IstioGateway(o) => &o.metadata,
+            Object::VirtualService(o) => &o.metadata,
+            Object::GatewayApiGateway(o) => &o.metadata,
+            Object::ReferenceGrant(o) => &o.metadata,
+            Object::Ingress(o) => &o.metadata,
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.meta()
+            .namespace
+            .as_deref()
+            .unwrap_or(DEFAULT_NAMESPACE)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta().name
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::Secret(_) => "Secret",
+            Object::ConfigMap(_) => "ConfigMap",
+            Object::IstioGateway(_) | Object::GatewayApiGateway(_) => "Gateway",
+            Object::VirtualService(_) => "VirtualService",
+            Object::ReferenceGrant(_) => "ReferenceGrant",
+            Object::Ingress(_) => "Ingress",
+        }
+    }
+
+    pub fn api_group(&self) -> &'static str {
+        match self {
+            Object::Secret(_) | Object::ConfigMap(_) => "",
+            Object::IstioGateway(_) | Object::VirtualService(_) => "networking.istio.io",
+            Object::GatewayApiGateway(_) | Object::ReferenceGrant(_) => "gateway.networking.k8s.io",
+            Object::Ingress(_) => "networking.k8s.io",
+        }
+    }
+
+    pub fn object_ref(&self, api_version: &str) -> ObjectRef {
+        ObjectRef {
+            api_version: api_version.to_string(),
+            kind: self.kind().to_string(),
+            namespace: Some(self.namespace().to_string()),
+            name: self.name().to_string(),
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: &Value, kind: &str) -> Result<T, DecodeError> {
+    serde_path_to_error::deserialize(v).map_err(|e| DecodeError {
+        kind: kind.to_string(),
+        name: v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("<unnamed>")
+            .to_string(),
+        path: e.path().to_string(),
+        reason: e.inner().to_string(),
+    })
+}
+
+/// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
+fn decode_secret(v: &Value) -> Result<Secret, DecodeError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Raw {
+        metadata: Meta,
+        #[serde(rename = "type")]
+        secret_type: Option<String>,
+        data: BTreeMap<String, Option<String>>,
+        string_data: BTreeMap<String, Option<String>>,
+    }
+    let raw: Raw = decode(v, "Secret")?;
+    let mut data = SecretData::new();
+    let mut undecodable = Vec::new();
+    let engine = base64::engine::general_purpose::STANDARD;
+    for (k, val) in raw.data {
+        let val = val.unwrap_or_default();
+        match engine.decode(val.trim().as_bytes()) {
+            Ok(bytes) => {
+                data.insert(k, bytes);
+            }
+            Err(_) => undecodable.push(k),
+        }
+    }
+    for (k, val) in raw.string_data {
+        undecodable.retain(|u| *u != k);
+        data.insert(k, val.unwrap_or_default().into_bytes());
+    }
+    Ok(Secret {
+        meta: raw.metadata,
+        secret_type: raw.secret_type.unwrap_or_else(|| "Opaque".to_string()),
+        data,
+        undecodable,
+    })
+}

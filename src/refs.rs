@@ -1,0 +1,128 @@
+//! The ONE place that maps Kubernetes objects to the credentials they reference, each with
+//! the field path a message should point at and the hosts the certificate must cover.
+
+use crate::model::{Object, ObjectReference};
+use std::collections::BTreeMap;
+
+/// Where the referenced Secret is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Gateway API and Ingress: an explicit namespace.
+    Namespace(String),
+    /// Istio: the namespace of the gateway workload (the pods `selector` matches).
+    IstioWorkload {
+        gateway_namespace: String,
+        selector: BTreeMap<String, String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    IstioGateway,
+    GatewayApi,
+    Ingress,
+}
+
+/// One reference from an object to a credential Secret.
+#[derive(Debug, Clone)]
+pub struct CredentialRef {
+    /// `spec.servers[0].tls.credentialName`.
+    pub path: String,
+    pub name: String,
+    pub scope: Scope,
+    /// Hosts the certificate must cover (empty: nothing to check, e.g. a listener without hostname).
+    pub hosts: Vec<String>,
+    /// Client certificates are verified (Istio MUTUAL/OPTIONAL_MUTUAL), so a CA is needed.
+    pub needs_ca: bool,
+    pub via: Via,
+    /// For Gateway API: the reference as written, for kind and ReferenceGrant checks.
+    pub gateway_api_ref: Option<ObjectReference>,
+}
+
+/// Istio's ServerTLSSettings mode; an unset mode is PASSTHROUGH (enum value 0).
+pub fn istio_mode(mode: Option<&str>) -> &str {
+    mode.unwrap_or("PASSTHROUGH")
+}
+
+/// Istio modes in which the gateway terminates TLS with a credential.
+pub fn istio_mode_uses_credential(mode: &str) -> bool {
+    matches!(mode, "SIMPLE" | "MUTUAL" | "OPTIONAL_MUTUAL")
+}
+
+/// Every credential reference of an object, in field order.
+pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
+    let ns = obj.namespace().to_string();
+    let mut out = Vec::new();
+    match obj {
+        Object::IstioGateway(gw) => {
+            for (i, server) in gw.spec.servers.iter().enumerate() {
+                let Some(tls) = &server.tls else { continue };
+                let mode = istio_mode(tls.mode.as_deref());
+                let Some(name) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) else {
+                    continue;
+                };
+                if !istio_mode_uses_credential(mode) {
+                    continue;
+                }
+                out.push(CredentialRef {
+                    path: format!("spec.servers[{i}].tls.credentialName"),
+                    name: name.to_string(),
+                    scope: Scope::IstioWorkload {
+                        gateway_namespace: ns.clone(),
+                        selector: gw.spec.selector.clone(),
+                    },
+                    hosts: server.hosts.clone(),
+                    needs_ca: matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
+                    via: Via::IstioGateway,
+                    gateway_api_ref: None,
+                });
+            }
+        }
+        Object::GatewayApiGateway(gw) => {
+            for (i, l) in gw.spec.listeners.iter().enumerate() {
+                let Some(tls) = &l.tls else { continue };
+                if tls.mode.as_deref().unwrap_or("Terminate") != "Terminate" {
+                    continue;
+                }
+                for (j, r) in tls.certificate_refs.iter().enumerate() {
+                    out.push(CredentialRef {
+                        path: format!("spec.listeners[{i}].tls.certificateRefs[{j}]"),
+                        name: r.name.clone(),
+                        scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.clone())),
+                        hosts: l.hostname.iter().cloned().collect(),
+                        needs_ca: false,
+                        via: Via::GatewayApi,
+                        gateway_api_ref: Some(r.clone()),
+                    });
+                }
+            }
+        }
+        Object::Ingress(ing) => {
+            for (i, t) in ing.spec.tls.iter().enumerate() {
+                let Some(name) = t.secret_name.as_deref().filter(|n| !n.is_empty()) else {
+                    continue;
+                };
+                out.push(CredentialRef {
+                    path: format!("spec.tls[{i}].secretName"),
+                    name: name.to_string(),
+                    scope: Scope::Namespace(ns.clone()),
+                    // Unlisted TLS hosts fall back to the rules' hosts, as ingress controllers do.
+                    hosts: if t.hosts.is_empty() {
+                        ing.spec
+                            .rules
+                            .iter()
+                            .filter_map(|r| r.host.clone())
+                            .collect()
+                    } else {
+                        t.hosts.clone()
+                    },
+                    needs_ca: false,
+                    via: Via::Ingress,
+                    gateway_api_ref: None,
+                });
+            }
+        }
+        _ => {}
+    }
+    out
+}
