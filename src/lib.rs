@@ -16,6 +16,7 @@
 
 pub mod analysis;
 pub mod check;
+pub mod cluster;
 pub mod cli;
 pub mod finding;
 pub mod lint;

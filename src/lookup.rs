@@ -129,6 +129,28 @@ impl Index {
         ]
     }
 
+    /// Every stored Secret (for metrics and audits).
+    pub fn secrets(&self) -> impl Iterator<Item = &Arc<StoredSecret>> {
+        self.secrets.values()
+    }
+
+    /// (namespace, name) of every indexed object of a kind, for pruning after a relist.
+    /// Gateway API Gateways and Ingresses are indexed only through their references.
+    pub fn keys_of(&self, group: &str, kind: &str) -> Vec<(String, String)> {
+        match (group, kind) {
+            ("", "Secret") => self.secrets.keys().cloned().collect(),
+            ("networking.istio.io", "Gateway") => self.istio_gateways.keys().cloned().collect(),
+            ("gateway.networking.k8s.io", "ReferenceGrant") => self.grants.keys().cloned().collect(),
+            ("", "Pod") => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
+            _ => self
+                .referenced
+                .keys()
+                .filter(|o| o.api_version == group && o.kind == kind)
+                .map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone()))
+                .collect(),
+        }
+    }
+
     pub fn store_secret(&self, s: &Secret) -> StoredSecret {
         let ns = s
             .meta

@@ -1,0 +1,1 @@
+//! Cluster view: kube-rs reflectors feeding the shared [`crate::lookup::Index`].
