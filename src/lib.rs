@@ -16,8 +16,8 @@
 
 pub mod analysis;
 pub mod check;
-pub mod cluster;
 pub mod cli;
+pub mod cluster;
 pub mod finding;
 pub mod lint;
 pub mod load;
@@ -26,6 +26,7 @@ pub mod model;
 pub mod policy;
 pub mod refs;
 pub mod report;
+pub mod webhook;
 
 /// Parses `--now` values: RFC 3339 (`2027-01-01T00:00:00Z`).
 pub fn parse_time(s: &str) -> Result<i64, String> {

@@ -140,7 +140,9 @@ impl Index {
         match (group, kind) {
             ("", "Secret") => self.secrets.keys().cloned().collect(),
             ("networking.istio.io", "Gateway") => self.istio_gateways.keys().cloned().collect(),
-            ("gateway.networking.k8s.io", "ReferenceGrant") => self.grants.keys().cloned().collect(),
+            ("gateway.networking.k8s.io", "ReferenceGrant") => {
+                self.grants.keys().cloned().collect()
+            }
             ("", "Pod") => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
             _ => self
                 .referenced

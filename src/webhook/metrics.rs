@@ -1,0 +1,175 @@
+//! Prometheus metrics. Certificate expiry gauges use x509-certificate-exporter's names and
+//! labels so existing dashboards and alerts work unchanged; they are computed at scrape time
+//! from the cluster view, so there is no second copy of certificate state to keep in sync.
+
+use crate::lookup::Index;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub kind: String,
+    pub operation: String,
+    pub verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Histogram,
+    pub serving_cert_not_after: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub serving_cert_reload_errors: Counter<u64, AtomicU64>,
+    pub serving_cert_reloads: Counter<u64, AtomicU64>,
+}
+
+impl Metrics {
+    pub fn new(view: Arc<RwLock<Index>>, clock: fn() -> i64) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "tlsgate_admission_requests",
+            "AdmissionReviews answered",
+            requests.clone(),
+        );
+        let duration = Histogram::new([
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ]);
+        registry.register(
+            "tlsgate_admission_duration_seconds",
+            "Time to answer one AdmissionReview",
+            duration.clone(),
+        );
+        let serving_cert_not_after = Gauge::default();
+        registry.register(
+            "tlsgate_serving_cert_not_after",
+            "notAfter of the certificate tlsgate serves, in Unix seconds",
+            serving_cert_not_after.clone(),
+        );
+        let serving_cert_reload_errors = Counter::default();
+        registry.register(
+            "tlsgate_serving_cert_reload_errors",
+            "Serving certificate changes rejected (the last good pair kept serving)",
+            serving_cert_reload_errors.clone(),
+        );
+        let serving_cert_reloads = Counter::default();
+        registry.register(
+            "tlsgate_serving_cert_reloads",
+            "Serving certificate changes applied",
+            serving_cert_reloads.clone(),
+        );
+        registry.register_collector(Box::new(ViewCollector { view, clock }));
+        Metrics {
+            registry,
+            requests,
+            duration,
+            serving_cert_not_after,
+            serving_cert_reload_errors,
+            serving_cert_reloads,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[allow(non_snake_case)]
+struct X509Labels {
+    secret_namespace: String,
+    secret_name: String,
+    secret_key: String,
+    subject_CN: String,
+    issuer_CN: String,
+    serial_number: String,
+    source_kind: String,
+}
+
+struct ViewCollector {
+    view: Arc<RwLock<Index>>,
+    clock: fn() -> i64,
+}
+
+impl std::fmt::Debug for ViewCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViewCollector")
+    }
+}
+
+impl Collector for ViewCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        let now = (self.clock)();
+        {
+            let mut m = encoder.encode_descriptor(
+                "tlsgate_cache_objects",
+                "Objects in the cluster view",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (kind, n) in view.counts() {
+                ConstGauge::new(n as i64).encode(m.encode_family(&KindLabel {
+                    kind: kind.to_string(),
+                })?)?;
+            }
+        }
+        let mut rows = Vec::new();
+        for s in view.secrets() {
+            for (key, bundle) in &s.summary.bundles {
+                for c in &bundle.certs {
+                    let labels = X509Labels {
+                        secret_namespace: s.namespace.clone(),
+                        secret_name: s.name.clone(),
+                        secret_key: key.clone(),
+                        subject_CN: c.common_name.clone().unwrap_or_default(),
+                        issuer_CN: c.issuer_cn.clone().unwrap_or_default(),
+                        serial_number: c.serial_hex.clone(),
+                        source_kind: "secret".into(),
+                    };
+                    rows.push((labels, c.not_before, c.not_after));
+                }
+            }
+        }
+        let gauges: [(&str, &str, fn(i64, i64, i64) -> i64); 3] = [
+            (
+                "x509_cert_not_after",
+                "Certificate notAfter, Unix seconds",
+                |_, na, _| na,
+            ),
+            (
+                "x509_cert_not_before",
+                "Certificate notBefore, Unix seconds",
+                |nb, _, _| nb,
+            ),
+            (
+                "x509_cert_expired",
+                "1 when the certificate is expired",
+                |_, na, now| i64::from(now > na),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (labels, nb, na) in &rows {
+                ConstGauge::new(value(*nb, *na, now)).encode(m.encode_family(labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}

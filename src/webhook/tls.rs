@@ -1,0 +1,119 @@
+//! The serving certificate: loaded, validated with the core's own checks, and swapped for new
+//! handshakes without touching established connections. A webhook that guards TLS must never
+//! be the one serving an expired or mismatched pair (the galley outage in the seeds).
+
+use crate::analysis::{self, Analyzer};
+use crate::finding::Severity;
+use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A validated serving pair and what the operator needs to know about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub key: Arc<CertifiedKey>,
+    pub not_after: i64,
+    pub subject: String,
+    pub fingerprint: String,
+}
+
+/// Parses and validates a PEM pair with the same rules `lint` applies to Secrets: key match,
+/// validity at `now`, malformed input. Messages never include key material.
+pub fn load_pair(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    now: i64,
+    analyzer: &Analyzer,
+) -> Result<Loaded, String> {
+    let mut data = analysis::SecretData::new();
+    data.insert("tls.crt".into(), cert_pem.to_vec());
+    data.insert("tls.key".into(), key_pem.to_vec());
+    let summary = analyzer.credential("tlsgate-serving", "kubernetes.io/tls", &data);
+    let problems: Vec<String> = summary
+        .issues
+        .iter()
+        .chain(analysis::validity_issues(&summary, now, 0).iter())
+        .filter(|i| i.severity == Severity::Deny)
+        .map(|i| format!("{}: {}", i.code, i.message))
+        .collect();
+    let leaf = summary.leaf().cloned();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    let leaf = leaf.ok_or("tls.crt holds no certificate")?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("tls.crt is not PEM ({e})"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|_| "tls.key holds no usable private key".to_string())?;
+    let signing = aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| format!("tls.key cannot sign: {e}"))?;
+    Ok(Loaded {
+        key: Arc::new(CertifiedKey::new(certs, signing)),
+        not_after: leaf.not_after,
+        subject: leaf.display_name(),
+        fingerprint: leaf.fingerprint_hex(),
+    })
+}
+
+/// Hands the current pair to every new handshake; `set` swaps it atomically.
+#[derive(Debug)]
+pub struct CertStore {
+    current: RwLock<Arc<CertifiedKey>>,
+    not_after: AtomicI64,
+    fingerprint: RwLock<String>,
+}
+
+impl CertStore {
+    pub fn new(first: Loaded) -> Arc<Self> {
+        Arc::new(CertStore {
+            current: RwLock::new(first.key),
+            not_after: AtomicI64::new(first.not_after),
+            fingerprint: RwLock::new(first.fingerprint),
+        })
+    }
+
+    pub fn set(&self, next: Loaded) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next.key;
+        self.not_after.store(next.not_after, Ordering::Relaxed);
+        *self.fingerprint.write().unwrap_or_else(|e| e.into_inner()) = next.fingerprint;
+    }
+
+    pub fn not_after(&self) -> i64 {
+        self.not_after.load(Ordering::Relaxed)
+    }
+
+    pub fn fingerprint(&self) -> String {
+        self.fingerprint
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// rustls server config: TLS 1.2 and 1.3 only (rustls has nothing older), aws-lc-rs, ALPN
+/// h2 and http/1.1 as the API server speaks both.
+pub fn server_config(store: Arc<CertStore>) -> anyhow::Result<rustls::ServerConfig> {
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(store);
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}
