@@ -93,7 +93,13 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
     out.extend(mesh_root_issues(&summary, namespace, &s.meta.name, ctx));
     for r in referrers {
         let who = format!("{} {}", r.object.kind, qualified(&r.object));
-        out.extend(coverage_issues(&summary, &r.reference, &who, &s.meta.name));
+        let served_by = format!(" served by {who} ({})", r.reference.path);
+        out.extend(coverage_issues(
+            &summary,
+            &r.reference,
+            &served_by,
+            &s.meta.name,
+        ));
         if r.reference.needs_ca
             && summary.ca.is_none()
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
@@ -140,7 +146,8 @@ fn soften_for_cert_manager(issues: &mut [Issue]) {
     }
 }
 
-/// Host coverage of a credential's leaf for one reference.
+/// Host coverage of a credential's leaf for one reference; `who` names the referrer when the
+/// finding is reported on the Secret (" served by Gateway ns/name (path)").
 fn coverage_issues(
     summary: &CredentialSummary,
     r: &CredentialRef,
@@ -175,9 +182,8 @@ fn coverage_issues(
             Code::HostNotCovered,
             path,
             format!(
-                "certificate in {secret_name} covers {presents}, not {} served by {who} ({}); reissue it with subjectAltName=DNS:{}",
+                "certificate in {secret_name} covers {presents}, not {}{who}; reissue it with subjectAltName=DNS:{}",
                 uncovered.join(", "),
-                r.path,
                 uncovered[0]
             ),
         ));
@@ -338,8 +344,7 @@ fn check_reference(r: &CredentialRef, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue>
             ..i
         });
     }
-    let who = obj.kind().to_string();
-    for mut i in coverage_issues(summary, r, &format!("this {who}"), &src) {
+    for mut i in coverage_issues(summary, r, "", &src) {
         i.path = r.path.clone();
         out.push(i);
     }
@@ -369,23 +374,17 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
         .into_iter()
         .filter(|ns| !searched.contains(ns))
         .collect();
-    let place = match &r.scope {
-        Scope::IstioWorkload { .. } => format!(
-            "{} (where the gateway workload's credentials are read)",
-            searched.join(" or ")
-        ),
-        Scope::Namespace(ns) => ns.clone(),
+    let reader = match r.via {
+        Via::IstioGateway => "the ingress gateway reads credentials",
+        Via::GatewayApi => "the listener reads it",
+        Via::Ingress => "the Ingress reads it",
     };
-    let mut msg = format!("secret {} not found in {place}", r.name);
+    let place = searched.join(" or ");
+    let mut msg = format!("secret {} not found in {place}, where {reader}", r.name);
     if let Some(first) = elsewhere.first() {
-        let reader = match r.via {
-            Via::IstioGateway => "the ingress gateway reads",
-            Via::GatewayApi => "the listener reads",
-            Via::Ingress => "the Ingress reads",
-        };
         msg.push_str(&format!(
-            "; it exists in {first}, but {reader} {}",
-            searched.join(" or ")
+            "; it exists in {first} — create it in {}",
+            searched[0]
         ));
     }
     Issue::new(Code::CredentialNotFound, r.path.clone(), msg)
@@ -445,19 +444,8 @@ fn check_virtual_service(vs: &VirtualService, namespace: &str, ctx: &Ctx<'_>) ->
                 }
             }
             Found::Missing => {
-                let names = ctx.lookup.istio_gateway_names(gns);
-                let hint = match hosts::closest(gname, names.iter().map(String::as_str)) {
-                    Some(c) => format!("; did you mean gateway `{c}`?"),
-                    None if !names.is_empty() && names.len() <= 5 => {
-                        format!("; gateways in {gns}: {}", names.join(", "))
-                    }
-                    None => String::new(),
-                };
-                out.push(Issue::new(
-                    Code::GatewayNotFound,
-                    path,
-                    format!("gateway {gns}/{gname} does not exist, so this VirtualService is not bound to any gateway{hint}"),
-                ));
+                let hint = gateway_hint(gname, gns, &vs.spec.hosts, namespace, ctx);
+                out.push(Issue::new(Code::GatewayNotFound, path, format!("gateway {gns}/{gname} not found{hint}")));
             }
             Found::NotSyncedYet => out.push(Issue::new(
                 Code::ViewNotSynced,
@@ -467,6 +455,30 @@ fn check_virtual_service(vs: &VirtualService, namespace: &str, ctx: &Ctx<'_>) ->
         }
     }
     out
+}
+
+/// "did you mean": a gateway in the namespace that serves one of the hosts, else a close name,
+/// else the few gateways that exist.
+fn gateway_hint(name: &str, ns: &str, vs_hosts: &[String], vs_ns: &str, ctx: &Ctx<'_>) -> String {
+    let names = ctx.lookup.istio_gateway_names(ns);
+    for candidate in &names {
+        if let Found::Yes(gw) = ctx.lookup.istio_gateway(ns, candidate) {
+            let served = gw.spec.servers.iter().flat_map(|s| s.hosts.iter());
+            if let Some(host) = served
+                .clone()
+                .find_map(|s| vs_hosts.iter().find(|h| host_in_server(s, h, vs_ns)))
+            {
+                return format!("; did you mean `{candidate}` (it serves {host})?");
+            }
+        }
+    }
+    match hosts::closest(name, names.iter().map(String::as_str)) {
+        Some(c) => format!("; did you mean `{c}`?"),
+        None if !names.is_empty() && names.len() <= 3 => {
+            format!("; gateways in {ns}: {}", names.join(", "))
+        }
+        None => String::new(),
+    }
 }
 
 /// A gateway server host `ns/host` only admits VirtualServices from `ns` (`*` or `.` = any/own).

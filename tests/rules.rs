@@ -501,7 +501,7 @@ fn credential_in_another_namespace_is_not_found_with_a_hint() {
     );
     assert!(
         f.message
-            .contains("exists in default, but the ingress gateway reads istio-system"),
+            .contains("not found in istio-system, where the ingress gateway reads credentials; it exists in default"),
         "{}",
         f.message
     );
@@ -618,12 +618,12 @@ fn istio_mutual_with_credential_is_denied() {
 #[test]
 fn virtual_service_naming_a_missing_gateway_suggests_a_close_name() {
     let objs = [
-        gw("x", &["httpbin.example.com"]),
+        gw("x", &["other.example.com"]),
         mk_virtual_service(NS, "httpbin", &["mygatway"], &["httpbin.example.com"]),
     ];
     let f = assert_finding(&lint_at(&objs, NOW), Code::GatewayNotFound, Severity::Warn);
     assert!(
-        f.message.contains("did you mean gateway `mygateway`?"),
+        f.message.contains("did you mean `mygateway`?"),
         "{}",
         f.message
     );
@@ -926,4 +926,24 @@ fn istio_ca_root_cert_configmap_without_current_root_is_a_mismatch() {
 
 fn yaml_value(rel: &str) -> serde_json::Value {
     serde_yaml::from_str(&yaml_of(rel)).unwrap()
+}
+
+#[test]
+fn virtual_service_naming_a_missing_gateway_suggests_the_one_serving_its_host() {
+    let objs = [
+        gw("x", &["httpbin.example.com"]),
+        mk_virtual_service(
+            NS,
+            "httpbin",
+            &["httpbin-gateway"],
+            &["httpbin.example.com"],
+        ),
+    ];
+    let f = assert_finding(&lint_at(&objs, NOW), Code::GatewayNotFound, Severity::Warn);
+    assert!(
+        f.message
+            .contains("did you mean `mygateway` (it serves httpbin.example.com)?"),
+        "{}",
+        f.message
+    );
 }

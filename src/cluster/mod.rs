@@ -1,1 +1,433 @@
-//! Cluster view: kube-rs reflectors feeding the shared [`crate::lookup::Index`].
+//! Cluster view: kube-rs watchers feeding the shared [`Index`], and the readiness that says
+//! when the index can be trusted.
+//!
+//! ```text
+//!  Secrets ─────────── watcher ──────────┐
+//!  Pods (metadata) ─── metadata_watcher ─┤   decode outside the lock,    ┌─> Index (summaries,
+//!  Istio Gateways ──┐                    ├─> apply one event per write ──┤    reverse index)
+//!  Gateway API GWs  ├─ probe, watcher ───┤   guard, prune after relist   └─> ready: watch<bool>
+//!  ReferenceGrants  │  (DynamicObject)   │
+//!  Ingresses ───────┘                    │
+//! ```
+//!
+//! Only derived summaries reach the index: a Secret is decoded, summarised by
+//! [`Index::upsert`] and dropped; nothing here keeps a store of raw Secrets (private keys).
+//!
+//! Each source is probed before it is watched, so a cluster without Istio or without the
+//! Gateway API counts that source as empty and synced. The probe runs once at start: a CRD
+//! installed later is picked up on the next restart.
+
+use crate::lookup::Index;
+use crate::model::{Object, DEFAULT_NAMESPACE};
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{ApiResource, DynamicObject, ListParams, PartialObjectMeta, TypeMeta};
+use kube::runtime::watcher::{self, metadata_watcher, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, ResourceExt};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use tracing::{info, warn};
+
+/// A kind as [`Index::keys_of`] and [`Index::remove`] name it.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    group: &'static str,
+    kind: &'static str,
+}
+
+const SECRET: Kind = Kind {
+    group: "",
+    kind: "Secret",
+};
+const POD: Kind = Kind {
+    group: "",
+    kind: "Pod",
+};
+
+/// A resource that may or may not be served, watched as a `DynamicObject` in the first
+/// version the API server answers for.
+struct Optional {
+    kind: Kind,
+    plural: &'static str,
+    /// Newest first: the first one served is watched.
+    versions: &'static [&'static str],
+}
+
+const OPTIONAL: [Optional; 4] = [
+    Optional {
+        kind: Kind {
+            group: "networking.istio.io",
+            kind: "Gateway",
+        },
+        plural: "gateways",
+        versions: &["v1", "v1beta1", "v1alpha3"],
+    },
+    Optional {
+        kind: Kind {
+            group: "gateway.networking.k8s.io",
+            kind: "Gateway",
+        },
+        plural: "gateways",
+        versions: &["v1", "v1beta1"],
+    },
+    Optional {
+        kind: Kind {
+            group: "gateway.networking.k8s.io",
+            kind: "ReferenceGrant",
+        },
+        plural: "referencegrants",
+        versions: &["v1", "v1beta1"],
+    },
+    Optional {
+        kind: Kind {
+            group: "networking.k8s.io",
+            kind: "Ingress",
+        },
+        plural: "ingresses",
+        versions: &["v1"],
+    },
+];
+
+/// Secrets, Pods, and the optional resources.
+const SOURCES: usize = 2 + OPTIONAL.len();
+
+/// Upper bound between probes of a resource whose presence could not be determined.
+const MAX_PROBE_DELAY: Duration = Duration::from_secs(30);
+
+/// The running watchers. Dropping it stops them; the index keeps what it had.
+pub struct ClusterView {
+    /// `true` once every source has finished its first list (or was found absent). It never
+    /// goes back to `false`: after a relist the index is stale, not empty.
+    pub ready: watch::Receiver<bool>,
+    index: Arc<RwLock<Index>>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl ClusterView {
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    pub fn index(&self) -> &Arc<RwLock<Index>> {
+        &self.index
+    }
+
+    /// Objects held per kind, read from [`Index::counts`] at call time: meant to be called
+    /// when metrics are scraped, to set `tlsgate_cache_objects{kind}`. Kinds are `secret`,
+    /// `istio-gateway`, `referencegrant` and `referrer` (objects that reference a credential).
+    pub fn object_counts(&self) -> [(&'static str, usize); 4] {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .counts()
+    }
+}
+
+impl Drop for ClusterView {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Marks `index` as not synced and starts watching the cluster into it. Must be called
+/// inside a Tokio runtime; returns at once, before anything is listed.
+pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
+    {
+        let mut idx = write(&index);
+        idx.set_synced(false);
+        idx.track_pods();
+    }
+    let (tx, ready) = watch::channel(false);
+    let ctx = Ctx {
+        index: index.clone(),
+        readiness: Arc::new(Readiness {
+            pending: AtomicUsize::new(SOURCES),
+            index: index.clone(),
+            tx,
+        }),
+    };
+
+    let mut tasks = Vec::with_capacity(SOURCES);
+    let secrets = watcher(
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    tasks.push(spawn(follow(
+        SECRET,
+        secrets.default_backoff(),
+        decode_secret,
+        ctx.clone(),
+    )));
+    let pods = metadata_watcher(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    tasks.push(spawn(follow(
+        POD,
+        pods.default_backoff(),
+        decode_pod,
+        ctx.clone(),
+    )));
+    for source in &OPTIONAL {
+        tasks.push(spawn(follow_optional(client.clone(), source, ctx.clone())));
+    }
+    ClusterView {
+        ready,
+        index,
+        tasks,
+    }
+}
+
+fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> AbortHandle {
+    tokio::spawn(f).abort_handle()
+}
+
+#[derive(Clone)]
+struct Ctx {
+    index: Arc<RwLock<Index>>,
+    readiness: Arc<Readiness>,
+}
+
+/// Counts down the sources that have not finished their first list.
+struct Readiness {
+    pending: AtomicUsize,
+    index: Arc<RwLock<Index>>,
+    tx: watch::Sender<bool>,
+}
+
+impl Readiness {
+    /// Called once per source.
+    fn source_synced(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            write(&self.index).set_synced(true);
+            self.tx.send_replace(true);
+            info!("cluster view synced: every source has been listed");
+        }
+    }
+}
+
+/// A poisoned lock means a panic elsewhere while applying an event; the index is still the
+/// best view there is, so keep serving it.
+fn write(index: &RwLock<Index>) -> RwLockWriteGuard<'_, Index> {
+    index.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One watched object, decoded before the index lock is taken.
+struct Decoded {
+    namespace: String,
+    name: String,
+    entry: Entry,
+}
+
+enum Entry {
+    Object(Box<Object>),
+    Pod(BTreeMap<String, String>),
+    /// Does not decode as the kind it claims; treated as absent so an earlier version that
+    /// did decode does not linger.
+    Unusable,
+}
+
+fn namespace_of(o: &impl ResourceExt) -> String {
+    o.namespace().unwrap_or_else(|| DEFAULT_NAMESPACE.into())
+}
+
+/// Decodes through the same [`Object::from_value`] the linter and webhook use, so a cluster
+/// object and a manifest of it are read identically.
+fn decode_value(
+    namespace: String,
+    name: String,
+    value: serde_json::Result<serde_json::Value>,
+) -> Decoded {
+    let entry = match value.map(|v| Object::from_value(&v)) {
+        Ok(Ok(Some(obj))) => Entry::Object(Box::new(obj)),
+        Ok(Ok(None)) => Entry::Unusable,
+        Ok(Err(e)) => {
+            warn!(error = %e, "ignoring an object that does not decode");
+            Entry::Unusable
+        }
+        Err(e) => {
+            warn!(namespace, name, error = %e, "ignoring an object that does not serialize");
+            Entry::Unusable
+        }
+    };
+    Decoded {
+        namespace,
+        name,
+        entry,
+    }
+}
+
+fn decode_secret(s: Secret) -> Decoded {
+    // k8s-openapi writes apiVersion and kind itself; list items arrive without them.
+    decode_value(namespace_of(&s), s.name_any(), serde_json::to_value(&s))
+}
+
+fn decode_pod(p: PartialObjectMeta<Pod>) -> Decoded {
+    Decoded {
+        namespace: namespace_of(&p),
+        name: p.name_any(),
+        entry: Entry::Pod(p.metadata.labels.unwrap_or_default()),
+    }
+}
+
+fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
+    // List items of built-in kinds carry no apiVersion/kind; `Object::from_value` needs both.
+    o.types = Some(types.clone());
+    decode_value(namespace_of(&o), o.name_any(), serde_json::to_value(&o))
+}
+
+async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
+    let Some(ar) = discover(&client, source).await else {
+        info!(
+            group = source.kind.group,
+            resource = source.plural,
+            "not served by this cluster; treating it as empty"
+        );
+        ctx.readiness.source_synced();
+        return;
+    };
+    info!(api_version = %ar.api_version, resource = source.plural, "watching");
+    let types = TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    };
+    let stream = watcher(
+        Api::<DynamicObject>::all_with(client, &ar),
+        watcher::Config::default(),
+    );
+    follow(
+        source.kind,
+        stream.default_backoff(),
+        move |o| decode_dynamic(o, &types),
+        ctx,
+    )
+    .await;
+}
+
+/// The first served version of `source`, `None` when none is. Retries (with backoff) while
+/// the answer is not a clear "not found", so a flaky API server does not make Istio vanish.
+async fn discover(client: &Client, source: &Optional) -> Option<ApiResource> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match probe(client, source).await {
+            Ok(found) => return found,
+            Err(e) => {
+                warn!(
+                    group = source.kind.group,
+                    resource = source.plural,
+                    error = %e,
+                    retry_in = ?delay,
+                    "cannot tell whether the resource is served; readiness waits"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_PROBE_DELAY);
+            }
+        }
+    }
+}
+
+async fn probe(client: &Client, source: &Optional) -> Result<Option<ApiResource>, kube::Error> {
+    for version in source.versions {
+        let ar = ApiResource {
+            group: source.kind.group.into(),
+            version: (*version).into(),
+            api_version: format!("{}/{version}", source.kind.group),
+            kind: source.kind.kind.into(),
+            plural: source.plural.into(),
+        };
+        let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => return Ok(Some(ar)),
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// Applies one watcher stream to the index until the stream ends (it does not: the backoff
+/// retries errors). Reports the source synced at its first `InitDone`.
+async fn follow<K, S, D>(kind: Kind, stream: S, decode: D, ctx: Ctx)
+where
+    K: ResourceExt,
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+    D: Fn(K) -> Decoded + Send,
+{
+    let mut stream = std::pin::pin!(stream);
+    // Keys seen since the last `Init`: what a relist did not mention is gone.
+    let mut relisted: Option<HashSet<(String, String)>> = None;
+    let mut synced = false;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => relisted = Some(HashSet::new()),
+            Ok(Event::InitApply(obj)) => {
+                let d = decode(obj);
+                if let Some(seen) = &mut relisted {
+                    seen.insert((d.namespace.clone(), d.name.clone()));
+                }
+                apply(&ctx.index, kind, d);
+            }
+            Ok(Event::InitDone) => {
+                let pruned = prune(&ctx.index, kind, &relisted.take().unwrap_or_default());
+                if pruned > 0 {
+                    info!(
+                        kind = kind.kind,
+                        group = kind.group,
+                        pruned,
+                        "relist removed objects deleted meanwhile"
+                    );
+                }
+                if !synced {
+                    synced = true;
+                    info!(kind = kind.kind, group = kind.group, "first list done");
+                    ctx.readiness.source_synced();
+                }
+            }
+            Ok(Event::Apply(obj)) => apply(&ctx.index, kind, decode(obj)),
+            Ok(Event::Delete(obj)) => remove(
+                &mut write(&ctx.index),
+                kind,
+                &namespace_of(&obj),
+                &obj.name_any(),
+            ),
+            Err(e) => {
+                warn!(kind = kind.kind, group = kind.group, error = %e, "watch failed; retrying with backoff")
+            }
+        }
+    }
+}
+
+fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
+    let mut idx = write(index);
+    match d.entry {
+        Entry::Object(obj) => idx.upsert(&obj),
+        Entry::Pod(labels) => idx.upsert_pod(&d.namespace, &d.name, labels),
+        Entry::Unusable => remove(&mut idx, kind, &d.namespace, &d.name),
+    }
+}
+
+fn remove(idx: &mut Index, kind: Kind, namespace: &str, name: &str) {
+    if kind.group == POD.group && kind.kind == POD.kind {
+        idx.remove_pod(namespace, name);
+    } else {
+        idx.remove(kind.group, kind.kind, namespace, name);
+    }
+}
+
+/// Removes every indexed object of `kind` not in `seen`; returns how many.
+fn prune(index: &RwLock<Index>, kind: Kind, seen: &HashSet<(String, String)>) -> usize {
+    let mut idx = write(index);
+    let gone: Vec<_> = idx
+        .keys_of(kind.group, kind.kind)
+        .into_iter()
+        .filter(|k| !seen.contains(k))
+        .collect();
+    for (ns, name) in &gone {
+        remove(&mut idx, kind, ns, name);
+    }
+    gone.len()
+}
