@@ -34,7 +34,7 @@ use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
 /// A kind as [`Index::keys_of`] and [`Index::remove`] name it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Kind {
     group: &'static str,
     kind: &'static str,
@@ -246,7 +246,7 @@ fn decode_value(
         Ok(Ok(Some(obj))) => Entry::Object(Box::new(obj)),
         Ok(Ok(None)) => Entry::Unusable,
         Ok(Err(e)) => {
-            warn!(error = %e, "ignoring an object that does not decode");
+            warn!(namespace, error = %e, "ignoring an object that does not decode");
             Entry::Unusable
         }
         Err(e) => {
@@ -411,7 +411,7 @@ fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
 }
 
 fn remove(idx: &mut Index, kind: Kind, namespace: &str, name: &str) {
-    if kind.group == POD.group && kind.kind == POD.kind {
+    if kind == POD {
         idx.remove_pod(namespace, name);
     } else {
         idx.remove(kind.group, kind.kind, namespace, name);

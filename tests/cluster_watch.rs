@@ -1,0 +1,577 @@
+//! The live cluster view against an in-process API server: kube-runtime's watchers list,
+//! watch, resume and relist through `tlsgate::cluster`, and the index follows.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use support::fake_apiserver::*;
+use tlsgate::analysis::Analyzer;
+use tlsgate::cluster::{self, ClusterView};
+use tlsgate::finding::Code;
+use tlsgate::lookup::{Found, Index, Lookup};
+
+/// Upper bound for anything a test waits on; waits end as soon as the condition holds.
+/// Generous because a 410 relist waits out the watcher's backoff (about a second).
+const WAIT: Duration = Duration::from_secs(10);
+
+// ---- builders -------------------------------------------------------------------------
+
+/// A Secret exactly as `kubectl create secret ... --dry-run=client -o yaml` printed it.
+#[track_caller]
+fn kubectl_secret(file: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/secrets/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn renamed(mut obj: Value, namespace: &str, name: &str) -> Value {
+    obj["metadata"]["namespace"] = json!(namespace);
+    obj["metadata"]["name"] = json!(name);
+    obj
+}
+
+/// `httpbin-credential` in `istio-system`: cert for httpbin.example.com and its key.
+fn httpbin_credential() -> Value {
+    kubectl_secret("httpbin-credential-san.yaml")
+}
+
+/// `httpbin-credential` in `istio-system`: httpbin cert with helloworld's key.
+fn mismatched_credential() -> Value {
+    kubectl_secret("mismatch.yaml")
+}
+
+fn mk_istio_gateway(api_version: &str, namespace: &str, name: &str, credential: &str) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": "Gateway",
+        "metadata": { "namespace": namespace, "name": name },
+        "spec": {
+            "selector": { "istio": "ingressgateway" },
+            "servers": [{
+                "port": { "number": 443, "name": "https", "protocol": "HTTPS" },
+                "tls": { "mode": "SIMPLE", "credentialName": credential },
+                "hosts": ["httpbin.example.com"],
+            }],
+        },
+    })
+}
+
+fn mk_pod(namespace: &str, name: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "namespace": namespace, "name": name, "labels": labels },
+        "spec": { "containers": [{ "name": "istio-proxy", "image": "istio/proxyv2" }] },
+    })
+}
+
+// ---- harness --------------------------------------------------------------------------
+
+struct Started {
+    view: ClusterView,
+    index: Arc<RwLock<Index>>,
+}
+
+fn start(server: &FakeApiServer) -> Started {
+    let index = Arc::new(RwLock::new(Index::new(Arc::new(Analyzer::new()))));
+    let view = cluster::start(server.client(), index.clone());
+    Started { view, index }
+}
+
+impl Started {
+    fn read<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
+        f(&self.index.read().unwrap())
+    }
+
+    async fn ready(&self) {
+        self.ready_within(WAIT).await;
+    }
+
+    async fn ready_within(&self, limit: Duration) {
+        let mut ready = self.view.ready.clone();
+        bounded_by(limit, "the cluster view to become ready", async {
+            ready
+                .wait_for(|r| *r)
+                .await
+                .expect("readiness sender alive");
+        })
+        .await;
+    }
+
+    /// Polls the index until `cond` holds; panics naming `what` after [`WAIT`].
+    async fn eventually(&self, what: &str, cond: impl Fn(&Index) -> bool) {
+        bounded(what, async {
+            while !self.read(&cond) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+
+    fn secret_found(&self, namespace: &str, name: &str) -> bool {
+        self.read(|i| matches!(i.secret(namespace, name), Found::Yes(_)))
+    }
+}
+
+async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
+    bounded_by(WAIT, what, f).await
+}
+
+async fn bounded_by<T>(limit: Duration, what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+fn lists(requests: &[Request]) -> usize {
+    requests.iter().filter(|r| !r.watch).count()
+}
+
+// ---- tests ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn initial_list_fills_index_and_flips_ready() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, httpbin_credential());
+    let c = start(&server);
+
+    c.ready().await;
+
+    assert!(c.view.is_ready());
+    assert!(c.read(Index::is_synced));
+    let Found::Yes(s) = c.read(|i| i.secret("istio-system", "httpbin-credential")) else {
+        panic!("httpbin-credential not indexed after the first list");
+    };
+    assert_eq!(s.secret_type, "kubernetes.io/tls");
+    let leaf = s.summary.leaf().expect("server certificate summarised");
+    assert!(
+        format!("{leaf:?}").contains("httpbin.example.com"),
+        "{leaf:?}"
+    );
+    assert!(s.summary.issues.is_empty(), "{:?}", s.summary.issues);
+}
+
+#[tokio::test]
+async fn listed_key_mismatch_is_summarised_without_keeping_the_key() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let secret = mismatched_credential();
+    let key_b64 = secret["data"]["tls.key"].as_str().unwrap().to_string();
+    server.apply(SECRETS, secret);
+    let c = start(&server);
+
+    c.ready().await;
+
+    let Found::Yes(s) = c.read(|i| i.secret("istio-system", "httpbin-credential")) else {
+        panic!("httpbin-credential not indexed");
+    };
+    let mismatch = s
+        .summary
+        .issues
+        .iter()
+        .find(|i| i.code == Code::KeyMismatch)
+        .unwrap_or_else(|| panic!("no key-mismatch in {:?}", s.summary.issues));
+    assert_eq!(mismatch.path, r#"data["tls.key"]"#);
+    // What the index keeps names the key but holds neither its base64 nor its PEM body.
+    let key_pem = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &key_b64).unwrap(),
+    )
+    .unwrap();
+    let pem_line = key_pem.lines().nth(1).unwrap();
+    let kept = format!("{s:?}");
+    assert!(s.summary.keys.contains(&"tls.key".to_string()));
+    assert!(!kept.contains(&key_b64[..40]) && !kept.contains(pem_line));
+}
+
+#[tokio::test]
+async fn added_secret_event_is_indexed() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+    assert!(!c.secret_found("istio-system", "httpbin-credential"));
+
+    server.apply(SECRETS, httpbin_credential());
+
+    c.eventually("the ADDED secret", |i| {
+        matches!(
+            i.secret("istio-system", "httpbin-credential"),
+            Found::Yes(_)
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn modified_secret_event_replaces_its_summary() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, mismatched_credential());
+    let c = start(&server);
+    c.ready().await;
+
+    server.apply(SECRETS, httpbin_credential());
+
+    c.eventually("the MODIFIED secret without key-mismatch", |i| {
+        matches!(i.secret("istio-system", "httpbin-credential"),
+            Found::Yes(s) if s.summary.issues.iter().all(|x| x.code != Code::KeyMismatch))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleted_secret_event_removes_it() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, httpbin_credential());
+    let c = start(&server);
+    c.ready().await;
+    assert!(c.secret_found("istio-system", "httpbin-credential"));
+
+    server.delete(SECRETS, "istio-system", "httpbin-credential");
+
+    c.eventually("the DELETED secret to answer Missing", |i| {
+        matches!(
+            i.secret("istio-system", "httpbin-credential"),
+            Found::Missing
+        )
+    })
+    .await;
+    assert!(c.read(|i| i.secret_namespaces("httpbin-credential").is_empty()));
+}
+
+#[tokio::test]
+async fn istio_gateway_reference_shows_in_referrers() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+
+    server.apply(
+        ISTIO_GATEWAYS,
+        mk_istio_gateway(
+            "networking.istio.io/v1",
+            "istio-system",
+            "mygateway",
+            "httpbin-credential",
+        ),
+    );
+
+    c.eventually("the gateway among the secret's referrers", |i| {
+        !i.referrers("httpbin-credential").is_empty()
+    })
+    .await;
+    let refs = c.read(|i| i.referrers("httpbin-credential"));
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].object.api_version, "networking.istio.io");
+    assert_eq!(refs[0].object.kind, "Gateway");
+    assert_eq!(refs[0].object.name, "mygateway");
+    assert_eq!(refs[0].reference.path, "spec.servers[0].tls.credentialName");
+    assert!(c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Yes(_))));
+}
+
+#[tokio::test]
+async fn deleted_istio_gateway_leaves_referrers() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(
+        ISTIO_GATEWAYS,
+        mk_istio_gateway(
+            "networking.istio.io/v1",
+            "istio-system",
+            "mygateway",
+            "httpbin-credential",
+        ),
+    );
+    let c = start(&server);
+    c.ready().await;
+    assert_eq!(c.read(|i| i.referrers("httpbin-credential")).len(), 1);
+
+    server.delete(ISTIO_GATEWAYS, "istio-system", "mygateway");
+
+    c.eventually("no referrers once the gateway is deleted", |i| {
+        i.referrers("httpbin-credential").is_empty()
+            && matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn istio_gateway_updated_to_undecodable_is_dropped() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let gw = mk_istio_gateway(
+        "networking.istio.io/v1",
+        "istio-system",
+        "mygateway",
+        "httpbin-credential",
+    );
+    server.apply(ISTIO_GATEWAYS, gw.clone());
+    let c = start(&server);
+    c.ready().await;
+    let mut broken = gw;
+    broken["spec"]["servers"] = json!("not a list");
+
+    server.apply(ISTIO_GATEWAYS, broken);
+
+    c.eventually("the undecodable gateway to leave the index", |i| {
+        matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)
+            && i.referrers("httpbin-credential").is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gateway_pod_labels_resolve_the_workload_namespace() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(
+        PODS,
+        mk_pod(
+            "istio-ingress",
+            "istio-ingressgateway-7d9c",
+            json!({ "istio": "ingressgateway", "app": "istio-ingressgateway" }),
+        ),
+    );
+    server.apply(
+        PODS,
+        mk_pod("default", "httpbin-5f6b", json!({ "app": "httpbin" })),
+    );
+    let c = start(&server);
+    c.ready().await;
+    let selector = BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]);
+
+    let namespaces = c.read(|i| i.workload_namespaces(&selector));
+
+    assert_eq!(namespaces, Some(vec!["istio-ingress".to_string()]));
+}
+
+#[tokio::test]
+async fn gateway_api_and_ingress_references_are_indexed() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(
+        GATEWAYS,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": { "namespace": "gateways", "name": "shared" },
+            "spec": {
+                "gatewayClassName": "istio",
+                "listeners": [{
+                    "name": "https", "hostname": "app.example.com", "port": 443, "protocol": "HTTPS",
+                    "tls": { "mode": "Terminate",
+                             "certificateRefs": [{ "kind": "Secret", "name": "app-cert", "namespace": "certs" }] },
+                }],
+            },
+        }),
+    );
+    server.apply(
+        REFERENCE_GRANTS,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "ReferenceGrant",
+            "metadata": { "namespace": "certs", "name": "gateways-read-certs" },
+            "spec": {
+                "from": [{ "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "gateways" }],
+                "to": [{ "group": "", "kind": "Secret" }],
+            },
+        }),
+    );
+    server.apply(
+        INGRESSES,
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": { "namespace": "shop", "name": "shop" },
+            "spec": { "tls": [{ "hosts": ["shop.example.com"], "secretName": "shop-tls" }] },
+        }),
+    );
+    let c = start(&server);
+
+    c.ready().await;
+
+    let gw = c.read(|i| i.referrers("app-cert"));
+    assert_eq!(gw.len(), 1, "{gw:?}");
+    assert_eq!(gw[0].object.api_version, "gateway.networking.k8s.io");
+    assert_eq!(gw[0].object.kind, "Gateway");
+    assert_eq!(c.read(|i| i.reference_grants("certs")).len(), 1);
+    let ing = c.read(|i| i.referrers("shop-tls"));
+    assert_eq!(ing.len(), 1, "{ing:?}");
+    assert_eq!(ing[0].object.kind, "Ingress");
+    assert_eq!(ing[0].reference.path, "spec.tls[0].secretName");
+}
+
+#[tokio::test]
+async fn dropped_watch_resumes_from_last_resource_version() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "first"));
+    c.eventually("the first secret", |i| {
+        matches!(i.secret("apps", "first"), Found::Yes(_))
+    })
+    .await;
+    let last_seen = server.resource_version().to_string();
+
+    server.drop_watches(SECRETS);
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "second"));
+
+    c.eventually("the secret added after the watch dropped", |i| {
+        matches!(i.secret("apps", "second"), Found::Yes(_))
+    })
+    .await;
+    let requests = server.requests(SECRETS);
+    assert_eq!(lists(&requests), 1, "resumed, not relisted: {requests:?}");
+    let resumed = requests.last().unwrap();
+    assert!(resumed.watch, "{requests:?}");
+    assert_eq!(
+        resumed.resource_version.as_deref(),
+        Some(last_seen.as_str())
+    );
+    assert!(c.secret_found("apps", "first"));
+}
+
+#[tokio::test]
+async fn gone_watch_relists_and_prunes_objects_deleted_meanwhile() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "kept"));
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "deleted"));
+    server.apply(
+        ISTIO_GATEWAYS,
+        mk_istio_gateway("networking.istio.io/v1", "apps", "gone-gw", "deleted"),
+    );
+    let c = start(&server);
+    c.ready().await;
+    assert!(c.secret_found("apps", "deleted"));
+
+    // The deletions' events are lost (compacted); only a relist can reveal them.
+    server.delete_unobserved(SECRETS, "apps", "deleted");
+    server.delete_unobserved(ISTIO_GATEWAYS, "apps", "gone-gw");
+    server.expire_watches(SECRETS);
+    server.expire_watches(ISTIO_GATEWAYS);
+
+    c.eventually("the relist to prune the deleted secret and gateway", |i| {
+        matches!(i.secret("apps", "deleted"), Found::Missing) && i.referrers("deleted").is_empty()
+    })
+    .await;
+    assert!(c.secret_found("apps", "kept"));
+    assert_eq!(lists(&server.requests(SECRETS)), 2);
+    assert!(c.view.is_ready(), "a relist does not take readiness away");
+}
+
+#[tokio::test]
+async fn absent_istio_crds_still_become_ready() {
+    let server =
+        FakeApiServer::start(&[SECRETS, PODS, GATEWAYS, REFERENCE_GRANTS, INGRESSES]).await;
+    let c = start(&server);
+
+    c.ready().await;
+
+    assert!(c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)));
+    assert_eq!(
+        server.not_found(),
+        [
+            ISTIO_GATEWAYS,
+            ISTIO_GATEWAYS_V1BETA1,
+            ISTIO_GATEWAYS_V1ALPHA3
+        ]
+    );
+}
+
+#[tokio::test]
+async fn istio_gateways_are_watched_at_v1beta1_when_v1_is_not_served() {
+    let server = FakeApiServer::start(&[
+        SECRETS,
+        PODS,
+        ISTIO_GATEWAYS_V1BETA1,
+        GATEWAYS,
+        REFERENCE_GRANTS,
+        INGRESSES,
+    ])
+    .await;
+    server.apply(
+        ISTIO_GATEWAYS_V1BETA1,
+        mk_istio_gateway(
+            "networking.istio.io/v1beta1",
+            "istio-system",
+            "mygateway",
+            "httpbin-credential",
+        ),
+    );
+    let c = start(&server);
+
+    c.ready().await;
+
+    assert!(c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Yes(_))));
+    assert_eq!(server.not_found(), [ISTIO_GATEWAYS]);
+}
+
+#[tokio::test]
+async fn lookups_answer_not_synced_before_the_first_list_completes() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, httpbin_credential());
+    server.hold_lists(SECRETS);
+    let c = start(&server);
+    bounded("the secrets list request", async {
+        while lists(&server.requests(SECRETS)) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+
+    assert!(c.read(|i| matches!(
+        i.secret("istio-system", "httpbin-credential"),
+        Found::NotSyncedYet
+    )));
+    assert!(c.read(|i| matches!(i.istio_gateway("istio-system", "gw"), Found::NotSyncedYet)));
+    assert!(!c.view.is_ready());
+
+    server.release_lists(SECRETS);
+    c.ready().await;
+
+    assert!(c.secret_found("istio-system", "httpbin-credential"));
+    assert!(c.read(|i| matches!(i.secret("istio-system", "other"), Found::Missing)));
+}
+
+#[tokio::test]
+async fn object_counts_follow_the_index() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "one"));
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "two"));
+    server.apply(
+        ISTIO_GATEWAYS,
+        mk_istio_gateway("networking.istio.io/v1", "apps", "gw", "one"),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let counts: BTreeMap<_, _> = c.view.object_counts().into_iter().collect();
+
+    assert_eq!(counts["secret"], 2);
+    assert_eq!(counts["istio-gateway"], 1);
+    assert_eq!(counts["referrer"], 1);
+}
+
+/// Time to ready for a large cluster; run with
+/// `cargo test --test cluster_watch -- --ignored --nocapture ready_with_10k_secrets`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn ready_with_10k_secrets() {
+    const N: usize = 10_000;
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let template = httpbin_credential();
+    for n in 0..N {
+        server.apply(
+            SECRETS,
+            renamed(template.clone(), "apps", &format!("tls-{n:05}")),
+        );
+    }
+    let started = Instant::now();
+    let c = start(&server);
+
+    c.ready_within(Duration::from_secs(300)).await;
+
+    let elapsed = started.elapsed();
+    let counts = c.view.object_counts();
+    println!("{N} secrets: ready in {elapsed:?}; index counts {counts:?}");
+    assert_eq!(counts[0], ("secret", N));
+}
