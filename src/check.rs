@@ -253,7 +253,7 @@ fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
                 }
             }
         }
-        out.extend(check_reference(&r, obj, ctx));
+        out.extend(check_reference(&r, ctx));
     }
     out
 }
@@ -269,16 +269,17 @@ fn reference_granted(from_ns: &str, to_ns: &str, name: &str, ctx: &Ctx<'_>) -> b
 }
 
 /// Resolves one reference and checks the credential it finds.
-fn check_reference(r: &CredentialRef, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     let mut out = Vec::new();
-    if r.via == Via::IstioGateway {
-        if r.name.starts_with("istio") || r.name.starts_with("prometheus") {
-            out.push(Issue::new(
-                Code::CredentialNameReserved,
-                r.path.clone(),
-                format!("credentialName {} starts with `{}`, a prefix Istio reserves for its own secrets; rename the secret", r.name, if r.name.starts_with("istio") { "istio" } else { "prometheus" }),
-            ));
-        }
+    let reserved = ["istio", "prometheus"]
+        .into_iter()
+        .find(|p| r.name.starts_with(p));
+    if let (Via::IstioGateway, Some(prefix)) = (&r.via, reserved) {
+        out.push(Issue::new(
+            Code::CredentialNameReserved,
+            r.path.clone(),
+            format!("credentialName {} starts with `{prefix}`, a prefix Istio reserves for its own secrets; rename the secret", r.name),
+        ));
     }
     let namespaces = resolve_namespaces(&r.scope, ctx);
     let mut found: Option<Arc<StoredSecret>> = None;

@@ -54,11 +54,14 @@ impl Bundle {
     }
 }
 
+/// SHA-256 of the bundle bytes, and the role it was checked for.
+type BundleKey = ([u8; 32], Role);
+
 /// Parses certificate bundles once per distinct content: a CA bundle referenced by a hundred
 /// secrets is parsed once. Thread-safe; bounded.
 #[derive(Default)]
 pub struct Analyzer {
-    cache: Mutex<HashMap<([u8; 32], Role), Arc<Bundle>>>,
+    cache: Mutex<HashMap<BundleKey, Arc<Bundle>>>,
 }
 
 impl Analyzer {

@@ -16,6 +16,15 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log format on stderr (`RUST_LOG` sets the level).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -36,12 +45,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Connects to the cluster (in-cluster config or kubeconfig) and starts the reflectors that
-/// fill `view`; `synced` flips once every source has listed.
+/// Connects to the cluster (in-cluster config, else `KUBECONFIG`/`~/.kube/config`) and starts
+/// the watchers that fill `view`; `synced` flips once every source has listed. The returned
+/// handle keeps the watchers running.
 pub async fn cluster_view(
     view: std::sync::Arc<std::sync::RwLock<crate::lookup::Index>>,
     synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<()> {
-    let _ = (view, synced);
-    anyhow::bail!("cluster mode is not wired yet: pass --manifests PATH or --dev")
+) -> anyhow::Result<crate::cluster::ClusterView> {
+    use anyhow::Context;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach a cluster (no in-cluster config or kubeconfig); use --manifests PATH or --dev to run without one")?;
+    let cluster = crate::cluster::start(client, view);
+    let mut ready = cluster.ready.clone();
+    tokio::spawn(async move {
+        if ready.wait_for(|r| *r).await.is_ok() {
+            synced.store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!("cluster view synced; ready");
+        }
+    });
+    Ok(cluster)
 }

@@ -123,9 +123,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        if args.manifests.is_empty() {
-            super::cluster_view(view, synced).await?;
-        }
+        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view, synced).await?) } else { None };
         let reloader = reload::Reloader {
             files,
             store,

@@ -147,7 +147,8 @@ impl Collector for ViewCollector {
                 }
             }
         }
-        let gauges: [(&str, &str, fn(i64, i64, i64) -> i64); 3] = [
+        type Value = fn(i64, i64, i64) -> i64;
+        let gauges: [(&str, &str, Value); 3] = [
             (
                 "x509_cert_not_after",
                 "Certificate notAfter, Unix seconds",

@@ -1,6 +1,8 @@
 //! Builders and assertions shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod https;
+
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
