@@ -1,5 +1,6 @@
 //! Command line: one file per subcommand, each with its `Args` and `run()`.
 
+pub mod audit;
 pub mod dev_certs;
 pub mod lint;
 pub mod serve;
@@ -33,6 +34,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Run the validating admission webhook (HTTPS).
     Serve(serve::Args),
+    /// List every certificate a cluster (or a dump, PKI directory, kubeconfig) depends on.
+    Audit(audit::Args),
     /// Write a development CA and a localhost serving certificate.
     DevCerts(dev_certs::Args),
 }
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Lint(a) => lint::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Audit(a) => audit::run(a),
         Command::DevCerts(a) => dev_certs::run(a),
     }
 }
