@@ -2,6 +2,7 @@
 
 use crate::analysis::Analyzer;
 use crate::policy::Policy;
+use crate::report::Subject;
 use anyhow::Context;
 use clap::ValueEnum;
 use std::io::IsTerminal;
@@ -11,14 +12,20 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Output {
+    /// One block per object, one sentence per finding.
     Text,
+    /// `findings[]` (code, severity, object, path, message, source) and `summary`.
     Json,
+    /// SARIF 2.1.0 for code-scanning UIs (GitHub code scanning, GitLab).
+    Sarif,
+    /// JUnit XML, one testcase per checked object, for CI test reports.
+    Junit,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Files or directories (recursive *.yaml|*.yml|*.json); `-` reads stdin.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "filenames")]
     pub paths: Vec<PathBuf>,
     /// Also accept paths as `-f PATH`, like kubectl.
     #[arg(short = 'f', long = "filename", value_name = "PATH", hide = true)]
@@ -72,6 +79,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = match args.output {
         Output::Json => report.to_json() + "\n",
         Output::Text => report.to_text(std::io::stdout().is_terminal()),
+        Output::Sarif => report.to_sarif(),
+        Output::Junit => report.to_junit(&checked(&loaded)),
     };
     write_stdout(&text)?;
     Ok(if report.has_deny() {
@@ -79,6 +88,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The objects `lint` checked, for JUnit's one-testcase-per-object. `lint::lint` returns only
+/// findings, so this decodes the documents a second time: cheap next to the X.509 work, and
+/// only done for `--output junit`.
+fn checked(loaded: &crate::load::Loaded) -> Vec<Subject> {
+    crate::lint::decode(loaded)
+        .objects
+        .iter()
+        .map(|(object, api_version, source)| Subject {
+            object: object.object_ref(api_version),
+            source: Some(source.into()),
+        })
+        .collect()
 }
 
 /// Writes to stdout; a closed pipe (`tlsgate lint ... | head`) is not an error.

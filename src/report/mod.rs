@@ -1,4 +1,9 @@
-//! Findings to words: admission message and warnings, human text, JSON.
+//! Findings to words: admission message and warnings, human text, JSON, SARIF and JUnit XML.
+
+mod junit;
+mod sarif;
+
+pub use junit::Subject;
 
 use crate::finding::{Code, Finding, Severity};
 use crate::load::Source;
@@ -72,6 +77,17 @@ impl Report {
 
     pub fn has_deny(&self) -> bool {
         self.summary.deny > 0
+    }
+
+    /// SARIF 2.1.0, for code-scanning UIs; see [`sarif`](self::sarif) for the mapping.
+    pub fn to_sarif(&self) -> String {
+        sarif::render(self)
+    }
+
+    /// JUnit XML: one testcase per object in `checked` (plus any object that has findings but
+    /// is not in it, such as a document that could not be parsed).
+    pub fn to_junit(&self, checked: &[Subject]) -> String {
+        junit::render(self, checked)
     }
 
     pub fn to_json(&self) -> String {
@@ -193,4 +209,9 @@ pub fn truncate(s: &str, max: usize) -> String {
     let mut t: String = s.chars().take(max - 1).collect();
     t.push('…');
     t
+}
+
+/// What [`crate::load`] calls standard input: there is no file a UI could open.
+fn is_stdin(file: &str) -> bool {
+    file == "<stdin>"
 }

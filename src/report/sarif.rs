@@ -1,0 +1,273 @@
+//! SARIF 2.1.0 (OASIS), the format code-scanning UIs read: GitHub code scanning, GitLab, Azure
+//! DevOps. One run; one rule per finding code that occurs; one result per finding.
+//!
+//! A result points at the document that holds the object (file and start line) when the input
+//! was a file. Input read from stdin has no file a UI could open, so those results carry only
+//! logical locations: the object (`Kind namespace/name`) and the field path inside it.
+//! Types instead of `json!` so the key order is the schema's, whatever serde_json features the
+//! build unifies.
+
+use super::{is_stdin, Report};
+use crate::finding::{Code, Finding, Severity};
+use serde::Serialize;
+
+pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub const INFORMATION_URI: &str = "https://github.com/tlsgate/tlsgate";
+
+pub fn render(report: &Report) -> String {
+    // Rules sorted by id, so the same findings always give the same file.
+    let mut codes: Vec<Code> = report.findings.iter().map(|e| e.finding.code).collect();
+    codes.sort_by_key(|c| c.as_str());
+    codes.dedup();
+    let rules = codes
+        .iter()
+        .map(|&code| Rule {
+            id: code.as_str(),
+            short_description: Text {
+                text: short_description(code).to_string(),
+            },
+            default_configuration: Configuration {
+                level: level(code.default_severity()),
+            },
+        })
+        .collect();
+    let results = report
+        .findings
+        .iter()
+        .map(|e| {
+            let f = &e.finding;
+            let physical_location =
+                e.source
+                    .as_ref()
+                    .filter(|s| !is_stdin(&s.file))
+                    .map(|s| PhysicalLocation {
+                        artifact_location: ArtifactLocation { uri: uri(&s.file) },
+                        region: Region {
+                            start_line: s.line.max(1),
+                        },
+                    });
+            SarifResult {
+                rule_id: f.code.as_str(),
+                rule_index: codes.iter().position(|&c| c == f.code).unwrap_or_default(),
+                level: level(f.severity),
+                message: Text {
+                    text: format!("{}: {}: {}", f.object, f.path, f.message),
+                },
+                locations: [Location {
+                    physical_location,
+                    logical_locations: logical_locations(f),
+                }],
+            }
+        })
+        .collect();
+    let log = Log {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs: [Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "tlsgate",
+                    version: env!("CARGO_PKG_VERSION"),
+                    information_uri: INFORMATION_URI,
+                    rules,
+                },
+            },
+            results,
+        }],
+    };
+    let mut out = serde_json::to_string_pretty(&log)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot write SARIF: {e}\"}}"));
+    out.push('\n');
+    out
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Deny => "error",
+        Severity::Warn => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// The object, then the field inside it; `fullyQualifiedName` is what a UI shows.
+fn logical_locations(f: &Finding) -> [LogicalLocation; 2] {
+    [
+        LogicalLocation {
+            name: f.object.name.clone(),
+            fully_qualified_name: f.object.to_string(),
+            kind: "object",
+        },
+        LogicalLocation {
+            name: f.path.clone(),
+            fully_qualified_name: format!("{} {}", f.object, f.path),
+            kind: "property",
+        },
+    ]
+}
+
+/// The path as the user gave it, as a URI reference: relative paths stay relative (code
+/// scanning resolves them against the checkout), absolute ones become `file://` URIs, and
+/// characters a URI cannot hold are percent-encoded.
+fn uri(path: &str) -> String {
+    let path = path.replace('\\', "/");
+    let path = path.strip_prefix("./").unwrap_or(&path);
+    let mut out = String::with_capacity(path.len());
+    if path.starts_with('/') {
+        out.push_str("file://");
+    }
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One line per code for the rule list. Exhaustive on purpose: a new code does not compile
+/// until it has a description here.
+fn short_description(code: Code) -> &'static str {
+    match code {
+        Code::SecretMalformed => "Secret data is missing, not base64, or not PEM",
+        Code::CertExpired => "Certificate has expired",
+        Code::CertNotYetValid => "Certificate is not valid yet",
+        Code::CertExpiringSoon => "Certificate expires within the warning window",
+        Code::KeyMismatch => "Private key does not belong to the certificate",
+        Code::KeyEncrypted => "Private key is encrypted, so the proxy cannot load it",
+        Code::ChainOrder => "Certificate chain is not in leaf-to-root order",
+        Code::HostNotCovered => "Certificate does not cover a host that is served with it",
+        Code::NoSubjectAltName => "Certificate has no subjectAltName",
+        Code::WeakKey => "Key is too small",
+        Code::WeakSignature => "Certificate is signed with a weak hash algorithm",
+        Code::SerialInvalid => "Certificate serial number breaks RFC 5280",
+        Code::CaMissing => "Mutual TLS without a client CA",
+        Code::CaNotCa => "Client CA bundle holds a certificate that is not a CA",
+        Code::IstioCaInvalid => "Istio CA secret is inconsistent",
+        Code::IstioRootMismatch => "Mesh root certificate is not the current root",
+        Code::CredentialNotFound => "Referenced credential Secret is not found where it is read",
+        Code::CredentialNameReserved => "credentialName uses a prefix Istio reserves",
+        Code::CredentialHasToken => "Credential Secret has a token key, which Istio refuses",
+        Code::CredentialKeysShadowed => "Secret has both cert/key and tls.crt/tls.key",
+        Code::TlsModeIgnoresCredential => "TLS mode ignores credentialName",
+        Code::IstioMutualWithCredential => "ISTIO_MUTUAL must not set credentialName",
+        Code::GatewayNotFound => "VirtualService names a Gateway that is not found",
+        Code::VirtualserviceHostNotInGateway => "VirtualService host is not served by its Gateway",
+        Code::RefNotPermitted => "Cross-namespace certificateRef without a ReferenceGrant",
+        Code::RefInvalidKind => "certificateRef to a kind that cannot hold a certificate",
+        Code::SecretInUse => "Secret being deleted is still referenced",
+        Code::ViewNotSynced => "Cluster view was not synced yet",
+        Code::ManifestInvalid => "Document is not a valid Kubernetes object",
+    }
+}
+
+#[derive(Serialize)]
+struct Log {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run; 1],
+}
+
+#[derive(Serialize)]
+struct Run {
+    tool: Tool,
+    results: Vec<SarifResult>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    driver: Driver,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver {
+    name: &'static str,
+    version: &'static str,
+    information_uri: &'static str,
+    rules: Vec<Rule>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule {
+    id: &'static str,
+    short_description: Text,
+    default_configuration: Configuration,
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult {
+    rule_id: &'static str,
+    rule_index: usize,
+    level: &'static str,
+    message: Text,
+    locations: [Location; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    physical_location: Option<PhysicalLocation>,
+    logical_locations: [LogicalLocation; 2],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    region: Region,
+}
+
+#[derive(Serialize)]
+struct ArtifactLocation {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation {
+    name: String,
+    fully_qualified_name: String,
+    kind: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri;
+
+    #[test]
+    fn relative_paths_stay_relative() {
+        assert_eq!(uri("k8s/prod/gw.yaml"), "k8s/prod/gw.yaml");
+        assert_eq!(uri("./k8s/gw.yaml"), "k8s/gw.yaml");
+    }
+
+    #[test]
+    fn absolute_paths_become_file_uris() {
+        assert_eq!(uri("/src/k8s/gw.yaml"), "file:///src/k8s/gw.yaml");
+    }
+
+    #[test]
+    fn spaces_and_percent_are_encoded() {
+        assert_eq!(uri("my dir/100%.yaml"), "my%20dir/100%25.yaml");
+    }
+}
