@@ -12,7 +12,8 @@ pub mod key;
 pub mod pem;
 
 use crate::finding::{Code, Issue, Severity};
-use cert::{CertInfo, SerialProblem, SignatureStrength};
+pub use cert::CertInfo;
+use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,91 @@
+//! Criterion benchmarks of the pure core. Run: `cargo bench --bench core`.
+//!
+//! - `inspect_tls_secret/*`: a kubernetes.io/tls Secret with a 2-certificate chain and the
+//!   key-match check (target ≤ 50 µs), parsed cold (fresh analyzer) and from the digest cache.
+//! - `lint_10k_objects`: 5,000 Secrets + 5,000 Gateways referencing them, load + index + check
+//!   (target ≤ 1 s).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use std::sync::Arc;
+use tlsgate::analysis::{Analyzer, SecretData};
+
+const NOW: i64 = 1_798_761_600; // 2027-01-01
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn tls_data() -> SecretData {
+    let mut d = SecretData::new();
+    d.insert("tls.crt".into(), fixture("certs/chain/fullchain.pem"));
+    d.insert("tls.key".into(), fixture("certs/chain/leaf.key"));
+    d
+}
+
+fn inspect(c: &mut Criterion) {
+    let data = tls_data();
+    let mut g = c.benchmark_group("inspect_tls_secret");
+    g.bench_function("cold", |b| {
+        b.iter_batched(Analyzer::new, |a| a.credential("app", "kubernetes.io/tls", &data), BatchSize::SmallInput)
+    });
+    let warm = Analyzer::new();
+    g.bench_function("cached_chain", |b| b.iter(|| warm.credential("app", "kubernetes.io/tls", &data)));
+    g.finish();
+}
+
+/// 5,000 distinct Secrets (two certificate pairs, distinct names) and one Gateway each.
+pub fn ten_thousand_objects() -> String {
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let pairs = [
+        (b64(&fixture("certs/chain/fullchain.pem")), b64(&fixture("certs/chain/leaf.key")), "app.example.com"),
+        (b64(&fixture("certs/httpbin-san.crt")), b64(&fixture("certs/httpbin-san.key")), "httpbin.example.com"),
+    ];
+    let mut out = String::new();
+    for i in 0..5000 {
+        let (crt, key, host) = &pairs[i % 2];
+        out.push_str(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cred-{i}\n  namespace: istio-system\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {crt}\n  tls.key: {key}\n---\n\
+             apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: gw-{i}\n  namespace: istio-system\nspec:\n  selector:\n    istio: ingressgateway\n  servers:\n  - port: {{number: 443, name: https, protocol: HTTPS}}\n    hosts: [{host}]\n    tls: {{mode: SIMPLE, credentialName: cred-{i}}}\n---\n"
+        ));
+    }
+    out
+}
+
+fn lint_10k(c: &mut Criterion) {
+    let text = ten_thousand_objects();
+    let mut g = c.benchmark_group("lint_10k_objects");
+    g.sample_size(10);
+    g.bench_function("load_index_check", |b| {
+        b.iter(|| {
+            let mut loaded = tlsgate::load::Loaded::default();
+            tlsgate::load::load_text(&text, "bench.yaml", &mut loaded);
+            let report = tlsgate::lint::lint(&loaded, &Default::default(), NOW, Arc::new(Analyzer::new()));
+            assert_eq!(report.summary.objects, 10_000);
+            report
+        })
+    });
+    g.finish();
+}
+
+/// One AdmissionReview end to end, minus HTTP/TLS: what the webhook spends per request.
+fn review(c: &mut Criterion) {
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let path = format!("{}/tests/admission/secret-create-live-v1.json", env!("CARGO_MANIFEST_DIR"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["request"]["object"]["data"] = serde_json::json!({
+        "tls.crt": b64(&fixture("certs/chain/fullchain.pem")),
+        "tls.key": b64(&fixture("certs/chain/leaf.key")),
+    });
+    let body = serde_json::to_vec(&v).unwrap();
+    let analyzer = Analyzer::new();
+    let index = tlsgate::lookup::Index::new(Arc::new(Analyzer::new()));
+    let policy = tlsgate::policy::Policy::default();
+    let reviewer = tlsgate::webhook::admission::Reviewer { lookup: &index, policy: &policy, analyzer: &analyzer, now: NOW, synced: true };
+    c.bench_function("review_secret_create_6kb", |b| b.iter(|| reviewer.review(&body).unwrap()));
+    c.bench_function("parse_review_json_only", |b| b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap()));
+}
+
+criterion_group!(benches, inspect, lint_10k, review);
+criterion_main!(benches);

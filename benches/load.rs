@@ -1,0 +1,313 @@
+//! Loopback load benchmark of `tlsgate serve`, side by side with a no-op rustls+hyper server
+//! that answers a fixed AdmissionReview on the same TLS stack (the ceiling on this machine).
+//!
+//! Run: `cargo bench --bench load` (add `-- --quick` for a short run).
+//!
+//! 1. Writes 10,000 distinct kubernetes.io/tls Secrets (+1,000 Gateways) to a manifest file,
+//!    starts the real `tlsgate serve --manifests` binary, measures time to /readyz and RSS.
+//! 2. Fixed rate: 1,000 requests/s over 8 keep-alive connections, open loop (latency counted
+//!    from the scheduled send time, so a stall is not hidden), p50/p99/p99.9.
+//! 3. Max throughput: 32 keep-alive connections, closed loop.
+//!
+//! The body is a ~6 KB CREATE of a kubernetes.io/tls Secret with a 2-certificate chain,
+//! derived from the AdmissionReview captured from kube-apiserver.
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_rustls::rustls;
+
+const NOW: &str = "2027-01-01T00:00:00Z";
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn b64(v: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+/// The captured Secret CREATE with a 2-certificate chain and its key.
+fn review_body() -> Vec<u8> {
+    let path = format!("{}/tests/admission/secret-create-live-v1.json", env!("CARGO_MANIFEST_DIR"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["request"]["object"]["data"] = serde_json::json!({
+        "tls.crt": b64(&fixture("certs/chain/fullchain.pem")),
+        "tls.key": b64(&fixture("certs/chain/leaf.key")),
+    });
+    v["request"]["object"]["metadata"]["annotations"] = serde_json::json!({});
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// 10,000 Secrets with distinct P-256 certificates (as a cluster would have), 1,000 Gateways.
+fn write_cluster(path: &Path) {
+    use rcgen::{CertificateParams, KeyPair};
+    use std::fmt::Write;
+    let mut out = String::new();
+    for i in 0..10_000 {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let host = format!("svc-{i}.example.com");
+        let cert = CertificateParams::new(vec![host.clone()]).unwrap().self_signed(&key).unwrap();
+        let _ = write!(
+            out,
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: cred-{i}, namespace: istio-system}}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {}\n  tls.key: {}\n---\n",
+            b64(cert.pem().as_bytes()),
+            b64(key.serialize_pem().as_bytes())
+        );
+        if i % 10 == 0 {
+            let _ = write!(
+                out,
+                "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw-{i}, namespace: istio-system}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 443, name: https, protocol: HTTPS}}\n    hosts: [{host}]\n    tls: {{mode: SIMPLE, credentialName: cred-{i}}}\n---\n"
+            );
+        }
+    }
+    // The Secret of the benchmark request is referenced too, so referrer checks run.
+    out.push_str("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: mygateway, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [app.example.com]\n    tls: {mode: SIMPLE, credentialName: httpbin-credential}\n");
+    std::fs::write(path, out).unwrap();
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn client_config(ca: &[u8]) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> Sender {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn post(s: &mut Sender, body: &Bytes) -> bool {
+    if s.ready().await.is_err() {
+        return false;
+    }
+    let req = hyper::Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap();
+    match s.send_request(req).await {
+        Ok(resp) => resp.status() == 200 && resp.into_body().collect().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+struct Latency {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    errors: u64,
+    sent: usize,
+}
+
+/// Open-loop fixed rate: each connection sends on its own schedule; latency is measured from
+/// the scheduled time.
+async fn fixed_rate(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, body: Bytes, rate: u64, secs: u64, conns: u64) -> Latency {
+    let per_conn = Duration::from_nanos(1_000_000_000 * conns / rate);
+    let n = (rate * secs / conns) as usize;
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (cfg, body, errors) = (cfg.clone(), body.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(addr, cfg).await;
+            let start = Instant::now() + per_conn.mul_f64(c as f64 / conns as f64);
+            let mut lat = Vec::with_capacity(n);
+            let mut prev_done = Instant::now();
+            for i in 0..n {
+                let due = start + per_conn * i as u32;
+                tokio::time::sleep_until(due.into()).await;
+                // A send delayed by the previous response (the server) counts from `due`, so a
+                // stall is not hidden; lateness from the client's 1 ms timer wheel does not.
+                let from = if prev_done > due { due } else { Instant::now() };
+                if !post(&mut s, &body).await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                prev_done = Instant::now();
+                lat.push(prev_done.duration_since(from).as_secs_f64() * 1e3);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Latency { p50: q(0.50), p99: q(0.99), p999: q(0.999), max: *all.last().unwrap(), errors: errors.load(Ordering::Relaxed), sent: all.len() }
+}
+
+/// Closed loop: as fast as `conns` keep-alive connections go.
+async fn max_throughput(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, body: Bytes, secs: u64, conns: usize) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (cfg, body, stop, done) = (cfg.clone(), body.clone(), stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(addr, cfg).await;
+            while !stop.load(Ordering::Relaxed) {
+                if post(&mut s, &body).await {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (start, before) = (Instant::now(), done.load(Ordering::Relaxed));
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let rps = (done.load(Ordering::Relaxed) - before) as f64 / start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    rps
+}
+
+/// The ceiling: same rustls config shape, same axum-server, a handler that does nothing.
+fn start_noop(dir: &Path) -> SocketAddr {
+    let analyzer = tlsgate::analysis::Analyzer::new();
+    let pair = tlsgate::webhook::tls::load_pair(
+        &std::fs::read(dir.join("tls.crt")).unwrap(),
+        &std::fs::read(dir.join("tls.key")).unwrap(),
+        tlsgate::wall_clock(),
+        &analyzer,
+    )
+    .unwrap();
+    let cfg = tlsgate::webhook::tls::server_config(tlsgate::webhook::tls::CertStore::new(pair)).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let fixed = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
+            let app = axum::Router::new().route(
+                "/validate",
+                axum::routing::post(move |_body: Bytes| async move { ([("content-type", "application/json")], fixed) }),
+            );
+            let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
+            axum_server::from_tcp_rustls(listener, tls).serve(app.into_make_service()).await.unwrap();
+        });
+    });
+    addr
+}
+
+fn wait_ready(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, rt: &tokio::runtime::Runtime, deadline: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    rt.block_on(async {
+        while start.elapsed() < deadline {
+            if let Ok(Ok(tcp)) = tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr)).await {
+                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                if let Ok(tls) = tokio_rustls::TlsConnector::from(cfg.clone()).connect(name, tcp).await {
+                    let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+                    tokio::spawn(conn);
+                    let req = hyper::Request::get("/readyz").header("host", "localhost").body(Full::new(Bytes::new())).unwrap();
+                    if let Ok(r) = s.send_request(req).await {
+                        if r.status() == 200 {
+                            return Some(start.elapsed());
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    })
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--test") {
+        return; // `cargo test --benches` only checks that this builds; the run is `cargo bench`.
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let secs = if quick { 3 } else { 10 };
+    let work = tempfile::tempdir().unwrap();
+    tlsgate::cli::dev_certs::generate(work.path(), tlsgate::wall_clock()).unwrap();
+    let manifests = work.path().join("cluster.yaml");
+    write_cluster(&manifests);
+    let ca = std::fs::read(work.path().join("ca.crt")).unwrap();
+    let cfg = client_config(&ca);
+    let body = Bytes::from(review_body());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Kill(
+        Command::new(env!("CARGO_BIN_EXE_tlsgate"))
+            .args(["serve", "--addr", &addr.to_string(), "--now", NOW, "--manifests"])
+            .arg(&manifests)
+            .arg("--tls-cert-file")
+            .arg(work.path().join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(work.path().join("tls.key"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tlsgate serve"),
+    );
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let ready = wait_ready(addr, cfg.clone(), &client_rt, Duration::from_secs(60)).expect("tlsgate became ready");
+    let rss_idle = rss_mib(child.0.id());
+    let noop = start_noop(work.path());
+
+    println!("request body: {} bytes (Secret CREATE, 2-certificate chain + key)", body.len());
+    println!("tlsgate serve --manifests (10,000 TLS Secrets, 1,001 Gateways): ready in {:.2} s, RSS {rss_idle:.1} MiB", ready.as_secs_f64());
+    println!();
+    println!("{:<10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>14}", "server", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "max req/s");
+    let mut results = Vec::new();
+    for (name, target) in [("noop", noop), ("tlsgate", addr)] {
+        let lat = client_rt.block_on(fixed_rate(target, cfg.clone(), body.clone(), 1000, secs, 8));
+        let rps = client_rt.block_on(max_throughput(target, cfg.clone(), body.clone(), secs.min(5), 32));
+        println!(
+            "{name:<10} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8} {:>14.0}   ({} requests at 1,000/s)",
+            lat.p50, lat.p99, lat.p999, lat.max, lat.errors, rps, lat.sent
+        );
+        results.push(rps);
+    }
+    println!();
+    println!("tlsgate / noop max throughput: {:.2}", results[1] / results[0]);
+    println!("tlsgate RSS after load: {:.1} MiB", rss_mib(child.0.id()));
+}
