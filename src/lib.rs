@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod cluster;
@@ -26,6 +27,7 @@ pub mod model;
 pub mod policy;
 pub mod refs;
 pub mod report;
+pub mod selfcert;
 pub mod webhook;
 
 /// Parses `--now` values: RFC 3339 (`2027-01-01T00:00:00Z`).

@@ -1,0 +1,488 @@
+//! `tlsgate audit`: every certificate a cluster depends on, with the days it has left.
+//!
+//! ```text
+//!  kubectl get -o json dump ─┐
+//!  live cluster (live.rs) ───┼─> Inventory::add_objects ─┐
+//!  --pki-dir (pki.rs) ───────┼─> Inventory::add_pki ─────┼─> Inventory ─> rows(&inv, now, days)
+//!  --kubeconfig (kubeconfig)─┘─> Inventory::add_kubeconfig┘                   │
+//!                                                           render: text / JSON / HTML (render.rs)
+//! ```
+//!
+//! Reading files and the cluster happens at the edges ([`pki::read_dir`],
+//! [`kubeconfig::read`], [`live`]); everything else is pure and takes `now` as a parameter.
+//! The rules are the shared ones: certificates are parsed by [`crate::analysis`], their status
+//! is [`crate::analysis::cert_validity`], Istio root mismatches come from [`crate::check::check`].
+//! The only new checks live here because nothing else needs them: does a kubeadm leaf's
+//! signature verify with its CA's key ([`signed_by`]), and which objects a caBundle protects.
+
+pub mod cabundle;
+pub mod kubeconfig;
+pub mod live;
+pub mod pki;
+pub mod render;
+
+pub use cabundle::cabundle_findings;
+
+use crate::analysis::cert::CertInfo;
+use crate::analysis::{self, Analyzer};
+use crate::check::{check, Ctx};
+use crate::finding::{Code, Finding};
+use crate::lookup::{Index, Lookup, StoredSecret};
+use crate::model::Object;
+use crate::policy::Policy;
+use crate::refs::Scope;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What a certificate belongs to; the HTML timeline groups by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Group {
+    GatewayCredentials,
+    IstioCa,
+    ControlPlanePki,
+    Kubeconfigs,
+    CaBundles,
+}
+
+impl Group {
+    pub const ALL: [Group; 5] = [
+        Group::GatewayCredentials,
+        Group::IstioCa,
+        Group::ControlPlanePki,
+        Group::Kubeconfigs,
+        Group::CaBundles,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::GatewayCredentials => "Gateway credentials",
+            Group::IstioCa => "Istio CA",
+            Group::ControlPlanePki => "Control-plane PKI",
+            Group::Kubeconfigs => "Kubeconfigs",
+            Group::CaBundles => "caBundles",
+        }
+    }
+}
+
+/// Something wrong with a certificate besides its dates: a stable kebab-case code (the shared
+/// [`Code`]s where one exists, plus `not-signed-by-ca`) and a sentence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Code of a kubeadm leaf (or kubeconfig client certificate) whose signature does not verify
+/// with its CA's public key. No shared [`Code`] means this.
+pub const NOT_SIGNED_BY_CA: &str = "not-signed-by-ca";
+
+/// The kubeadm `certs check-expiration` facts of a PKI certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PkiFacts {
+    /// kubeadm's name: `apiserver`, `etcd-server`, `front-proxy-ca`, ...
+    pub certificate: String,
+    /// kubeadm's name of the CA that must have signed it; `None` for a CA.
+    pub certificate_authority: Option<String>,
+    /// The CA's private key is not in the directory (kubeadm's external CA mode).
+    pub externally_managed: bool,
+    /// Does the signature verify with the CA's public key? `None` for CAs or a missing CA.
+    pub signed_by_ca: Option<bool>,
+    /// Does the `.key` next to it belong to it? `None` when there is no key file.
+    pub key_matches: Option<bool>,
+}
+
+/// One certificate the cluster depends on, where it lives, and who uses it.
+#[derive(Clone, Debug)]
+pub struct AuditedCert {
+    pub group: Group,
+    /// Kind of the holder: `Secret`, `ConfigMap`, `ValidatingWebhookConfiguration`, `APIService`,
+    /// `CustomResourceDefinition`, `kubeadm PKI`, `kubeconfig`.
+    pub kind: String,
+    pub namespace: Option<String>,
+    /// Object name, kubeadm certificate name, or kubeconfig path.
+    pub name: String,
+    /// Where inside the holder: `data["tls.crt"]`, `webhooks[0].clientConfig.caBundle`,
+    /// `users["bob"].client-certificate-data`, `apiserver.crt`.
+    pub key: String,
+    /// Position in the PEM bundle at `key` (0 for the first).
+    pub index: usize,
+    pub cert: Arc<CertInfo>,
+    pub used_by: Vec<String>,
+    /// `cert-manager` when cert-manager renews it.
+    pub managed_by: Option<String>,
+    pub pki: Option<PkiFacts>,
+    pub problems: Vec<Problem>,
+}
+
+/// The Istio mesh root, from `cacerts` (plug-in CA) or `istio-ca-secret` (self-signed).
+#[derive(Clone, Debug)]
+pub struct MeshRoot {
+    pub namespace: String,
+    pub name: String,
+    pub cert: Arc<CertInfo>,
+}
+
+/// Every certificate found in the inputs, before any clock is applied.
+#[derive(Default)]
+pub struct Inventory {
+    pub certs: Vec<AuditedCert>,
+    pub mesh_root: Option<MeshRoot>,
+    /// `istio-root-mismatch` findings (root-transition `verify-certs`), from [`crate::check`].
+    pub root_mismatches: Vec<Finding>,
+    /// Things worth saying that are not certificates: sa.key, missing files, undecodable objects.
+    pub notes: Vec<String>,
+}
+
+/// Where a certificate stands at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Expired,
+    NotYetValid,
+    ExpiringSoon,
+    Ok,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Expired => "expired",
+            Status::NotYetValid => "not-yet-valid",
+            Status::ExpiringSoon => "expiring-soon",
+            Status::Ok => "ok",
+        }
+    }
+
+    /// Everything but `ok` makes `tlsgate audit` exit 1.
+    pub fn fails(self) -> bool {
+        self != Status::Ok
+    }
+}
+
+/// A certificate at `now`: its status and the time it has left (negative once expired).
+#[derive(Clone, Debug)]
+pub struct Row<'a> {
+    pub cert: &'a AuditedCert,
+    pub status: Status,
+    pub residual_seconds: i64,
+    /// The sentence [`analysis::cert_validity`] wrote, when the status is not `ok`.
+    pub message: Option<String>,
+}
+
+/// Status of one certificate, by the shared validity rule.
+pub fn status_of(c: &CertInfo, now: i64, threshold_days: i64) -> (Status, Option<String>) {
+    match analysis::cert_validity(c, now, threshold_days) {
+        None => (Status::Ok, None),
+        Some((Code::CertExpired, m)) => (Status::Expired, Some(m)),
+        Some((Code::CertNotYetValid, m)) => (Status::NotYetValid, Some(m)),
+        Some((_, m)) => (Status::ExpiringSoon, Some(m)),
+    }
+}
+
+/// Every certificate at `now`, soonest expiry first (ties: group, namespace, name, key).
+pub fn rows(inventory: &Inventory, now: i64, threshold_days: i64) -> Vec<Row<'_>> {
+    let mut rows: Vec<Row<'_>> = inventory
+        .certs
+        .iter()
+        .map(|c| {
+            let (status, message) = status_of(&c.cert, now, threshold_days);
+            Row {
+                cert: c,
+                status,
+                residual_seconds: c.cert.not_after - now,
+                message,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let key = |r: &Row<'_>| {
+            (
+                r.cert.cert.not_after,
+                r.cert.group,
+                r.cert.namespace.clone(),
+                r.cert.name.clone(),
+                r.cert.key.clone(),
+                r.cert.index,
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    rows
+}
+
+/// Exit code 1: something is expired, not yet valid, or expires within the threshold.
+pub fn failing(rows: &[Row<'_>]) -> bool {
+    rows.iter().any(|r| r.status.fails())
+}
+
+/// Does `child`'s signature verify with `issuer`'s public key (RFC 5280 §6.1.3 (a)(1))?
+/// Both are DER. Name chaining alone is not enough: an impostor CA can copy a subject.
+pub fn signed_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
+    use x509_parser::prelude::FromDer;
+    let parse = |d| x509_parser::certificate::X509Certificate::from_der(d).map(|(_, c)| c);
+    match (parse(child_der), parse(issuer_der)) {
+        (Ok(child), Ok(issuer)) => child.verify_signature(Some(issuer.public_key())).is_ok(),
+        _ => false,
+    }
+}
+
+/// Secret types that only ever copy a CA from elsewhere (the cluster CA in every namespace).
+const SKIPPED_SECRET_TYPES: [&str; 1] = ["kubernetes.io/service-account-token"];
+
+/// Codes of a credential's own issues worth showing beside its certificate in an audit.
+const SECRET_PROBLEMS: [Code; 3] = [Code::KeyMismatch, Code::KeyEncrypted, Code::IstioCaInvalid];
+
+impl Inventory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the certificates of Kubernetes objects (a `kubectl get -o json` dump or a live list):
+    /// Secrets, `istio-ca-root-cert` ConfigMaps, webhook configurations, APIServices and CRDs.
+    /// Gateways, VirtualServices and Ingresses only say who uses which Secret.
+    pub fn add_objects(
+        &mut self,
+        values: &[serde_json::Value],
+        policy: &Policy,
+        analyzer: &Arc<Analyzer>,
+    ) {
+        let mut objects = Vec::new();
+        for v in values {
+            match Object::from_value(v) {
+                Ok(Some(o)) => {
+                    let api_version = v
+                        .get("apiVersion")
+                        .and_then(|a| a.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    objects.push((o, api_version));
+                }
+                Ok(None) => {}
+                Err(e) => self.notes.push(format!("skipped {e}")),
+            }
+            for source in cabundle::sources(v) {
+                self.add_cabundle(source, analyzer);
+            }
+        }
+        let mut index = Index::new(analyzer.clone());
+        for (o, _) in &objects {
+            index.upsert(o);
+        }
+        self.mesh_root = ["cacerts", "istio-ca-secret"].iter().find_map(|n| {
+            match index.secret(&policy.gateway_namespace, n) {
+                crate::lookup::Found::Yes(s) => s.summary.mesh_root.clone().map(|cert| MeshRoot {
+                    namespace: s.namespace.clone(),
+                    name: s.name.clone(),
+                    cert,
+                }),
+                _ => None,
+            }
+        });
+        let ctx = Ctx {
+            lookup: &index,
+            policy,
+            analyzer,
+            now: 0,
+            referrers: false,
+        };
+        for (o, api_version) in &objects {
+            if policy.excluded(Some(o.namespace())) {
+                continue;
+            }
+            let mismatches: Vec<Finding> = match o {
+                Object::ConfigMap(cm) if cm.metadata.name == "istio-ca-root-cert" => {
+                    check(o, api_version, &ctx)
+                }
+                Object::Secret(s) if s.secret_type == "istio.io/key-and-cert" => {
+                    check(o, api_version, &ctx)
+                }
+                _ => Vec::new(),
+            }
+            .into_iter()
+            .filter(|f| f.code == Code::IstioRootMismatch)
+            .collect();
+            let start = self.certs.len();
+            match o {
+                Object::Secret(s) if !SKIPPED_SECRET_TYPES.contains(&s.secret_type.as_str()) => {
+                    if let crate::lookup::Found::Yes(stored) = index.secret(o.namespace(), o.name())
+                    {
+                        self.add_secret(&stored, &index, policy);
+                    }
+                }
+                Object::ConfigMap(cm) if cm.metadata.name == "istio-ca-root-cert" => {
+                    self.add_root_config_map(o.namespace(), cm, analyzer)
+                }
+                _ => {}
+            }
+            for f in &mismatches {
+                for c in self.certs[start..]
+                    .iter_mut()
+                    .filter(|c| c.key == f.path && c.index == 0)
+                {
+                    c.problems.push(Problem::new(f.code.as_str(), &f.message));
+                }
+            }
+            self.root_mismatches.extend(mismatches);
+        }
+        if let Some(root) = &self.mesh_root {
+            for c in self.certs.iter_mut().filter(|c| {
+                c.namespace.as_deref() == Some(root.namespace.as_str())
+                    && c.name == root.name
+                    && c.cert.sha256 == root.cert.sha256
+            }) {
+                c.used_by
+                    .push("Istio mesh root: signs every workload certificate".into());
+            }
+        }
+    }
+
+    fn add_secret(&mut self, s: &StoredSecret, index: &Index, policy: &Policy) {
+        let group = if matches!(
+            s.secret_type.as_str(),
+            "istio.io/ca-root" | "istio.io/key-and-cert"
+        ) || matches!(s.name.as_str(), "istio-ca-secret" | "cacerts")
+        {
+            Group::IstioCa
+        } else {
+            Group::GatewayCredentials
+        };
+        let used_by = used_by(s, index, policy);
+        let problems: Vec<Problem> = s
+            .summary
+            .issues
+            .iter()
+            .filter(|i| SECRET_PROBLEMS.contains(&i.code))
+            .map(|i| Problem::new(i.code.as_str(), format!("{}: {}", i.path, i.message)))
+            .collect();
+        for (b, (key, bundle)) in s.summary.bundles.iter().enumerate() {
+            for (i, cert) in bundle.certs.iter().enumerate() {
+                self.certs.push(AuditedCert {
+                    group,
+                    kind: "Secret".into(),
+                    namespace: Some(s.namespace.clone()),
+                    name: s.name.clone(),
+                    key: analysis::data_path(key),
+                    index: i,
+                    cert: cert.clone(),
+                    used_by: used_by.clone(),
+                    managed_by: s.cert_manager.then(|| "cert-manager".to_string()),
+                    pki: None,
+                    problems: if b == 0 && i == 0 {
+                        problems.clone()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+    }
+
+    fn add_root_config_map(
+        &mut self,
+        namespace: &str,
+        cm: &crate::model::ConfigMap,
+        analyzer: &Analyzer,
+    ) {
+        let key = "root-cert.pem";
+        let Some(pem) = cm.data.get(key) else {
+            self.notes.push(format!(
+                "ConfigMap {namespace}/istio-ca-root-cert has no {key}"
+            ));
+            return;
+        };
+        let bundle = analyzer.bundle(pem.as_bytes(), analysis::Role::CaBundle);
+        for (i, cert) in bundle.certs.iter().enumerate() {
+            self.certs.push(AuditedCert {
+                group: Group::IstioCa,
+                kind: "ConfigMap".into(),
+                namespace: Some(namespace.to_string()),
+                name: cm.metadata.name.clone(),
+                key: analysis::data_path(key),
+                index: i,
+                cert: cert.clone(),
+                used_by: vec![format!("sidecars in namespace {namespace} (trust anchor)")],
+                managed_by: Some("istiod".into()),
+                pki: None,
+                problems: Vec::new(),
+            });
+        }
+    }
+
+    fn add_cabundle(&mut self, source: cabundle::Source, analyzer: &Analyzer) {
+        let bytes = match source.bytes {
+            Ok(b) if b.iter().all(u8::is_ascii_whitespace) => return,
+            Ok(b) => b,
+            Err(e) => {
+                self.notes.push(format!(
+                    "{} {}: {}: {e}",
+                    source.object.kind, source.object.name, source.path
+                ));
+                return;
+            }
+        };
+        let bundle = analyzer.bundle(&bytes, analysis::Role::CaBundle);
+        for (code, _, msg) in &bundle.issues {
+            if *code == Code::SecretMalformed {
+                self.notes.push(format!(
+                    "{} {}: {}: caBundle {msg}",
+                    source.object.kind, source.object.name, source.path
+                ));
+            }
+        }
+        for (i, cert) in bundle.certs.iter().enumerate() {
+            self.certs.push(AuditedCert {
+                group: Group::CaBundles,
+                kind: source.object.kind.clone(),
+                namespace: None,
+                name: source.object.name.clone(),
+                key: source.path.clone(),
+                index: i,
+                cert: cert.clone(),
+                used_by: vec![source.protects.clone()],
+                managed_by: None,
+                pki: None,
+                problems: Vec::new(),
+            });
+        }
+    }
+}
+
+/// Objects that serve this Secret (Gateways, Ingresses), from [`Index::referrers`].
+/// `check.rs` resolves the namespace of an Istio credential the same way, in a private helper;
+/// this is the small copy the audit needs (the gateway namespace, or the pods' when visible).
+fn used_by(s: &StoredSecret, index: &Index, policy: &Policy) -> Vec<String> {
+    index
+        .referrers(&s.name)
+        .into_iter()
+        .filter(|r| match &r.reference.scope {
+            Scope::Namespace(ns) => *ns == s.namespace,
+            Scope::IstioWorkload {
+                gateway_namespace,
+                selector,
+            } => match index.workload_namespaces(selector) {
+                Some(nss) => nss.contains(&s.namespace),
+                None => {
+                    *gateway_namespace == s.namespace || policy.gateway_namespace == s.namespace
+                }
+            },
+        })
+        .map(|r| {
+            let ns = r.object.namespace.as_deref().unwrap_or_default();
+            format!(
+                "{} {ns}/{} ({})",
+                r.object.kind, r.object.name, r.reference.path
+            )
+        })
+        .collect()
+}
