@@ -457,8 +457,9 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .expired b{color:#c62828}.soon b{color:#ef8f00}.ok b{color:#2e7d32}
 table{border-collapse:collapse;width:100%;font-size:12.5px}
 th,td{border-bottom:1px solid #e5e5e5;padding:4px 6px;text-align:left;vertical-align:top}
+th,td.nw{white-space:nowrap}td.wrap{overflow-wrap:anywhere}
 th{background:#f5f5f7;position:sticky;top:0}
-td.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+td.mono{overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 .pill{display:inline-block;border-radius:9px;padding:0 8px;color:#fff;font-weight:600;font-size:11.5px}
 .problem{color:#c62828;font-size:12px}
 ul.notes{color:#555;font-size:12.5px}
@@ -528,7 +529,7 @@ pub fn to_html(inv: &Inventory, now: i64, days: i64) -> String {
             })
             .collect();
         h.push_str(&format!(
-            "<tr class=\"cert\" data-status=\"{}\" data-group=\"{}\"><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"pill\" style=\"background:{}\">{}</span>{}</td></tr>\n",
+            "<tr class=\"cert\" data-status=\"{}\" data-group=\"{}\"><td class=\"nw\">{}</td><td class=\"wrap\">{}</td><td class=\"mono\">{}</td><td class=\"wrap\">{}</td><td class=\"nw\">{}</td><td class=\"nw\">{}</td><td class=\"wrap\">{}</td><td>{}</td><td><span class=\"pill\" style=\"background:{}\">{}</span>{}</td></tr>\n",
             r.status.as_str(),
             serde_json::to_value(r.cert.group).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
             esc(r.cert.namespace.as_deref().unwrap_or("-")),
@@ -601,9 +602,9 @@ fn timeline(rows: &[Row<'_>], now: i64, days: i64) -> String {
             .iter()
             .map(|(_, v)| HEAD + ROW * v.len() as i64)
             .sum::<i64>()
-        + 40;
+        + 56;
     let mut s = format!(
-        "<svg class=\"timeline\" role=\"img\" aria-label=\"certificates by expiry date\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\">\n"
+        "<svg class=\"timeline\" role=\"img\" aria-label=\"certificates by expiry date\" width=\"100%\" style=\"max-width:{W}px;height:auto\" viewBox=\"0 0 {W} {height}\">\n"
     );
     // Year ticks.
     let first_year = time::OffsetDateTime::from_unix_timestamp(lo)
@@ -622,8 +623,8 @@ fn timeline(rows: &[Row<'_>], now: i64, days: i64) -> String {
         s.push_str(&format!(
             "<line x1=\"{tx:.1}\" y1=\"{}\" x2=\"{tx:.1}\" y2=\"{}\" stroke=\"#e3e3e3\"/><text x=\"{tx:.1}\" y=\"{}\" font-size=\"11\" fill=\"#666\" text-anchor=\"middle\">{y}</text>\n",
             TOP - 6,
-            height - 30,
-            height - 14
+            height - 46,
+            height - 30
         ));
         y += step;
     }
