@@ -450,9 +450,8 @@ impl Drop for SelfManaged {
     }
 }
 
-/// Starts the writer (Lease-guarded), the Secret and webhook configuration watches, and
-/// returns once the Secret holds a valid serving pair, with the store every new pair goes
-/// into.
+/// Starts the writer (Lease-guarded) and the webhook configuration watch, then serves from
+/// the Secret as [`serve_from_secret`] does: returns once the Secret holds a valid pair.
 pub async fn start(
     client: Client,
     cfg: Config,
@@ -462,8 +461,7 @@ pub async fn start(
     interval: Duration,
 ) -> SelfManaged {
     let wake = Arc::new(Notify::new());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut tasks = vec![
+    let writers = vec![
         tokio::spawn(write_loop(
             Writer::new(client.clone(), cfg.clone()),
             clock.clone(),
@@ -477,17 +475,46 @@ pub async fn start(
             wake.clone(),
         ))
         .abort_handle(),
-        tokio::spawn(follow_secret(
-            client,
-            cfg.clone(),
-            analyzer,
-            clock,
-            metrics.clone(),
-            tx,
-            wake,
-        ))
-        .abort_handle(),
     ];
+    let mut writers = SelfManagedTasks(writers);
+    let mut running = serve_from_secret(client, cfg, analyzer, clock, metrics, wake).await;
+    running.tasks.append(&mut writers.0);
+    running
+}
+
+/// Aborts its tasks if dropped before they are handed over (the caller gave up waiting).
+struct SelfManagedTasks(Vec<AbortHandle>);
+
+impl Drop for SelfManagedTasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// Follows the Secret; returns once it holds a valid serving pair, with the store that
+/// every later valid pair goes into. What every replica runs, leader or not. `wake` is
+/// notified on every change of the Secret.
+pub async fn serve_from_secret(
+    client: Client,
+    cfg: Config,
+    analyzer: Arc<Analyzer>,
+    clock: Clock,
+    metrics: Option<Arc<Metrics>>,
+    wake: Arc<Notify>,
+) -> SelfManaged {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut tasks = SelfManagedTasks(vec![tokio::spawn(follow_secret(
+        client,
+        cfg.clone(),
+        analyzer,
+        clock,
+        metrics.clone(),
+        tx,
+        wake,
+    ))
+    .abort_handle()]);
     tracing::info!(
         secret = %format!("{}/{}", cfg.namespace(), cfg.secret),
         lease = %cfg.lease,
@@ -499,9 +526,12 @@ pub async fn start(
         None => std::future::pending().await,
     };
     log_loaded(&first, "serving certificate loaded from the Secret");
+    if let Some(m) = &metrics {
+        m.serving_cert_not_after.set(first.not_after);
+    }
     let store = CertStore::new(first);
     let s = store.clone();
-    tasks.push(
+    tasks.0.push(
         tokio::spawn(async move {
             while let Some(next) = rx.recv().await {
                 log_loaded(&next, "serving certificate reloaded from the Secret");
@@ -514,7 +544,10 @@ pub async fn start(
         })
         .abort_handle(),
     );
-    SelfManaged { store, tasks }
+    SelfManaged {
+        store,
+        tasks: std::mem::take(&mut tasks.0),
+    }
 }
 
 fn log_loaded(l: &Loaded, msg: &str) {

@@ -14,11 +14,22 @@
 //! `410 Gone` (the client relists), [`FakeApiServer::delete_unobserved`] removes an object
 //! without an event (a change lost to compaction), and [`FakeApiServer::hold_lists`] keeps
 //! list requests waiting.
+//!
+//! Single objects, for controllers that write (tlsgate's self-managed certificates): namespaced
+//! paths (`/api/v1/namespaces/{ns}/secrets[/{name}]`) and cluster-scoped object paths
+//! (`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}`) resolve to
+//! the registered collection. `GET` one object, `POST` creates (409 AlreadyExists), `PUT`
+//! replaces and `PATCH` (merge or strategic merge; lists of objects with a `name` merge by
+//! name, as `webhooks` does) — both answer 409 Conflict when the body carries a
+//! `metadata.resourceVersion` that is not the current one, which is the API server's
+//! optimistic concurrency. `DELETE` removes. Lists and watches honour
+//! `fieldSelector=metadata.name=...` and the namespace in the path. [`FakeApiServer::changes`]
+//! is every change in resourceVersion order across collections, marked by who made it.
 #![allow(dead_code)] // each test binary uses a part
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -37,6 +48,9 @@ pub const ISTIO_GATEWAYS_V1ALPHA3: &str = "/apis/networking.istio.io/v1alpha3/ga
 pub const GATEWAYS: &str = "/apis/gateway.networking.k8s.io/v1/gateways";
 pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/referencegrants";
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
+pub const VALIDATING_WEBHOOKS: &str =
+    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+pub const LEASES: &str = "/apis/coordination.k8s.io/v1/leases";
 
 /// What a cluster with Istio and the Gateway API serves.
 pub const EVERYTHING: [&str; 6] = [
@@ -55,6 +69,19 @@ pub struct Request {
     pub resource_version: Option<String>,
 }
 
+/// One change to an object, in resourceVersion order across collections.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub resource_version: u64,
+    pub collection: String,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    /// The object after the change (before it, for `DELETED`).
+    pub object: Value,
+    /// `POST`, `PUT`, `PATCH` or `DELETE` from a client; `None` for test controls.
+    pub by_client: Option<&'static str>,
+}
+
 pub struct FakeApiServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -69,6 +96,7 @@ struct ServerState {
     resource_version: u64,
     collections: HashMap<String, Collection>,
     not_found: Vec<String>,
+    changes: Vec<Change>,
 }
 
 struct Collection {
@@ -87,7 +115,43 @@ struct Collection {
 
 struct OpenWatch {
     metadata_only: bool,
+    filter: Filter,
     tx: mpsc::UnboundedSender<Bytes>,
+}
+
+/// What a list or watch is limited to: the namespace in its path, `fieldSelector`.
+#[derive(Debug, Clone, Default)]
+struct Filter {
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+impl Filter {
+    fn new(namespace: Option<String>, query: &HashMap<String, String>) -> Self {
+        let mut f = Filter {
+            namespace,
+            name: None,
+        };
+        for term in query
+            .get("fieldSelector")
+            .map(String::as_str)
+            .unwrap_or_default()
+            .split(',')
+        {
+            match term.split_once('=') {
+                Some(("metadata.name", v)) => f.name = Some(v.to_string()),
+                Some(("metadata.namespace", v)) => f.namespace = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn matches(&self, obj: &Value) -> bool {
+        let (ns, name) = key_of(obj);
+        self.namespace.as_ref().is_none_or(|n| *n == ns)
+            && self.name.as_ref().is_none_or(|n| *n == name)
+    }
 }
 
 impl FakeApiServer {
@@ -102,6 +166,7 @@ impl FakeApiServer {
                 resource_version: 1,
                 collections,
                 not_found: Vec::new(),
+                changes: Vec::new(),
             }),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -142,7 +207,23 @@ impl FakeApiServer {
             "ADDED"
         };
         c.objects.insert(key, obj.clone());
-        c.record(rv, kind, obj);
+        c.record(rv, kind, obj.clone());
+        st.log(rv, collection, kind, obj, None);
+    }
+
+    /// The object as stored, if any (`namespace` is `""` for cluster-scoped objects).
+    #[track_caller]
+    pub fn get(&self, collection: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.lock()
+            .collection(collection)
+            .objects
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Every change so far, oldest first.
+    pub fn changes(&self) -> Vec<Change> {
+        self.lock().changes.clone()
     }
 
     /// Deletes an object with a DELETED event.
@@ -157,7 +238,8 @@ impl FakeApiServer {
             .remove(&(namespace.to_string(), name.to_string()))
             .unwrap_or_else(|| panic!("no {namespace}/{name} in {collection}"));
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        c.record(rv, "DELETED", obj);
+        c.record(rv, "DELETED", obj.clone());
+        st.log(rv, collection, "DELETED", obj, None);
     }
 
     /// Deletes an object without any watch event, as if the event had been compacted away.
@@ -237,6 +319,23 @@ impl Shared {
 }
 
 impl ServerState {
+    fn log(
+        &mut self,
+        rv: u64,
+        collection: &str,
+        kind: &'static str,
+        object: Value,
+        by_client: Option<&'static str>,
+    ) {
+        self.changes.push(Change {
+            resource_version: rv,
+            collection: collection.to_string(),
+            kind,
+            object,
+            by_client,
+        });
+    }
+
     #[track_caller]
     fn collection(&mut self, path: &str) -> &mut Collection {
         self.collections
@@ -258,10 +357,19 @@ impl Collection {
             "gateways" => "Gateway",
             "referencegrants" => "ReferenceGrant",
             "ingresses" => "Ingress",
+            "validatingwebhookconfigurations" => "ValidatingWebhookConfiguration",
+            "leases" => "Lease",
             other => panic!("no kind known for {other}"),
         };
         Collection {
-            builtin: !api_version.contains('/') || api_version.starts_with("networking.k8s.io/"),
+            builtin: !api_version.contains('/')
+                || [
+                    "networking.k8s.io/",
+                    "admissionregistration.k8s.io/",
+                    "coordination.k8s.io/",
+                ]
+                .iter()
+                .any(|g| api_version.starts_with(g)),
             api_version,
             kind: kind.to_string(),
             objects: BTreeMap::new(),
@@ -275,21 +383,26 @@ impl Collection {
 
     fn record(&mut self, rv: u64, kind: &'static str, obj: Value) {
         self.watches.retain(|w| {
-            w.tx.unbounded_send(event_line(kind, &obj, w.metadata_only))
-                .is_ok()
+            !w.filter.matches(&obj)
+                || w.tx
+                    .unbounded_send(event_line(kind, &obj, w.metadata_only))
+                    .is_ok()
         });
         self.history.push((rv, kind, obj));
     }
 }
 
+/// (namespace, name); the namespace is `""` for cluster-scoped objects.
 fn key_of(obj: &Value) -> (String, String) {
-    let field = |f: &str| {
-        obj["metadata"][f]
-            .as_str()
-            .unwrap_or_else(|| panic!("object without metadata.{f}: {obj}"))
-            .to_string()
-    };
-    (field("namespace"), field("name"))
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("object without metadata.name: {obj}"))
+        .to_string();
+    let namespace = obj["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (namespace, name)
 }
 
 fn metadata_only(obj: &Value) -> Value {
@@ -334,11 +447,17 @@ fn json_response(code: StatusCode, body: &Value) -> Response {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
 ) -> Response {
     let path = uri.path();
+    let routed = resolve(path).filter(|t| shared.lock().collections.contains_key(&t.collection));
+    if let Some(t) = routed {
+        return object_request(&shared, method, t, &headers, &query, &body).await;
+    }
     let meta_only = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -364,11 +483,265 @@ async fn handle(
             resource_version: query.get("resourceVersion").cloned(),
         });
         if watching {
-            return watch(c, &query, meta_only);
+            return watch(c, &query, meta_only, Filter::default());
         }
         c.lists_open.subscribe()
     };
-    list(&shared, path, lists_open, meta_only).await
+    list(&shared, path, lists_open, meta_only, Filter::default()).await
+}
+
+/// A request on a namespaced path or a single object, resolved to its collection.
+#[derive(Debug)]
+struct Target {
+    collection: String,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+fn resolve(path: &str) -> Option<Target> {
+    let seg: Vec<&str> = path.split('/').collect();
+    let t = |collection: String, namespace: Option<&str>, name: Option<&&str>| Target {
+        collection,
+        namespace: namespace.map(str::to_string),
+        name: name.map(|n| n.to_string()),
+    };
+    match seg[..] {
+        ["", "api", v, "namespaces", ns, plural, ref rest @ ..] if rest.len() <= 1 => {
+            Some(t(format!("/api/{v}/{plural}"), Some(ns), rest.first()))
+        }
+        ["", "apis", g, v, "namespaces", ns, plural, ref rest @ ..] if rest.len() <= 1 => {
+            Some(t(format!("/apis/{g}/{v}/{plural}"), Some(ns), rest.first()))
+        }
+        ["", "api", v, plural, ref name] => {
+            Some(t(format!("/api/{v}/{plural}"), Some(""), Some(name)))
+        }
+        ["", "apis", g, v, plural, ref name] => {
+            Some(t(format!("/apis/{g}/{v}/{plural}"), Some(""), Some(name)))
+        }
+        _ => None,
+    }
+}
+
+fn not_found(what: &str) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &status(404, "NotFound", &format!("{what} not found")),
+    )
+}
+
+async fn object_request(
+    shared: &Shared,
+    method: Method,
+    t: Target,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    body: &[u8],
+) -> Response {
+    let meta_only = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("as=PartialObjectMetadata"));
+    let namespace = t.namespace.clone().unwrap_or_default();
+    let Some(name) = t.name.clone() else {
+        if method == Method::POST {
+            return write(
+                shared,
+                "POST",
+                &t.collection,
+                &namespace,
+                None,
+                headers,
+                body,
+            );
+        }
+        let filter = Filter::new(t.namespace.clone(), query);
+        let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+        let lists_open = {
+            let mut st = shared.lock();
+            let c = st.collection(&t.collection);
+            c.requests.push(Request {
+                watch: watching,
+                resource_version: query.get("resourceVersion").cloned(),
+            });
+            if watching {
+                return watch(c, query, meta_only, filter);
+            }
+            c.lists_open.subscribe()
+        };
+        return list(shared, &t.collection, lists_open, meta_only, filter).await;
+    };
+    match method {
+        Method::GET => {
+            let mut st = shared.lock();
+            match st
+                .collection(&t.collection)
+                .objects
+                .get(&(namespace.clone(), name.clone()))
+            {
+                Some(o) => json_response(StatusCode::OK, o),
+                None => not_found(&name),
+            }
+        }
+        Method::PUT => write(
+            shared,
+            "PUT",
+            &t.collection,
+            &namespace,
+            Some(&name),
+            headers,
+            body,
+        ),
+        Method::PATCH => write(
+            shared,
+            "PATCH",
+            &t.collection,
+            &namespace,
+            Some(&name),
+            headers,
+            body,
+        ),
+        Method::DELETE => {
+            let mut st = shared.lock();
+            st.resource_version += 1;
+            let rv = st.resource_version;
+            let c = st.collection(&t.collection);
+            let Some(mut obj) = c.objects.remove(&(namespace, name.clone())) else {
+                return not_found(&name);
+            };
+            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+            c.record(rv, "DELETED", obj.clone());
+            st.log(rv, &t.collection, "DELETED", obj.clone(), Some("DELETE"));
+            json_response(StatusCode::OK, &obj)
+        }
+        _ => json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &status(405, "MethodNotAllowed", "method not allowed"),
+        ),
+    }
+}
+
+/// POST, PUT or PATCH: the new object is stamped with the next resourceVersion.
+fn write(
+    shared: &Shared,
+    method: &'static str,
+    collection: &str,
+    namespace: &str,
+    name: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &status(400, "BadRequest", "body is not JSON"),
+        );
+    };
+    let mut st = shared.lock();
+    let c = st.collection(collection);
+    let name = name
+        .map(str::to_string)
+        .or_else(|| body["metadata"]["name"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let key = (namespace.to_string(), name.clone());
+    let existing = c.objects.get(&key).cloned();
+    let sent_rv = body["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_string);
+    let mut obj = match (method, existing) {
+        ("POST", Some(_)) => {
+            return json_response(
+                StatusCode::CONFLICT,
+                &status(409, "AlreadyExists", &format!("{name} already exists")),
+            )
+        }
+        ("POST", None) => body,
+        (_, None) => return not_found(&name),
+        (_, Some(current)) => {
+            let current_rv = current["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string);
+            if sent_rv.is_some() && sent_rv != current_rv {
+                return json_response(
+                    StatusCode::CONFLICT,
+                    &status(
+                        409,
+                        "Conflict",
+                        &format!(
+                            "Operation cannot be fulfilled on {name}: the object has been modified; please apply your changes to the latest version and try again"
+                        ),
+                    ),
+                );
+            }
+            if method == "PUT" {
+                body
+            } else {
+                let strategic = headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("strategic-merge-patch"));
+                let mut merged = current;
+                merge(&mut merged, &body, strategic);
+                merged
+            }
+        }
+    };
+    if !namespace.is_empty() {
+        obj["metadata"]["namespace"] = json!(namespace);
+    }
+    obj["metadata"]["name"] = json!(name);
+    if obj.get("apiVersion").is_none() {
+        obj["apiVersion"] = json!(c.api_version);
+        obj["kind"] = json!(c.kind);
+    }
+    st.resource_version += 1;
+    let rv = st.resource_version;
+    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+    let c = st.collection(collection);
+    let kind = if c.objects.insert(key, obj.clone()).is_some() {
+        "MODIFIED"
+    } else {
+        "ADDED"
+    };
+    c.record(rv, kind, obj.clone());
+    st.log(rv, collection, kind, obj.clone(), Some(method));
+    let code = if kind == "ADDED" {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    json_response(code, &obj)
+}
+
+/// JSON merge patch (RFC 7386); with `strategic`, lists whose items all carry a `name` merge
+/// item by item on it, as strategic merge patch does for `webhooks`, `containers`, ....
+fn merge(target: &mut Value, patch: &Value, strategic: bool) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            let t = target.as_object_mut().expect("object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v, strategic);
+                }
+            }
+        }
+        Value::Array(items)
+            if strategic && target.is_array() && items.iter().all(|i| i.get("name").is_some()) =>
+        {
+            let t = target.as_array_mut().expect("array");
+            for item in items {
+                match t.iter_mut().find(|x| x.get("name") == item.get("name")) {
+                    Some(x) => merge(x, item, strategic),
+                    None => t.push(item.clone()),
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
 }
 
 async fn list(
@@ -376,6 +749,7 @@ async fn list(
     path: &str,
     mut lists_open: watch::Receiver<bool>,
     meta_only: bool,
+    filter: Filter,
 ) -> Response {
     // The sender lives as long as the collection, which lives as long as the server.
     let _ = lists_open.wait_for(|open| *open).await;
@@ -385,6 +759,7 @@ async fn list(
     let items: Vec<Value> = c
         .objects
         .values()
+        .filter(|o| filter.matches(o))
         .map(|o| {
             if meta_only {
                 metadata_only(o)
@@ -419,7 +794,12 @@ async fn list(
     )
 }
 
-fn watch(c: &mut Collection, query: &HashMap<String, String>, meta_only: bool) -> Response {
+fn watch(
+    c: &mut Collection,
+    query: &HashMap<String, String>,
+    meta_only: bool,
+    filter: Filter,
+) -> Response {
     if std::mem::take(&mut c.expire_next_watch) {
         let gone = status(410, "Expired", "too old resource version");
         let mut line =
@@ -434,12 +814,13 @@ fn watch(c: &mut Collection, query: &HashMap<String, String>, meta_only: bool) -
     let replay: Vec<Bytes> = c
         .history
         .iter()
-        .filter(|(rv, _, _)| *rv > from)
+        .filter(|(rv, _, obj)| *rv > from && filter.matches(obj))
         .map(|(_, kind, obj)| event_line(kind, obj, meta_only))
         .collect();
     let (tx, rx) = mpsc::unbounded();
     c.watches.push(OpenWatch {
         metadata_only: meta_only,
+        filter,
         tx,
     });
     stream_response(futures::stream::iter(replay).chain(rx))
