@@ -1,0 +1,55 @@
+//! `tlsgate audit` against a live (fake, in-process) API server: `audit::live::list` lists what
+//! is served and skips what is not (404s are answers, not errors).
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use support::fake_apiserver::*;
+use tlsgate::analysis::Analyzer;
+use tlsgate::audit::Inventory;
+use tlsgate::policy::Policy;
+
+/// 2027-01-01T00:00:00Z.
+const NOW: i64 = 1_798_761_600;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_cluster_secrets_are_audited_and_unserved_resources_skipped() {
+    let server = FakeApiServer::start(&[SECRETS, ISTIO_GATEWAYS]).await;
+    let dump: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit/cluster-dump.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for item in dump["items"].as_array().unwrap() {
+        match item["kind"].as_str() {
+            Some("Secret") => server.apply(SECRETS, item.clone()),
+            Some("Gateway") => server.apply(ISTIO_GATEWAYS, item.clone()),
+            _ => {}
+        }
+    }
+    let listed = tlsgate::audit::live::list(&server.client())
+        .await
+        .expect("unserved resources are skipped, not errors");
+    let mut inv = Inventory::new();
+    inv.add_objects(&listed, &Policy::default(), &Arc::new(Analyzer::new()));
+    let c = inv
+        .certs
+        .iter()
+        .find(|c| c.name == "httpbin-credential")
+        .expect("the Secret listed from the API server");
+    assert_eq!(
+        c.used_by,
+        ["Gateway istio-system/mygateway (spec.servers[0].tls.credentialName)"]
+    );
+    assert_eq!(inv.mesh_root.as_ref().unwrap().name, "istio-ca-secret");
+    let v: Value = serde_json::from_str(&tlsgate::audit::render::to_json(&inv, NOW, 30)).unwrap();
+    assert_eq!(v["failing"], true, "legacy-credential expired in 2021");
+    assert!(server
+        .not_found()
+        .iter()
+        .any(|p| p.contains("validatingwebhookconfigurations")));
+}
