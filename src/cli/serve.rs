@@ -37,6 +37,51 @@ pub struct Args {
     /// How often the certificate files are compared for changes.
     #[arg(long, default_value = "2", value_name = "SECONDS")]
     pub cert_check_interval: u64,
+    /// Make and renew tlsgate's own CA and serving certificate (no cert-manager needed):
+    /// kept in --cert-secret-name, CA written into --webhook-config-name's caBundle.
+    /// --tls-cert-file/--tls-key-file are ignored. See docs/self-managed-certs.md.
+    #[arg(long, conflicts_with = "dev")]
+    pub self_managed_certs: bool,
+    /// The Service the API server calls: the certificate is for <service>.<namespace>.svc.
+    #[arg(long, default_value = "tlsgate", value_name = "NAME")]
+    pub service_name: String,
+    /// Namespace of the Service, the Secret and the Lease.
+    #[arg(long, default_value = "tlsgate-system", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// ValidatingWebhookConfiguration whose webhooks get the caBundle.
+    #[arg(long, default_value = "tlsgate", value_name = "NAME")]
+    pub webhook_config_name: String,
+    /// Secret holding the serving pair and the CA (created when absent).
+    #[arg(long, default_value = "tlsgate-serving-cert", value_name = "NAME")]
+    pub cert_secret_name: String,
+    /// Lease electing the one replica that writes certificates.
+    #[arg(long, default_value = "tlsgate-cert-writer", value_name = "NAME")]
+    pub lease_name: String,
+}
+
+/// How often the Lease holder renews it and re-checks the certificates (Lease: 15 s).
+const SELF_MANAGED_TICK: Duration = Duration::from_secs(5);
+const LEASE_SECONDS: i32 = 15;
+
+impl Args {
+    fn self_managed_config(&self) -> crate::selfcert::Config {
+        // The pod name: HOSTNAME in a pod unless hostname is set in the pod spec.
+        let identity = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("tlsgate-{}", std::process::id()));
+        crate::selfcert::Config {
+            names: crate::selfcert::plan::ServiceName {
+                service: self.service_name.clone(),
+                namespace: self.namespace.clone(),
+            },
+            webhook_config: self.webhook_config_name.clone(),
+            secret: self.cert_secret_name.clone(),
+            lease: self.lease_name.clone(),
+            identity,
+            lease_duration_seconds: LEASE_SECONDS,
+            schedule: crate::selfcert::plan::Schedule::default(),
+        }
+    }
 }
 
 static FIXED_NOW: OnceLock<i64> = OnceLock::new();
@@ -64,31 +109,20 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             args.manifests.push(PathBuf::from("examples"));
         }
     }
-    let cert_file = args
-        .tls_cert_file
-        .clone()
-        .context("--tls-cert-file must be set (or use --dev)")?;
-    let key_file = args
-        .tls_key_file
-        .clone()
-        .context("--tls-key-file must be set (or use --dev)")?;
     let addr = args.addr.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)));
     let policy = Arc::new(super::lint::load_policy(args.config.as_ref(), None, None)?);
     let analyzer = Arc::new(Analyzer::new());
-
-    let files = reload::FilePair {
-        cert: cert_file,
-        key: key_file,
+    let from_files = if args.self_managed_certs {
+        if let Some(f) = &args.tls_cert_file {
+            tracing::info!(
+                file = %f.display(),
+                "--tls-cert-file is ignored with --self-managed-certs: the pair comes from --cert-secret-name"
+            );
+        }
+        None
+    } else {
+        Some(load_files(&args, &analyzer)?)
     };
-    let (cert_pem, key_pem) = files.read().map_err(anyhow::Error::msg)?;
-    let first = tls::load_pair(&cert_pem, &key_pem, clock(), &analyzer).map_err(|e| {
-        anyhow::anyhow!(
-            "--tls-cert-file {} cannot be served: {e}",
-            files.cert.display()
-        )
-    })?;
-    tracing::info!(subject = %first.subject, not_after = %rfc3339(first.not_after), "serving certificate loaded");
-    let store = tls::CertStore::new(first);
 
     let view = Arc::new(RwLock::new(Index::new(analyzer.clone())));
     let synced = Arc::new(AtomicBool::new(false));
@@ -108,31 +142,51 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let metrics = Arc::new(Metrics::new(view.clone(), clock));
-    metrics.serving_cert_not_after.set(store.not_after());
-    let state = AppState {
-        view: view.clone(),
-        policy,
-        analyzer: analyzer.clone(),
-        metrics: metrics.clone(),
-        synced: synced.clone(),
-        cert: store.clone(),
-        clock,
-    };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view, synced).await?) } else { None };
-        let reloader = reload::Reloader {
-            files,
-            store,
-            metrics,
-            analyzer,
-            clock,
-            interval: Duration::from_secs(args.cert_check_interval.max(1)),
+        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view.clone(), synced.clone()).await?) } else { None };
+        let (store, _self_managed) = match from_files {
+            Some((files, store, cert_pem, key_pem)) => {
+                let reloader = reload::Reloader {
+                    files,
+                    store: store.clone(),
+                    metrics: metrics.clone(),
+                    analyzer: analyzer.clone(),
+                    clock,
+                    interval: Duration::from_secs(args.cert_check_interval.max(1)),
+                };
+                tokio::spawn(reloader.run(cert_pem, key_pem));
+                (store, None)
+            }
+            None => {
+                let client = kube::Client::try_default()
+                    .await
+                    .context("--self-managed-certs needs the cluster (no in-cluster config or kubeconfig)")?;
+                let running = crate::selfcert::start(
+                    client,
+                    args.self_managed_config(),
+                    analyzer.clone(),
+                    Arc::new(clock),
+                    Some(metrics.clone()),
+                    SELF_MANAGED_TICK,
+                )
+                .await;
+                (running.store.clone(), Some(running))
+            }
         };
-        tokio::spawn(reloader.run(cert_pem, key_pem));
+        metrics.serving_cert_not_after.set(store.not_after());
+        let state = AppState {
+            view,
+            policy,
+            analyzer,
+            metrics,
+            synced,
+            cert: store,
+            clock,
+        };
         let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on --addr {addr}"))?;
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));
@@ -140,6 +194,33 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         webhook::serve_on(listener, state, handle).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+type FromFiles = (reload::FilePair, Arc<tls::CertStore>, Vec<u8>, Vec<u8>);
+
+/// Reads and validates --tls-cert-file/--tls-key-file: the first pair must be servable.
+fn load_files(args: &Args, analyzer: &Analyzer) -> anyhow::Result<FromFiles> {
+    let cert_file = args
+        .tls_cert_file
+        .clone()
+        .context("--tls-cert-file must be set (or use --dev or --self-managed-certs)")?;
+    let key_file = args
+        .tls_key_file
+        .clone()
+        .context("--tls-key-file must be set (or use --dev or --self-managed-certs)")?;
+    let files = reload::FilePair {
+        cert: cert_file,
+        key: key_file,
+    };
+    let (cert_pem, key_pem) = files.read().map_err(anyhow::Error::msg)?;
+    let first = tls::load_pair(&cert_pem, &key_pem, clock(), analyzer).map_err(|e| {
+        anyhow::anyhow!(
+            "--tls-cert-file {} cannot be served: {e}",
+            files.cert.display()
+        )
+    })?;
+    tracing::info!(subject = %first.subject, not_after = %rfc3339(first.not_after), "serving certificate loaded");
+    Ok((files, tls::CertStore::new(first), cert_pem, key_pem))
 }
 
 fn needs_dev_certs(cert: &std::path::Path, now: i64) -> bool {

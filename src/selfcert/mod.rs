@@ -505,6 +505,7 @@ pub async fn serve_from_secret(
     wake: Arc<Notify>,
 ) -> SelfManaged {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let clock_for_logs = clock.clone();
     let mut tasks = SelfManagedTasks(vec![tokio::spawn(follow_secret(
         client,
         cfg.clone(),
@@ -544,9 +545,39 @@ pub async fn serve_from_secret(
         })
         .abort_handle(),
     );
+    tasks
+        .0
+        .push(tokio::spawn(log_expiry(store.clone(), clock_for_logs)).abort_handle());
     SelfManaged {
         store,
         tasks: std::mem::take(&mut tasks.0),
+    }
+}
+
+/// The same daily warnings as file mode (30 days before expiry) and errors (7 days). With
+/// renewal at 2/3 of a year they only appear when the writer has been failing for months.
+async fn log_expiry(store: Arc<CertStore>, clock: Clock) {
+    let mut last_day = i64::MIN;
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        let (now, not_after) = (clock(), store.not_after());
+        if now / 86_400 == last_day {
+            continue;
+        }
+        let left = crate::analysis::human_duration(not_after - now);
+        match crate::webhook::reload::expiry_level(not_after, now) {
+            Some(tracing::Level::ERROR) => tracing::error!(
+                not_after = %rfc3339(not_after),
+                "serving certificate expires in {left} and has not been renewed: check the writer's logs (Lease holder) and its RBAC"
+            ),
+            Some(_) => tracing::warn!(
+                not_after = %rfc3339(not_after),
+                "serving certificate expires in {left} and has not been renewed"
+            ),
+            None => continue,
+        }
+        last_day = now / 86_400;
     }
 }
 
