@@ -12,7 +12,11 @@ use tlsgate::analysis::{Analyzer, SecretData};
 const NOW: i64 = 1_798_761_600; // 2027-01-01
 
 fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn tls_data() -> SecretData {
@@ -26,10 +30,16 @@ fn inspect(c: &mut Criterion) {
     let data = tls_data();
     let mut g = c.benchmark_group("inspect_tls_secret");
     g.bench_function("cold", |b| {
-        b.iter_batched(Analyzer::new, |a| a.credential("app", "kubernetes.io/tls", &data), BatchSize::SmallInput)
+        b.iter_batched(
+            Analyzer::new,
+            |a| a.credential("app", "kubernetes.io/tls", &data),
+            BatchSize::SmallInput,
+        )
     });
     let warm = Analyzer::new();
-    g.bench_function("cached_chain", |b| b.iter(|| warm.credential("app", "kubernetes.io/tls", &data)));
+    g.bench_function("cached_chain", |b| {
+        b.iter(|| warm.credential("app", "kubernetes.io/tls", &data))
+    });
     g.finish();
 }
 
@@ -38,8 +48,16 @@ pub fn ten_thousand_objects() -> String {
     use base64::Engine;
     let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
     let pairs = [
-        (b64(&fixture("certs/chain/fullchain.pem")), b64(&fixture("certs/chain/leaf.key")), "app.example.com"),
-        (b64(&fixture("certs/httpbin-san.crt")), b64(&fixture("certs/httpbin-san.key")), "httpbin.example.com"),
+        (
+            b64(&fixture("certs/chain/fullchain.pem")),
+            b64(&fixture("certs/chain/leaf.key")),
+            "app.example.com",
+        ),
+        (
+            b64(&fixture("certs/httpbin-san.crt")),
+            b64(&fixture("certs/httpbin-san.key")),
+            "httpbin.example.com",
+        ),
     ];
     let mut out = String::new();
     for i in 0..5000 {
@@ -60,7 +78,8 @@ fn lint_10k(c: &mut Criterion) {
         b.iter(|| {
             let mut loaded = tlsgate::load::Loaded::default();
             tlsgate::load::load_text(&text, "bench.yaml", &mut loaded);
-            let report = tlsgate::lint::lint(&loaded, &Default::default(), NOW, Arc::new(Analyzer::new()));
+            let report =
+                tlsgate::lint::lint(&loaded, &Default::default(), NOW, Arc::new(Analyzer::new()));
             assert_eq!(report.summary.objects, 10_000);
             report
         })
@@ -72,7 +91,10 @@ fn lint_10k(c: &mut Criterion) {
 fn review(c: &mut Criterion) {
     use base64::Engine;
     let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
-    let path = format!("{}/tests/admission/secret-create-live-v1.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/admission/secret-create-live-v1.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     v["request"]["object"]["data"] = serde_json::json!({
         "tls.crt": b64(&fixture("certs/chain/fullchain.pem")),
@@ -82,9 +104,19 @@ fn review(c: &mut Criterion) {
     let analyzer = Analyzer::new();
     let index = tlsgate::lookup::Index::new(Arc::new(Analyzer::new()));
     let policy = tlsgate::policy::Policy::default();
-    let reviewer = tlsgate::webhook::admission::Reviewer { lookup: &index, policy: &policy, analyzer: &analyzer, now: NOW, synced: true };
-    c.bench_function("review_secret_create_6kb", |b| b.iter(|| reviewer.review(&body).unwrap()));
-    c.bench_function("parse_review_json_only", |b| b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap()));
+    let reviewer = tlsgate::webhook::admission::Reviewer {
+        lookup: &index,
+        policy: &policy,
+        analyzer: &analyzer,
+        now: NOW,
+        synced: true,
+    };
+    c.bench_function("review_secret_create_6kb", |b| {
+        b.iter(|| reviewer.review(&body).unwrap())
+    });
+    c.bench_function("parse_review_json_only", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+    });
 }
 
 criterion_group!(benches, inspect, lint_10k, review);

@@ -25,7 +25,11 @@ use tokio_rustls::rustls;
 const NOW: &str = "2027-01-01T00:00:00Z";
 
 fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn b64(v: &[u8]) -> String {
@@ -35,7 +39,10 @@ fn b64(v: &[u8]) -> String {
 
 /// The captured Secret CREATE with a 2-certificate chain and its key.
 fn review_body() -> Vec<u8> {
-    let path = format!("{}/tests/admission/secret-create-live-v1.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/admission/secret-create-live-v1.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     v["request"]["object"]["data"] = serde_json::json!({
         "tls.crt": b64(&fixture("certs/chain/fullchain.pem")),
@@ -53,7 +60,10 @@ fn write_cluster(path: &Path) {
     for i in 0..10_000 {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let host = format!("svc-{i}.example.com");
-        let cert = CertificateParams::new(vec![host.clone()]).unwrap().self_signed(&key).unwrap();
+        let cert = CertificateParams::new(vec![host.clone()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         let _ = write!(
             out,
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: cred-{i}, namespace: istio-system}}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {}\n  tls.key: {}\n---\n",
@@ -90,11 +100,13 @@ fn client_config(ca: &[u8]) -> Arc<rustls::ClientConfig> {
         roots.add(c.unwrap()).unwrap();
     }
     Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
     )
 }
 
@@ -104,8 +116,13 @@ async fn connect(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> Sender {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     sender
 }
@@ -136,7 +153,14 @@ struct Latency {
 
 /// Open-loop fixed rate: each connection sends on its own schedule; latency is measured from
 /// the scheduled time.
-async fn fixed_rate(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, body: Bytes, rate: u64, secs: u64, conns: u64) -> Latency {
+async fn fixed_rate(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    body: Bytes,
+    rate: u64,
+    secs: u64,
+    conns: u64,
+) -> Latency {
     let per_conn = Duration::from_nanos(1_000_000_000 * conns / rate);
     let n = (rate * secs / conns) as usize;
     let errors = Arc::new(AtomicU64::new(0));
@@ -169,11 +193,24 @@ async fn fixed_rate(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, body: Byte
     }
     all.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Latency { p50: q(0.50), p99: q(0.99), p999: q(0.999), max: *all.last().unwrap(), errors: errors.load(Ordering::Relaxed), sent: all.len() }
+    Latency {
+        p50: q(0.50),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: *all.last().unwrap(),
+        errors: errors.load(Ordering::Relaxed),
+        sent: all.len(),
+    }
 }
 
 /// Closed loop: as fast as `conns` keep-alive connections go.
-async fn max_throughput(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, body: Bytes, secs: u64, conns: usize) -> f64 {
+async fn max_throughput(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    body: Bytes,
+    secs: u64,
+    conns: usize,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -209,12 +246,17 @@ fn start_noop(dir: &Path) -> SocketAddr {
         &analyzer,
     )
     .unwrap();
-    let cfg = tlsgate::webhook::tls::server_config(tlsgate::webhook::tls::CertStore::new(pair)).unwrap();
+    let cfg =
+        tlsgate::webhook::tls::server_config(tlsgate::webhook::tls::CertStore::new(pair)).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let fixed = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
             let app = axum::Router::new().route(
@@ -228,16 +270,35 @@ fn start_noop(dir: &Path) -> SocketAddr {
     addr
 }
 
-fn wait_ready(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, rt: &tokio::runtime::Runtime, deadline: Duration) -> Option<Duration> {
+fn wait_ready(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    rt: &tokio::runtime::Runtime,
+    deadline: Duration,
+) -> Option<Duration> {
     let start = Instant::now();
     rt.block_on(async {
         while start.elapsed() < deadline {
-            if let Ok(Ok(tcp)) = tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr)).await {
+            if let Ok(Ok(tcp)) = tokio::time::timeout(
+                Duration::from_millis(200),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+            {
                 let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                if let Ok(tls) = tokio_rustls::TlsConnector::from(cfg.clone()).connect(name, tcp).await {
-                    let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+                if let Ok(tls) = tokio_rustls::TlsConnector::from(cfg.clone())
+                    .connect(name, tcp)
+                    .await
+                {
+                    let (mut s, conn) =
+                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                            .await
+                            .unwrap();
                     tokio::spawn(conn);
-                    let req = hyper::Request::get("/readyz").header("host", "localhost").body(Full::new(Bytes::new())).unwrap();
+                    let req = hyper::Request::get("/readyz")
+                        .header("host", "localhost")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
                     if let Ok(r) = s.send_request(req).await {
                         if r.status() == 200 {
                             return Some(start.elapsed());
@@ -273,11 +334,22 @@ fn main() {
     let cfg = client_config(&ca);
     let body = Bytes::from(review_body());
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = Kill(
         Command::new(env!("CARGO_BIN_EXE_tlsgate"))
-            .args(["serve", "--addr", &addr.to_string(), "--now", NOW, "--manifests"])
+            .args([
+                "serve",
+                "--addr",
+                &addr.to_string(),
+                "--now",
+                NOW,
+                "--manifests",
+            ])
             .arg(&manifests)
             .arg("--tls-cert-file")
             .arg(work.path().join("tls.crt"))
@@ -288,19 +360,36 @@ fn main() {
             .spawn()
             .expect("start tlsgate serve"),
     );
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let ready = wait_ready(addr, cfg.clone(), &client_rt, Duration::from_secs(60)).expect("tlsgate became ready");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ready = wait_ready(addr, cfg.clone(), &client_rt, Duration::from_secs(60))
+        .expect("tlsgate became ready");
     let rss_idle = rss_mib(child.0.id());
     let noop = start_noop(work.path());
 
-    println!("request body: {} bytes (Secret CREATE, 2-certificate chain + key)", body.len());
+    println!(
+        "request body: {} bytes (Secret CREATE, 2-certificate chain + key)",
+        body.len()
+    );
     println!("tlsgate serve --manifests (10,000 TLS Secrets, 1,001 Gateways): ready in {:.2} s, RSS {rss_idle:.1} MiB", ready.as_secs_f64());
     println!();
-    println!("{:<10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>14}", "server", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "max req/s");
+    println!(
+        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>14}",
+        "server", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "max req/s"
+    );
     let mut results = Vec::new();
     for (name, target) in [("noop", noop), ("tlsgate", addr)] {
         let lat = client_rt.block_on(fixed_rate(target, cfg.clone(), body.clone(), 1000, secs, 8));
-        let rps = client_rt.block_on(max_throughput(target, cfg.clone(), body.clone(), secs.min(5), 32));
+        let rps = client_rt.block_on(max_throughput(
+            target,
+            cfg.clone(),
+            body.clone(),
+            secs.min(5),
+            32,
+        ));
         println!(
             "{name:<10} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8} {:>14.0}   ({} requests at 1,000/s)",
             lat.p50, lat.p99, lat.p999, lat.max, lat.errors, rps, lat.sent
@@ -308,6 +397,9 @@ fn main() {
         results.push(rps);
     }
     println!();
-    println!("tlsgate / noop max throughput: {:.2}", results[1] / results[0]);
+    println!(
+        "tlsgate / noop max throughput: {:.2}",
+        results[1] / results[0]
+    );
     println!("tlsgate RSS after load: {:.1} MiB", rss_mib(child.0.id()));
 }

@@ -111,6 +111,8 @@ pub fn manifest_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Splits and parses one text. Documents that are empty or comments only are skipped.
 pub fn load_text(text: &str, file: &str, loaded: &mut Loaded) {
+    // Windows editors and PowerShell write a byte-order mark; kubectl ignores it too.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let line = text.len() - trimmed.len();
@@ -135,7 +137,10 @@ pub fn load_text(text: &str, file: &str, loaded: &mut Loaded) {
         }
         return;
     }
-    for (index, (line, doc)) in split_yaml(text).into_iter().enumerate() {
+    let docs = split_yaml(text);
+    // A stream that opens with `---` (helm template) has nothing before it: not a document.
+    let skip = usize::from(docs.len() > 1 && is_blank(docs[0].1));
+    for (index, (line, doc)) in docs.into_iter().skip(skip).enumerate() {
         let source = Source {
             file: file.to_string(),
             index,
@@ -148,21 +153,31 @@ pub fn load_text(text: &str, file: &str, loaded: &mut Loaded) {
             });
             continue;
         }
-        if doc
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
+        if is_blank(doc) {
             continue;
         }
         match serde_yaml::from_str::<Value>(doc) {
             Ok(Value::Null) => {}
             Ok(v) => push_value(v, source, loaded),
-            Err(e) => loaded.errors.push(LoadError {
-                source,
-                reason: format!("invalid YAML: {e}"),
-            }),
+            Err(e) => {
+                // serde_yaml counts lines from the document; say where it is in the file.
+                let reason = match e.location() {
+                    Some(at) => {
+                        let own = format!(" at line {} column {}", at.line(), at.column());
+                        let msg = e.to_string().replace(&own, "");
+                        format!("invalid YAML at line {}: {msg}", line + at.line() - 1)
+                    }
+                    None => format!("invalid YAML: {e}"),
+                };
+                loaded.errors.push(LoadError { source, reason })
+            }
         }
     }
+}
+
+fn is_blank(doc: &str) -> bool {
+    doc.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
 /// kubectl's YAML reader splits on lines that are exactly `---` (optionally followed by a comment).
@@ -245,6 +260,36 @@ mod tests {
         assert_eq!(l.errors.len(), 1);
         assert_eq!(l.errors[0].source.index, 0);
         assert_eq!(l.documents.len(), 1);
+    }
+
+    #[test]
+    fn leading_separator_does_not_count_as_a_document() {
+        let mut l = Loaded::default();
+        load_text(
+            "---\n# Source: chart/templates/a.yaml\nkind: A\n",
+            "f.yaml",
+            &mut l,
+        );
+        assert_eq!(l.documents[0].source.index, 0);
+    }
+
+    #[test]
+    fn byte_order_mark_is_ignored() {
+        let mut l = Loaded::default();
+        load_text("\u{feff}kind: A\n", "f.yaml", &mut l);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        assert_eq!(l.documents.len(), 1);
+    }
+
+    #[test]
+    fn yaml_error_line_counts_from_the_top_of_the_file() {
+        let mut l = Loaded::default();
+        load_text("kind: A\n---\nkind: B\nspec: x: y\n", "f.yaml", &mut l);
+        assert!(
+            l.errors[0].reason.contains("at line 4"),
+            "{}",
+            l.errors[0].reason
+        );
     }
 
     #[test]

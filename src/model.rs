@@ -7,6 +7,7 @@ use crate::finding::ObjectRef;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -244,6 +245,64 @@ impl Object {
         Ok(Some(obj))
     }
 
+    /// Decodes straight from JSON text, without building a `Value` tree first (the webhook's
+    /// hot path). Returns the object and its `apiVersion`.
+    pub fn from_json_str(text: &str) -> Result<Option<(Object, String)>, DecodeError> {
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            #[serde(rename = "apiVersion", default, borrow)]
+            api_version: std::borrow::Cow<'a, str>,
+            #[serde(default, borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        let head: Head<'_> = serde_json::from_str(text).map_err(|e| DecodeError {
+            kind: "object".into(),
+            name: "<unreadable>".into(),
+            path: String::new(),
+            reason: e.to_string(),
+        })?;
+        let group = head.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Ok(Object::from_json_typed(text, group, &head.kind)?
+            .map(|o| (o, head.api_version.clone().into_owned())))
+    }
+
+    /// Decodes JSON text whose group and kind are already known (an AdmissionReview says them).
+    pub fn from_json_typed(
+        text: &str,
+        group: &str,
+        kind: &str,
+    ) -> Result<Option<Object>, DecodeError> {
+        let obj = match (group, kind) {
+            ("", "Secret") => Object::Secret(secret_from_raw(decode_str(text, kind)?)),
+            ("", "ConfigMap") => Object::ConfigMap(decode_str(text, kind)?),
+            ("networking.istio.io", "Gateway") => Object::IstioGateway(decode_str(text, kind)?),
+            ("networking.istio.io", "VirtualService") => {
+                Object::VirtualService(decode_str(text, kind)?)
+            }
+            ("gateway.networking.k8s.io", "Gateway") => {
+                Object::GatewayApiGateway(decode_str(text, kind)?)
+            }
+            ("gateway.networking.k8s.io", "ReferenceGrant") => {
+                Object::ReferenceGrant(decode_str(text, kind)?)
+            }
+            ("networking.k8s.io", "Ingress") => Object::Ingress(decode_str(text, kind)?),
+            _ => return Ok(None),
+        };
+        Ok(Some(obj))
+    }
+
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        match self {
+            Object::Secret(o) => &mut o.meta,
+            Object::ConfigMap(o) => &mut o.metadata,
+            Object::IstioGateway(o) => &mut o.metadata,
+            Object::VirtualService(o) => &mut o.metadata,
+            Object::GatewayApiGateway(o) => &mut o.metadata,
+            Object::ReferenceGrant(o) => &mut o.metadata,
+            Object::Ingress(o) => &mut o.metadata,
+        }
+    }
+
     pub fn meta(&self) -> &Meta {
         match self {
             Object::Secret(o) => &o.meta,
@@ -297,7 +356,7 @@ impl Object {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(v: &Value, kind: &str) -> Result<T, DecodeError> {
+fn decode<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, DecodeError> {
     serde_path_to_error::deserialize(v).map_err(|e| DecodeError {
         kind: kind.to_string(),
         name: v
@@ -310,18 +369,46 @@ fn decode<T: serde::de::DeserializeOwned>(v: &Value, kind: &str) -> Result<T, De
     })
 }
 
-/// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
+fn decode_str<'a, T: Deserialize<'a>>(text: &'a str, kind: &str) -> Result<T, DecodeError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // Only on the error path: find the name for the message.
+        let name = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "<unnamed>".into());
+        DecodeError {
+            kind: kind.to_string(),
+            name,
+            path: e.path().to_string(),
+            reason: e.inner().to_string(),
+        }
+    })
+}
+
+/// A Secret as written: `data` base64, `stringData` plain.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawSecret<'a> {
+    metadata: Meta,
+    #[serde(rename = "type")]
+    secret_type: Option<String>,
+    /// Borrowed from the request body where possible: base64 is decoded once, not copied first.
+    #[serde(borrow)]
+    data: BTreeMap<String, Option<Cow<'a, str>>>,
+    string_data: BTreeMap<String, Option<String>>,
+}
+
 fn decode_secret(v: &Value) -> Result<Secret, DecodeError> {
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct Raw {
-        metadata: Meta,
-        #[serde(rename = "type")]
-        secret_type: Option<String>,
-        data: BTreeMap<String, Option<String>>,
-        string_data: BTreeMap<String, Option<String>>,
-    }
-    let raw: Raw = decode(v, "Secret")?;
+    Ok(secret_from_raw(decode(v, "Secret")?))
+}
+
+/// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
+fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
     let mut data = SecretData::new();
     let mut undecodable = Vec::new();
     let engine = base64::engine::general_purpose::STANDARD;
@@ -338,10 +425,10 @@ fn decode_secret(v: &Value) -> Result<Secret, DecodeError> {
         undecodable.retain(|u| *u != k);
         data.insert(k, val.unwrap_or_default().into_bytes());
     }
-    Ok(Secret {
+    Secret {
         meta: raw.metadata,
         secret_type: raw.secret_type.unwrap_or_else(|| "Opaque".to_string()),
         data,
         undecodable,
-    })
+    }
 }

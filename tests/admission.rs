@@ -515,3 +515,50 @@ fn messages_never_contain_private_key_material() {
     }
     assert!(!body.contains(&b64(&fixture("certs/httpbin-san.key"))[..40]));
 }
+
+/// A CREATE of an object from tests/fixtures/audit/cabundles.json, in the shape of the capture.
+fn cabundle_create(name: &str, group: &str, version: &str, kind: &str) -> Value {
+    let list: Value = serde_json::from_slice(&fixture("audit/cabundles.json")).unwrap();
+    let object = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == name)
+        .unwrap()
+        .clone();
+    let mut r = capture("secret-create-live-v1.json");
+    r["request"]["kind"] = json!({"group": group, "version": version, "kind": kind});
+    r["request"]["namespace"] = Value::Null;
+    r["request"]["name"] = json!(name);
+    r["request"]["object"] = object;
+    r
+}
+
+#[test]
+fn apiservice_with_an_expiring_ca_bundle_is_allowed_with_a_warning() {
+    let r = cabundle_create(
+        "v1beta1.metrics.k8s.io",
+        "apiregistration.k8s.io",
+        "v1",
+        "APIService",
+    );
+    let a = review(&r, &view(&[]), NOW);
+    assert!(a.allowed);
+    let w = warnings(&a);
+    assert!(w.iter().any(|w| w.contains("spec.caBundle")), "{w:?}");
+}
+
+#[test]
+fn ca_bundle_findings_never_deny_even_when_policy_says_deny() {
+    let policy =
+        Policy::from_yaml("severities: {cert-expired: deny, cert-expiring-soon: deny}").unwrap();
+    let r = cabundle_create(
+        "v1beta1.metrics.k8s.io",
+        "apiregistration.k8s.io",
+        "v1",
+        "APIService",
+    );
+    let a = review_with(&r, &view(&[]), ALL_EXPIRED, &policy);
+    assert!(a.allowed, "{}", message(&a));
+    assert!(!warnings(&a).is_empty());
+}

@@ -58,7 +58,11 @@ pub fn parse(input: &[u8], limit: usize) -> Result<Vec<PemBlock>, PemError> {
     if input[start] == 0x30 && !input.windows(11).any(|w| w == b"-----BEGIN ") {
         return Err(PemError::LooksLikeDer);
     }
-    let text = String::from_utf8_lossy(input);
+    // Valid UTF-8 is the norm; the lossy conversion only runs for the rest.
+    let text = match std::str::from_utf8(input) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(input),
+    };
     let mut blocks = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod dev_certs;
 pub mod lint;
+pub mod main_entry;
 pub mod serve;
 
 use clap::{Parser, Subcommand};

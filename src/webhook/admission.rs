@@ -9,6 +9,8 @@ use crate::lookup::Lookup;
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::report::{truncate, verdict, MAX_WARNING_CHARS};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// Why a request body is not an AdmissionReview we can answer. Becomes HTTP 400.
@@ -28,14 +30,30 @@ pub struct Answer {
 
 /// Kinds the webhook has rules for, by (group, kind).
 fn is_handled(group: &str, kind: &str) -> bool {
+    carries_ca_bundle(group, kind)
+        || matches!(
+            (group, kind),
+            ("", "Secret")
+                | ("", "ConfigMap")
+                | ("networking.istio.io", "Gateway")
+                | ("networking.istio.io", "VirtualService")
+                | ("gateway.networking.k8s.io", "Gateway")
+                | ("networking.k8s.io", "Ingress")
+        )
+}
+
+/// Objects whose `caBundle` decides whether the API server can reach another webhook or
+/// aggregated API. tlsgate warns about them and never denies: it must not block other
+/// webhooks' installs. (The API server does not send webhook configurations themselves to
+/// webhooks; they are listed for completeness and for `audit`.)
+fn carries_ca_bundle(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
-        ("", "Secret")
-            | ("", "ConfigMap")
-            | ("networking.istio.io", "Gateway")
-            | ("networking.istio.io", "VirtualService")
-            | ("gateway.networking.k8s.io", "Gateway")
-            | ("networking.k8s.io", "Ingress")
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+        ) | ("apiregistration.k8s.io", "APIService")
+            | ("apiextensions.k8s.io", "CustomResourceDefinition")
     )
 }
 
@@ -52,14 +70,71 @@ pub struct Reviewer<'a> {
     pub synced: bool,
 }
 
+/// The parts of an AdmissionReview tlsgate reads; `object`/`oldObject` stay raw JSON and are
+/// decoded straight into typed objects (no `Value` tree on the hot path).
+#[derive(Deserialize)]
+struct ReviewIn<'a> {
+    #[serde(rename = "apiVersion", default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(borrow)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    kind: Gvk,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    user_info: UserInfo,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    old_object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct Gvk {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    kind: String,
+}
+
+#[derive(Deserialize, Default)]
+struct UserInfo {
+    #[serde(default)]
+    username: String,
+}
+
+fn present(raw: Option<&RawValue>) -> Option<&str> {
+    raw.map(RawValue::get).filter(|s| *s != "null")
+}
+
 impl Reviewer<'_> {
     pub fn review(&self, body: &[u8]) -> Result<Answer, BadReview> {
-        let review: Value = serde_json::from_slice(body)
-            .map_err(|e| BadReview(format!("body is not JSON: {e}")))?;
-        let api_version = review
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let text = std::str::from_utf8(body)
+            .map_err(|_| BadReview("body is not JSON: not UTF-8".into()))?;
+        let review: ReviewIn<'_> = serde_json::from_str(text).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                BadReview(format!("body is not JSON: {e}"))
+            } else {
+                BadReview(format!("not an AdmissionReview: {e}"))
+            }
+        })?;
+        let api_version = review.api_version.as_str();
         if !matches!(
             api_version,
             "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
@@ -68,29 +143,17 @@ impl Reviewer<'_> {
                 "apiVersion must be admission.k8s.io/v1 or v1beta1, got `{api_version}`"
             )));
         }
-        if review.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
+        if review.kind != "AdmissionReview" {
             return Err(BadReview("kind must be AdmissionReview".into()));
         }
         let request = review
-            .get("request")
-            .filter(|r| r.is_object())
+            .request
             .ok_or_else(|| BadReview("request is missing".into()))?;
-        let uid = request
-            .get("uid")
-            .and_then(Value::as_str)
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| BadReview("request.uid is missing".into()))?;
-        let str_at = |p: &str| {
-            request
-                .pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        };
-        let group = str_at("/kind/group");
-        let kind = str_at("/kind/kind").to_string();
-        let operation = str_at("/operation").to_string();
-        let findings = if is_handled(group, &kind) {
-            self.findings(request, &operation)?
+        if request.uid.is_empty() {
+            return Err(BadReview("request.uid is missing".into()));
+        }
+        let findings = if is_handled(&request.kind.group, &request.kind.kind) {
+            self.findings(&request)?
         } else {
             Vec::new()
         };
@@ -102,7 +165,7 @@ impl Reviewer<'_> {
                 MAX_WARNING_CHARS,
             ));
         }
-        let mut response = json!({ "uid": uid, "allowed": v.allowed });
+        let mut response = json!({ "uid": request.uid, "allowed": v.allowed });
         if let Some(msg) = &v.message {
             response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": msg });
         }
@@ -112,13 +175,16 @@ impl Reviewer<'_> {
         Ok(Answer {
             body: json!({ "apiVersion": api_version, "kind": "AdmissionReview", "response": response }),
             allowed: v.allowed,
-            kind,
-            operation,
+            kind: request.kind.kind,
+            operation: request.operation,
             findings,
         })
     }
 
-    fn findings(&self, request: &Value, operation: &str) -> Result<Vec<Finding>, BadReview> {
+    fn findings(&self, request: &RequestIn<'_>) -> Result<Vec<Finding>, BadReview> {
+        if carries_ca_bundle(&request.kind.group, &request.kind.kind) {
+            return Ok(self.ca_bundle_findings(request));
+        }
         let ctx = Ctx {
             lookup: self.lookup,
             policy: self.policy,
@@ -126,38 +192,24 @@ impl Reviewer<'_> {
             now: self.now,
             referrers: true,
         };
+        let operation = request.operation.as_str();
         match operation {
             "DELETE" => {
-                let is_secret =
-                    request.pointer("/kind/kind").and_then(Value::as_str) == Some("Secret");
-                if !is_secret {
+                if request.kind.kind != "Secret" {
                     return Ok(Vec::new());
                 }
-                let ns = request
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let name = request
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let user = request
-                    .pointer("/userInfo/username")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                Ok(check_delete(ns, name, user == NAMESPACE_CONTROLLER, &ctx))
+                let ns = request.namespace.as_deref().unwrap_or_default();
+                let terminating = request.user_info.username == NAMESPACE_CONTROLLER;
+                Ok(check_delete(ns, &request.name, terminating, &ctx))
             }
             "CREATE" | "UPDATE" => {
-                let object = request
-                    .get("object")
-                    .filter(|o| o.is_object())
-                    .ok_or_else(|| {
-                        BadReview(format!("request.object is missing for {operation}"))
-                    })?;
-                let new = self.check_value(object, request, &ctx);
+                let object = present(request.object).ok_or_else(|| {
+                    BadReview(format!("request.object is missing for {operation}"))
+                })?;
+                let new = self.check_json(object, request, &ctx);
                 if operation == "UPDATE" {
-                    if let Some(old) = request.get("oldObject").filter(|o| o.is_object()) {
-                        let old = self.check_value(old, request, &ctx);
+                    if let Some(old) = present(request.old_object) {
+                        let old = self.check_json(old, request, &ctx);
                         return Ok(ratchet(new, &old));
                     }
                 }
@@ -168,32 +220,49 @@ impl Reviewer<'_> {
         }
     }
 
-    fn check_value(&self, value: &Value, request: &Value, ctx: &Ctx<'_>) -> Vec<Finding> {
-        // The API server fills metadata.namespace on namespaced objects, but be safe.
-        let mut value = value.clone();
-        if value.pointer("/metadata/namespace").is_none() {
-            if let (Some(ns), Some(meta)) =
-                (request.get("namespace").cloned(), value.get_mut("metadata"))
-            {
-                if let Some(m) = meta.as_object_mut() {
-                    m.insert("namespace".into(), ns);
-                }
-            }
+    fn ca_bundle_findings(&self, request: &RequestIn<'_>) -> Vec<Finding> {
+        if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
+            return Vec::new();
         }
-        let api_version = value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        match Object::from_value(&value) {
-            Ok(Some(obj)) => check(&obj, &api_version, ctx),
+        let Some(value) =
+            present(request.object).and_then(|t| serde_json::from_str::<Value>(t).ok())
+        else {
+            return Vec::new();
+        };
+        let found =
+            crate::audit::cabundle_findings(&value, self.now, self.policy.expiry_warning_days);
+        self.policy
+            .apply(found)
+            .into_iter()
+            .map(|mut f| {
+                f.severity = f.severity.min(crate::finding::Severity::Warn);
+                f
+            })
+            .collect()
+    }
+
+    fn check_json(&self, text: &str, request: &RequestIn<'_>, ctx: &Ctx<'_>) -> Vec<Finding> {
+        match Object::from_json_typed(text, &request.kind.group, &request.kind.kind) {
+            Ok(Some(mut obj)) => {
+                let g = &request.kind;
+                let api_version = if g.group.is_empty() {
+                    g.version.clone()
+                } else {
+                    format!("{}/{}", g.group, g.version)
+                };
+                // The API server fills metadata.namespace on namespaced objects, but be safe.
+                if obj.meta().namespace.is_none() {
+                    obj.meta_mut().namespace = request.namespace.clone();
+                }
+                check(&obj, &api_version, ctx)
+            }
             Ok(None) => Vec::new(),
             // The API server accepted it, so our model is the narrower one: warn, never block.
             Err(e) => {
                 let oref = ObjectRef {
-                    api_version,
+                    api_version: String::new(),
                     kind: e.kind.clone(),
-                    namespace: None,
+                    namespace: request.namespace.clone(),
                     name: e.name.clone(),
                 };
                 vec![Issue::new(
