@@ -46,35 +46,57 @@ pub struct Loaded {
     pub errors: Vec<LoadError>,
 }
 
+/// Receives documents as they are parsed, so a large input need not be held whole
+/// (`serve --manifests` indexes each document and drops it).
+pub trait Sink {
+    fn document(&mut self, d: Document);
+    fn error(&mut self, e: LoadError);
+}
+
+impl Sink for Loaded {
+    fn document(&mut self, d: Document) {
+        self.documents.push(d);
+    }
+    fn error(&mut self, e: LoadError) {
+        self.errors.push(e);
+    }
+}
+
 /// Loads every path (`-` is stdin). I/O errors (a missing file) are hard errors naming the path.
 pub fn load_paths(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
     let mut loaded = Loaded::default();
+    visit_paths(paths, &mut loaded)?;
+    Ok(loaded)
+}
+
+/// Like [`load_paths`], handing each document to `loaded` as soon as it is parsed.
+pub fn visit_paths<S: Sink>(paths: &[PathBuf], loaded: &mut S) -> anyhow::Result<()> {
     for p in paths {
         if p.as_os_str() == "-" {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("cannot read standard input")?;
-            load_text(&text, "<stdin>", &mut loaded);
+            load_text(&text, "<stdin>", loaded);
             continue;
         }
         let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
         if meta.is_dir() {
             for f in manifest_files(p)? {
-                load_file(&f, &mut loaded)?;
+                load_file(&f, loaded)?;
             }
         } else {
-            load_file(p, &mut loaded)?;
+            load_file(p, loaded)?;
         }
     }
-    Ok(loaded)
+    Ok(())
 }
 
-fn load_file(p: &Path, loaded: &mut Loaded) -> anyhow::Result<()> {
+fn load_file<S: Sink>(p: &Path, loaded: &mut S) -> anyhow::Result<()> {
     let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
     match String::from_utf8(bytes) {
         Ok(text) => load_text(&text, &p.display().to_string(), loaded),
-        Err(_) => loaded.errors.push(LoadError {
+        Err(_) => loaded.error(LoadError {
             source: Source {
                 file: p.display().to_string(),
                 index: 0,
@@ -110,7 +132,7 @@ pub fn manifest_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Splits and parses one text. Documents that are empty or comments only are skipped.
-pub fn load_text(text: &str, file: &str, loaded: &mut Loaded) {
+pub fn load_text<S: Sink>(text: &str, file: &str, loaded: &mut S) {
     // Windows editors and PowerShell write a byte-order mark; kubectl ignores it too.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let trimmed = text.trim_start();
@@ -127,7 +149,7 @@ pub fn load_text(text: &str, file: &str, loaded: &mut Loaded) {
             match v {
                 Ok(v) => push_value(v, source, loaded),
                 Err(e) => {
-                    loaded.errors.push(LoadError {
+                    loaded.error(LoadError {
                         source,
                         reason: format!("invalid JSON: {e}"),
                     });
@@ -147,7 +169,7 @@ pub fn load_text(text: &str, file: &str, loaded: &mut Loaded) {
             line,
         };
         if doc.len() > MAX_OBJECT_BYTES {
-            loaded.errors.push(LoadError {
+            loaded.error(LoadError {
                 source,
                 reason: format!("document is larger than {MAX_OBJECT_BYTES} bytes"),
             });
@@ -169,7 +191,7 @@ pub fn load_text(text: &str, file: &str, loaded: &mut Loaded) {
                     }
                     None => format!("invalid YAML: {e}"),
                 };
-                loaded.errors.push(LoadError { source, reason })
+                loaded.error(LoadError { source, reason })
             }
         }
     }
@@ -199,7 +221,7 @@ fn split_yaml(text: &str) -> Vec<(usize, &str)> {
     docs
 }
 
-fn push_value(v: Value, source: Source, loaded: &mut Loaded) {
+fn push_value<S: Sink>(v: Value, source: Source, loaded: &mut S) {
     match v {
         Value::Object(ref m)
             if m.get("kind")
@@ -218,8 +240,8 @@ fn push_value(v: Value, source: Source, loaded: &mut Loaded) {
                 push_value(item, source.clone(), loaded);
             }
         }
-        Value::Object(_) => loaded.documents.push(Document { source, value: v }),
-        other => loaded.errors.push(LoadError {
+        Value::Object(_) => loaded.document(Document { source, value: v }),
+        other => loaded.error(LoadError {
             source,
             reason: format!(
                 "expected a Kubernetes object (a mapping), found {}",

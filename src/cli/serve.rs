@@ -127,16 +127,16 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let view = Arc::new(RwLock::new(Index::new(analyzer.clone())));
     let synced = Arc::new(AtomicBool::new(false));
     if !args.manifests.is_empty() {
-        let loaded = crate::load::load_paths(&args.manifests).context("cannot load --manifests")?;
-        let objects = crate::lint::decode(&loaded);
-        for e in &objects.errors {
-            tracing::warn!(problem = %e.finding.message, "skipping a manifest");
-        }
-        *view.write().unwrap_or_else(|e| e.into_inner()) =
-            crate::lint::index(&objects, analyzer.clone());
+        // Index each document as it is parsed: only summaries stay in memory.
+        let mut sink = IndexSink {
+            index: Index::new(analyzer.clone()),
+            objects: 0,
+        };
+        crate::load::visit_paths(&args.manifests, &mut sink).context("cannot load --manifests")?;
+        *view.write().unwrap_or_else(|e| e.into_inner()) = sink.index;
         synced.store(true, std::sync::atomic::Ordering::Release);
         tracing::info!(
-            objects = objects.objects.len(),
+            objects = sink.objects,
             "cluster view loaded from --manifests"
         );
     }
@@ -221,6 +221,29 @@ fn load_files(args: &Args, analyzer: &Analyzer) -> anyhow::Result<FromFiles> {
     })?;
     tracing::info!(subject = %first.subject, not_after = %rfc3339(first.not_after), "serving certificate loaded");
     Ok((files, tls::CertStore::new(first), cert_pem, key_pem))
+}
+
+/// Feeds `--manifests` documents into the index one at a time.
+struct IndexSink {
+    index: Index,
+    objects: usize,
+}
+
+impl crate::load::Sink for IndexSink {
+    fn document(&mut self, d: crate::load::Document) {
+        match crate::model::Object::from_value(&d.value) {
+            Ok(Some(obj)) => {
+                self.index.upsert(&obj);
+                self.objects += 1;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(source = %d.source, problem = %e, "skipping a manifest"),
+        }
+    }
+
+    fn error(&mut self, e: crate::load::LoadError) {
+        tracing::warn!(source = %e.source, problem = %e.reason, "skipping a manifest");
+    }
 }
 
 fn needs_dev_certs(cert: &std::path::Path, now: i64) -> bool {
