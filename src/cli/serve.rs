@@ -31,7 +31,8 @@ pub struct Args {
     /// Development mode: 127.0.0.1:8443, certs-dev/ (generated when absent), examples/ as the view.
     #[arg(long)]
     pub dev: bool,
-    /// Decide as of this time (RFC 3339) instead of the clock: reproducible demos and tests.
+    /// Decide admissions as of this time (RFC 3339) instead of the clock: reproducible demos
+    /// and tests. The serving certificate is always judged by the real clock.
     #[arg(long, value_parser = crate::parse_time)]
     pub now: Option<i64>,
     /// How often the certificate files are compared for changes.
@@ -97,7 +98,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if args.dev {
         let dir = PathBuf::from("certs-dev");
         let cert = dir.join("tls.crt");
-        if needs_dev_certs(&cert, clock()) {
+        if needs_dev_certs(&cert, crate::wall_clock()) {
             super::dev_certs::generate(&dir, crate::wall_clock())?;
             tracing::info!("generated a development CA and serving certificate in certs-dev/");
         }
@@ -155,7 +156,8 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
                     store: store.clone(),
                     metrics: metrics.clone(),
                     analyzer: analyzer.clone(),
-                    clock,
+                    // The serving certificate lives in real time, whatever --now says.
+                    clock: crate::wall_clock,
                     interval: Duration::from_secs(args.cert_check_interval.max(1)),
                 };
                 tokio::spawn(reloader.run(cert_pem, key_pem));
@@ -169,7 +171,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
                     client,
                     args.self_managed_config(),
                     analyzer.clone(),
-                    Arc::new(clock),
+                    Arc::new(crate::wall_clock),
                     Some(metrics.clone()),
                     SELF_MANAGED_TICK,
                 )
@@ -213,12 +215,13 @@ fn load_files(args: &Args, analyzer: &Analyzer) -> anyhow::Result<FromFiles> {
         key: key_file,
     };
     let (cert_pem, key_pem) = files.read().map_err(anyhow::Error::msg)?;
-    let first = tls::load_pair(&cert_pem, &key_pem, clock(), analyzer).map_err(|e| {
-        anyhow::anyhow!(
-            "--tls-cert-file {} cannot be served: {e}",
-            files.cert.display()
-        )
-    })?;
+    let first =
+        tls::load_pair(&cert_pem, &key_pem, crate::wall_clock(), analyzer).map_err(|e| {
+            anyhow::anyhow!(
+                "--tls-cert-file {} cannot be served: {e}",
+                files.cert.display()
+            )
+        })?;
     tracing::info!(subject = %first.subject, not_after = %rfc3339(first.not_after), "serving certificate loaded");
     Ok((files, tls::CertStore::new(first), cert_pem, key_pem))
 }
