@@ -3,7 +3,7 @@
 
 use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
-use crate::lookup::{Found, Lookup, StoredSecret};
+use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
 use crate::model::{ConfigMap, GatewayApiGateway, IstioGateway, Object, Secret, VirtualService};
 use crate::policy::Policy;
 use crate::refs::{self, istio_mode, CredentialRef, Scope, Via};
@@ -55,15 +55,7 @@ pub fn check(obj: &Object, api_version: &str, ctx: &Ctx<'_>) -> Vec<Finding> {
 
 fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
     let referrers: Vec<_> = if ctx.referrers {
-        ctx.lookup
-            .referrers(&s.meta.name)
-            .into_iter()
-            .filter(|r| {
-                resolve_namespaces(&r.reference.scope, ctx)
-                    .iter()
-                    .any(|n| n == namespace)
-            })
-            .collect()
+        referrers_of(ctx.lookup, ctx.policy, namespace, &s.meta.name)
     } else {
         Vec::new()
     };
@@ -200,22 +192,47 @@ fn companion_ca_exists(namespace: &str, name: &str, ctx: &Ctx<'_>) -> bool {
 
 /// Namespaces a reference's Secret is looked up in, in order.
 fn resolve_namespaces(scope: &Scope, ctx: &Ctx<'_>) -> Vec<String> {
+    namespaces_for(scope, ctx.lookup, ctx.policy)
+}
+
+/// Where the Secret of a reference is read from: the explicit namespace, or for Istio the
+/// gateway workload's namespace (from pods), else the Gateway's own and `gatewayNamespace`.
+pub fn namespaces_for(scope: &Scope, lookup: &dyn Lookup, policy: &Policy) -> Vec<String> {
     match scope {
         Scope::Namespace(ns) => vec![ns.clone()],
         Scope::IstioWorkload {
             gateway_namespace,
             selector,
-        } => match ctx.lookup.workload_namespaces(selector) {
+        } => match lookup.workload_namespaces(selector) {
             Some(nss) => nss,
             None => {
                 let mut v = vec![gateway_namespace.clone()];
-                if ctx.policy.gateway_namespace != *gateway_namespace {
-                    v.push(ctx.policy.gateway_namespace.clone());
+                if policy.gateway_namespace != *gateway_namespace {
+                    v.push(policy.gateway_namespace.clone());
                 }
                 v
             }
         },
     }
+}
+
+/// Everything that reads the Secret `namespace/name` (the reverse index, narrowed to the
+/// references that resolve to this namespace).
+pub fn referrers_of(
+    lookup: &dyn Lookup,
+    policy: &Policy,
+    namespace: &str,
+    name: &str,
+) -> Vec<Referrer> {
+    lookup
+        .referrers(name)
+        .into_iter()
+        .filter(|r| {
+            namespaces_for(&r.reference.scope, lookup, policy)
+                .iter()
+                .any(|n| n == namespace)
+        })
+        .collect()
 }
 
 /// Checks every credential reference of a Gateway/Ingress.
@@ -621,15 +638,8 @@ pub fn check_delete(
         namespace: Some(secret_ns.into()),
         name: secret_name.into(),
     };
-    let users: Vec<String> = ctx
-        .lookup
-        .referrers(secret_name)
+    let users: Vec<String> = referrers_of(ctx.lookup, ctx.policy, secret_ns, secret_name)
         .into_iter()
-        .filter(|r| {
-            resolve_namespaces(&r.reference.scope, ctx)
-                .iter()
-                .any(|n| n == secret_ns)
-        })
         .filter(|r| r.object.namespace.as_deref() != Some(secret_ns) || !namespace_terminating)
         .map(|r| {
             format!(

@@ -31,6 +31,11 @@ pub mod selfcert;
 pub mod webhook;
 
 /// Parses `--now` values: RFC 3339 (`2027-01-01T00:00:00Z`).
+///
+/// ```
+/// assert_eq!(tlsgate::parse_time("2027-01-01T00:00:00Z"), Ok(1_798_761_600));
+/// assert!(tlsgate::parse_time("next tuesday").unwrap_err().contains("next tuesday"));
+/// ```
 pub fn parse_time(s: &str) -> Result<i64, String> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())

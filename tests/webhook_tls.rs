@@ -389,3 +389,54 @@ async fn a_bad_new_pair_is_rejected_and_the_last_good_one_keeps_serving() {
     .unwrap();
     assert_eq!(c.request("GET", "/healthz", vec![]).await.unwrap().0, 200);
 }
+
+#[tokio::test]
+async fn a_kubelet_swap_is_picked_up_from_directory_events_without_waiting_for_the_poll() {
+    let work = tempfile::tempdir().unwrap();
+    let (first, second) = (work.path().join("first"), work.path().join("second"));
+    dev_certs(&first);
+    dev_certs(&second);
+    let mounted = work.path().join("mounted");
+    std::fs::create_dir(&mounted).unwrap();
+    let mut volume = KubeletVolume::new(&mounted, &first);
+    let server = https::start(
+        &mounted.join("tls.crt"),
+        &mounted.join("tls.key"),
+        synced_view(&[]),
+        fixed_now,
+    )
+    .await;
+    let reloader = tlsgate::webhook::reload::Reloader {
+        files: tlsgate::webhook::reload::FilePair {
+            cert: mounted.join("tls.crt"),
+            key: mounted.join("tls.key"),
+        },
+        store: server.state.cert.clone(),
+        metrics: server.state.metrics.clone(),
+        analyzer: server.state.analyzer.clone(),
+        clock: tlsgate::wall_clock,
+        // The poll would not come round for an hour: only a directory event can explain a reload.
+        interval: Duration::from_secs(3600),
+    };
+    let (c0, k0) = (
+        std::fs::read(mounted.join("tls.crt")).unwrap(),
+        std::fs::read(mounted.join("tls.key")).unwrap(),
+    );
+    tokio::spawn(reloader.run(c0, k0));
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the watcher register
+    volume.publish(&second);
+    let reloaded = tokio::time::timeout(Duration::from_secs(5), async {
+        while server.state.metrics.serving_cert_reloads.get() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        reloaded.is_ok(),
+        "the swap was not noticed from directory events"
+    );
+    assert_eq!(
+        server.state.cert.fingerprint(),
+        tlsgate::analysis::cert::hex(&sha256_of_leaf(&second))
+    );
+}

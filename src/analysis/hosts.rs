@@ -12,6 +12,12 @@ pub fn normalize(host: &str) -> String {
 
 /// Whether a certificate name (SAN DNS entry or CN) covers `host`.
 /// A served host that is itself a wildcard is covered only by the same wildcard.
+///
+/// ```
+/// use tlsgate::analysis::hosts::name_covers;
+/// assert!(name_covers("*.example.com", "httpbin.example.com"));
+/// assert!(!name_covers("*.example.com", "a.b.example.com")); // one label only (RFC 6125)
+/// ```
 pub fn name_covers(cert_name: &str, host: &str) -> bool {
     let name = cert_name.trim_end_matches('.').to_ascii_lowercase();
     let host = normalize(host);

@@ -30,7 +30,6 @@ use crate::finding::{Code, Finding};
 use crate::lookup::{Index, Lookup, StoredSecret};
 use crate::model::Object;
 use crate::policy::Policy;
-use crate::refs::Scope;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -462,21 +461,8 @@ impl Inventory {
 /// `check.rs` resolves the namespace of an Istio credential the same way, in a private helper;
 /// this is the small copy the audit needs (the gateway namespace, or the pods' when visible).
 fn used_by(s: &StoredSecret, index: &Index, policy: &Policy) -> Vec<String> {
-    index
-        .referrers(&s.name)
+    crate::check::referrers_of(index, policy, &s.namespace, &s.name)
         .into_iter()
-        .filter(|r| match &r.reference.scope {
-            Scope::Namespace(ns) => *ns == s.namespace,
-            Scope::IstioWorkload {
-                gateway_namespace,
-                selector,
-            } => match index.workload_namespaces(selector) {
-                Some(nss) => nss.contains(&s.namespace),
-                None => {
-                    *gateway_namespace == s.namespace || policy.gateway_namespace == s.namespace
-                }
-            },
-        })
         .map(|r| {
             let ns = r.object.namespace.as_deref().unwrap_or_default();
             format!(

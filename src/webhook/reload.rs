@@ -1,6 +1,7 @@
 //! Live reload of `--tls-cert-file/--tls-key-file`. Kubelet updates a mounted Secret by
-//! swapping a `..data` symlink, so file events on the paths themselves are unreliable; tlsgate
-//! compares the content every interval instead (reading two small files). A pair read halfway
+//! swapping a `..data` symlink, so file events on the paths themselves are unreliable: tlsgate
+//! watches the directory for any change and, as a fallback, compares the content every
+//! interval (reading two small files). Either way it decides on content. A pair read halfway
 //! through a swap can be mismatched, so a failed validation is retried once before it counts.
 
 use super::metrics::Metrics;
@@ -51,6 +52,39 @@ pub fn expiry_level(not_after: i64, now: i64) -> Option<tracing::Level> {
     }
 }
 
+/// Watches the directories holding the pair (not the files: kubelet replaces the `..data`
+/// symlink, so the file paths themselves never see a write). `None` when the platform's
+/// watcher cannot be set up; polling then does the work alone.
+fn watch_dirs(
+    files: &FilePair,
+    wake: Arc<tokio::sync::Notify>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            wake.notify_one();
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot watch the certificate directory; polling only"))
+    .ok()?;
+    let mut dirs: Vec<&std::path::Path> = [&files.cert, &files.key]
+        .iter()
+        .filter_map(|p| p.parent())
+        .collect();
+    dirs.dedup();
+    for dir in dirs {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the certificate directory; polling only");
+        }
+    }
+    Some(watcher)
+}
+
 pub struct Reloader {
     pub files: FilePair,
     pub store: Arc<CertStore>,
@@ -63,12 +97,19 @@ pub struct Reloader {
 impl Reloader {
     /// Runs until the task is dropped.
     pub async fn run(self, initial_cert: Vec<u8>, initial_key: Vec<u8>) {
+        // Directory events make a swap visible at once; the interval check stays as the
+        // fallback (events can be missed, and some volume types send none).
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let _watcher = watch_dirs(&self.files, wake.clone());
         let mut seen = digest(&initial_cert, &initial_key);
         let mut last_expiry_log_day = i64::MIN;
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = wake.notified() => {}
+            }
             let now = (self.clock)();
             self.log_expiry(now, &mut last_expiry_log_day);
             let Ok((cert, key)) = self.files.read() else {
