@@ -31,6 +31,30 @@ pub struct StoredSecret {
     pub summary: CredentialSummary,
 }
 
+/// One caBundle field: the CAs the API server trusts to reach a webhook or aggregated API.
+#[derive(Debug, Clone)]
+pub struct CaBundle {
+    /// `ValidatingWebhookConfiguration`, `MutatingWebhookConfiguration`, `APIService`,
+    /// `CustomResourceDefinition`.
+    pub kind: String,
+    pub name: String,
+    /// `webhooks[0].clientConfig.caBundle`, `spec.caBundle`, ...
+    pub path: String,
+    pub bundle: Arc<crate::analysis::Bundle>,
+}
+
+/// Kinds whose objects carry caBundles (all cluster-scoped).
+pub fn carries_ca_bundle(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+        ) | ("apiregistration.k8s.io", "APIService")
+            | ("apiextensions.k8s.io", "CustomResourceDefinition")
+    )
+}
+
 /// An object that references a credential, and how.
 #[derive(Debug, Clone)]
 pub struct Referrer {
@@ -70,6 +94,8 @@ pub struct Index {
     referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
     /// referring object -> names it references, to undo on update/delete.
     referenced: HashMap<ObjectRef, BTreeSet<String>>,
+    /// caBundles of webhook configurations, APIServices and CRDs: (kind, name) -> bundles.
+    ca_bundles: HashMap<Key, Vec<CaBundle>>,
     /// pod (ns, name) -> labels; only filled when pods are watched.
     pods: Option<HashMap<Key, BTreeMap<String, String>>>,
     synced: bool,
@@ -85,6 +111,7 @@ impl Index {
             grants: HashMap::new(),
             referrers: HashMap::new(),
             referenced: HashMap::new(),
+            ca_bundles: HashMap::new(),
             pods: None,
             synced: true,
         }
@@ -120,13 +147,60 @@ impl Index {
         }
     }
 
-    pub fn counts(&self) -> [(&'static str, usize); 4] {
+    pub fn counts(&self) -> [(&'static str, usize); 5] {
         [
             ("secret", self.secrets.len()),
             ("istio-gateway", self.istio_gateways.len()),
             ("referencegrant", self.grants.len()),
             ("referrer", self.referenced.len()),
+            ("cabundle-holder", self.ca_bundles.len()),
         ]
+    }
+
+    /// Adds or replaces the caBundles of a webhook configuration, APIService or CRD (given as
+    /// JSON with apiVersion and kind). Other kinds are ignored.
+    pub fn upsert_ca_bundles(&mut self, object: &serde_json::Value) {
+        let api_version = object
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let kind = object
+            .get("kind")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if !carries_ca_bundle(group, kind) {
+            return;
+        }
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let bundles: Vec<CaBundle> = crate::audit::cabundle::sources(object)
+            .into_iter()
+            .filter_map(|s| {
+                let bytes = s.bytes.ok()?;
+                Some(CaBundle {
+                    kind: kind.to_string(),
+                    name: name.to_string(),
+                    path: s.path,
+                    bundle: self
+                        .analyzer
+                        .bundle(&bytes, crate::analysis::Role::CaBundle),
+                })
+            })
+            .collect();
+        let key = (kind.to_string(), name.to_string());
+        if bundles.is_empty() {
+            self.ca_bundles.remove(&key);
+        } else {
+            self.ca_bundles.insert(key, bundles);
+        }
+    }
+
+    /// Every caBundle known (for metrics).
+    pub fn ca_bundles(&self) -> impl Iterator<Item = &CaBundle> {
+        self.ca_bundles.values().flatten()
     }
 
     /// Every stored Secret (for metrics and audits).
@@ -144,6 +218,12 @@ impl Index {
                 self.grants.keys().cloned().collect()
             }
             ("", "Pod") => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
+            (g, k) if carries_ca_bundle(g, k) => self
+                .ca_bundles
+                .keys()
+                .filter(|(kind, _)| kind == k)
+                .map(|(_, name)| (crate::model::DEFAULT_NAMESPACE.to_string(), name.clone()))
+                .collect(),
             _ => self
                 .referenced
                 .keys()
@@ -228,6 +308,9 @@ impl Index {
             }
             ("gateway.networking.k8s.io", "ReferenceGrant") => {
                 self.grants.remove(&key(ns, name));
+            }
+            (g, k) if carries_ca_bundle(g, k) => {
+                self.ca_bundles.remove(&(k.to_string(), name.to_string()));
             }
             _ => {}
         }

@@ -440,3 +440,34 @@ async fn a_kubelet_swap_is_picked_up_from_directory_events_without_waiting_for_t
         tlsgate::analysis::cert::hex(&sha256_of_leaf(&second))
     );
 }
+
+#[tokio::test]
+async fn metrics_expose_ca_bundle_certificates_with_their_source_kind() {
+    let list: serde_json::Value = serde_json::from_slice(&fixture("audit/cabundles.json")).unwrap();
+    let mut view = synced_view(&[]);
+    for item in list["items"].as_array().unwrap() {
+        view.upsert_ca_bundles(item);
+    }
+    let (server, cfg, _dir) = start_dev(view).await;
+    let mut c = conn(&server, &cfg).await;
+    let (_, text) = c.request("GET", "/metrics", vec![]).await.unwrap();
+    let galley = text
+        .lines()
+        .find(|l| {
+            l.starts_with("x509_cert_expired{") && l.contains(r#"secret_name="istio-galley""#)
+        })
+        .unwrap_or_else(|| panic!("no x509_cert_expired for istio-galley:\n{text}"));
+    assert!(
+        galley.contains(r#"secret_key="webhooks[0].clientConfig.caBundle""#),
+        "{galley}"
+    );
+    assert!(
+        galley.contains(r#"source_kind="ValidatingWebhookConfiguration""#),
+        "{galley}"
+    );
+    assert!(
+        galley.ends_with(" 1"),
+        "the 2018-2019 Citadel root is expired at NOW: {galley}"
+    );
+    assert!(text.contains(r#"source_kind="APIService""#), "{text}");
+}

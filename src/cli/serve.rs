@@ -239,7 +239,7 @@ impl crate::load::Sink for IndexSink {
                 self.index.upsert(&obj);
                 self.objects += 1;
             }
-            Ok(None) => {}
+            Ok(None) => self.index.upsert_ca_bundles(&d.value),
             Err(e) => tracing::warn!(source = %d.source, problem = %e, "skipping a manifest"),
         }
     }

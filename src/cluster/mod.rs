@@ -58,7 +58,7 @@ struct Optional {
     versions: &'static [&'static str],
 }
 
-const OPTIONAL: [Optional; 4] = [
+const OPTIONAL: [Optional; 8] = [
     Optional {
         kind: Kind {
             group: "networking.istio.io",
@@ -91,6 +91,40 @@ const OPTIONAL: [Optional; 4] = [
         plural: "ingresses",
         versions: &["v1"],
     },
+    // caBundles: webhook configurations, aggregated APIs and CRD conversion webhooks, kept
+    // only as parsed CA bundles for the x509 metrics.
+    Optional {
+        kind: Kind {
+            group: "admissionregistration.k8s.io",
+            kind: "ValidatingWebhookConfiguration",
+        },
+        plural: "validatingwebhookconfigurations",
+        versions: &["v1"],
+    },
+    Optional {
+        kind: Kind {
+            group: "admissionregistration.k8s.io",
+            kind: "MutatingWebhookConfiguration",
+        },
+        plural: "mutatingwebhookconfigurations",
+        versions: &["v1"],
+    },
+    Optional {
+        kind: Kind {
+            group: "apiregistration.k8s.io",
+            kind: "APIService",
+        },
+        plural: "apiservices",
+        versions: &["v1"],
+    },
+    Optional {
+        kind: Kind {
+            group: "apiextensions.k8s.io",
+            kind: "CustomResourceDefinition",
+        },
+        plural: "customresourcedefinitions",
+        versions: &["v1"],
+    },
 ];
 
 /// Secrets, Pods, and the optional resources.
@@ -120,7 +154,7 @@ impl ClusterView {
     /// Objects held per kind, read from [`Index::counts`] at call time: meant to be called
     /// when metrics are scraped, to set `tlsgate_cache_objects{kind}`. Kinds are `secret`,
     /// `istio-gateway`, `referencegrant` and `referrer` (objects that reference a credential).
-    pub fn object_counts(&self) -> [(&'static str, usize); 4] {
+    pub fn object_counts(&self) -> [(&'static str, usize); 5] {
         self.index
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -226,6 +260,8 @@ struct Decoded {
 enum Entry {
     Object(Box<Object>),
     Pod(BTreeMap<String, String>),
+    /// A webhook configuration, APIService or CRD: only its caBundles are kept.
+    CaBundles(serde_json::Value),
     /// Does not decode as the kind it claims; treated as absent so an earlier version that
     /// did decode does not linger.
     Unusable,
@@ -277,6 +313,18 @@ fn decode_pod(p: PartialObjectMeta<Pod>) -> Decoded {
 fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
     // List items of built-in kinds carry no apiVersion/kind; `Object::from_value` needs both.
     o.types = Some(types.clone());
+    let group = types.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    if crate::lookup::carries_ca_bundle(group, &types.kind) {
+        let entry = match serde_json::to_value(&o) {
+            Ok(v) => Entry::CaBundles(v),
+            Err(_) => Entry::Unusable,
+        };
+        return Decoded {
+            namespace: namespace_of(&o),
+            name: o.name_any(),
+            entry,
+        };
+    }
     decode_value(namespace_of(&o), o.name_any(), serde_json::to_value(&o))
 }
 
@@ -406,6 +454,7 @@ fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
     match d.entry {
         Entry::Object(obj) => idx.upsert(&obj),
         Entry::Pod(labels) => idx.upsert_pod(&d.namespace, &d.name, labels),
+        Entry::CaBundles(v) => idx.upsert_ca_bundles(&v),
         Entry::Unusable => remove(&mut idx, kind, &d.namespace, &d.name),
     }
 }

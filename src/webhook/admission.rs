@@ -5,7 +5,7 @@
 use crate::analysis::Analyzer;
 use crate::check::{check, check_delete, ratchet, Ctx};
 use crate::finding::{Code, Finding, Issue, ObjectRef};
-use crate::lookup::Lookup;
+use crate::lookup::{carries_ca_bundle, Lookup};
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::report::{truncate, verdict, MAX_WARNING_CHARS};
@@ -40,21 +40,6 @@ fn is_handled(group: &str, kind: &str) -> bool {
                 | ("gateway.networking.k8s.io", "Gateway")
                 | ("networking.k8s.io", "Ingress")
         )
-}
-
-/// Objects whose `caBundle` decides whether the API server can reach another webhook or
-/// aggregated API. tlsgate warns about them and never denies: it must not block other
-/// webhooks' installs. (The API server does not send webhook configurations themselves to
-/// webhooks; they are listed for completeness and for `audit`.)
-fn carries_ca_bundle(group: &str, kind: &str) -> bool {
-    matches!(
-        (group, kind),
-        (
-            "admissionregistration.k8s.io",
-            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
-        ) | ("apiregistration.k8s.io", "APIService")
-            | ("apiextensions.k8s.io", "CustomResourceDefinition")
-    )
 }
 
 /// The namespace controller deletes everything in a terminating namespace; a webhook must
@@ -182,6 +167,10 @@ impl Reviewer<'_> {
     }
 
     fn findings(&self, request: &RequestIn<'_>) -> Result<Vec<Finding>, BadReview> {
+        // Webhook configurations, APIServices and CRDs: their caBundles decide whether the API
+        // server can reach another webhook. Warn only: tlsgate must not block other webhooks'
+        // installs. (The API server does not send webhook configurations to webhooks at all;
+        // they are handled for completeness.)
         if carries_ca_bundle(&request.kind.group, &request.kind.kind) {
             return Ok(self.ca_bundle_findings(request));
         }

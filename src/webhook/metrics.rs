@@ -131,6 +131,20 @@ impl Collector for ViewCollector {
             }
         }
         let mut rows = Vec::new();
+        for b in view.ca_bundles() {
+            for c in &b.bundle.certs {
+                let labels = X509Labels {
+                    secret_namespace: String::new(),
+                    secret_name: b.name.clone(),
+                    secret_key: b.path.clone(),
+                    subject_CN: c.common_name.clone().unwrap_or_default(),
+                    issuer_CN: c.issuer_cn.clone().unwrap_or_default(),
+                    serial_number: c.serial_hex.clone(),
+                    source_kind: b.kind.clone(),
+                };
+                rows.push((labels, c.not_before, c.not_after));
+            }
+        }
         for s in view.secrets() {
             for (key, bundle) in &s.summary.bundles {
                 for c in &bundle.certs {
