@@ -245,27 +245,6 @@ impl Object {
         Ok(Some(obj))
     }
 
-    /// Decodes straight from JSON text, without building a `Value` tree first (the webhook's
-    /// hot path). Returns the object and its `apiVersion`.
-    pub fn from_json_str(text: &str) -> Result<Option<(Object, String)>, DecodeError> {
-        #[derive(Deserialize)]
-        struct Head<'a> {
-            #[serde(rename = "apiVersion", default, borrow)]
-            api_version: std::borrow::Cow<'a, str>,
-            #[serde(default, borrow)]
-            kind: std::borrow::Cow<'a, str>,
-        }
-        let head: Head<'_> = serde_json::from_str(text).map_err(|e| DecodeError {
-            kind: "object".into(),
-            name: "<unreadable>".into(),
-            path: String::new(),
-            reason: e.to_string(),
-        })?;
-        let group = head.api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        Ok(Object::from_json_typed(text, group, &head.kind)?
-            .map(|o| (o, head.api_version.clone().into_owned())))
-    }
-
     /// Decodes JSON text whose group and kind are already known (an AdmissionReview says them).
     pub fn from_json_typed(
         text: &str,

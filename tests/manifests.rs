@@ -458,3 +458,28 @@ fn containers_run_as_non_root_with_a_read_only_root_and_no_capabilities() {
         }
     }
 }
+
+#[test]
+fn every_overlay_passes_tlsgate_lint() {
+    for overlay in ALL {
+        let docs = render(overlay);
+        let text = serde_json::to_string(&Value::Array(docs)).unwrap();
+        let mut loaded = tlsgate::load::Loaded::default();
+        tlsgate::load::load_text(&text, overlay, &mut loaded);
+        let report = tlsgate::lint::lint(
+            &loaded,
+            &Default::default(),
+            1_798_761_600,
+            Default::default(),
+        );
+        assert!(
+            report.findings.is_empty(),
+            "{overlay}: {}",
+            report.to_text(false)
+        );
+        assert!(
+            report.summary.objects >= 1,
+            "{overlay}: the tlsgate-config ConfigMap was not read"
+        );
+    }
+}
