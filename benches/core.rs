@@ -114,6 +114,45 @@ fn review(c: &mut Criterion) {
     c.bench_function("review_secret_create_6kb", |b| {
         b.iter(|| reviewer.review(&body).unwrap())
     });
+    // The same request through the axum router (body limit, timeout, metrics, JSON answer),
+    // without TLS or sockets: what the HTTP layer adds on top of the review.
+    let view = Arc::new(std::sync::RwLock::new(tlsgate::lookup::Index::new(
+        Arc::new(Analyzer::new()),
+    )));
+    let state = tlsgate::webhook::AppState {
+        metrics: Arc::new(tlsgate::webhook::metrics::Metrics::new(
+            view.clone(),
+            || NOW,
+        )),
+        view,
+        policy: Arc::new(Default::default()),
+        analyzer: Arc::new(Analyzer::new()),
+        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        cert: tlsgate::webhook::tls::CertStore::new(
+            tlsgate::webhook::tls::load_pair(
+                &fixture("certs/dated/long-valid.crt"),
+                &fixture("certs/dated/long-valid.key"),
+                NOW,
+                &Analyzer::new(),
+            )
+            .unwrap(),
+        ),
+        clock: || NOW,
+    };
+    let router = tlsgate::webhook::router(state);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    c.bench_function("router_validate_6kb", |b| {
+        b.iter(|| {
+            use tower::ServiceExt;
+            let req = axum::http::Request::post("/validate")
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap();
+            rt.block_on(router.clone().oneshot(req)).unwrap()
+        })
+    });
     c.bench_function("parse_review_json_only", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap())
     });
