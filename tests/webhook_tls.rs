@@ -193,6 +193,33 @@ impl KubeletVolume {
     }
 }
 
+/// Serves the pair in `source` from a kubelet-style volume under `work`, with the file reloader
+/// checking every `interval`.
+async fn serve_mounted(
+    work: &Path,
+    source: &Path,
+    interval: Duration,
+) -> (https::Server, KubeletVolume) {
+    let mounted = work.join("mounted");
+    std::fs::create_dir(&mounted).unwrap();
+    let volume = KubeletVolume::new(&mounted, source);
+    let (cert, key) = (mounted.join("tls.crt"), mounted.join("tls.key"));
+    let server = https::start(&cert, &key, synced_view(&[]), fixed_now).await;
+    let reloader = tlsgate::webhook::reload::Reloader {
+        files: tlsgate::webhook::reload::FilePair {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        store: server.state.cert.clone(),
+        metrics: server.state.metrics.clone(),
+        analyzer: server.state.analyzer.clone(),
+        clock: tlsgate::wall_clock,
+        interval,
+    };
+    tokio::spawn(reloader.run(std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()));
+    (server, volume)
+}
+
 fn sha256_of_leaf(dir: &Path) -> [u8; 32] {
     use sha2::Digest;
     let pem = std::fs::read(dir.join("tls.crt")).unwrap();
@@ -212,32 +239,8 @@ async fn kubelet_style_rotations_fail_no_request_and_reach_new_handshakes() {
     for p in &pairs {
         dev_certs(p);
     }
-    let mounted = work.path().join("mounted");
-    std::fs::create_dir(&mounted).unwrap();
-    let mut volume = KubeletVolume::new(&mounted, &pairs[0]);
-    let server = https::start(
-        &mounted.join("tls.crt"),
-        &mounted.join("tls.key"),
-        synced_view(&[]),
-        fixed_now,
-    )
-    .await;
-    let reloader = tlsgate::webhook::reload::Reloader {
-        files: tlsgate::webhook::reload::FilePair {
-            cert: mounted.join("tls.crt"),
-            key: mounted.join("tls.key"),
-        },
-        store: server.state.cert.clone(),
-        metrics: server.state.metrics.clone(),
-        analyzer: server.state.analyzer.clone(),
-        clock: tlsgate::wall_clock,
-        interval: Duration::from_millis(250),
-    };
-    let (c0, k0) = (
-        std::fs::read(mounted.join("tls.crt")).unwrap(),
-        std::fs::read(mounted.join("tls.key")).unwrap(),
-    );
-    tokio::spawn(reloader.run(c0, k0));
+    let (server, mut volume) =
+        serve_mounted(work.path(), &pairs[0], Duration::from_millis(250)).await;
 
     let cas: Vec<Vec<u8>> = pairs
         .iter()
@@ -344,33 +347,8 @@ async fn a_bad_new_pair_is_rejected_and_the_last_good_one_keeps_serving() {
     std::fs::create_dir(&bad).unwrap();
     std::fs::copy(good.join("tls.crt"), bad.join("tls.crt")).unwrap();
     std::fs::write(bad.join("tls.key"), fixture("certs/keys/ec-p256-sec1.key")).unwrap();
-    let mounted = work.path().join("mounted");
-    std::fs::create_dir(&mounted).unwrap();
-    let mut volume = KubeletVolume::new(&mounted, &good);
-    let server = https::start(
-        &mounted.join("tls.crt"),
-        &mounted.join("tls.key"),
-        synced_view(&[]),
-        fixed_now,
-    )
-    .await;
+    let (server, mut volume) = serve_mounted(work.path(), &good, Duration::from_millis(100)).await;
     let before = server.state.cert.fingerprint();
-    let reloader = tlsgate::webhook::reload::Reloader {
-        files: tlsgate::webhook::reload::FilePair {
-            cert: mounted.join("tls.crt"),
-            key: mounted.join("tls.key"),
-        },
-        store: server.state.cert.clone(),
-        metrics: server.state.metrics.clone(),
-        analyzer: server.state.analyzer.clone(),
-        clock: tlsgate::wall_clock,
-        interval: Duration::from_millis(100),
-    };
-    let (c0, k0) = (
-        std::fs::read(mounted.join("tls.crt")).unwrap(),
-        std::fs::read(mounted.join("tls.key")).unwrap(),
-    );
-    tokio::spawn(reloader.run(c0, k0));
     volume.publish(&bad);
     let rejected = tokio::time::timeout(Duration::from_secs(5), async {
         while server.state.metrics.serving_cert_reload_errors.get() == 0 {
@@ -396,33 +374,8 @@ async fn a_kubelet_swap_is_picked_up_from_directory_events_without_waiting_for_t
     let (first, second) = (work.path().join("first"), work.path().join("second"));
     dev_certs(&first);
     dev_certs(&second);
-    let mounted = work.path().join("mounted");
-    std::fs::create_dir(&mounted).unwrap();
-    let mut volume = KubeletVolume::new(&mounted, &first);
-    let server = https::start(
-        &mounted.join("tls.crt"),
-        &mounted.join("tls.key"),
-        synced_view(&[]),
-        fixed_now,
-    )
-    .await;
-    let reloader = tlsgate::webhook::reload::Reloader {
-        files: tlsgate::webhook::reload::FilePair {
-            cert: mounted.join("tls.crt"),
-            key: mounted.join("tls.key"),
-        },
-        store: server.state.cert.clone(),
-        metrics: server.state.metrics.clone(),
-        analyzer: server.state.analyzer.clone(),
-        clock: tlsgate::wall_clock,
-        // The poll would not come round for an hour: only a directory event can explain a reload.
-        interval: Duration::from_secs(3600),
-    };
-    let (c0, k0) = (
-        std::fs::read(mounted.join("tls.crt")).unwrap(),
-        std::fs::read(mounted.join("tls.key")).unwrap(),
-    );
-    tokio::spawn(reloader.run(c0, k0));
+    // The poll would not come round for an hour: only a directory event can explain a reload.
+    let (server, mut volume) = serve_mounted(work.path(), &first, Duration::from_secs(3600)).await;
     tokio::time::sleep(Duration::from_millis(100)).await; // let the watcher register
     volume.publish(&second);
     let reloaded = tokio::time::timeout(Duration::from_secs(5), async {
