@@ -947,3 +947,28 @@ fn virtual_service_naming_a_missing_gateway_suggests_the_one_serving_its_host() 
         f.message
     );
 }
+
+#[test]
+fn workload_certificate_without_subject_is_named_by_its_spiffe_id() {
+    let dump: serde_json::Value =
+        serde_json::from_slice(&fixture("audit/cluster-dump.json")).unwrap();
+    let sleep = dump["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "istio.sleep")
+        .unwrap()
+        .clone();
+    let f = lint_at(&[sleep], NOW);
+    let expired = f
+        .iter()
+        .find(|f| f.code == Code::CertExpired && f.path == "data[\"cert-chain.pem\"]")
+        .unwrap_or_else(|| panic!("{}", show(&f)));
+    assert!(
+        expired
+            .message
+            .contains("(spiffe://cluster.local/ns/default/sa/sleep)"),
+        "{}",
+        expired.message
+    );
+}

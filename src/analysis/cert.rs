@@ -63,6 +63,8 @@ pub struct CertInfo {
     pub has_san_extension: bool,
     pub dns_names: Vec<String>,
     pub ip_addresses: Vec<IpAddr>,
+    /// URI SANs: Istio workload certificates carry only a SPIFFE ID (`spiffe://cluster.local/ns/..`).
+    pub uris: Vec<String>,
     pub not_before: i64,
     pub not_after: i64,
     pub serial_hex: String,
@@ -80,10 +82,11 @@ pub struct CertInfo {
 impl CertInfo {
     /// "CN=httpbin.example.com" style short name for messages.
     pub fn display_name(&self) -> String {
-        match &self.common_name {
-            Some(cn) => format!("CN={cn}"),
-            None if !self.subject.is_empty() => self.subject.clone(),
-            None => format!("serial {}", self.serial_hex),
+        match (&self.common_name, self.uris.first()) {
+            (Some(cn), _) => format!("CN={cn}"),
+            (None, _) if !self.subject.is_empty() => self.subject.clone(),
+            (None, Some(uri)) => uri.clone(),
+            (None, None) => format!("serial {}", self.serial_hex),
         }
     }
 
@@ -129,6 +132,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     let mut has_san_extension = false;
     let mut dns_names = Vec::new();
     let mut ip_addresses = Vec::new();
+    let mut uris = Vec::new();
     let mut is_ca = false;
     let mut subject_key_id = None;
     let mut authority_key_id = None;
@@ -139,6 +143,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
                 for name in &san.general_names {
                     match name {
                         GeneralName::DNSName(d) => dns_names.push(d.to_string()),
+                        GeneralName::URI(u) => uris.push(u.to_string()),
                         GeneralName::IPAddress(b) => {
                             if let Some(ip) = ip_from_bytes(b) {
                                 ip_addresses.push(ip)
@@ -171,6 +176,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         has_san_extension,
         dns_names,
         ip_addresses,
+        uris,
         not_before: tbs.validity().not_before.timestamp(),
         not_after: tbs.validity().not_after.timestamp(),
         serial_hex: hex(strip_zeros(raw_serial)),
