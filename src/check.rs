@@ -83,6 +83,23 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
         ctx.policy.expiry_warning_days,
     ));
     out.extend(mesh_root_issues(&summary, namespace, &s.meta.name, ctx));
+    if summary.server.is_none() {
+        if let Some(r) = referrers.first() {
+            // The seed's "wrong key names": a Gateway reads this Secret, and it has no pair.
+            // First, so a denial leads with it rather than with a lone-half detail.
+            out.insert(0, Issue::new(
+                Code::SecretMalformed,
+                "data",
+                format!(
+                    "{} {} serves this secret ({}), but it has no certificate/key pair: it needs tls.crt+tls.key or cert+key, and has {}",
+                    r.object.kind,
+                    qualified(&r.object),
+                    r.reference.path,
+                    if summary.keys.is_empty() { "no keys".to_string() } else { summary.keys.join(", ") }
+                ),
+            ));
+        }
+    }
     for r in referrers {
         let who = format!("{} {}", r.object.kind, qualified(&r.object));
         let served_by = format!(" served by {who} ({})", r.reference.path);

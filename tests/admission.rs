@@ -562,3 +562,21 @@ fn ca_bundle_findings_never_deny_even_when_policy_says_deny() {
     assert!(a.allowed, "{}", message(&a));
     assert!(!warnings(&a).is_empty());
 }
+
+#[test]
+fn secret_with_wrong_key_names_for_a_gateway_is_denied_naming_the_keys() {
+    // `kubectl create secret generic --from-file=crt=... --from-file=key=...`: Istio finds no pair.
+    let mut r = secret_create_with(json!({
+        "crt": b64(&fixture("certs/httpbin-san.crt")),
+        "key": b64(&fixture("certs/httpbin-san.key")),
+    }));
+    r["request"]["object"]["type"] = json!("Opaque");
+    let a = review(&r, &view(&[captured_gateway()]), NOW);
+    assert!(!a.allowed);
+    let m = message(&a);
+    assert!(
+        m.contains("Gateway istio-system/mygateway serves this secret"),
+        "{m}"
+    );
+    assert!(m.contains("has crt, key"), "{m}");
+}
