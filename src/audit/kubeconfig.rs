@@ -160,6 +160,25 @@ fn certs_of(bytes: &[u8]) -> Result<Vec<CertAndDer>, String> {
     Ok(out)
 }
 
+/// The certificates at a kubeconfig field (inline `*-data` or a file), with the field's name;
+/// `None` when the field is absent, or unreadable (then a note says why).
+fn certs_at(
+    kc: &KubeconfigFile,
+    data: &Option<String>,
+    file: &Option<String>,
+    field: &str,
+    notes: &mut Vec<String>,
+) -> Option<(String, Vec<CertAndDer>)> {
+    let (key, bytes) = material(kc, data, file, field)?;
+    match bytes.and_then(|b| certs_of(&b)) {
+        Ok(certs) => Some((key, certs)),
+        Err(e) => {
+            notes.push(format!("{}: {key} {e}", kc.path));
+            None
+        }
+    }
+}
+
 /// Cluster CAs and client certificates of one kubeconfig, and notes about what could not be read.
 pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
     let mut out = Vec::new();
@@ -190,20 +209,14 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
     let mut cluster_cas: BTreeMap<&str, Vec<Vec<u8>>> = BTreeMap::new();
     for c in &parsed.clusters {
         let field = format!("clusters[\"{}\"].certificate-authority", c.name);
-        let Some((key, bytes)) = material(
+        let Some((key, certs)) = certs_at(
             kc,
             &c.cluster.certificate_authority_data,
             &c.cluster.certificate_authority,
             &field,
+            &mut notes,
         ) else {
             continue;
-        };
-        let certs = match bytes.and_then(|b| certs_of(&b)) {
-            Ok(c) => c,
-            Err(e) => {
-                notes.push(format!("{}: {key} {e}", kc.path));
-                continue;
-            }
         };
         let used_by = contexts_with(&|ctx| ctx.cluster == c.name, Some(&c.cluster.server));
         for (i, (info, der)) in certs.into_iter().enumerate() {
@@ -225,20 +238,14 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
     }
     for u in &parsed.users {
         let field = format!("users[\"{}\"].client-certificate", u.name);
-        let Some((key, bytes)) = material(
+        let Some((key, certs)) = certs_at(
             kc,
             &u.user.client_certificate_data,
             &u.user.client_certificate,
             &field,
+            &mut notes,
         ) else {
             continue;
-        };
-        let certs = match bytes.and_then(|b| certs_of(&b)) {
-            Ok(c) => c,
-            Err(e) => {
-                notes.push(format!("{}: {key} {e}", kc.path));
-                continue;
-            }
         };
         let mut problems = Vec::new();
         let key_field = format!("users[\"{}\"].client-key", u.name);
