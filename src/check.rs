@@ -496,16 +496,28 @@ fn check_virtual_service(vs: &VirtualService, namespace: &str, ctx: &Ctx<'_>) ->
 /// else the few gateways that exist.
 fn gateway_hint(name: &str, ns: &str, vs_hosts: &[String], vs_ns: &str, ctx: &Ctx<'_>) -> String {
     let names = ctx.lookup.istio_gateway_names(ns);
-    for candidate in &names {
-        if let Found::Yes(gw) = ctx.lookup.istio_gateway(ns, candidate) {
-            let served = gw.spec.servers.iter().flat_map(|s| s.hosts.iter());
-            if let Some(host) = served
-                .clone()
-                .find_map(|s| vs_hosts.iter().find(|h| host_in_server(s, h, vs_ns)))
-            {
-                return format!("; did you mean `{candidate}` (it serves {host})?");
-            }
-        }
+    // Gateways that serve one of the VirtualService's hosts, the most similar name first.
+    let serving =
+        names
+            .iter()
+            .filter_map(|candidate| match ctx.lookup.istio_gateway(ns, candidate) {
+                Found::Yes(gw) => gw
+                    .spec
+                    .servers
+                    .iter()
+                    .flat_map(|s| s.hosts.iter())
+                    .find_map(|s| vs_hosts.iter().find(|h| host_in_server(s, h, vs_ns)))
+                    .map(|host| {
+                        (
+                            hosts::edit_distance(name, candidate),
+                            candidate,
+                            host.clone(),
+                        )
+                    }),
+                _ => None,
+            });
+    if let Some((_, candidate, host)) = serving.min() {
+        return format!("; did you mean `{candidate}` (it serves {host})?");
     }
     match hosts::closest(name, names.iter().map(String::as_str)) {
         Some(c) => format!("; did you mean `{c}`?"),

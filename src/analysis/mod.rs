@@ -120,7 +120,12 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
         }
     }
     for (i, c) in bundle.certs.iter().enumerate() {
-        per_cert_issues(&mut bundle.issues, i, c, role);
+        let who = if bundle.certs.len() == 1 {
+            format!("({})", c.display_name())
+        } else {
+            format!("certificate #{i} ({})", c.display_name())
+        };
+        per_cert_issues(&mut bundle.issues, &who, c, role);
     }
     match role {
         Role::ServerChain => {
@@ -133,7 +138,8 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
                     Code::NoSubjectAltName,
                     Severity::Warn,
                     format!(
-                        "certificate #0 ({}) has no subjectAltName; only its CN names a host, which Go ≥ 1.15 and browsers ignore — reissue with -addext subjectAltName=DNS:{}",
+                        "{}({}) has no subjectAltName; Go ≥ 1.15 and browsers ignore the CN it relies on; reissue it with -addext subjectAltName=DNS:{}",
+                        if bundle.certs.len() == 1 { "" } else { "certificate #0 " },
                         leaf.display_name(),
                         leaf.common_name.as_deref().unwrap_or("HOST")
                     ),
@@ -160,8 +166,9 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
     bundle
 }
 
-fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, i: usize, c: &CertInfo, role: Role) {
-    let who = format!("certificate #{i} ({})", c.display_name());
+/// `who` names the certificate after the key prefix the caller adds: "(CN=x)" alone in its
+/// bundle, "certificate #1 (CN=x)" in a chain.
+fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertInfo, role: Role) {
     if let cert::KeyAlgorithm::Rsa { bits } = c.key_algorithm {
         if bits < 2048 {
             out.push((

@@ -188,11 +188,14 @@ pub fn verdict(findings: &[Finding]) -> Verdict {
     let warnings = findings
         .iter()
         .filter(|f| f.severity == Severity::Warn)
-        .map(|f| {
-            truncate(
-                &format!("{}: {}: {}", f.code, f.path, f.message),
-                MAX_WARNING_CHARS,
-            )
+        .flat_map(|f| {
+            // Secret findings name their key in the sentence already; others lead with the field.
+            let text = if f.path.starts_with("data[") || f.path.is_empty() {
+                f.message.clone()
+            } else {
+                format!("{}: {}", f.path, f.message)
+            };
+            warning_lines(f.code.as_str(), &text)
         })
         .collect();
     Verdict {
@@ -200,6 +203,33 @@ pub fn verdict(findings: &[Finding]) -> Verdict {
         message,
         warnings,
     }
+}
+
+/// kubectl prints one `Warning:` line per entry. A finding whose sentence does not fit in
+/// [`MAX_WARNING_CHARS`] is split at its clauses (`; `) into several entries, each led by the
+/// code, so the fix at the end of the sentence is not cut off; only a single clause longer
+/// than a line is truncated.
+pub fn warning_lines(code: &str, message: &str) -> Vec<String> {
+    let prefix = format!("{code}: ");
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for clause in message.split("; ") {
+        let candidate = if line.is_empty() {
+            clause.to_string()
+        } else {
+            format!("{line}; {clause}")
+        };
+        if line.is_empty()
+            || prefix.chars().count() + candidate.chars().count() <= MAX_WARNING_CHARS
+        {
+            line = candidate;
+        } else {
+            lines.push(truncate(&format!("{prefix}{line}"), MAX_WARNING_CHARS));
+            line = clause.to_string();
+        }
+    }
+    lines.push(truncate(&format!("{prefix}{line}"), MAX_WARNING_CHARS));
+    lines
 }
 
 pub fn truncate(s: &str, max: usize) -> String {
@@ -214,4 +244,32 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// What [`crate::load`] calls standard input: there is no file a UI could open.
 fn is_stdin(file: &str) -> bool {
     file == "<stdin>"
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+
+    #[test]
+    fn short_warning_is_one_line() {
+        assert_eq!(
+            warning_lines("weak-key", "tls.crt (CN=a) has a 1024-bit RSA key"),
+            ["weak-key: tls.crt (CN=a) has a 1024-bit RSA key"]
+        );
+    }
+
+    #[test]
+    fn long_warning_is_split_at_clauses_keeping_the_fix() {
+        let msg = format!(
+            "{}; reissue it with subjectAltName=DNS:a.example.com",
+            "x".repeat(100)
+        );
+        let lines = warning_lines("no-subject-alt-name", &msg);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[1],
+            "no-subject-alt-name: reissue it with subjectAltName=DNS:a.example.com"
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= MAX_WARNING_CHARS));
+    }
 }
