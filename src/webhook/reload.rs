@@ -52,6 +52,13 @@ pub fn expiry_level(not_after: i64, now: i64) -> Option<tracing::Level> {
     }
 }
 
+/// Reading the pair is itself an event (IN_ACCESS, IN_OPEN, IN_CLOSE_NOWRITE): waking on those
+/// would have the reload loop wake itself forever. Only creations, writes, renames and removals
+/// (kubelet's `..data` swap is a create plus a rename) count.
+pub fn is_change(event: &notify::Event) -> bool {
+    !event.kind.is_access() && !event.kind.is_other()
+}
+
 /// Watches the directories holding the pair (not the files: kubelet replaces the `..data`
 /// symlink, so the file paths themselves never see a write). `None` when the platform's
 /// watcher cannot be set up; polling then does the work alone.
@@ -61,7 +68,7 @@ fn watch_dirs(
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.is_ok_and(|e| is_change(&e)) {
             wake.notify_one();
         }
     })
@@ -174,5 +181,33 @@ impl Reloader {
             None => return,
         }
         *last_day = day;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+
+    fn event(kind: EventKind) -> notify::Event {
+        notify::Event::new(kind)
+    }
+
+    #[test]
+    fn reading_the_pair_is_not_a_change() {
+        assert!(!is_change(&event(EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        )))));
+        assert!(!is_change(&event(EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        )))));
+    }
+
+    #[test]
+    fn kubelet_swap_events_are_changes() {
+        assert!(is_change(&event(EventKind::Create(CreateKind::Any))));
+        assert!(is_change(&event(EventKind::Modify(ModifyKind::Name(
+            RenameMode::Any
+        )))));
     }
 }
