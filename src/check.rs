@@ -77,11 +77,14 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
         .analyzer
         .credential(&s.meta.name, &s.secret_type, &s.data);
     out.extend(summary.issues.iter().cloned());
-    out.extend(analysis::validity_issues(
-        &summary,
-        ctx.now,
-        ctx.policy.expiry_warning_days,
-    ));
+    let mut validity = analysis::validity_issues(&summary, ctx.now, ctx.policy.expiry_warning_days);
+    if matches!(s.meta.name.as_str(), "istio-ca-secret" | "cacerts") {
+        // The seed's Citadel outage: the CA aged out and istiod could not start.
+        for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
+            i.message.push_str("; istiod will not start with it and new workloads get no certificates — rotate the root (Istio's root-transition procedure)");
+        }
+    }
+    out.extend(validity);
     out.extend(mesh_root_issues(&summary, namespace, &s.meta.name, ctx));
     if summary.server.is_none() {
         if let Some(r) = referrers.first() {

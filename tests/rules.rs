@@ -444,11 +444,12 @@ fn cacerts_with_a_foreign_root_is_istio_ca_invalid() {
 
 #[test]
 fn istio_ca_secret_past_its_year_is_expired_as_in_the_citadel_outage() {
-    assert_finding(
+    let f = assert_finding(
         &lint_yaml(&yaml_of("secrets/istio-ca-secret-expired.yaml"), NOW),
         Code::CertExpired,
         Severity::Deny,
     );
+    assert!(f.message.contains("istiod will not start"), "{}", f.message);
 }
 
 #[test]
