@@ -14,10 +14,12 @@ COPY . .
 # The cache mounts keep the crates.io registry and compiled dependencies
 # between builds. target/ is a cache mount, so the binary is copied out of it
 # in the same step.
+# The release profile keeps line tables for profiling (89 MiB); the image gets the stripped
+# binary (about 15 MiB).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin tlsgate \
-    && install -D -m 0755 target/release/tlsgate /out/tlsgate
+    && install -D -m 0755 -s target/release/tlsgate /out/tlsgate
 
 # cc: glibc and libgcc_s, which a Rust binary links against; Debian 12 matches
 # the builder's glibc. rustls with aws-lc-rs is linked in statically, so no
