@@ -629,3 +629,36 @@ async fn webhook_configuration_ca_bundles_are_indexed_and_pruned_on_delete() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn istio_installed_after_start_is_picked_up_by_the_reprobe() {
+    let server =
+        FakeApiServer::start(&[SECRETS, PODS, GATEWAYS, REFERENCE_GRANTS, INGRESSES]).await;
+    let index = Arc::new(RwLock::new(Index::new(Arc::new(Analyzer::new()))));
+    let view =
+        cluster::start_with_reprobe(server.client(), index.clone(), Duration::from_millis(50));
+    let c = Started { view, index };
+    c.ready().await;
+    assert!(c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)));
+
+    // `istioctl install` lands the CRD, then someone applies a Gateway.
+    server.serve_collection(ISTIO_GATEWAYS);
+    server.apply(
+        ISTIO_GATEWAYS,
+        mk_istio_gateway(
+            "networking.istio.io/v1",
+            "istio-system",
+            "mygateway",
+            "httpbin-credential",
+        ),
+    );
+
+    c.eventually("the late Istio Gateway in the index", |i| {
+        matches!(i.istio_gateway("istio-system", "mygateway"), Found::Yes(_))
+    })
+    .await;
+    assert!(
+        c.view.is_ready(),
+        "readiness must not flap when a source appears late"
+    );
+}

@@ -173,6 +173,18 @@ impl Drop for ClusterView {
 /// Marks `index` as not synced and starts watching the cluster into it. Must be called
 /// inside a Tokio runtime; returns at once, before anything is listed.
 pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
+    start_with_reprobe(client, index, REPROBE)
+}
+
+/// How often a resource found absent at start is probed again.
+pub const REPROBE: Duration = Duration::from_secs(300);
+
+/// [`start`], probing absent optional resources again every `reprobe`.
+pub fn start_with_reprobe(
+    client: Client,
+    index: Arc<RwLock<Index>>,
+    reprobe: Duration,
+) -> ClusterView {
     {
         let mut idx = write(&index);
         idx.set_synced(false);
@@ -186,6 +198,7 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
             index: index.clone(),
             tx,
         }),
+        reprobe,
     };
 
     let mut tasks = Vec::with_capacity(SOURCES);
@@ -198,6 +211,7 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
         secrets.default_backoff(),
         decode_secret,
         ctx.clone(),
+        true,
     )));
     let pods = metadata_watcher(Api::<Pod>::all(client.clone()), watcher::Config::default());
     tasks.push(spawn(follow(
@@ -205,6 +219,7 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
         pods.default_backoff(),
         decode_pod,
         ctx.clone(),
+        true,
     )));
     for source in &OPTIONAL {
         tasks.push(spawn(follow_optional(client.clone(), source, ctx.clone())));
@@ -224,6 +239,8 @@ fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> AbortHand
 struct Ctx {
     index: Arc<RwLock<Index>>,
     readiness: Arc<Readiness>,
+    /// How often an absent optional resource is probed again (Istio installed after tlsgate).
+    reprobe: Duration,
 }
 
 /// Counts down the sources that have not finished their first list.
@@ -329,14 +346,23 @@ fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
 }
 
 async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
-    let Some(ar) = discover(&client, source).await else {
-        info!(
-            group = source.kind.group,
-            resource = source.plural,
-            "not served by this cluster; treating it as empty"
-        );
-        ctx.readiness.source_synced();
-        return;
+    let (ar, report_synced) = match discover(&client, source).await {
+        Some(ar) => (ar, true),
+        None => {
+            info!(
+                group = source.kind.group,
+                resource = source.plural,
+                "not served by this cluster; treating it as empty"
+            );
+            ctx.readiness.source_synced();
+            // Istio or the Gateway API may be installed after tlsgate: look again now and then.
+            loop {
+                tokio::time::sleep(ctx.reprobe).await;
+                if let Ok(Some(ar)) = probe(&client, source).await {
+                    break (ar, false);
+                }
+            }
+        }
     };
     info!(api_version = %ar.api_version, resource = source.plural, "watching");
     let types = TypeMeta {
@@ -352,6 +378,7 @@ async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
         stream.default_backoff(),
         move |o| decode_dynamic(o, &types),
         ctx,
+        report_synced,
     )
     .await;
 }
@@ -398,8 +425,9 @@ async fn probe(client: &Client, source: &Optional) -> Result<Option<ApiResource>
 }
 
 /// Applies one watcher stream to the index until the stream ends (it does not: the backoff
-/// retries errors). Reports the source synced at its first `InitDone`.
-async fn follow<K, S, D>(kind: Kind, stream: S, decode: D, ctx: Ctx)
+/// retries errors). Reports the source synced at its first `InitDone` when `report_synced`
+/// (a source that appeared after start was already counted as synced, empty).
+async fn follow<K, S, D>(kind: Kind, stream: S, decode: D, ctx: Ctx, report_synced: bool)
 where
     K: ResourceExt,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
@@ -408,7 +436,7 @@ where
     let mut stream = std::pin::pin!(stream);
     // Keys seen since the last `Init`: what a relist did not mention is gone.
     let mut relisted: Option<HashSet<(String, String)>> = None;
-    let mut synced = false;
+    let mut synced = !report_synced;
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Init) => relisted = Some(HashSet::new()),

@@ -291,6 +291,14 @@ impl FakeApiServer {
         self.lock().collection(collection).requests.clone()
     }
 
+    /// Starts serving a collection that was absent (a CRD installed while clients run).
+    pub fn serve_collection(&self, path: &str) {
+        self.lock()
+            .collections
+            .entry(path.to_string())
+            .or_insert_with(|| Collection::new(path));
+    }
+
     /// Paths requested that are not served (probes of absent resources), oldest first.
     pub fn not_found(&self) -> Vec<String> {
         self.lock().not_found.clone()
