@@ -234,15 +234,19 @@ impl Index {
     }
 
     pub fn store_secret(&self, s: &Secret) -> StoredSecret {
+        Self::analyze_secret(&self.analyzer, s)
+    }
+
+    /// What the index keeps of a Secret. An associated function so the analysis can run
+    /// before the write lock is taken (the cluster watchers do).
+    pub fn analyze_secret(analyzer: &Analyzer, s: &Secret) -> StoredSecret {
         let ns = s
             .meta
             .namespace
             .clone()
             .unwrap_or_else(|| crate::model::DEFAULT_NAMESPACE.into());
         StoredSecret {
-            summary: self
-                .analyzer
-                .credential(&s.meta.name, &s.secret_type, &s.data),
+            summary: analyzer.credential(&s.meta.name, &s.secret_type, &s.data),
             namespace: ns,
             name: s.meta.name.clone(),
             secret_type: s.secret_type.clone(),
@@ -252,11 +256,17 @@ impl Index {
 
     /// Adds or replaces an object.
     pub fn upsert(&mut self, obj: &Object) {
+        self.upsert_analyzed(obj, None)
+    }
+
+    /// [`Index::upsert`] with the Secret already analysed by [`Index::analyze_secret`]
+    /// (`None`: analyse here).
+    pub fn upsert_analyzed(&mut self, obj: &Object, analyzed: Option<StoredSecret>) {
         let ns = obj.namespace().to_string();
         let name = obj.name().to_string();
         match obj {
             Object::Secret(s) => {
-                let stored = Arc::new(self.store_secret(s));
+                let stored = Arc::new(analyzed.unwrap_or_else(|| self.store_secret(s)));
                 self.secret_namespaces
                     .entry(name.clone())
                     .or_default()

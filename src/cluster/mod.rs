@@ -478,9 +478,25 @@ where
 }
 
 fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
+    // Analyse a Secret (PEM, X.509, key match) before taking the write lock, so admission
+    // reviews reading the index never wait behind certificate parsing.
+    let analyzed = match &d.entry {
+        Entry::Object(obj) => match obj.as_ref() {
+            Object::Secret(s) => {
+                let analyzer = index
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .analyzer()
+                    .clone();
+                Some(Index::analyze_secret(&analyzer, s))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let mut idx = write(index);
     match d.entry {
-        Entry::Object(obj) => idx.upsert(&obj),
+        Entry::Object(obj) => idx.upsert_analyzed(&obj, analyzed),
         Entry::Pod(labels) => idx.upsert_pod(&d.namespace, &d.name, labels),
         Entry::CaBundles(v) => idx.upsert_ca_bundles(&v),
         Entry::Unusable => remove(&mut idx, kind, &d.namespace, &d.name),
