@@ -187,6 +187,11 @@ impl FakeApiServer {
         }
     }
 
+    /// `http://127.0.0.1:PORT`, for a kubeconfig that points a separate process here.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub fn client(&self) -> kube::Client {
         let url = format!("http://{}", self.addr).parse().expect("url");
         kube::Client::try_from(kube::Config::new(url)).expect("kube client")
