@@ -216,6 +216,17 @@ fn warnings_alone_exit_0() {
 }
 
 #[test]
+fn warnings_exit_1_with_fail_on_warn() {
+    let docs = example_documents(BROKEN);
+    let input = format!("{}---\n{}", docs[4], docs[7]);
+    let o = tlsgate(
+        &["lint", "-", "--now", NOW, "--fail-on", "warn"],
+        Some(&input),
+    );
+    assert_exit(&o, 1);
+}
+
+#[test]
 fn a_denial_exits_1() {
     let o = tlsgate(&["lint", "-", "--now", NOW], Some(&expired_secret_yaml()));
     assert_exit(&o, 1);

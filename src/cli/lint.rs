@@ -44,6 +44,16 @@ pub struct Args {
     /// Warn about certificates expiring within this many days (overrides the policy file).
     #[arg(long)]
     pub expiry_warning_days: Option<i64>,
+    /// Exit 1 on findings of this severity or worse: `deny` (what the webhook would refuse)
+    /// or `warn` (a strict pipeline, e.g. fail a month before a certificate expires).
+    #[arg(long, value_enum, default_value = "deny")]
+    pub fail_on: FailOn,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum FailOn {
+    Deny,
+    Warn,
 }
 
 pub fn load_policy(
@@ -83,7 +93,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Output::Junit => report.to_junit(&checked(&loaded)),
     };
     write_stdout(&text)?;
-    Ok(if report.has_deny() {
+    let failing = match args.fail_on {
+        FailOn::Deny => report.has_deny(),
+        FailOn::Warn => report.has_deny() || report.summary.warn > 0,
+    };
+    Ok(if failing {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
