@@ -9,6 +9,25 @@ fn tlsgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tlsgate"))
 }
 
+/// `tlsgate serve --manifests examples --addr ADDR` with a serving pair from tests/fixtures.
+fn serve(addr: &str, cert: &str, key: &str) -> Command {
+    let root = common::root();
+    let mut c = tlsgate();
+    c.args([
+        "serve",
+        "--manifests",
+        "examples",
+        "--addr",
+        addr,
+        "--tls-cert-file",
+    ])
+    .arg(root.join("tests/fixtures").join(cert))
+    .arg("--tls-key-file")
+    .arg(root.join("tests/fixtures").join(key))
+    .current_dir(root);
+    c
+}
+
 #[test]
 fn missing_certificate_flag_is_named() {
     let o = tlsgate()
@@ -26,24 +45,13 @@ fn missing_certificate_flag_is_named() {
 
 #[test]
 fn expired_serving_certificate_is_refused_naming_the_file_and_why() {
-    let root = common::root();
-    let cert = root.join("tests/fixtures/certs/dated/expired-2021.crt");
-    let key = root.join("tests/fixtures/certs/dated/expired-2021.key");
-    let o = tlsgate()
-        .args([
-            "serve",
-            "--manifests",
-            "examples",
-            "--addr",
-            "127.0.0.1:0",
-            "--tls-cert-file",
-        ])
-        .arg(&cert)
-        .arg("--tls-key-file")
-        .arg(&key)
-        .current_dir(&root)
-        .output()
-        .unwrap();
+    let o = serve(
+        "127.0.0.1:0",
+        "certs/dated/expired-2021.crt",
+        "certs/dated/expired-2021.key",
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("expired-2021.crt cannot be served"), "{err}");
@@ -52,22 +60,13 @@ fn expired_serving_certificate_is_refused_naming_the_file_and_why() {
 
 #[test]
 fn mismatched_serving_key_is_refused() {
-    let root = common::root();
-    let o = tlsgate()
-        .args([
-            "serve",
-            "--manifests",
-            "examples",
-            "--addr",
-            "127.0.0.1:0",
-            "--tls-cert-file",
-        ])
-        .arg(root.join("tests/fixtures/certs/dated/long-valid.crt"))
-        .arg("--tls-key-file")
-        .arg(root.join("tests/fixtures/certs/httpbin-san.key"))
-        .current_dir(&root)
-        .output()
-        .unwrap();
+    let o = serve(
+        "127.0.0.1:0",
+        "certs/dated/long-valid.crt",
+        "certs/httpbin-san.key",
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("key-mismatch"),
@@ -78,28 +77,19 @@ fn mismatched_serving_key_is_refused() {
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {
-    let root = common::root();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = tlsgate()
-        .args([
-            "serve",
-            "--manifests",
-            "examples",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--tls-cert-file",
-        ])
-        .arg(root.join("tests/fixtures/certs/dated/long-valid.crt"))
-        .arg("--tls-key-file")
-        .arg(root.join("tests/fixtures/certs/dated/long-valid.key"))
-        .current_dir(&root)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(
+        &format!("127.0.0.1:{port}"),
+        "certs/dated/long-valid.crt",
+        "certs/dated/long-valid.key",
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "serve did not start listening");
