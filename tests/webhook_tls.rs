@@ -424,3 +424,36 @@ async fn metrics_expose_ca_bundle_certificates_with_their_source_kind() {
     );
     assert!(text.contains(r#"source_kind="APIService""#), "{text}");
 }
+
+#[tokio::test]
+async fn http2_is_served_as_the_api_server_negotiates_it() {
+    use http_body_util::{BodyExt, Full};
+    let (server, cfg, _dir) = start_dev(synced_view(&[])).await;
+    let mut h2 = (*cfg).clone();
+    h2.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(h2))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post("https://localhost/validate")
+        .header("content-type", "application/json")
+        .body(Full::new(axum::body::Bytes::from(capture(
+            "secret-create-live-v1.json",
+        ))))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["kind"], "AdmissionReview");
+}
