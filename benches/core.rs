@@ -11,13 +11,8 @@ use tlsgate::analysis::{Analyzer, SecretData};
 
 const NOW: i64 = 1_798_761_600; // 2027-01-01
 
-fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{rel}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+mod common;
+use common::{b64, fixture, review_body};
 
 fn tls_data() -> SecretData {
     let mut d = SecretData::new();
@@ -45,8 +40,6 @@ fn inspect(c: &mut Criterion) {
 
 /// 5,000 distinct Secrets (two certificate pairs, distinct names) and one Gateway each.
 pub fn ten_thousand_objects() -> String {
-    use base64::Engine;
-    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
     let pairs = [
         (
             b64(&fixture("certs/chain/fullchain.pem")),
@@ -89,18 +82,7 @@ fn lint_10k(c: &mut Criterion) {
 
 /// One AdmissionReview end to end, minus HTTP/TLS: what the webhook spends per request.
 fn review(c: &mut Criterion) {
-    use base64::Engine;
-    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
-    let path = format!(
-        "{}/tests/admission/secret-create-live-v1.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    v["request"]["object"]["data"] = serde_json::json!({
-        "tls.crt": b64(&fixture("certs/chain/fullchain.pem")),
-        "tls.key": b64(&fixture("certs/chain/leaf.key")),
-    });
-    let body = serde_json::to_vec(&v).unwrap();
+    let body = review_body();
     let analyzer = Analyzer::new();
     let index = tlsgate::lookup::Index::new(Arc::new(Analyzer::new()));
     let policy = tlsgate::policy::Policy::default();

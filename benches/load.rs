@@ -22,35 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_rustls::rustls;
 
+mod common;
+use common::{b64, review_body};
+
 const NOW: &str = "2027-01-01T00:00:00Z";
-
-fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{rel}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn b64(v: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(v)
-}
-
-/// The captured Secret CREATE with a 2-certificate chain and its key.
-fn review_body() -> Vec<u8> {
-    let path = format!(
-        "{}/tests/admission/secret-create-live-v1.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    v["request"]["object"]["data"] = serde_json::json!({
-        "tls.crt": b64(&fixture("certs/chain/fullchain.pem")),
-        "tls.key": b64(&fixture("certs/chain/leaf.key")),
-    });
-    v["request"]["object"]["metadata"]["annotations"] = serde_json::json!({});
-    serde_json::to_vec(&v).unwrap()
-}
 
 /// 10,000 Secrets with distinct P-256 certificates (as a cluster would have), 1,000 Gateways.
 fn write_cluster(path: &Path) {
