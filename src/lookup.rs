@@ -233,10 +233,6 @@ impl Index {
         }
     }
 
-    pub fn store_secret(&self, s: &Secret) -> StoredSecret {
-        Self::analyze_secret(&self.analyzer, s)
-    }
-
     /// What the index keeps of a Secret. An associated function so the analysis can run
     /// before the write lock is taken (the cluster watchers do).
     pub fn analyze_secret(analyzer: &Analyzer, s: &Secret) -> StoredSecret {
@@ -266,7 +262,8 @@ impl Index {
         let name = obj.name().to_string();
         match obj {
             Object::Secret(s) => {
-                let stored = Arc::new(analyzed.unwrap_or_else(|| self.store_secret(s)));
+                let stored =
+                    Arc::new(analyzed.unwrap_or_else(|| Self::analyze_secret(&self.analyzer, s)));
                 self.secret_namespaces
                     .entry(name.clone())
                     .or_default()
