@@ -179,6 +179,30 @@ fn certs_at(
     }
 }
 
+/// One certificate of a kubeconfig, as the audit lists it.
+fn entry(
+    kc: &KubeconfigFile,
+    key: &str,
+    index: usize,
+    cert: std::sync::Arc<crate::analysis::cert::CertInfo>,
+    used_by: Vec<String>,
+    problems: Vec<Problem>,
+) -> AuditedCert {
+    AuditedCert {
+        group: Group::Kubeconfigs,
+        kind: "kubeconfig".into(),
+        namespace: None,
+        name: kc.path.clone(),
+        key: key.to_string(),
+        index,
+        cert,
+        used_by,
+        managed_by: None,
+        pki: None,
+        problems,
+    }
+}
+
 /// Cluster CAs and client certificates of one kubeconfig, and notes about what could not be read.
 pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
     let mut out = Vec::new();
@@ -221,19 +245,7 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
         let used_by = contexts_with(&|ctx| ctx.cluster == c.name, Some(&c.cluster.server));
         for (i, (info, der)) in certs.into_iter().enumerate() {
             cluster_cas.entry(c.name.as_str()).or_default().push(der);
-            out.push(AuditedCert {
-                group: Group::Kubeconfigs,
-                kind: "kubeconfig".into(),
-                namespace: None,
-                name: kc.path.clone(),
-                key: key.clone(),
-                index: i,
-                cert: info,
-                used_by: used_by.clone(),
-                managed_by: None,
-                pki: None,
-                problems: Vec::new(),
-            });
+            out.push(entry(kc, &key, i, info, used_by.clone(), Vec::new()));
         }
     }
     for u in &parsed.users {
@@ -288,23 +300,12 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
         }
         let used_by = contexts_with(&|ctx| ctx.user == u.name, None);
         for (i, (info, _)) in certs.into_iter().enumerate() {
-            out.push(AuditedCert {
-                group: Group::Kubeconfigs,
-                kind: "kubeconfig".into(),
-                namespace: None,
-                name: kc.path.clone(),
-                key: key.clone(),
-                index: i,
-                cert: info,
-                used_by: used_by.clone(),
-                managed_by: None,
-                pki: None,
-                problems: if i == 0 {
-                    std::mem::take(&mut problems)
-                } else {
-                    Vec::new()
-                },
-            });
+            let problems = if i == 0 {
+                std::mem::take(&mut problems)
+            } else {
+                Vec::new()
+            };
+            out.push(entry(kc, &key, i, info, used_by.clone(), problems));
         }
     }
     (out, notes)
