@@ -25,6 +25,11 @@ pub struct Answer {
     pub allowed: bool,
     pub kind: String,
     pub operation: String,
+    /// Who asked for what, for the denial log line.
+    pub namespace: Option<String>,
+    pub name: String,
+    pub user: String,
+    pub dry_run: bool,
     pub findings: Vec<Finding>,
 }
 
@@ -86,6 +91,8 @@ struct RequestIn<'a> {
     object: Option<&'a RawValue>,
     #[serde(borrow, default)]
     old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +169,10 @@ impl Reviewer<'_> {
             allowed: v.allowed,
             kind: request.kind.kind,
             operation: request.operation,
+            namespace: request.namespace,
+            name: request.name,
+            user: request.user_info.username,
+            dry_run: request.dry_run,
             findings,
         })
     }

@@ -81,7 +81,7 @@ async fn validate(State(st): State<AppState>, body: Bytes) -> Response {
                 })
                 .inc();
             if !a.allowed {
-                log_denial(&body, &a);
+                log_denial(&a);
             }
             (
                 StatusCode::OK,
@@ -110,14 +110,7 @@ async fn validate(State(st): State<AppState>, body: Bytes) -> Response {
 }
 
 /// One line per denial: kind, namespace, name, user, codes. Never any Secret data.
-fn log_denial(body: &[u8], a: &admission::Answer) {
-    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let s = |p: &str| {
-        v.pointer(p)
-            .and_then(|x| x.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+fn log_denial(a: &admission::Answer) {
     let codes: Vec<&str> = a
         .findings
         .iter()
@@ -127,10 +120,10 @@ fn log_denial(body: &[u8], a: &admission::Answer) {
     tracing::info!(
         kind = %a.kind,
         operation = %a.operation,
-        namespace = %s("/request/namespace"),
-        name = %s("/request/name"),
-        user = %s("/request/userInfo/username"),
-        dry_run = v.pointer("/request/dryRun").and_then(|d| d.as_bool()).unwrap_or(false),
+        namespace = %a.namespace.as_deref().unwrap_or_default(),
+        name = %a.name,
+        user = %a.user,
+        dry_run = a.dry_run,
         codes = %codes.join(","),
         "denied"
     );
