@@ -239,7 +239,7 @@ fn start_noop(dir: &Path) -> SocketAddr {
                 axum::routing::post(move |_body: Bytes| async move { ([("content-type", "application/json")], fixed) }),
             );
             let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
-            axum_server::from_tcp_rustls(listener, tls).serve(app.into_make_service()).await.unwrap();
+            axum_server::from_tcp_rustls(listener, tls).unwrap().serve(app.into_make_service()).await.unwrap();
         });
     });
     addr

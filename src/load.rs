@@ -178,11 +178,11 @@ pub fn load_text<S: Sink>(text: &str, file: &str, loaded: &mut S) {
         if is_blank(doc) {
             continue;
         }
-        match serde_yaml::from_str::<Value>(doc) {
+        match yaml_serde::from_str::<Value>(doc) {
             Ok(Value::Null) => {}
             Ok(v) => push_value(v, source, loaded),
             Err(e) => {
-                // serde_yaml counts lines from the document; say where it is in the file.
+                // yaml_serde counts lines from the document; say where it is in the file.
                 let reason = match e.location() {
                     Some(at) => {
                         let own = format!(" at line {} column {}", at.line(), at.column());

@@ -59,7 +59,7 @@ impl Policy {
         if text.trim().is_empty() {
             return Ok(Policy::default());
         }
-        let p: Policy = serde_yaml::from_str(text)?;
+        let p: Policy = yaml_serde::from_str(text)?;
         anyhow::ensure!(
             p.expiry_warning_days >= 0,
             "expiryWarningDays must not be negative"

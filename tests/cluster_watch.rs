@@ -28,7 +28,7 @@ fn kubectl_secret(file: &str) -> Value {
         env!("CARGO_MANIFEST_DIR")
     );
     let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{path}: {e}"))
+    yaml_serde::from_str(&yaml).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn renamed(mut obj: Value, namespace: &str, name: &str) -> Value {

@@ -337,7 +337,7 @@ fn kind_list_is_expanded() {
     // `kubectl get secrets -o json` shape: a v1 List whose items are the objects.
     let items: Vec<Value> = [2, 3, 9]
         .iter()
-        .map(|&i| serde_yaml::from_str(&example_documents(BROKEN)[i]).unwrap())
+        .map(|&i| yaml_serde::from_str(&example_documents(BROKEN)[i]).unwrap())
         .collect();
     let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items});
     let o = tlsgate(

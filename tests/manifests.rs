@@ -44,7 +44,7 @@ fn render(dir: &str) -> Vec<Value> {
     let text = String::from_utf8(output.stdout)
         .unwrap_or_else(|e| panic!("`kubectl kustomize {path}` printed non-UTF-8 output: {e}"));
     let mut docs = Vec::new();
-    for (i, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+    for (i, document) in yaml_serde::Deserializer::from_str(&text).enumerate() {
         let value = Value::deserialize(document)
             .unwrap_or_else(|e| panic!("document {i} of `kubectl kustomize {path}`: {e}"));
         if !value.is_null() {

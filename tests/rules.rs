@@ -926,7 +926,7 @@ fn istio_ca_root_cert_configmap_without_current_root_is_a_mismatch() {
 }
 
 fn yaml_value(rel: &str) -> serde_json::Value {
-    serde_yaml::from_str(&yaml_of(rel)).unwrap()
+    yaml_serde::from_str(&yaml_of(rel)).unwrap()
 }
 
 #[test]

@@ -54,7 +54,7 @@ fn shipped_webhook_config() -> Value {
         env!("CARGO_MANIFEST_DIR")
     );
     let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{path}: {e}"))
+    yaml_serde::from_str(&yaml).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 async fn server() -> FakeApiServer {

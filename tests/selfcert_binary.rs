@@ -23,7 +23,7 @@ fn shipped_webhook_config() -> Value {
         "{}/manifests/base/validatingwebhookconfiguration.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {

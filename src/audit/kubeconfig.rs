@@ -80,7 +80,7 @@ pub struct KubeconfigFile {
 pub fn read(path: &Path) -> anyhow::Result<KubeconfigFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--kubeconfig {}: cannot read it", path.display()))?;
-    let kc: Kubeconfig = serde_yaml::from_str(&text)
+    let kc: Kubeconfig = yaml_serde::from_str(&text)
         .with_context(|| format!("--kubeconfig {}: not a kubeconfig", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut refs: Vec<(String, String)> = Vec::new();
@@ -207,7 +207,7 @@ fn entry(
 pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
-    let parsed: Kubeconfig = match serde_yaml::from_str(&kc.text) {
+    let parsed: Kubeconfig = match yaml_serde::from_str(&kc.text) {
         Ok(k) => k,
         Err(e) => {
             notes.push(format!("{}: not a kubeconfig ({e})", kc.path));

@@ -258,7 +258,7 @@ fn needs_dev_certs(cert: &std::path::Path, now: i64) -> bool {
 }
 
 /// SIGTERM (kubelet) or Ctrl-C: stop accepting, let in-flight reviews finish.
-async fn shutdown_on_signal(handle: axum_server::Handle) {
+async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  Secrets ─────────── watcher ──────────┐
-//!  Pods (metadata) ─── metadata_watcher ─┤   decode outside the lock,    ┌─> Index (summaries,
+//!  Pods (metadata) ─── watcher (meta) ───┤   decode outside the lock,    ┌─> Index (summaries,
 //!  Istio Gateways ──┐                    ├─> apply one event per write ──┤    reverse index)
 //!  Gateway API GWs  ├─ probe, watcher ───┤   guard, prune after relist   └─> ready: watch<bool>
 //!  ReferenceGrants  │  (DynamicObject)   │
@@ -22,7 +22,7 @@ use crate::model::{Object, DEFAULT_NAMESPACE};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{ApiResource, DynamicObject, ListParams, PartialObjectMeta, TypeMeta};
-use kube::runtime::watcher::{self, metadata_watcher, watcher, Event};
+use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, ResourceExt};
 use std::collections::{BTreeMap, HashSet};
@@ -213,7 +213,10 @@ pub fn start_with_reprobe(
         ctx.clone(),
         true,
     )));
-    let pods = metadata_watcher(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    let pods = watcher(
+        Api::<PartialObjectMeta<Pod>>::all(client.clone()),
+        watcher::Config::default(),
+    );
     tasks.push(spawn(follow(
         POD,
         pods.default_backoff(),

@@ -10,7 +10,7 @@
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::chrono::{DateTime, Utc};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 
 /// The outcome of one attempt.
@@ -30,7 +30,7 @@ pub struct Elector {
 }
 
 fn micro(unix: i64) -> Option<MicroTime> {
-    DateTime::<Utc>::from_timestamp(unix, 0).map(MicroTime)
+    Timestamp::from_second(unix).ok().map(MicroTime)
 }
 
 impl Elector {
@@ -56,7 +56,7 @@ impl Elector {
             .renew_time
             .as_ref()
             .or(spec.acquire_time.as_ref())
-            .map(|t| t.0.timestamp())
+            .map(|t| t.0.as_second())
             .unwrap_or(i64::MIN / 2);
         let duration = i64::from(spec.lease_duration_seconds.unwrap_or(self.duration_seconds));
         let ours = holder == self.identity;

@@ -167,12 +167,12 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
 pub async fn serve_on(
     listener: std::net::TcpListener,
     state: AppState,
-    handle: axum_server::Handle,
+    handle: axum_server::Handle<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let cfg = tls::server_config(state.cert.clone())?;
     let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
     listener.set_nonblocking(true)?;
-    axum_server::from_tcp_rustls(listener, rustls_cfg)
+    axum_server::from_tcp_rustls(listener, rustls_cfg)?
         .handle(handle)
         .serve(router(state).into_make_service())
         .await?;

@@ -15,7 +15,7 @@ use tokio_rustls::rustls;
 
 pub struct Server {
     pub addr: SocketAddr,
-    pub handle: axum_server::Handle,
+    pub handle: axum_server::Handle<std::net::SocketAddr>,
     pub state: AppState,
 }
 
