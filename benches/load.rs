@@ -211,7 +211,8 @@ async fn max_throughput(
     rps
 }
 
-/// The ceiling: same rustls config shape, same axum-server, a handler that does nothing.
+/// The ceiling: same rustls config, same accept loop and connection limits, a handler that does
+/// nothing.
 fn start_noop(dir: &Path) -> SocketAddr {
     let analyzer = tlsgate::analysis::Analyzer::new();
     let pair = tlsgate::webhook::tls::load_pair(
@@ -238,8 +239,16 @@ fn start_noop(dir: &Path) -> SocketAddr {
                 "/validate",
                 axum::routing::post(move |_body: Bytes| async move { ([("content-type", "application/json")], fixed) }),
             );
-            let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
-            axum_server::from_tcp_rustls(listener, tls).unwrap().serve(app.into_make_service()).await.unwrap();
+            tlsgate::webhook::server::serve_router(
+                listener,
+                app,
+                Arc::new(cfg),
+                Default::default(),
+                Default::default(),
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         });
     });
     addr

@@ -58,6 +58,46 @@ pub struct Args {
     /// Lease electing the one replica that writes certificates.
     #[arg(long, default_value = "tlsgate-cert-writer", value_name = "NAME")]
     pub lease_name: String,
+    /// A review not answered this long after its request arrived gets --on-review-timeout's
+    /// answer (below the API server's timeoutSeconds: 5). Durations: 500ms, 3s, 2m.
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    pub review_deadline: Duration,
+    /// The answer past --review-deadline: allow (with a warning) or deny.
+    #[arg(long, value_enum, default_value = "allow")]
+    pub on_review_timeout: webhook::OnTimeout,
+    /// Reviews running at once [default: the CPUs available, at least 2].
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_reviews: Option<usize>,
+    /// TLS connections open at once; one more is closed at accept, logged and counted.
+    #[arg(long, default_value = "1024", value_name = "N")]
+    pub max_connections: usize,
+    /// A TLS handshake must finish within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub handshake_timeout: Duration,
+    /// A request head must arrive within this (and a new connection's first request start).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_read_timeout: Duration,
+    /// An idle keep-alive connection is closed after this; keep it above the API server's 90 s.
+    #[arg(long, default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+    /// On SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub drain_timeout: Duration,
+}
+
+/// `250ms`, `3s`, `2m`: a number and a unit.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or("needs a unit: ms, s or m (e.g. 3s)")?;
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().map_err(|_| "expected a number then ms, s or m")?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err("the unit must be ms, s or m".into()),
+    }
 }
 
 /// How often the Lease holder renews it and re-checks the certificates (Lease: 15 s).
@@ -65,6 +105,28 @@ const SELF_MANAGED_TICK: Duration = Duration::from_secs(5);
 const LEASE_SECONDS: i32 = 15;
 
 impl Args {
+    fn serve_options(&self) -> webhook::ServeOptions {
+        let defaults = webhook::ReviewLimits::default();
+        webhook::ServeOptions {
+            conn: webhook::server::ConnLimits {
+                handshake_timeout: self.handshake_timeout,
+                header_read_timeout: self.header_read_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections: self.max_connections.max(1),
+                drain_timeout: self.drain_timeout,
+            },
+            review: webhook::ReviewLimits {
+                deadline: self.review_deadline,
+                on_timeout: self.on_review_timeout,
+                max_concurrent: self
+                    .max_concurrent_reviews
+                    .unwrap_or(defaults.max_concurrent)
+                    .max(1),
+                ..defaults
+            },
+        }
+    }
+
     fn self_managed_config(&self) -> crate::selfcert::Config {
         // The pod name: HOSTNAME in a pod unless hostname is set in the pod spec.
         let identity = std::env::var("POD_NAME")
@@ -147,7 +209,8 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let opts = args.serve_options();
+    let served = rt.block_on(async move {
         let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view.clone(), synced.clone()).await?) } else { None };
         let (store, _self_managed) = match from_files {
             Some((files, store, cert_pem, key_pem)) => {
@@ -190,11 +253,13 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             clock,
         };
         let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on --addr {addr}"))?;
-        let handle = axum_server::Handle::new();
-        tokio::spawn(shutdown_on_signal(handle.clone()));
         tracing::info!(%addr, "tlsgate webhook listening (POST /validate, GET /healthz /readyz /metrics)");
-        webhook::serve_on(listener, state, handle).await
-    })?;
+        webhook::serve_on(listener, state, opts, shutdown_signal()).await
+    });
+    // A review past its deadline, or a read of a file that will not answer, may still hold a
+    // blocking thread: do not wait for it on the way out.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -258,19 +323,18 @@ fn needs_dev_certs(cert: &std::path::Path, now: i64) -> bool {
 }
 
 /// SIGTERM (kubelet) or Ctrl-C: stop accepting, let in-flight reviews finish.
-async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
+async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(s) => s,
-                Err(_) => return,
+                Err(_) => return std::future::pending().await,
             };
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down: draining in-flight requests");
-    handle.graceful_shutdown(Some(Duration::from_secs(10)));
 }

@@ -23,6 +23,7 @@ pub struct BadReview(pub String);
 pub struct Answer {
     pub body: Value,
     pub allowed: bool,
+    pub group: String,
     pub kind: String,
     pub operation: String,
     /// Who asked for what, for the denial log line.
@@ -33,8 +34,9 @@ pub struct Answer {
     pub findings: Vec<Finding>,
 }
 
-/// Kinds the webhook has rules for, by (group, kind).
-fn is_handled(group: &str, kind: &str) -> bool {
+/// Kinds the webhook has rules for, by (group, kind). The one list: reviews dispatch on it and
+/// the metrics' `kind` label takes only these values (anything else is `other`).
+pub fn is_handled(group: &str, kind: &str) -> bool {
     carries_ca_bundle(group, kind)
         || matches!(
             (group, kind),
@@ -115,35 +117,66 @@ fn present(raw: Option<&RawValue>) -> Option<&str> {
     raw.map(RawValue::get).filter(|s| *s != "null")
 }
 
+/// Parses and checks the envelope: apiVersion, kind, request, uid.
+fn read(body: &[u8]) -> Result<(String, RequestIn<'_>), BadReview> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| BadReview("body is not JSON: not UTF-8".into()))?;
+    let review: ReviewIn<'_> = serde_json::from_str(text).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            BadReview(format!("body is not JSON: {e}"))
+        } else {
+            BadReview(format!("not an AdmissionReview: {e}"))
+        }
+    })?;
+    let api_version = review.api_version;
+    if !matches!(
+        api_version.as_str(),
+        "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
+    ) {
+        return Err(BadReview(format!(
+            "apiVersion must be admission.k8s.io/v1 or v1beta1, got `{api_version}`"
+        )));
+    }
+    if review.kind != "AdmissionReview" {
+        return Err(BadReview("kind must be AdmissionReview".into()));
+    }
+    let request = review
+        .request
+        .ok_or_else(|| BadReview("request is missing".into()))?;
+    if request.uid.is_empty() {
+        return Err(BadReview("request.uid is missing".into()));
+    }
+    Ok((api_version, request))
+}
+
+/// The answer given without a review (its deadline passed): allowed with `warning`, or denied
+/// with it as the message.
+pub fn unreviewed(body: &[u8], allowed: bool, warning: &str) -> Result<Answer, BadReview> {
+    let (api_version, request) = read(body)?;
+    let mut response = json!({ "uid": request.uid, "allowed": allowed });
+    if allowed {
+        response["warnings"] = json!([truncate(warning, MAX_WARNING_CHARS)]);
+    } else {
+        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": warning });
+    }
+    Ok(Answer {
+        body: json!({ "apiVersion": api_version, "kind": "AdmissionReview", "response": response }),
+        allowed,
+        group: request.kind.group,
+        kind: request.kind.kind,
+        operation: request.operation,
+        namespace: request.namespace,
+        name: request.name,
+        user: request.user_info.username,
+        dry_run: request.dry_run,
+        findings: Vec::new(),
+    })
+}
+
 impl Reviewer<'_> {
     pub fn review(&self, body: &[u8]) -> Result<Answer, BadReview> {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| BadReview("body is not JSON: not UTF-8".into()))?;
-        let review: ReviewIn<'_> = serde_json::from_str(text).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                BadReview(format!("body is not JSON: {e}"))
-            } else {
-                BadReview(format!("not an AdmissionReview: {e}"))
-            }
-        })?;
-        let api_version = review.api_version.as_str();
-        if !matches!(
-            api_version,
-            "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
-        ) {
-            return Err(BadReview(format!(
-                "apiVersion must be admission.k8s.io/v1 or v1beta1, got `{api_version}`"
-            )));
-        }
-        if review.kind != "AdmissionReview" {
-            return Err(BadReview("kind must be AdmissionReview".into()));
-        }
-        let request = review
-            .request
-            .ok_or_else(|| BadReview("request is missing".into()))?;
-        if request.uid.is_empty() {
-            return Err(BadReview("request.uid is missing".into()));
-        }
+        let (api_version, request) = read(body)?;
+        let api_version = api_version.as_str();
         let findings = if is_handled(&request.kind.group, &request.kind.kind) {
             self.findings(&request)?
         } else {
@@ -167,6 +200,7 @@ impl Reviewer<'_> {
         Ok(Answer {
             body: json!({ "apiVersion": api_version, "kind": "AdmissionReview", "response": response }),
             allowed: v.allowed,
+            group: request.kind.group,
             kind: request.kind.kind,
             operation: request.operation,
             namespace: request.namespace,

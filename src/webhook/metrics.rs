@@ -14,11 +14,124 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
+/// Every label value comes from a closed set, never from the request as sent: 20,000 made-up
+/// kinds must not become 20,000 series. Build them with [`RequestLabels::new`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub kind: String,
     pub operation: String,
     pub verdict: String,
+}
+
+/// The answers tlsgate gives, as the `verdict` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    /// HTTP 400: the body is not an AdmissionReview tlsgate can answer.
+    Invalid,
+    /// The review passed its deadline and got the configured answer (`--on-review-timeout`).
+    Timeout,
+}
+
+impl Verdict {
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Denied => "denied",
+            Verdict::Invalid => "invalid",
+            Verdict::Timeout => "timeout",
+        }
+    }
+}
+
+/// Label value for anything outside a closed set.
+pub const OTHER: &str = "other";
+
+impl RequestLabels {
+    /// `kind` is the request's kind when tlsgate handles that (group, kind)
+    /// ([`super::admission::is_handled`], the one list of handled kinds), else `other`;
+    /// `operation` is one of the four admission operations, else `other`.
+    pub fn new(group: &str, kind: &str, operation: &str, verdict: Verdict) -> Self {
+        let kind = if super::admission::is_handled(group, kind) {
+            kind
+        } else {
+            OTHER
+        };
+        let operation = match operation {
+            "CREATE" | "UPDATE" | "DELETE" | "CONNECT" => operation,
+            _ => OTHER,
+        };
+        RequestLabels {
+            kind: kind.to_string(),
+            operation: operation.to_string(),
+            verdict: verdict.label().to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Connection counters, shared by the accept loop and `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct ConnMetrics {
+    open: Gauge,
+    refused: Family<ReasonLabel, Counter>,
+    timeouts: Family<PhaseLabel, Counter>,
+}
+
+/// Decrements the open-connections gauge when the connection ends.
+pub struct Open(Gauge);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl ConnMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "tlsgate_connections",
+            "TLS connections open",
+            self.open.clone(),
+        );
+        registry.register(
+            "tlsgate_connections_refused",
+            "Connections closed at accept: max-connections reached, or accept failed (out of file descriptors)",
+            self.refused.clone(),
+        );
+        registry.register(
+            "tlsgate_connection_timeouts",
+            "Connections closed by tlsgate for passing a deadline, by phase (handshake, header, idle)",
+            self.timeouts.clone(),
+        );
+    }
+
+    pub fn opened(&self) -> Open {
+        self.open.inc();
+        Open(self.open.clone())
+    }
+
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub fn timed_out(&self, phase: super::server::Phase) {
+        self.timeouts
+            .get_or_create(&PhaseLabel {
+                phase: phase.label(),
+            })
+            .inc();
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,6 +146,9 @@ pub struct Metrics {
     pub serving_cert_not_after: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub serving_cert_reload_errors: Counter<u64, AtomicU64>,
     pub serving_cert_reloads: Counter<u64, AtomicU64>,
+    /// Reads of --tls-cert-file/--tls-key-file that failed (missing, unreadable, not a file).
+    pub serving_cert_read_errors: Counter<u64, AtomicU64>,
+    pub connections: ConnMetrics,
 }
 
 impl Metrics {
@@ -70,6 +186,14 @@ impl Metrics {
             "Serving certificate changes applied",
             serving_cert_reloads.clone(),
         );
+        let serving_cert_read_errors = Counter::default();
+        registry.register(
+            "tlsgate_serving_cert_read_errors",
+            "Reads of the serving certificate or key file that failed (missing, unreadable, not a regular file)",
+            serving_cert_read_errors.clone(),
+        );
+        let connections = ConnMetrics::default();
+        connections.register(&mut registry);
         registry.register_collector(Box::new(ViewCollector { view, clock }));
         Metrics {
             registry,
@@ -78,7 +202,13 @@ impl Metrics {
             serving_cert_not_after,
             serving_cert_reload_errors,
             serving_cert_reloads,
+            serving_cert_read_errors,
+            connections,
         }
+    }
+
+    pub fn count(&self, labels: RequestLabels) {
+        self.requests.get_or_create(&labels).inc();
     }
 
     pub fn encode(&self) -> String {

@@ -10,17 +10,29 @@ use std::sync::{Arc, RwLock};
 use tlsgate::analysis::Analyzer;
 use tlsgate::lookup::Index;
 use tlsgate::policy::Policy;
-use tlsgate::webhook::{self, metrics::Metrics, tls, AppState};
+use tlsgate::webhook::{self, metrics::Metrics, tls, AppState, ServeOptions};
 use tokio_rustls::rustls;
 
 pub struct Server {
     pub addr: SocketAddr,
-    pub handle: axum_server::Handle<std::net::SocketAddr>,
+    /// Dropped (or sent) to shut the server down.
+    pub stop: tokio::sync::oneshot::Sender<()>,
     pub state: AppState,
 }
 
 /// Reads a PEM pair and serves it with `view` as the cluster view.
 pub async fn start(cert_file: &Path, key_file: &Path, view: Index, clock: fn() -> i64) -> Server {
+    start_with(cert_file, key_file, view, clock, ServeOptions::default()).await
+}
+
+/// [`start`] with these limits.
+pub async fn start_with(
+    cert_file: &Path,
+    key_file: &Path,
+    view: Index,
+    clock: fn() -> i64,
+    opts: ServeOptions,
+) -> Server {
     let analyzer = Arc::new(Analyzer::new());
     let cert = std::fs::read(cert_file).unwrap();
     let key = std::fs::read(key_file).unwrap();
@@ -39,8 +51,10 @@ pub async fn start(cert_file: &Path, key_file: &Path, view: Index, clock: fn() -
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let handle = axum_server::Handle::new();
-    tokio::spawn(webhook::serve_on(listener, state.clone(), handle.clone()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(webhook::serve_on(listener, state.clone(), opts, async move {
+        let _ = stopped.await;
+    }));
     // Wait (bounded) until it accepts.
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -48,11 +62,7 @@ pub async fn start(cert_file: &Path, key_file: &Path, view: Index, clock: fn() -
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    Server {
-        addr,
-        handle,
-        state,
-    }
+    Server { addr, stop, state }
 }
 
 pub fn roots(ca_pems: &[&[u8]]) -> Arc<rustls::RootCertStore> {
