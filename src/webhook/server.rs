@@ -234,6 +234,7 @@ impl Connection {
                     conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now() + self.limits.drain_timeout);
                 }
+                _ = activity.changed.notified(), if closing.is_none() => {}
                 _ = self.stop.changed(), if closing.is_none() => {
                     conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now() + self.limits.drain_timeout);
@@ -254,6 +255,8 @@ struct Activity {
     idle_since: AtomicU64,
     /// When the first byte of a request head arrived, while no request is in flight.
     head_since: AtomicU64,
+    /// Woken when a deadline moves (a request starts or ends, a head starts).
+    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -264,6 +267,7 @@ impl Activity {
             requests: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -279,6 +283,7 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::AcqRel);
         self.head_since.store(NONE, Ordering::Release);
+        self.changed.notify_one();
         Busy(self.clone())
     }
 
@@ -287,6 +292,7 @@ impl Activity {
             && self.head_since.load(Ordering::Acquire) == NONE
         {
             self.head_since.store(self.now_ms(), Ordering::Release);
+            self.changed.notify_one();
         }
     }
 
@@ -317,6 +323,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.idle_since.store(self.0.now_ms(), Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_one();
     }
 }
 
