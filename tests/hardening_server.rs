@@ -364,3 +364,37 @@ async fn made_up_kinds_and_operations_are_counted_as_other() {
     );
     assert!(!text.contains("MadeUp"), "{text}");
 }
+
+// --- item 3: the parse cache is bounded by bytes -----------------------------------------
+
+/// A self-signed certificate naming `sans` hosts under `tag`: distinct content per tag.
+fn many_san_cert(tag: usize, sans: usize) -> Vec<u8> {
+    let names: Vec<String> = (0..sans)
+        .map(|i| format!("host-{i}.t{tag}.example.com"))
+        .collect();
+    let params = rcgen::CertificateParams::new(names).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().pem().into_bytes()
+}
+
+#[test]
+fn distinct_large_secrets_stay_within_the_cache_byte_budget() {
+    const BUDGET: usize = 512 * 1024;
+    let analyzer = Analyzer::with_cache_budget(BUDGET);
+    for tag in 0..40 {
+        let mut data = tlsgate::analysis::SecretData::new();
+        data.insert("ca.crt".into(), many_san_cert(tag, 1_000));
+        analyzer.credential("big", "Opaque", &data);
+        assert!(
+            analyzer.cached_bytes() <= BUDGET,
+            "{} bytes cached after {} secrets",
+            analyzer.cached_bytes(),
+            tag + 1
+        );
+    }
+    assert!(
+        analyzer.cached_bundles() < 40,
+        "{} bundles kept",
+        analyzer.cached_bundles()
+    );
+}

@@ -6,6 +6,7 @@
 //! issues that do not depend on time. [`validity_issues`] adds the time-dependent ones.
 //! Summaries never hold private key bytes, so the webhook's cache can keep them.
 
+pub mod cache;
 pub mod cert;
 pub mod hosts;
 pub mod key;
@@ -15,14 +16,13 @@ use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// At most this many certificates in one PEM bundle.
 pub const MAX_CERTS_PER_BUNDLE: usize = 100;
 /// At most this many bytes of data in one object.
 pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024;
-const MAX_CACHE_ENTRIES: usize = 50_000;
 
 /// What a bundle of certificates is for; decides which rules apply to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,14 +55,16 @@ impl Bundle {
     }
 }
 
-/// SHA-256 of the bundle bytes, and the role it was checked for.
-type BundleKey = ([u8; 32], Role);
-
 /// Parses certificate bundles once per distinct content: a CA bundle referenced by a hundred
-/// secrets is parsed once. Thread-safe; bounded.
-#[derive(Default)]
+/// secrets is parsed once. Thread-safe; bounded by bytes ([`cache::DEFAULT_BUDGET_BYTES`]).
 pub struct Analyzer {
-    cache: Mutex<HashMap<BundleKey, Arc<Bundle>>>,
+    cache: Mutex<cache::BundleCache>,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self::with_cache_budget(cache::DEFAULT_BUDGET_BYTES)
+    }
 }
 
 impl Analyzer {
@@ -70,27 +72,35 @@ impl Analyzer {
         Self::default()
     }
 
+    /// An analyzer whose parse cache keeps at most `bytes` (estimated) of parsed bundles.
+    pub fn with_cache_budget(bytes: usize) -> Self {
+        Analyzer {
+            cache: Mutex::new(cache::BundleCache::new(bytes)),
+        }
+    }
+
     pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
         let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(digest, role))
-        {
-            return hit.clone();
+        let key = (digest, role);
+        if let Some(hit) = self.lock().get(&key) {
+            return hit;
         }
         let parsed = Arc::new(parse_bundle(bytes, role));
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert((digest, role), parsed.clone());
+        self.lock().insert(key, parsed.clone());
         parsed
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, cache::BundleCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn cached_bundles(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().len()
+    }
+
+    /// Estimated bytes held by the parse cache.
+    pub fn cached_bytes(&self) -> usize {
+        self.lock().bytes()
     }
 }
 
