@@ -127,7 +127,10 @@ async fn healthz_answers_while_a_slow_review_runs() {
         "/healthz did not answer within 1 s while a review ran ({:?})",
         started.elapsed()
     );
-    assert!(!review.is_finished(), "the slow review should still be running");
+    assert!(
+        !review.is_finished(),
+        "the slow review should still be running"
+    );
     review.abort();
 }
 
@@ -335,7 +338,10 @@ async fn shutdown_drains_and_stops_accepting() {
     r.server.stop.send(()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(3);
     while !c.sender.is_closed() {
-        assert!(Instant::now() < deadline, "idle connection kept after shutdown");
+        assert!(
+            Instant::now() < deadline,
+            "idle connection kept after shutdown"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

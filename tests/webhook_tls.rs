@@ -215,6 +215,7 @@ async fn serve_mounted(
         analyzer: server.state.analyzer.clone(),
         clock: tlsgate::wall_clock,
         interval,
+        host: "localhost".into(),
     };
     tokio::spawn(reloader.run(std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()));
     (server, volume)

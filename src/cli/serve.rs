@@ -222,6 +222,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
                     // The serving certificate lives in real time, whatever --now says.
                     clock: crate::wall_clock,
                     interval: Duration::from_secs(args.cert_check_interval.max(1)),
+                    host: serving_host(&args),
                 };
                 tokio::spawn(reloader.run(cert_pem, key_pem));
                 (store, None)
@@ -263,6 +264,21 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The name clients verify the serving certificate against: `localhost` in --dev, else the
+/// Service's `<name>.<namespace>.svc`.
+fn serving_host(args: &Args) -> String {
+    if args.dev {
+        "localhost".to_string()
+    } else {
+        let names = crate::selfcert::plan::ServiceName {
+            service: args.service_name.clone(),
+            namespace: args.namespace.clone(),
+        };
+        // The first is the one the API server dials.
+        names.dns_names().swap_remove(0)
+    }
+}
+
 type FromFiles = (reload::FilePair, Arc<tls::CertStore>, Vec<u8>, Vec<u8>);
 
 /// Reads and validates --tls-cert-file/--tls-key-file: the first pair must be servable.
@@ -288,6 +304,9 @@ fn load_files(args: &Args, analyzer: &Analyzer) -> anyhow::Result<FromFiles> {
             )
         })?;
     tracing::info!(subject = %first.subject, not_after = %rfc3339(first.not_after), "serving certificate loaded");
+    for w in tls::serving_warnings(&first, &serving_host(args)) {
+        tracing::warn!(cert = %files.cert.display(), "{w}");
+    }
     Ok((files, tls::CertStore::new(first), cert_pem, key_pem))
 }
 

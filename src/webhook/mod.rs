@@ -203,26 +203,25 @@ async fn validate(State(s): State<Shared>, request: Request) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let reviewed = match tokio::time::timeout_at(deadline, s.gate.reviews.clone().acquire_owned())
-        .await
-    {
-        Ok(Ok(slot)) => {
-            let (st, b, delay) = (s.app.clone(), body.0.clone(), s.gate.limits.test_delay);
-            let work = tokio::task::spawn_blocking(move || {
-                let _slot = slot;
-                if !delay.is_zero() {
-                    std::thread::sleep(delay);
+    let reviewed =
+        match tokio::time::timeout_at(deadline, s.gate.reviews.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => {
+                let (st, b, delay) = (s.app.clone(), body.0.clone(), s.gate.limits.test_delay);
+                let work = tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
+                    if !delay.is_zero() {
+                        std::thread::sleep(delay);
+                    }
+                    review(&st, &b)
+                });
+                match tokio::time::timeout_at(deadline, work).await {
+                    Ok(Ok(answer)) => Ok(answer),
+                    Ok(Err(_)) => Err(Missed::Panicked),
+                    Err(_) => Err(Missed::Deadline),
                 }
-                review(&st, &b)
-            });
-            match tokio::time::timeout_at(deadline, work).await {
-                Ok(Ok(answer)) => Ok(answer),
-                Ok(Err(_)) => Err(Missed::Panicked),
-                Err(_) => Err(Missed::Deadline),
             }
-        }
-        _ => Err(Missed::Deadline),
-    };
+            _ => Err(Missed::Deadline),
+        };
     let (answer, verdict) = match reviewed {
         Ok(Ok(a)) => {
             let v = if a.allowed {
@@ -243,12 +242,9 @@ async fn validate(State(s): State<Shared>, request: Request) -> Response {
     let now = Instant::now();
     match answer {
         Ok(a) => {
-            s.app.metrics.count(RequestLabels::new(
-                &a.group,
-                &a.kind,
-                &a.operation,
-                verdict,
-            ));
+            s.app
+                .metrics
+                .count(RequestLabels::new(&a.group, &a.kind, &a.operation, verdict));
             if verdict == Verdict::Denied {
                 log_denial(&s.gate, &a, now);
             }
@@ -291,7 +287,10 @@ async fn read_body(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let units = declared.unwrap_or(MAX_BODY_BYTES).div_ceil(BODY_UNIT).max(1);
+    let units = declared
+        .unwrap_or(MAX_BODY_BYTES)
+        .div_ceil(BODY_UNIT)
+        .max(1);
     let units = u32::try_from(units).unwrap_or(u32::MAX);
     let Ok(Ok(permit)) =
         tokio::time::timeout_at(deadline, gate.body_units.clone().acquire_many_owned(units)).await
@@ -333,9 +332,10 @@ async fn unreviewed(
         (Missed::Panicked, false) => "tlsgate-review-failed: tlsgate failed while reviewing this object; retry, and report it if it persists".to_string(),
     };
     // Reading the envelope scans the body: off the reactor too.
-    let answer = tokio::task::spawn_blocking(move || admission::unreviewed(&body, allowed, &message))
-        .await
-        .unwrap_or_else(|_| Err(admission::BadReview("body could not be read".into())));
+    let answer =
+        tokio::task::spawn_blocking(move || admission::unreviewed(&body, allowed, &message))
+            .await
+            .unwrap_or_else(|_| Err(admission::BadReview("body could not be read".into())));
     if let Ok(a) = &answer {
         let key = (
             a.kind.clone(),

@@ -18,14 +18,86 @@ pub struct FilePair {
     pub key: PathBuf,
 }
 
+/// A serving certificate or key file larger than a whole Secret (1 MiB) is not one.
+pub const MAX_PAIR_FILE_BYTES: u64 = 1024 * 1024;
+
 impl FilePair {
+    /// Reads both files. Only regular files are read, opened non-blocking: a FIFO, socket or
+    /// device in place of `tls.crt` is an error at once, never a read that waits forever.
     pub fn read(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
-        let cert = std::fs::read(&self.cert)
-            .map_err(|e| format!("cannot read --tls-cert-file {}: {e}", self.cert.display()))?;
-        let key = std::fs::read(&self.key)
-            .map_err(|e| format!("cannot read --tls-key-file {}: {e}", self.key.display()))?;
+        let cert = read_regular(&self.cert, "--tls-cert-file")?;
+        let key = read_regular(&self.key, "--tls-key-file")?;
         Ok((cert, key))
     }
+}
+
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn read_regular(path: &std::path::Path, flag: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let not_regular = |t: std::fs::FileType| {
+        format!(
+            "{flag} {shown} is {}, not a regular file; point it at the PEM file",
+            file_kind(t)
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {flag} {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Swapped for a FIFO between the check and the open: do not wait for a writer.
+        open.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = open
+        .open(path)
+        .map_err(|e| format!("cannot read {flag} {shown}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {flag} {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    if meta.len() > MAX_PAIR_FILE_BYTES {
+        return Err(format!(
+            "{flag} {shown} is {} bytes, over the {MAX_PAIR_FILE_BYTES}-byte limit for a PEM file",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PAIR_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {flag} {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_PAIR_FILE_BYTES {
+        return Err(format!(
+            "{flag} {shown} grew past the {MAX_PAIR_FILE_BYTES}-byte limit while being read"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn digest(cert: &[u8], key: &[u8]) -> [u8; 32] {
@@ -49,6 +121,56 @@ pub fn expiry_level(not_after: i64, now: i64) -> Option<tracing::Level> {
         Some(tracing::Level::WARN)
     } else {
         None
+    }
+}
+
+/// How often the expiry is logged: daily while it approaches, hourly once it has passed.
+const APPROACHING_EVERY: i64 = 86_400;
+const EXPIRED_EVERY: i64 = 3_600;
+
+/// When to log the serving certificate's expiry, and what.
+#[derive(Debug, Default)]
+pub struct ExpiryLog {
+    last: Option<i64>,
+}
+
+impl ExpiryLog {
+    /// Forget what was logged (a new certificate was loaded).
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+
+    /// The line due at `now` for a certificate valid until `not_after`, if any.
+    pub fn due(&mut self, not_after: i64, now: i64) -> Option<(tracing::Level, String)> {
+        let level = expiry_level(not_after, now)?;
+        let expired = not_after < now;
+        let every = if expired {
+            EXPIRED_EVERY
+        } else {
+            APPROACHING_EVERY
+        };
+        if self.last.is_some_and(|t| now - t < every) {
+            return None;
+        }
+        self.last = Some(now);
+        let at = rfc3339(not_after);
+        let message = if expired {
+            format!(
+                "serving certificate expired {} ago (notAfter {at}): the API server refuses tlsgate's TLS handshakes, so every webhook call fails; renew it now",
+                human_duration(now - not_after)
+            )
+        } else if level == tracing::Level::ERROR {
+            format!(
+                "serving certificate expires in {} (notAfter {at}): the API server will refuse tlsgate after that; renew it now",
+                human_duration(not_after - now)
+            )
+        } else {
+            format!(
+                "serving certificate expires in {} (notAfter {at})",
+                human_duration(not_after - now)
+            )
+        };
+        Some((level, message))
     }
 }
 
@@ -99,7 +221,16 @@ pub struct Reloader {
     pub analyzer: Arc<Analyzer>,
     pub clock: fn() -> i64,
     pub interval: Duration,
+    /// The host the API server reaches tlsgate by (`<service>.<namespace>.svc`): a new pair
+    /// that does not name it is served, with a warning.
+    pub host: String,
 }
+
+/// A read of the pair that does not finish within this counts as failed (a hung volume); the
+/// next one starts only after it returns.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// While the pair stays unreadable, say so this often.
+const UNREADABLE_EVERY: Duration = Duration::from_secs(3_600);
 
 impl Reloader {
     /// Runs until the task is dropped.
@@ -109,7 +240,10 @@ impl Reloader {
         let wake = Arc::new(tokio::sync::Notify::new());
         let _watcher = watch_dirs(&self.files, wake.clone());
         let mut seen = digest(&initial_cert, &initial_key);
-        let mut last_expiry_log_day = i64::MIN;
+        let mut expiry = ExpiryLog::default();
+        let mut unreadable = super::ratelimit::Every::new(UNREADABLE_EVERY);
+        let mut failing = false;
+        let mut pending: Option<tokio::task::JoinHandle<Result<(Vec<u8>, Vec<u8>), String>>> = None;
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -118,10 +252,30 @@ impl Reloader {
                 _ = wake.notified() => {}
             }
             let now = (self.clock)();
-            self.log_expiry(now, &mut last_expiry_log_day);
-            let Ok((cert, key)) = self.files.read() else {
-                continue;
+            if let Some((level, message)) = expiry.due(self.store.not_after(), now) {
+                if level == tracing::Level::ERROR {
+                    tracing::error!(cert = %self.files.cert.display(), "{message}");
+                } else {
+                    tracing::warn!(cert = %self.files.cert.display(), "{message}");
+                }
+            }
+            let read = match self.read_off_reactor(&mut pending).await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    self.metrics.serving_cert_read_errors.inc();
+                    if let Some(suppressed) = unreadable.due(std::time::Instant::now()) {
+                        tracing::error!(reason = %e, suppressed, "cannot read the serving pair; still serving the last good one");
+                    }
+                    failing = true;
+                    continue;
+                }
             };
+            if failing {
+                failing = false;
+                unreadable = super::ratelimit::Every::new(UNREADABLE_EVERY);
+                tracing::info!(cert = %self.files.cert.display(), "the serving pair is readable again");
+            }
+            let (cert, key) = read;
             let d = digest(&cert, &key);
             if d == seen {
                 continue;
@@ -131,7 +285,7 @@ impl Reloader {
                 Err(first_error) => {
                     // Possibly a half-swapped pair: read again once.
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    match self.files.read() {
+                    match self.read_off_reactor(&mut pending).await {
                         Ok((c, k)) => (load_pair(&c, &k, now, &self.analyzer), digest(&c, &k)),
                         Err(_) => (Err(first_error), d),
                     }
@@ -146,10 +300,13 @@ impl Reloader {
                         sha256 = %loaded.fingerprint,
                         "serving certificate reloaded"
                     );
+                    for w in super::tls::serving_warnings(&loaded, &self.host) {
+                        tracing::warn!(cert = %self.files.cert.display(), "{w}");
+                    }
                     self.metrics.serving_cert_not_after.set(loaded.not_after);
                     self.metrics.serving_cert_reloads.inc();
                     self.store.set(loaded);
-                    last_expiry_log_day = i64::MIN;
+                    expiry.reset();
                 }
                 Err(e) => {
                     tracing::error!(
@@ -163,24 +320,31 @@ impl Reloader {
         }
     }
 
-    fn log_expiry(&self, now: i64, last_day: &mut i64) {
-        let not_after = self.store.not_after();
-        let day = now / 86_400;
-        if day == *last_day {
-            return;
-        }
-        let left = human_duration(not_after - now);
-        match expiry_level(not_after, now) {
-            Some(tracing::Level::ERROR) => tracing::error!(
-                not_after = %rfc3339(not_after),
-                "serving certificate expires in {left}: the API server will refuse tlsgate after that; renew it now"
-            ),
-            Some(_) => {
-                tracing::warn!(not_after = %rfc3339(not_after), "serving certificate expires in {left}")
+    /// Reads the pair on the blocking pool, within [`READ_TIMEOUT`]. A read still running from
+    /// before (a hung volume) is waited for instead of starting another.
+    async fn read_off_reactor(
+        &self,
+        pending: &mut Option<tokio::task::JoinHandle<Result<(Vec<u8>, Vec<u8>), String>>>,
+    ) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let mut task = match pending.take() {
+            Some(t) => t,
+            None => {
+                let files = self.files.clone();
+                tokio::task::spawn_blocking(move || files.read())
             }
-            None => return,
+        };
+        match tokio::time::timeout(READ_TIMEOUT, &mut task).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(_)) => Err("reading the serving pair failed".into()),
+            Err(_) => {
+                *pending = Some(task);
+                Err(format!(
+                    "reading --tls-cert-file {} or --tls-key-file did not finish within {} s",
+                    self.files.cert.display(),
+                    READ_TIMEOUT.as_secs()
+                ))
+            }
         }
-        *last_day = day;
     }
 }
 
@@ -191,6 +355,71 @@ mod tests {
 
     fn event(kind: EventKind) -> notify::Event {
         notify::Event::new(kind)
+    }
+
+    const NA: i64 = 1_800_000_000;
+
+    #[test]
+    fn an_expired_serving_certificate_is_an_error_every_hour() {
+        let mut log = ExpiryLog::default();
+        let (level, message) = log.due(NA, NA + 60).unwrap();
+        assert_eq!(level, tracing::Level::ERROR);
+        assert!(
+            message.starts_with("serving certificate expired"),
+            "{message}"
+        );
+        assert!(log.due(NA, NA + 60 + 1_800).is_none());
+        assert!(log.due(NA, NA + 60 + 3_600).is_some());
+    }
+
+    #[test]
+    fn an_expiring_serving_certificate_is_logged_daily() {
+        let mut log = ExpiryLog::default();
+        let now = NA - 3 * 86_400;
+        assert_eq!(log.due(NA, now).unwrap().0, tracing::Level::ERROR);
+        assert!(log.due(NA, now + 3_600).is_none());
+        assert!(log.due(NA, now + 86_400).is_some());
+    }
+
+    #[test]
+    fn a_certificate_far_from_expiry_is_not_logged() {
+        assert!(ExpiryLog::default().due(NA, NA - 90 * 86_400).is_none());
+    }
+
+    fn pair_in(dir: &std::path::Path) -> FilePair {
+        FilePair {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_the_certificate_is_an_error_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = pair_in(dir.path());
+        let made = std::process::Command::new("mkfifo")
+            .arg(&files.cert)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            println!("skipped: mkfifo(1) is not available");
+            return;
+        }
+        std::fs::write(&files.key, "key").unwrap();
+        let started = std::time::Instant::now();
+        let err = files.read().unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(err.contains("--tls-cert-file"), "{err}");
+        assert!(err.contains("is a FIFO, not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_key_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = pair_in(dir.path());
+        std::fs::write(&files.cert, "cert").unwrap();
+        let err = files.read().unwrap_err();
+        assert!(err.starts_with("cannot read --tls-key-file"), "{err}");
     }
 
     #[test]

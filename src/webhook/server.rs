@@ -162,23 +162,21 @@ struct Connection {
 impl Connection {
     async fn run(mut self, tcp: tokio::net::TcpStream) {
         let _open = self.metrics.opened();
-        let tls = match tokio::time::timeout(
-            self.limits.handshake_timeout,
-            self.acceptor.accept(tcp),
-        )
-        .await
-        {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                self.metrics.timed_out(Phase::Handshake);
-                tracing::debug!("TLS handshake timed out");
-                return;
-            }
-        };
+        let tls =
+            match tokio::time::timeout(self.limits.handshake_timeout, self.acceptor.accept(tcp))
+                .await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    self.metrics.timed_out(Phase::Handshake);
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
         // HTTP/2 clients send frames (PING, SETTINGS) between requests; only HTTP/1 bytes on an
         // idle connection are the start of a request head.
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -305,7 +303,10 @@ impl Activity {
         }
         let head = self.head_since.load(Ordering::Acquire);
         if head != NONE {
-            return (self.at(head) + limits.header_read_timeout, Some(Phase::Header));
+            return (
+                self.at(head) + limits.header_read_timeout,
+                Some(Phase::Header),
+            );
         }
         let idle = self.at(self.idle_since.load(Ordering::Acquire));
         if self.requests.load(Ordering::Acquire) == 0 {

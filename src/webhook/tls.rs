@@ -19,6 +19,11 @@ pub struct Loaded {
     pub not_after: i64,
     pub subject: String,
     pub fingerprint: String,
+    /// basicConstraints CA:TRUE on the leaf.
+    pub is_ca: bool,
+    /// The names the leaf presents for host matching (SAN DNS names, or the CN without SANs).
+    pub names: Vec<String>,
+    pub ips: Vec<std::net::IpAddr>,
 }
 
 /// Parses and validates a PEM pair with the same rules `lint` applies to Secrets: key match,
@@ -57,7 +62,46 @@ pub fn load_pair(
         not_after: leaf.not_after,
         subject: leaf.display_name(),
         fingerprint: leaf.fingerprint_hex(),
+        is_ca: leaf.is_ca,
+        names: leaf.host_names().into_iter().map(str::to_string).collect(),
+        ips: leaf.ip_addresses.clone(),
     })
+}
+
+/// What is servable but likely wrong about a serving pair: a CA certificate as the leaf, or a
+/// leaf that does not name `host`, the name the API server verifies. Warnings, not refusals:
+/// a webhook reached by `clientConfig.url` is verified against another name.
+pub fn serving_warnings(loaded: &Loaded, host: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if loaded.is_ca {
+        out.push(format!(
+            "the serving certificate ({}) is a CA (basicConstraints CA:TRUE); serve a leaf certificate issued by it instead",
+            loaded.subject
+        ));
+    }
+    let names: Vec<&str> = loaded.names.iter().map(String::as_str).collect();
+    let named = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => loaded.ips.contains(&ip),
+        Err(_) => names
+            .iter()
+            .any(|n| crate::analysis::hosts::name_covers(n, host)),
+    };
+    if !named {
+        let shown: Vec<&str> = names.iter().take(3).copied().collect();
+        let more = names.len().saturating_sub(shown.len());
+        let listed = if shown.is_empty() {
+            "no DNS names".to_string()
+        } else if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        };
+        out.push(format!(
+            "the serving certificate ({}) does not name {host}, the host the API server calls (from --service-name/--namespace); it names {listed}; reissue it with -addext subjectAltName=DNS:{host}",
+            loaded.subject
+        ));
+    }
+    out
 }
 
 /// Hands the current pair to every new handshake; `set` swaps it atomically.
@@ -116,4 +160,54 @@ pub fn server_config(store: Arc<CertStore>) -> anyhow::Result<rustls::ServerConf
         .with_cert_resolver(store);
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(rel),
+        )
+        .unwrap()
+    }
+
+    /// 2030-01-01: inside every fixture's validity window used here.
+    const NOW: i64 = 1_893_456_000;
+
+    fn loaded(cert: &str, key: &str) -> Loaded {
+        load_pair(&fixture(cert), &fixture(key), NOW, &Analyzer::new()).unwrap()
+    }
+
+    #[test]
+    fn a_ca_certificate_as_the_serving_pair_is_warned_about() {
+        let l = loaded("certs/chain/root.crt", "certs/chain/root.key");
+        let w = serving_warnings(&l, "tlsgate.tlsgate-system.svc");
+        assert!(
+            w.iter()
+                .any(|w| w.contains("is a CA (basicConstraints CA:TRUE)")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_serving_certificate_not_naming_the_service_host_is_warned_about() {
+        let l = loaded("certs/dated/long-valid.crt", "certs/dated/long-valid.key");
+        let w = serving_warnings(&l, "tlsgate.tlsgate-system.svc");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("does not name tlsgate.tlsgate-system.svc"),
+            "{w:?}"
+        );
+        assert!(w[0].contains("it names httpbin.example.com"), "{w:?}");
+    }
+
+    #[test]
+    fn a_leaf_naming_the_host_gets_no_warning() {
+        let l = loaded("certs/dated/long-valid.crt", "certs/dated/long-valid.key");
+        assert!(serving_warnings(&l, "httpbin.example.com").is_empty());
+    }
 }

@@ -52,9 +52,14 @@ pub async fn start_with(
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(webhook::serve_on(listener, state.clone(), opts, async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(webhook::serve_on(
+        listener,
+        state.clone(),
+        opts,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     // Wait (bounded) until it accepts.
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
