@@ -121,16 +121,22 @@ pub fn router(state: AppState) -> Router {
     router_with(state, ReviewLimits::default())
 }
 
+impl Gate {
+    fn new(limits: ReviewLimits) -> Self {
+        let body_units = limits.max_body_bytes_in_flight.div_ceil(BODY_UNIT).max(1);
+        Gate {
+            limits,
+            reviews: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+            body_units: Arc::new(Semaphore::new(body_units.min(u32::MAX as usize))),
+            denials: Mutex::new(PerKey::new(LOG_WINDOW, LOG_KEYS)),
+            timeouts: Mutex::new(PerKey::new(LOG_WINDOW, LOG_KEYS)),
+            invalid: Mutex::new(Every::new(LOG_WINDOW)),
+        }
+    }
+}
+
 pub fn router_with(state: AppState, limits: ReviewLimits) -> Router {
-    let body_units = limits.max_body_bytes_in_flight.div_ceil(BODY_UNIT).max(1);
-    let gate = Arc::new(Gate {
-        limits,
-        reviews: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
-        body_units: Arc::new(Semaphore::new(body_units.min(u32::MAX as usize))),
-        denials: Mutex::new(PerKey::new(LOG_WINDOW, LOG_KEYS)),
-        timeouts: Mutex::new(PerKey::new(LOG_WINDOW, LOG_KEYS)),
-        invalid: Mutex::new(Every::new(LOG_WINDOW)),
-    });
+    let gate = Arc::new(Gate::new(limits));
     Router::new()
         .route("/validate", post(validate))
         .route("/healthz", get(|| async { "ok" }))
@@ -455,4 +461,97 @@ pub async fn serve_on(
     let conns = state.metrics.connections.clone();
     let app = router_with(state, opts.review);
     server::serve_router(listener, app, cfg, opts.conn, conns, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Lines logged at info and above while `f` runs.
+    fn info_lines(f: impl FnOnce()) -> Vec<String> {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn denial(name: &str) -> admission::Answer {
+        admission::Answer {
+            body: serde_json::json!({}),
+            allowed: false,
+            group: String::new(),
+            kind: "Secret".into(),
+            operation: "CREATE".into(),
+            namespace: Some("istio-system".into()),
+            name: name.into(),
+            user: "alice".into(),
+            dry_run: false,
+            findings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn repeated_denials_of_one_object_log_one_info_line_per_minute() {
+        let gate = Gate::new(ReviewLimits::default());
+        let t0 = Instant::now();
+        let lines = info_lines(|| {
+            for i in 0..50 {
+                log_denial(
+                    &gate,
+                    &denial("httpbin-credential"),
+                    t0 + Duration::from_millis(i),
+                );
+            }
+        });
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].contains("denied"), "{lines:#?}");
+        assert!(lines[0].contains("name=httpbin-credential"), "{lines:#?}");
+    }
+
+    #[test]
+    fn each_denied_object_gets_its_own_line() {
+        let gate = Gate::new(ReviewLimits::default());
+        let t0 = Instant::now();
+        let lines = info_lines(|| {
+            log_denial(&gate, &denial("a"), t0);
+            log_denial(&gate, &denial("b"), t0);
+            log_denial(&gate, &denial("a"), t0 + LOG_WINDOW);
+        });
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+    }
+
+    #[test]
+    fn a_flood_of_unreadable_reviews_logs_one_warning_per_minute() {
+        let gate = Gate::new(ReviewLimits::default());
+        let t0 = Instant::now();
+        let bad = admission::BadReview("body is not JSON".into());
+        let lines = info_lines(|| {
+            for i in 0..1000 {
+                log_invalid(&gate, &bad, t0 + Duration::from_millis(i));
+            }
+            log_invalid(&gate, &bad, t0 + LOG_WINDOW + Duration::from_secs(1));
+        });
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[1].contains("suppressed=999"), "{lines:#?}");
+    }
 }
