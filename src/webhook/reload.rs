@@ -242,7 +242,7 @@ impl Reloader {
         let mut seen = digest(&initial_cert, &initial_key);
         let mut expiry = ExpiryLog::default();
         let mut unreadable = super::ratelimit::Every::new(UNREADABLE_EVERY);
-        let mut failing = false;
+        let mut last_reason: Option<String> = None;
         let mut pending: Option<tokio::task::JoinHandle<Result<(Vec<u8>, Vec<u8>), String>>> = None;
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -263,15 +263,18 @@ impl Reloader {
                 Ok(pair) => pair,
                 Err(e) => {
                     self.metrics.serving_cert_read_errors.inc();
+                    // A new reason is news; the same one is repeated hourly.
+                    if last_reason.as_deref() != Some(e.as_str()) {
+                        unreadable = super::ratelimit::Every::new(UNREADABLE_EVERY);
+                        last_reason = Some(e.clone());
+                    }
                     if let Some(suppressed) = unreadable.due(std::time::Instant::now()) {
                         tracing::error!(reason = %e, suppressed, "cannot read the serving pair; still serving the last good one");
                     }
-                    failing = true;
                     continue;
                 }
             };
-            if failing {
-                failing = false;
+            if last_reason.take().is_some() {
                 unreadable = super::ratelimit::Every::new(UNREADABLE_EVERY);
                 tracing::info!(cert = %self.files.cert.display(), "the serving pair is readable again");
             }
