@@ -86,7 +86,7 @@ impl Default for ReviewLimits {
                 .map_or(2, usize::from)
                 .max(2),
             on_timeout: OnTimeout::Allow,
-            max_body_bytes_in_flight: 64 * 1024 * 1024,
+            max_body_bytes_in_flight: 32 * 1024 * 1024,
             test_delay: Duration::ZERO,
         }
     }
