@@ -61,7 +61,7 @@ pub struct Args {
     /// A review not answered this long after its request arrived gets --on-review-timeout's
     /// answer (below the API server's timeoutSeconds: 5). Durations: 500ms, 3s, 2m.
     #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
-    pub review_deadline: Duration,
+    pub review_deadline: Millis,
     /// The answer past --review-deadline: allow (with a warning) or deny.
     #[arg(long, value_enum, default_value = "allow")]
     pub on_review_timeout: webhook::OnTimeout,
@@ -73,29 +73,32 @@ pub struct Args {
     pub max_connections: usize,
     /// A TLS handshake must finish within this.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    pub handshake_timeout: Duration,
+    pub handshake_timeout: Millis,
     /// A request head must arrive within this (and a new connection's first request start).
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    pub header_read_timeout: Duration,
+    pub header_read_timeout: Millis,
     /// An idle keep-alive connection is closed after this; keep it above the API server's 90 s.
     #[arg(long, default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
-    pub idle_timeout: Duration,
+    pub idle_timeout: Millis,
     /// On SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    pub drain_timeout: Duration,
+    pub drain_timeout: Millis,
 }
 
+/// A duration flag, in milliseconds (kept small: `Args` is one variant of the command enum).
+type Millis = u64;
+
 /// `250ms`, `3s`, `2m`: a number and a unit.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Millis, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .ok_or("needs a unit: ms, s or m (e.g. 3s)")?;
     let (n, unit) = text.split_at(split);
     let n: u64 = n.parse().map_err(|_| "expected a number then ms, s or m")?;
     match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "ms" => Ok(n),
+        "s" => Ok(n.saturating_mul(1_000)),
+        "m" => Ok(n.saturating_mul(60_000)),
         _ => Err("the unit must be ms, s or m".into()),
     }
 }
@@ -109,14 +112,14 @@ impl Args {
         let defaults = webhook::ReviewLimits::default();
         webhook::ServeOptions {
             conn: webhook::server::ConnLimits {
-                handshake_timeout: self.handshake_timeout,
-                header_read_timeout: self.header_read_timeout,
-                idle_timeout: self.idle_timeout,
+                handshake_timeout: Duration::from_millis(self.handshake_timeout),
+                header_read_timeout: Duration::from_millis(self.header_read_timeout),
+                idle_timeout: Duration::from_millis(self.idle_timeout),
                 max_connections: self.max_connections.max(1),
-                drain_timeout: self.drain_timeout,
+                drain_timeout: Duration::from_millis(self.drain_timeout),
             },
             review: webhook::ReviewLimits {
-                deadline: self.review_deadline,
+                deadline: Duration::from_millis(self.review_deadline),
                 on_timeout: self.on_review_timeout,
                 max_concurrent: self
                     .max_concurrent_reviews

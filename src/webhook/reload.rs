@@ -226,6 +226,9 @@ pub struct Reloader {
     pub host: String,
 }
 
+/// A read of the pair still running on the blocking pool.
+type PendingRead = Option<tokio::task::JoinHandle<Result<(Vec<u8>, Vec<u8>), String>>>;
+
 /// A read of the pair that does not finish within this counts as failed (a hung volume); the
 /// next one starts only after it returns.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -243,7 +246,7 @@ impl Reloader {
         let mut expiry = ExpiryLog::default();
         let mut unreadable = super::ratelimit::Every::new(UNREADABLE_EVERY);
         let mut last_reason: Option<String> = None;
-        let mut pending: Option<tokio::task::JoinHandle<Result<(Vec<u8>, Vec<u8>), String>>> = None;
+        let mut pending: PendingRead = None;
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -327,7 +330,7 @@ impl Reloader {
     /// before (a hung volume) is waited for instead of starting another.
     async fn read_off_reactor(
         &self,
-        pending: &mut Option<tokio::task::JoinHandle<Result<(Vec<u8>, Vec<u8>), String>>>,
+        pending: &mut PendingRead,
     ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let mut task = match pending.take() {
             Some(t) => t,
