@@ -8,6 +8,8 @@
 //! 2. Fixed rate: 1,000 requests/s over 8 keep-alive connections, open loop (latency counted
 //!    from the scheduled send time, so a stall is not hidden), p50/p99/p99.9.
 //! 3. Max throughput: 32 keep-alive connections, closed loop.
+//! 4. Memory: 50 distinct ~1 MiB Secret CREATEs (one certificate with 20,000 SANs each), then
+//!    RSS: the parse cache is bounded by bytes, so this stays under the Deployment's 128 MiB.
 //!
 //! The body is a ~6 KB CREATE of a kubernetes.io/tls Secret with a 2-certificate chain,
 //! derived from the AdmissionReview captured from kube-apiserver.
@@ -55,6 +57,27 @@ fn write_cluster(path: &Path) {
     // The Secret of the benchmark request is referenced too, so referrer checks run.
     out.push_str("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: mygateway, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [app.example.com]\n    tls: {mode: SIMPLE, credentialName: httpbin-credential}\n");
     std::fs::write(path, out).unwrap();
+}
+
+/// A CREATE of a distinct Secret whose tls.crt is one certificate with 20,000 SANs (~1 MiB
+/// of data after base64, the API server's limit).
+fn big_secret_review(i: usize) -> Bytes {
+    use rcgen::{CertificateParams, KeyPair};
+    let names: Vec<String> = (0..20_000)
+        .map(|j| format!("h{j}.big-{i}.example.com"))
+        .collect();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = CertificateParams::new(names)
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let mut review: serde_json::Value = serde_json::from_slice(&review_body()).unwrap();
+    let object = &mut review["request"]["object"];
+    object["metadata"]["name"] = format!("big-{i}").into();
+    object["data"]["tls.crt"] = b64(cert.pem().as_bytes()).into();
+    object["data"]["tls.key"] = b64(key.serialize_pem().as_bytes()).into();
+    review["request"]["name"] = format!("big-{i}").into();
+    Bytes::from(serde_json::to_vec(&review).unwrap())
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -386,4 +409,19 @@ fn main() {
         results[1] / results[0]
     );
     println!("tlsgate RSS after load: {:.1} MiB", rss_mib(child.0.id()));
+
+    let bigs: Vec<Bytes> = (0..50).map(big_secret_review).collect();
+    let answered = client_rt.block_on(async {
+        let mut s = connect(addr, cfg.clone()).await;
+        let mut ok = 0;
+        for b in &bigs {
+            ok += usize::from(post(&mut s, b).await);
+        }
+        ok
+    });
+    println!(
+        "tlsgate RSS after 50 distinct {:.1} MiB Secret CREATEs ({answered} answered): {:.1} MiB",
+        bigs[0].len() as f64 / 1_048_576.0,
+        rss_mib(child.0.id())
+    );
 }
