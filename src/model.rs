@@ -344,7 +344,7 @@ fn decode<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, DecodeE
             .unwrap_or("<unnamed>")
             .to_string(),
         path: e.path().to_string(),
-        reason: e.inner().to_string(),
+        reason: crate::redact::serde_error(&e.inner().to_string()),
     })
 }
 
@@ -364,7 +364,7 @@ fn decode_str<'a, T: Deserialize<'a>>(text: &'a str, kind: &str) -> Result<T, De
             kind: kind.to_string(),
             name,
             path: e.path().to_string(),
-            reason: e.inner().to_string(),
+            reason: crate::redact::serde_error(&e.inner().to_string()),
         }
     })
 }
@@ -386,14 +386,32 @@ fn decode_secret(v: &Value) -> Result<Secret, DecodeError> {
     Ok(secret_from_raw(decode(v, "Secret")?))
 }
 
+/// Decodes a `data` value as the API server does: Go's `base64.StdEncoding`, which skips `\r`
+/// and `\n` anywhere (a YAML `|` block wraps base64 across lines), requires padding, and
+/// accepts non-zero trailing bits (it is not `Strict`). Spaces and tabs are errors there too.
+pub fn decode_data_value(val: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    if val.contains(['\r', '\n']) {
+        let joined: Vec<u8> = val.bytes().filter(|b| !matches!(b, b'\r' | b'\n')).collect();
+        GO_STD_ENCODING.decode(joined)
+    } else {
+        GO_STD_ENCODING.decode(val)
+    }
+}
+
 /// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
 fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
     let mut data = SecretData::new();
     let mut undecodable = Vec::new();
-    let engine = base64::engine::general_purpose::STANDARD;
     for (k, val) in raw.data {
         let val = val.unwrap_or_default();
-        match engine.decode(val.trim().as_bytes()) {
+        match decode_data_value(&val) {
             Ok(bytes) => {
                 data.insert(k, bytes);
             }
