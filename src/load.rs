@@ -163,7 +163,11 @@ pub fn load_paths(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
 /// Like [`load_paths`], handing each document to `loaded` as soon as it is parsed.
 /// A file named twice (directly, or through a symlink) is read once.
 pub fn visit_paths<S: Sink>(paths: &[PathBuf], loaded: &mut S) -> anyhow::Result<()> {
-    let mut budget = MAX_RUN_BYTES;
+    visit_within(paths, MAX_RUN_BYTES, loaded)
+}
+
+fn visit_within<S: Sink>(paths: &[PathBuf], run_max: u64, loaded: &mut S) -> anyhow::Result<()> {
+    let mut budget = run_max;
     let mut seen = HashSet::new();
     for p in paths {
         if p.as_os_str() == "-" {
@@ -201,7 +205,7 @@ pub fn visit_paths<S: Sink>(paths: &[PathBuf], loaded: &mut S) -> anyhow::Result
 fn load_file<S: Sink>(p: &Path, budget: &mut u64, loaded: &mut S) -> anyhow::Result<()> {
     let bytes = read_regular(p, MAX_FILE_BYTES.min(*budget)).map_err(|e| match e {
         FileError::TooLarge { .. } if *budget < MAX_FILE_BYTES => anyhow::anyhow!(
-            "{}: the files given add up to more than {MAX_RUN_BYTES} bytes, the limit for one run",
+            "{}: the files given add up to more than the limit for one run ({MAX_RUN_BYTES} bytes)",
             p.display()
         ),
         e => anyhow::anyhow!("{} {e}", p.display()),
@@ -303,7 +307,7 @@ pub fn load_text<S: Sink>(text: &str, file: &str, loaded: &mut S) {
                 source,
                 reason: format!(
                     "invalid YAML at line {}: nested more than {MAX_NESTING} levels deep",
-                    line + at
+                    line + at - 1
                 ),
             });
             continue;
@@ -437,7 +441,9 @@ fn too_deep(doc: &str) -> Option<usize> {
                 prev = c;
                 continue;
             }
-            let token_start = flow > 0 || matches!(prev, ' ' | ':' | '-' | ',' | '[' | '{' | '?');
+            // Outside a flow collection, `[`, `{` and quotes open one only at the start of a
+            // value; inside a plain scalar (`x[0]`) they are text.
+            let token_start = flow > 0 || prev == ' ';
             match c {
                 '#' if prev == ' ' => break,
                 '"' | '\'' if token_start => quote = Some(c),
@@ -457,7 +463,8 @@ fn too_deep(doc: &str) -> Option<usize> {
         }
         if flow == 0 && quote.is_none() {
             let value = s.split(" #").next().unwrap_or(s).trim_end();
-            let indicator = value.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+            let indicator =
+                value.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
             if indicator.ends_with(": |")
                 || indicator.ends_with(": >")
                 || indicator == "|"
@@ -544,6 +551,140 @@ mod tests {
             &mut l,
         );
         assert_eq!(l.documents.len(), 2);
+    }
+
+    fn error_of(text: &str) -> String {
+        let mut l = Loaded::default();
+        load_text(text, "f.yaml", &mut l);
+        assert_eq!(l.errors.len(), 1, "{:?}", l.documents);
+        l.errors[0].reason.clone()
+    }
+
+    #[test]
+    fn flow_nesting_100k_deep_is_refused_before_parsing() {
+        let text = format!("kind: {}", "[".repeat(100_000));
+        assert_eq!(
+            error_of(&text),
+            "invalid YAML at line 1: nested more than 256 levels deep"
+        );
+    }
+
+    #[test]
+    fn block_sequences_on_one_line_count_as_nesting() {
+        let text = format!("{}x\n", "- ".repeat(300));
+        assert!(error_of(&text).contains("nested more than 256"));
+    }
+
+    #[test]
+    fn indentation_counts_as_nesting() {
+        let text: String = (0..300)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert!(error_of(&text).contains("nested more than 256"));
+    }
+
+    #[test]
+    fn brackets_in_quotes_comments_and_block_scalars_are_not_nesting() {
+        let deep = "[".repeat(300);
+        let text = format!(
+            "kind: ConfigMap\ndata:\n  a: \"{deep}\"\n  b: '{deep}'\n  # {deep}\n  c: |\n    {deep}\n  d: x{deep}\n"
+        );
+        let mut l = Loaded::default();
+        load_text(&text, "f.yaml", &mut l);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+    }
+
+    #[test]
+    fn nested_lists_past_the_limit_are_an_error() {
+        let mut v = serde_json::json!({"kind": "Secret"});
+        for _ in 0..MAX_LIST_NESTING + 1 {
+            v = serde_json::json!({"kind": "List", "items": [v]});
+        }
+        let mut l = Loaded::default();
+        load_text(&v.to_string(), "f.json", &mut l);
+        assert_eq!(
+            l.errors[0].reason,
+            format!("kind: List nested more than {MAX_LIST_NESTING} deep")
+        );
+    }
+
+    #[test]
+    fn a_json_type_error_names_the_type_not_the_value() {
+        let mut l = Loaded::default();
+        load_text("[\"-----BEGIN PRIVATE KEY-----\"]", "f.json", &mut l);
+        assert_eq!(
+            l.errors[0].reason,
+            "expected a Kubernetes object (a mapping), found a string"
+        );
+        let mut l = Loaded::default();
+        load_text("{\"kind\": \"x\"} \"-----BEGIN\" ,", "f.json", &mut l);
+        assert!(
+            !l.errors[0].reason.contains("BEGIN"),
+            "{}",
+            l.errors[0].reason
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_without_reading_it() {
+        let e = read_regular(Path::new("/dev/zero"), MAX_FILE_BYTES).unwrap_err();
+        assert_eq!(e.to_string(), "is a device, not a regular file");
+    }
+
+    #[test]
+    fn a_file_over_the_budget_is_refused_from_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.yaml");
+        // Sparse: the size is checked, the bytes are never read.
+        std::fs::File::create(&p)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        let e = read_regular(&p, MAX_FILE_BYTES).unwrap_err();
+        assert!(matches!(e, FileError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn files_past_the_run_budget_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a.yaml", "b.yaml"] {
+            std::fs::write(dir.path().join(f), "kind: A\n".repeat(10)).unwrap();
+        }
+        let mut l = Loaded::default();
+        let e = visit_within(&[dir.path().to_path_buf()], 100, &mut l).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("b.yaml") && e.contains("limit for one run"),
+            "{e}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_is_walked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "kind: A\n").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(".", dir.path().join("self")).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+        std::os::unix::fs::symlink("../a.yaml", dir.path().join("sub/b.yaml")).unwrap();
+        let files = manifest_files(dir.path()).unwrap();
+        assert_eq!(files, vec![dir.path().join("a.yaml")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_socket_in_a_walked_directory_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.yaml");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut l = Loaded::default();
+        let e = visit_paths(&[dir.path().to_path_buf()], &mut l).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{} is a socket, not a regular file", sock.display())
+        );
     }
 
     #[test]

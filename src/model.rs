@@ -398,7 +398,10 @@ pub fn decode_data_value(val: &str) -> Result<Vec<u8>, base64::DecodeError> {
             .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
     );
     if val.contains(['\r', '\n']) {
-        let joined: Vec<u8> = val.bytes().filter(|b| !matches!(b, b'\r' | b'\n')).collect();
+        let joined: Vec<u8> = val
+            .bytes()
+            .filter(|b| !matches!(b, b'\r' | b'\n'))
+            .collect();
         GO_STD_ENCODING.decode(joined)
     } else {
         GO_STD_ENCODING.decode(val)
@@ -427,5 +430,88 @@ fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
         secret_type: raw.secret_type.unwrap_or_else(|| "Opaque".to_string()),
         data,
         undecodable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kubectl create secret tls httpbin-credential ... --dry-run=client -o yaml`, with `tls.crt`
+    /// rewrapped into a YAML `|` block at 76 columns, as editors and `base64` (GNU, default -w 76)
+    /// write it. The API server reads it (Go skips the newlines).
+    fn wrapped_secret(newline: &str) -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/secrets/httpbin-credential-tls.yaml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            match line.strip_prefix("  tls.crt: ") {
+                Some(b64) => {
+                    out.push_str("  tls.crt: |\n");
+                    for chunk in b64.as_bytes().chunks(76) {
+                        out.push_str("    ");
+                        out.push_str(std::str::from_utf8(chunk).unwrap());
+                        out.push_str(newline);
+                    }
+                }
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        yaml_serde::from_str(&out).unwrap()
+    }
+
+    fn secret(v: &Value) -> Secret {
+        match Object::from_value(v) {
+            Ok(Some(Object::Secret(s))) => s,
+            other => panic!("not a Secret: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn base64_wrapped_in_a_yaml_block_decodes() {
+        let s = secret(&wrapped_secret("\n"));
+        assert!(s.undecodable.is_empty(), "{:?}", s.undecodable);
+        assert!(s.data["tls.crt"].starts_with(b"-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn base64_wrapped_with_crlf_decodes() {
+        let v = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "data": {"k": "aGVs\r\nbG8=\r\n"}});
+        assert_eq!(secret(&v).data["k"], b"hello");
+    }
+
+    #[test]
+    fn non_canonical_trailing_bits_decode_as_in_go() {
+        // Go's StdEncoding is not Strict: "YR==" is "a" there, as "YQ==" is.
+        assert_eq!(decode_data_value("YR==").unwrap(), b"a");
+    }
+
+    #[test]
+    fn what_go_rejects_stays_undecodable() {
+        for bad in [
+            "aGVsbG8",
+            "aGVs bG8=",
+            "aGVs\tbG8=",
+            " aGVsbG8=",
+            "aGVsbG8=aGVsbG8=",
+        ] {
+            assert!(decode_data_value(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_decode_error_names_the_type_not_the_value() {
+        let v = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": "-----BEGIN PRIVATE KEY-----"});
+        let e = Object::from_value(&v).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Secret s: field `stringData`: expected a map, found a string"
+        );
     }
 }

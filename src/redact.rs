@@ -88,7 +88,10 @@ fn unexpected(r: &str) -> (String, &str) {
         }
     }
     let end = r.find(", expected ").unwrap_or(r.len()).min(40);
-    let end = (0..=end).rev().find(|i| r.is_char_boundary(*i)).unwrap_or(0);
+    let end = (0..=end)
+        .rev()
+        .find(|i| r.is_char_boundary(*i))
+        .unwrap_or(0);
     (names_only(&r[..end]), &r[end..])
 }
 
@@ -181,9 +184,7 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
             out.push_str("a string");
             rest = skip_quoted(r, '"');
         } else if is_base64(c) {
-            let run = rest
-                .find(|c: char| !is_base64(c))
-                .unwrap_or(rest.len());
+            let run = rest.find(|c: char| !is_base64(c)).unwrap_or(rest.len());
             let candidate = &rest[..run];
             if looks_like_base64(candidate) {
                 out.push_str(&format!("({run} base64 characters withheld)"));

@@ -106,8 +106,14 @@ impl Scanner {
 
     #[track_caller]
     fn assert_output_clean(&self, what: &str, o: &Output) {
-        self.assert_clean(&format!("{what} (stdout)"), &String::from_utf8_lossy(&o.stdout));
-        self.assert_clean(&format!("{what} (stderr)"), &String::from_utf8_lossy(&o.stderr));
+        self.assert_clean(
+            &format!("{what} (stdout)"),
+            &String::from_utf8_lossy(&o.stdout),
+        );
+        self.assert_clean(
+            &format!("{what} (stderr)"),
+            &String::from_utf8_lossy(&o.stderr),
+        );
     }
 }
 
@@ -393,11 +399,17 @@ fn free_port() -> u16 {
 
 fn serve_cmd(port: u16, dev: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tlsgate"));
-    c.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--now", NOW])
-        .arg("--tls-cert-file")
-        .arg(dev.join("tls.crt"))
-        .arg("--tls-key-file")
-        .arg(dev.join("tls.key"));
+    c.args([
+        "serve",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "--now",
+        NOW,
+    ])
+    .arg("--tls-cert-file")
+    .arg(dev.join("tls.crt"))
+    .arg("--tls-key-file")
+    .arg(dev.join("tls.key"));
     c
 }
 
@@ -442,7 +454,9 @@ fn hostile_reviews() -> Vec<Vec<u8>> {
     let mut out = vec![
         review(secret(json!({"data": key_b64}))),
         review(secret(json!({"stringData": key}))),
-        review(secret(json!({"data": {"tls.key": key, "tls.crt": key_b64}}))),
+        review(secret(
+            json!({"data": {"tls.key": key, "tls.crt": key_b64}}),
+        )),
         review(secret(json!({"type": key, "metadata": {"name": key_b64}}))),
         review(json!(key)),
         review(json!([key_b64])),
@@ -558,7 +572,10 @@ async fn cluster_mode_does_not_log_a_secret_list_it_cannot_decode() {
     // The first list fails to decode; the retry shows the failure was handled (and logged).
     let deadline = Instant::now() + Duration::from_secs(30);
     while api.requests(SECRETS).len() < 2 {
-        assert!(Instant::now() < deadline, "serve never retried the Secret list");
+        assert!(
+            Instant::now() < deadline,
+            "serve never retried the Secret list"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = server.stop();
