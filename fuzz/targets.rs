@@ -13,8 +13,11 @@ use tlsgate::webhook::admission::Reviewer;
 /// 2027-01-01T00:00:00Z, inside the window of the fixtures the corpus is made from.
 pub const NOW: i64 = 1_798_761_600;
 
+/// A target body: any bytes in, an answer (never a panic) out.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus directory and cargo-fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("pem_split", pem_split),
     ("secret_analysis", secret_analysis),
     ("admission_review", admission_review),

@@ -116,3 +116,52 @@ fn parse() -> Cli {
     let matches = cmd.get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Events that reach the formatter under [`WithholdBodies`], at trace level.
+    fn logged(emit: impl FnOnce()) -> String {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || Sink(sink.clone()))
+            .finish()
+            .with(WithholdBodies);
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn kube_client_logging_a_list_body_is_withheld_at_every_level() {
+        let body = r#"{"kind":"SecretList","items":[{"data":{"tls.key":"LS0tLS1CRUdJTi"}}]}"#;
+        let text = logged(|| {
+            // kube-client 5 `Client::request`: tracing::warn!("{}, {:?}", text, e)
+            tracing::warn!(target: "kube_client::client", "{}, {:?}", body, "Error(..)");
+            tracing::trace!(target: "kube_client::client", "Status from {}", body);
+            tracing::debug!(target: "kube_client::client", "Unsuccessful data error parse: {body}");
+        });
+        assert_eq!(text, "");
+    }
+
+    #[test]
+    fn kube_client_events_without_a_body_pass() {
+        let text = logged(|| tracing::debug!(target: "kube_client::client::builder", "requesting"));
+        assert!(text.contains("requesting"), "{text}");
+    }
+}
