@@ -256,6 +256,30 @@ fn secret_whose_data_is_a_string_is_a_finding_with_its_path_and_no_value() {
 }
 
 #[test]
+fn secret_whose_data_is_a_string_is_an_audit_note_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = hostile_manifests(dir.path());
+    let o = tlsgate(
+        &[
+            "audit",
+            "--now",
+            NOW,
+            "-o",
+            "json",
+            "-f",
+            s(&d.join("secret-data-string.json")),
+        ],
+        None,
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["notes"],
+        json!(["skipped Secret json-forgot: field `data`: expected a map, found a string"]),
+        "{report:#}"
+    );
+}
+
+#[test]
 fn lint_in_every_format_prints_no_key_material() {
     let dir = tempfile::tempdir().unwrap();
     let d = hostile_manifests(dir.path());
@@ -503,7 +527,10 @@ async fn serve_manifests_logs_and_answers_carry_no_key_material() {
     let (_, metrics) = conn.request("GET", "/metrics", Vec::new()).await.unwrap();
     let log = server.stop();
 
-    assert!(log.contains("skipping a manifest"), "{log}");
+    assert!(
+        log.contains("Secret forgot-key-name: field `data`: expected a map, found a string"),
+        "{log}"
+    );
     assert!(answers.contains("400"), "{answers}");
     scanner.assert_clean("serve --manifests: answers", &answers);
     scanner.assert_clean("serve --manifests: /metrics", &metrics);
