@@ -242,7 +242,17 @@ impl Object {
             ("networking.k8s.io", "Ingress") => Object::Ingress(decode(v, kind)?),
             _ => return Ok(None),
         };
-        Ok(Some(obj))
+        Ok(Some(obj.with_printable_name()))
+    }
+
+    /// The API server allows only DNS names as object names, so a name carrying a PEM or base64
+    /// (a key pasted in the wrong place, in a manifest that was never applied) is not one it
+    /// would store; it is withheld here, once, so no report, log or metric label repeats it.
+    fn with_printable_name(mut self) -> Self {
+        if let std::borrow::Cow::Owned(clean) = crate::redact::scrub(&self.meta().name) {
+            self.meta_mut().name = clean;
+        }
+        self
     }
 
     /// Decodes JSON text whose group and kind are already known (an AdmissionReview says them).
@@ -267,7 +277,7 @@ impl Object {
             ("networking.k8s.io", "Ingress") => Object::Ingress(decode_str(text, kind)?),
             _ => return Ok(None),
         };
-        Ok(Some(obj))
+        Ok(Some(obj.with_printable_name()))
     }
 
     pub fn meta_mut(&mut self) -> &mut Meta {

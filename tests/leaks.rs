@@ -157,6 +157,15 @@ fn hostile_manifests(dir: &Path) -> PathBuf {
                 indented(&key, "  ")
             ),
         ),
+        // The key pasted where a reference or a name belongs.
+        (
+            "references.yaml",
+            format!(
+                "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: istio-system\nspec:\n  selector:\n    istio: ingressgateway\n  servers:\n  - port:\n      number: 443\n      name: https\n      protocol: HTTPS\n    hosts: [\"a.example.com\"]\n    tls:\n      mode: SIMPLE\n      credentialName: |\n{}---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: ing\n  namespace: default\nspec:\n  tls:\n  - hosts: [a.example.com]\n    secretName: {key_b64}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {key_b64}\n  namespace: default\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {cert_b64}\n  tls.key: {cert_b64}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ca\n  namespace: default\ndata:\n  ca.crt: |\n{}",
+                indented(&key, "        "),
+                indented(&key, "    ")
+            ),
+        ),
         // The same in JSON, and a List whose items are strings.
         (
             "secret-data-string.json",
