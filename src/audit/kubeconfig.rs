@@ -111,7 +111,7 @@ pub fn read(path: &Path) -> anyhow::Result<KubeconfigFile> {
         let p = base.join(&f);
         let bytes = crate::load::read_regular(&p, crate::load::MAX_CONFIG_BYTES).map_err(|e| {
             anyhow::anyhow!(
-                "--kubeconfig {}: {field}: {} {e}",
+                "--kubeconfig {}: {field}: cannot read it: {} {e}",
                 path.display(),
                 p.display()
             )
