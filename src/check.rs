@@ -378,7 +378,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     for i in own.into_iter().filter(|i| PROPAGATED.contains(&i.code)) {
         out.push(Issue {
             path: r.path.clone(),
-            message: format!("{src}: {}", i.message),
+            message: crate::redact::scrub(&format!("{src}: {}", i.message)).into_owned(),
             ..i
         });
     }

@@ -157,12 +157,19 @@ pub struct Issue {
 }
 
 impl Issue {
+    /// Messages repeat what the user wrote (a reference name); one where a PEM or base64 was
+    /// pasted has it withheld ([`crate::redact::scrub`]), so no door prints key material.
     pub fn new(code: Code, path: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let message = match crate::redact::scrub(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(clean) => clean,
+        };
         Issue {
             code,
             severity: code.default_severity(),
             path: path.into(),
-            message: message.into(),
+            message,
         }
     }
 

@@ -25,6 +25,7 @@ pub mod load;
 pub mod lookup;
 pub mod model;
 pub mod policy;
+pub mod redact;
 pub mod refs;
 pub mod report;
 pub mod selfcert;

@@ -1,12 +1,103 @@
 //! Reading manifests: files, directories (recursive `*.yaml|*.yml|*.json`), `-` for stdin;
 //! multi-document YAML split the way kubectl splits it, JSON, and `kind: List`.
 //! A document that cannot be parsed is reported with its file and index; the rest still loads.
+//!
+//! Every file tlsgate reads (manifests, dumps, the policy file, kubeconfigs, PKI files) goes
+//! through [`read_regular`]: regular files only, within a size budget, so a FIFO, a device or a
+//! huge file is an immediate error naming the path, never a hang or an allocation failure.
 
 use crate::analysis::MAX_OBJECT_BYTES;
+use crate::redact::serde_error;
 use anyhow::Context;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Largest manifest or dump file read (`kubectl get secrets -A -o json` of a large cluster fits).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+/// Largest total read by one run across every path given (and stdin).
+pub const MAX_RUN_BYTES: u64 = 1 << 30;
+/// Largest policy file, kubeconfig or PKI file (each is a few KiB in practice).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+/// Deepest nesting of sequences and mappings the YAML pre-scan lets through to the parser: twice
+/// the parsers' own limit (128 in yaml_serde and serde_json), so the scan never refuses what the
+/// parser would read; it only makes input nested 100,000 deep fail in a linear pass instead of
+/// a quadratic one.
+pub const MAX_NESTING: usize = 256;
+/// Deepest `kind: List` inside `kind: List` expanded. kubectl never writes nested Lists.
+pub const MAX_LIST_NESTING: usize = 16;
+
+/// Why a file could not be read. The caller adds the path and the flag.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("not found")]
+    NotFound,
+    #[error("is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("is {size} bytes, over the limit of {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+    #[error("{0}")]
+    Io(std::io::Error),
+}
+
+/// Reads a regular file of at most `max` bytes. The type is checked before opening: opening a
+/// FIFO blocks until a writer appears, and `/dev/zero` never ends.
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => FileError::NotFound,
+        _ => FileError::Io(e),
+    })?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular(file_kind(&meta)));
+    }
+    if meta.len() > max {
+        return Err(FileError::TooLarge {
+            size: meta.len(),
+            max,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(FileError::Io)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow between the check and the read.
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(FileError::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(FileError::TooLarge {
+            size: bytes.len() as u64,
+            max,
+        });
+    }
+    Ok(bytes)
+}
+
+/// [`read_regular`] as UTF-8 text, for YAML files; the error says "is not UTF-8 text".
+pub fn read_text(path: &Path, max: u64) -> anyhow::Result<String> {
+    let bytes = read_regular(path, max).map_err(|e| anyhow::anyhow!("{} {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    "not a regular file"
+}
 
 /// Where a document came from, for messages and SARIF locations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,30 +161,56 @@ pub fn load_paths(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
 }
 
 /// Like [`load_paths`], handing each document to `loaded` as soon as it is parsed.
+/// A file named twice (directly, or through a symlink) is read once.
 pub fn visit_paths<S: Sink>(paths: &[PathBuf], loaded: &mut S) -> anyhow::Result<()> {
+    visit_within(paths, MAX_RUN_BYTES, loaded)
+}
+
+fn visit_within<S: Sink>(paths: &[PathBuf], run_max: u64, loaded: &mut S) -> anyhow::Result<()> {
+    let mut budget = run_max;
+    let mut seen = HashSet::new();
     for p in paths {
         if p.as_os_str() == "-" {
-            let mut text = String::new();
+            let mut bytes = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut text)
+                .take(MAX_FILE_BYTES.min(budget) + 1)
+                .read_to_end(&mut bytes)
                 .context("cannot read standard input")?;
+            anyhow::ensure!(
+                (bytes.len() as u64) <= MAX_FILE_BYTES.min(budget),
+                "standard input is over the limit of {} bytes",
+                MAX_FILE_BYTES.min(budget)
+            );
+            budget -= bytes.len() as u64;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("standard input is not UTF-8 text"))?;
             load_text(&text, "<stdin>", loaded);
             continue;
         }
         let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
-        if meta.is_dir() {
-            for f in manifest_files(p)? {
-                load_file(&f, loaded)?;
-            }
+        let files = if meta.is_dir() {
+            manifest_files(p)?
         } else {
-            load_file(p, loaded)?;
+            vec![p.clone()]
+        };
+        for f in files {
+            if seen.insert(std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone())) {
+                load_file(&f, &mut budget, loaded)?;
+            }
         }
     }
     Ok(())
 }
 
-fn load_file<S: Sink>(p: &Path, loaded: &mut S) -> anyhow::Result<()> {
-    let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+fn load_file<S: Sink>(p: &Path, budget: &mut u64, loaded: &mut S) -> anyhow::Result<()> {
+    let bytes = read_regular(p, MAX_FILE_BYTES.min(*budget)).map_err(|e| match e {
+        FileError::TooLarge { .. } if *budget < MAX_FILE_BYTES => anyhow::anyhow!(
+            "{}: the files given add up to more than the limit for one run ({MAX_RUN_BYTES} bytes)",
+            p.display()
+        ),
+        e => anyhow::anyhow!("{} {e}", p.display()),
+    })?;
+    *budget -= bytes.len() as u64;
     match String::from_utf8(bytes) {
         Ok(text) => load_text(&text, &p.display().to_string(), loaded),
         Err(_) => loaded.error(LoadError {
@@ -108,23 +225,30 @@ fn load_file<S: Sink>(p: &Path, loaded: &mut S) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Manifest files under `dir`, sorted, recursively.
+/// Manifest files under `dir`, sorted, recursively. Symlinks are followed; a link back to a
+/// directory being walked (a loop) is skipped, and a file reached twice is listed once.
 pub fn manifest_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml" | "json")
-            ) {
-                out.push(path);
+    let mut seen = HashSet::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(true) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.loop_ancestor().is_some() => continue,
+            Err(e) => {
+                let at = e.path().unwrap_or(dir).display().to_string();
+                return Err(anyhow::anyhow!("cannot list {at}: {e}"));
             }
+        };
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let path = entry.into_path();
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) && seen.insert(std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()))
+        {
+            out.push(path);
         }
     }
     out.sort();
@@ -151,7 +275,7 @@ pub fn load_text<S: Sink>(text: &str, file: &str, loaded: &mut S) {
                 Err(e) => {
                     loaded.error(LoadError {
                         source,
-                        reason: format!("invalid JSON: {e}"),
+                        reason: format!("invalid JSON: {}", serde_error(&e.to_string())),
                     });
                     break;
                 }
@@ -178,6 +302,16 @@ pub fn load_text<S: Sink>(text: &str, file: &str, loaded: &mut S) {
         if is_blank(doc) {
             continue;
         }
+        if let Some(at) = too_deep(doc) {
+            loaded.error(LoadError {
+                source,
+                reason: format!(
+                    "invalid YAML at line {}: nested more than {MAX_NESTING} levels deep",
+                    line + at - 1
+                ),
+            });
+            continue;
+        }
         match yaml_serde::from_str::<Value>(doc) {
             Ok(Value::Null) => {}
             Ok(v) => push_value(v, source, loaded),
@@ -186,10 +320,10 @@ pub fn load_text<S: Sink>(text: &str, file: &str, loaded: &mut S) {
                 let reason = match e.location() {
                     Some(at) => {
                         let own = format!(" at line {} column {}", at.line(), at.column());
-                        let msg = e.to_string().replace(&own, "");
+                        let msg = serde_error(&e.to_string().replace(&own, ""));
                         format!("invalid YAML at line {}: {msg}", line + at.line() - 1)
                     }
-                    None => format!("invalid YAML: {e}"),
+                    None => format!("invalid YAML: {}", serde_error(&e.to_string())),
                 };
                 loaded.error(LoadError { source, reason })
             }
@@ -222,22 +356,33 @@ fn split_yaml(text: &str) -> Vec<(usize, &str)> {
 }
 
 fn push_value<S: Sink>(v: Value, source: Source, loaded: &mut S) {
+    push_nested(v, source, 0, loaded)
+}
+
+/// Items are moved out of their List, not copied: nested Lists cost their size once.
+fn push_nested<S: Sink>(v: Value, source: Source, lists: usize, loaded: &mut S) {
     match v {
-        Value::Object(ref m)
+        Value::Object(mut m)
             if m.get("kind")
                 .and_then(Value::as_str)
                 .is_some_and(|k| k.ends_with("List"))
                 && m.get("items").is_some_and(Value::is_array) =>
         {
-            if let Some(Value::Array(items)) = m.get("items") {
+            if lists == MAX_LIST_NESTING {
+                return loaded.error(LoadError {
+                    source,
+                    reason: format!("kind: List nested more than {MAX_LIST_NESTING} deep"),
+                });
+            }
+            if let Some(Value::Array(items)) = m.remove("items") {
                 for item in items {
-                    push_value(item.clone(), source.clone(), loaded);
+                    push_nested(item, source.clone(), lists + 1, loaded);
                 }
             }
         }
         Value::Array(items) => {
             for item in items {
-                push_value(item, source.clone(), loaded);
+                push_nested(item, source.clone(), lists + 1, loaded);
             }
         }
         Value::Object(_) => loaded.document(Document { source, value: v }),
@@ -249,6 +394,89 @@ fn push_value<S: Sink>(v: Value, source: Source, loaded: &mut S) {
             ),
         }),
     }
+}
+
+/// A linear pre-scan of a YAML document for nesting deeper than [`MAX_NESTING`]: flow
+/// collections (`[[[`, `{a: {a:`), block sequences on one line (`- - -`) and indentation.
+/// Quoted scalars, block scalars (`|`, `>`) and comments are skipped. It errs on the low side
+/// where YAML is ambiguous; the parser's own limit has the last word. Returns the 1-based line
+/// within the document where the limit is passed.
+fn too_deep(doc: &str) -> Option<usize> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut quote: Option<char> = None;
+    let mut block_scalar: Option<usize> = None;
+    for (n, line) in doc.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let mut s = &line[indent..];
+        if let Some(parent) = block_scalar {
+            if s.is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        let mut block = 0;
+        if flow == 0 && quote.is_none() {
+            if s.is_empty() || s.starts_with('#') {
+                continue;
+            }
+            while indents.last().is_some_and(|&top| top >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+            while let Some(r) = s.strip_prefix("- ").or(s.strip_prefix("? ")) {
+                block += 1;
+                s = r.trim_start_matches(' ');
+            }
+        }
+        let mut prev = ' ';
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if let Some(q) = quote {
+                if c == '\\' && q == '"' {
+                    chars.next();
+                } else if c == q {
+                    quote = None;
+                }
+                prev = c;
+                continue;
+            }
+            // Outside a flow collection, `[`, `{` and quotes open one only at the start of a
+            // value; inside a plain scalar (`x[0]`) they are text.
+            let token_start = flow > 0 || prev == ' ';
+            match c {
+                '#' if prev == ' ' => break,
+                '"' | '\'' if token_start => quote = Some(c),
+                '[' | '{' if token_start => {
+                    flow += 1;
+                    if indents.len() + block + flow > MAX_NESTING {
+                        return Some(n + 1);
+                    }
+                }
+                ']' | '}' if flow > 0 => flow -= 1,
+                _ => {}
+            }
+            prev = c;
+        }
+        if indents.len() + block + flow > MAX_NESTING {
+            return Some(n + 1);
+        }
+        if flow == 0 && quote.is_none() {
+            let value = s.split(" #").next().unwrap_or(s).trim_end();
+            let indicator =
+                value.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+            if indicator.ends_with(": |")
+                || indicator.ends_with(": >")
+                || indicator == "|"
+                || indicator == ">"
+                || indicator.ends_with("- |")
+                || indicator.ends_with("- >")
+            {
+                block_scalar = Some(indent);
+            }
+        }
+    }
+    None
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -323,6 +551,140 @@ mod tests {
             &mut l,
         );
         assert_eq!(l.documents.len(), 2);
+    }
+
+    fn error_of(text: &str) -> String {
+        let mut l = Loaded::default();
+        load_text(text, "f.yaml", &mut l);
+        assert_eq!(l.errors.len(), 1, "{:?}", l.documents);
+        l.errors[0].reason.clone()
+    }
+
+    #[test]
+    fn flow_nesting_100k_deep_is_refused_before_parsing() {
+        let text = format!("kind: {}", "[".repeat(100_000));
+        assert_eq!(
+            error_of(&text),
+            "invalid YAML at line 1: nested more than 256 levels deep"
+        );
+    }
+
+    #[test]
+    fn block_sequences_on_one_line_count_as_nesting() {
+        let text = format!("{}x\n", "- ".repeat(300));
+        assert!(error_of(&text).contains("nested more than 256"));
+    }
+
+    #[test]
+    fn indentation_counts_as_nesting() {
+        let text: String = (0..300)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert!(error_of(&text).contains("nested more than 256"));
+    }
+
+    #[test]
+    fn brackets_in_quotes_comments_and_block_scalars_are_not_nesting() {
+        let deep = "[".repeat(300);
+        let text = format!(
+            "kind: ConfigMap\ndata:\n  a: \"{deep}\"\n  b: '{deep}'\n  # {deep}\n  c: |\n    {deep}\n  d: x{deep}\n"
+        );
+        let mut l = Loaded::default();
+        load_text(&text, "f.yaml", &mut l);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+    }
+
+    #[test]
+    fn nested_lists_past_the_limit_are_an_error() {
+        let mut v = serde_json::json!({"kind": "Secret"});
+        for _ in 0..MAX_LIST_NESTING + 1 {
+            v = serde_json::json!({"kind": "List", "items": [v]});
+        }
+        let mut l = Loaded::default();
+        load_text(&v.to_string(), "f.json", &mut l);
+        assert_eq!(
+            l.errors[0].reason,
+            format!("kind: List nested more than {MAX_LIST_NESTING} deep")
+        );
+    }
+
+    #[test]
+    fn a_json_type_error_names_the_type_not_the_value() {
+        let mut l = Loaded::default();
+        load_text("[\"-----BEGIN PRIVATE KEY-----\"]", "f.json", &mut l);
+        assert_eq!(
+            l.errors[0].reason,
+            "expected a Kubernetes object (a mapping), found a string"
+        );
+        let mut l = Loaded::default();
+        load_text("{\"kind\": \"x\"} \"-----BEGIN\" ,", "f.json", &mut l);
+        assert!(
+            !l.errors[0].reason.contains("BEGIN"),
+            "{}",
+            l.errors[0].reason
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_without_reading_it() {
+        let e = read_regular(Path::new("/dev/zero"), MAX_FILE_BYTES).unwrap_err();
+        assert_eq!(e.to_string(), "is a device, not a regular file");
+    }
+
+    #[test]
+    fn a_file_over_the_budget_is_refused_from_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.yaml");
+        // Sparse: the size is checked, the bytes are never read.
+        std::fs::File::create(&p)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        let e = read_regular(&p, MAX_FILE_BYTES).unwrap_err();
+        assert!(matches!(e, FileError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn files_past_the_run_budget_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a.yaml", "b.yaml"] {
+            std::fs::write(dir.path().join(f), "kind: A\n".repeat(10)).unwrap();
+        }
+        let mut l = Loaded::default();
+        let e = visit_within(&[dir.path().to_path_buf()], 100, &mut l).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("b.yaml") && e.contains("limit for one run"),
+            "{e}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_is_walked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "kind: A\n").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(".", dir.path().join("self")).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+        std::os::unix::fs::symlink("../a.yaml", dir.path().join("sub/b.yaml")).unwrap();
+        let files = manifest_files(dir.path()).unwrap();
+        assert_eq!(files, vec![dir.path().join("a.yaml")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_socket_in_a_walked_directory_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.yaml");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut l = Loaded::default();
+        let e = visit_paths(&[dir.path().to_path_buf()], &mut l).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{} is a socket, not a regular file", sock.display())
+        );
     }
 
     #[test]

@@ -242,7 +242,17 @@ impl Object {
             ("networking.k8s.io", "Ingress") => Object::Ingress(decode(v, kind)?),
             _ => return Ok(None),
         };
-        Ok(Some(obj))
+        Ok(Some(obj.with_printable_name()))
+    }
+
+    /// The API server allows only DNS names as object names, so a name carrying a PEM or base64
+    /// (a key pasted in the wrong place, in a manifest that was never applied) is not one it
+    /// would store; it is withheld here, once, so no report, log or metric label repeats it.
+    fn with_printable_name(mut self) -> Self {
+        if let std::borrow::Cow::Owned(clean) = crate::redact::scrub(&self.meta().name) {
+            self.meta_mut().name = clean;
+        }
+        self
     }
 
     /// Decodes JSON text whose group and kind are already known (an AdmissionReview says them).
@@ -267,7 +277,7 @@ impl Object {
             ("networking.k8s.io", "Ingress") => Object::Ingress(decode_str(text, kind)?),
             _ => return Ok(None),
         };
-        Ok(Some(obj))
+        Ok(Some(obj.with_printable_name()))
     }
 
     pub fn meta_mut(&mut self) -> &mut Meta {
@@ -344,7 +354,7 @@ fn decode<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, DecodeE
             .unwrap_or("<unnamed>")
             .to_string(),
         path: e.path().to_string(),
-        reason: e.inner().to_string(),
+        reason: crate::redact::serde_error(&e.inner().to_string()),
     })
 }
 
@@ -364,7 +374,7 @@ fn decode_str<'a, T: Deserialize<'a>>(text: &'a str, kind: &str) -> Result<T, De
             kind: kind.to_string(),
             name,
             path: e.path().to_string(),
-            reason: e.inner().to_string(),
+            reason: crate::redact::serde_error(&e.inner().to_string()),
         }
     })
 }
@@ -386,14 +396,35 @@ fn decode_secret(v: &Value) -> Result<Secret, DecodeError> {
     Ok(secret_from_raw(decode(v, "Secret")?))
 }
 
+/// Decodes a `data` value as the API server does: Go's `base64.StdEncoding`, which skips `\r`
+/// and `\n` anywhere (a YAML `|` block wraps base64 across lines), requires padding, and
+/// accepts non-zero trailing bits (it is not `Strict`). Spaces and tabs are errors there too.
+pub fn decode_data_value(val: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    if val.contains(['\r', '\n']) {
+        let joined: Vec<u8> = val
+            .bytes()
+            .filter(|b| !matches!(b, b'\r' | b'\n'))
+            .collect();
+        GO_STD_ENCODING.decode(joined)
+    } else {
+        GO_STD_ENCODING.decode(val)
+    }
+}
+
 /// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
 fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
     let mut data = SecretData::new();
     let mut undecodable = Vec::new();
-    let engine = base64::engine::general_purpose::STANDARD;
     for (k, val) in raw.data {
         let val = val.unwrap_or_default();
-        match engine.decode(val.trim().as_bytes()) {
+        match decode_data_value(&val) {
             Ok(bytes) => {
                 data.insert(k, bytes);
             }
@@ -409,5 +440,88 @@ fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
         secret_type: raw.secret_type.unwrap_or_else(|| "Opaque".to_string()),
         data,
         undecodable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kubectl create secret tls httpbin-credential ... --dry-run=client -o yaml`, with `tls.crt`
+    /// rewrapped into a YAML `|` block at 76 columns, as editors and `base64` (GNU, default -w 76)
+    /// write it. The API server reads it (Go skips the newlines).
+    fn wrapped_secret(newline: &str) -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/secrets/httpbin-credential-tls.yaml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            match line.strip_prefix("  tls.crt: ") {
+                Some(b64) => {
+                    out.push_str("  tls.crt: |\n");
+                    for chunk in b64.as_bytes().chunks(76) {
+                        out.push_str("    ");
+                        out.push_str(std::str::from_utf8(chunk).unwrap());
+                        out.push_str(newline);
+                    }
+                }
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        yaml_serde::from_str(&out).unwrap()
+    }
+
+    fn secret(v: &Value) -> Secret {
+        match Object::from_value(v) {
+            Ok(Some(Object::Secret(s))) => s,
+            other => panic!("not a Secret: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn base64_wrapped_in_a_yaml_block_decodes() {
+        let s = secret(&wrapped_secret("\n"));
+        assert!(s.undecodable.is_empty(), "{:?}", s.undecodable);
+        assert!(s.data["tls.crt"].starts_with(b"-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn base64_wrapped_with_crlf_decodes() {
+        let v = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "data": {"k": "aGVs\r\nbG8=\r\n"}});
+        assert_eq!(secret(&v).data["k"], b"hello");
+    }
+
+    #[test]
+    fn non_canonical_trailing_bits_decode_as_in_go() {
+        // Go's StdEncoding is not Strict: "YR==" is "a" there, as "YQ==" is.
+        assert_eq!(decode_data_value("YR==").unwrap(), b"a");
+    }
+
+    #[test]
+    fn what_go_rejects_stays_undecodable() {
+        for bad in [
+            "aGVsbG8",
+            "aGVs bG8=",
+            "aGVs\tbG8=",
+            " aGVsbG8=",
+            "aGVsbG8=aGVsbG8=",
+        ] {
+            assert!(decode_data_value(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_decode_error_names_the_type_not_the_value() {
+        let v = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": "-----BEGIN PRIVATE KEY-----"});
+        let e = Object::from_value(&v).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Secret s: field `stringData`: expected a map, found a string"
+        );
     }
 }

@@ -48,18 +48,23 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Reads the `--config` file: a regular file of at most
+    /// [`MAX_CONFIG_BYTES`](crate::load::MAX_CONFIG_BYTES). Errors name the flag and the file,
+    /// never what the file contains (a mixed-up `--config tls.key` must not print the key).
     pub fn from_file(path: &Path) -> anyhow::Result<Policy> {
         use anyhow::Context;
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        Self::from_yaml(&text).with_context(|| format!("invalid policy file {}", path.display()))
+        let text = crate::load::read_text(path, crate::load::MAX_CONFIG_BYTES)
+            .map_err(|e| anyhow::anyhow!("--config: cannot read the policy file {e}"))?;
+        Self::from_yaml(&text)
+            .with_context(|| format!("--config {}: invalid policy file", path.display()))
     }
 
     pub fn from_yaml(text: &str) -> anyhow::Result<Policy> {
         if text.trim().is_empty() {
             return Ok(Policy::default());
         }
-        let p: Policy = yaml_serde::from_str(text)?;
+        let p: Policy = yaml_serde::from_str(text)
+            .map_err(|e| anyhow::anyhow!(crate::redact::serde_error(&e.to_string())))?;
         anyhow::ensure!(
             p.expiry_warning_days >= 0,
             "expiryWarningDays must not be negative"

@@ -8,7 +8,6 @@
 
 use super::{signed_by, AuditedCert, Group, Problem, NOT_SIGNED_BY_CA};
 use crate::analysis::{pem, MAX_CERTS_PER_BUNDLE};
-use anyhow::Context;
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -78,10 +77,15 @@ pub struct KubeconfigFile {
 /// Reads a kubeconfig and the certificate/key files it references. Errors name `--kubeconfig`,
 /// the file, and for a referenced file the field that references it.
 pub fn read(path: &Path) -> anyhow::Result<KubeconfigFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--kubeconfig {}: cannot read it", path.display()))?;
-    let kc: Kubeconfig = yaml_serde::from_str(&text)
-        .with_context(|| format!("--kubeconfig {}: not a kubeconfig", path.display()))?;
+    let text = crate::load::read_text(path, crate::load::MAX_CONFIG_BYTES)
+        .map_err(|e| anyhow::anyhow!("--kubeconfig {e}"))?;
+    let kc: Kubeconfig = yaml_serde::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "--kubeconfig {}: not a kubeconfig: {}",
+            path.display(),
+            crate::redact::serde_error(&e.to_string())
+        )
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut refs: Vec<(String, String)> = Vec::new();
     for c in &kc.clusters {
@@ -105,9 +109,9 @@ pub fn read(path: &Path) -> anyhow::Result<KubeconfigFile> {
     let mut files = BTreeMap::new();
     for (field, f) in refs {
         let p = base.join(&f);
-        let bytes = std::fs::read(&p).with_context(|| {
-            format!(
-                "--kubeconfig {}: {field}: cannot read {}",
+        let bytes = crate::load::read_regular(&p, crate::load::MAX_CONFIG_BYTES).map_err(|e| {
+            anyhow::anyhow!(
+                "--kubeconfig {}: {field}: cannot read it: {} {e}",
                 path.display(),
                 p.display()
             )
@@ -210,7 +214,11 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
     let parsed: Kubeconfig = match yaml_serde::from_str(&kc.text) {
         Ok(k) => k,
         Err(e) => {
-            notes.push(format!("{}: not a kubeconfig ({e})", kc.path));
+            notes.push(format!(
+                "{}: not a kubeconfig ({})",
+                kc.path,
+                crate::redact::serde_error(&e.to_string())
+            ));
             return (out, notes);
         }
     };

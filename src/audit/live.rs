@@ -148,7 +148,7 @@ async fn list_all(
             match serde_json::to_value(&o) {
                 Ok(v) => out.push(v),
                 Err(e) => {
-                    tracing::warn!(error = %e, kind = %ar.kind, "skipping an object that does not serialize")
+                    tracing::warn!(error = %crate::redact::serde_error(&e.to_string()), kind = %ar.kind, "skipping an object that does not serialize")
                 }
             }
         }

@@ -60,14 +60,12 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<PkiFiles> {
         .chain(["sa.key".to_string(), "sa.pub".to_string()]);
     for name in names {
         let p = dir.join(&name);
-        match std::fs::read(&p) {
+        match crate::load::read_regular(&p, crate::load::MAX_CONFIG_BYTES) {
             Ok(b) => {
                 files.insert(name, b);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("--pki-dir: cannot read {}", p.display()))
-            }
+            Err(crate::load::FileError::NotFound) => {}
+            Err(e) => anyhow::bail!("--pki-dir: {} {e}", p.display()),
         }
     }
     Ok(PkiFiles {

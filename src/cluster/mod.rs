@@ -306,7 +306,7 @@ fn decode_value(
             Entry::Unusable
         }
         Err(e) => {
-            warn!(namespace, name, error = %e, "ignoring an object that does not serialize");
+            warn!(namespace, name, error = %crate::redact::serde_error(&e.to_string()), "ignoring an object that does not serialize");
             Entry::Unusable
         }
     };
@@ -474,7 +474,7 @@ where
                 &obj.name_any(),
             ),
             Err(e) => {
-                warn!(kind = kind.kind, group = kind.group, error = %e, "watch failed; retrying with backoff")
+                warn!(kind = kind.kind, group = kind.group, error = %crate::redact::serde_error(&e.to_string()), "watch failed; retrying with backoff")
             }
         }
     }

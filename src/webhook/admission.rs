@@ -121,11 +121,13 @@ fn present(raw: Option<&RawValue>) -> Option<&str> {
 fn read(body: &[u8]) -> Result<(String, RequestIn<'_>), BadReview> {
     let text =
         std::str::from_utf8(body).map_err(|_| BadReview("body is not JSON: not UTF-8".into()))?;
+    // serde_json's messages quote the value they found; the body can carry a Secret.
     let review: ReviewIn<'_> = serde_json::from_str(text).map_err(|e| {
+        let why = crate::redact::serde_error(&e.to_string());
         if e.is_syntax() || e.is_eof() {
-            BadReview(format!("body is not JSON: {e}"))
+            BadReview(format!("body is not JSON: {why}"))
         } else {
-            BadReview(format!("not an AdmissionReview: {e}"))
+            BadReview(format!("not an AdmissionReview: {why}"))
         }
     })?;
     let api_version = review.api_version;
@@ -133,8 +135,9 @@ fn read(body: &[u8]) -> Result<(String, RequestIn<'_>), BadReview> {
         api_version.as_str(),
         "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
     ) {
+        let got = crate::redact::serde_error(&format!("`{api_version}`"));
         return Err(BadReview(format!(
-            "apiVersion must be admission.k8s.io/v1 or v1beta1, got `{api_version}`"
+            "apiVersion must be admission.k8s.io/v1 or v1beta1, got {got}"
         )));
     }
     if review.kind != "AdmissionReview" {
