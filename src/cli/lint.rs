@@ -48,6 +48,10 @@ pub struct Args {
     /// or `warn` (a strict pipeline, e.g. fail a month before a certificate expires).
     #[arg(long, value_enum, default_value = "deny")]
     pub fail_on: FailOn,
+    /// Exit 0 when the input holds nothing tlsgate checks. Without it that is exit 2: an empty
+    /// pipe or a mistyped directory must not pass a CI gate.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -86,6 +90,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = crate::load::load_paths(&paths).context("cannot load manifests")?;
     let now = args.now.unwrap_or_else(crate::wall_clock);
     let report = crate::lint::lint(&loaded, &policy, now, Arc::new(Analyzer::new()));
+    if report.summary.objects == 0 && report.findings.is_empty() && !args.allow_empty {
+        anyhow::bail!(
+            "nothing to check in {}: {}; pass --allow-empty if that is expected",
+            names(&paths),
+            match loaded.documents.len() {
+                0 => "no documents".to_string(),
+                1 => "1 document, not of a kind tlsgate checks".to_string(),
+                n => format!("{n} documents, none of a kind tlsgate checks"),
+            }
+        );
+    }
     let text = match args.output {
         Output::Json => report.to_json() + "\n",
         Output::Text => report.to_text(std::io::stdout().is_terminal()),
@@ -102,6 +117,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn names(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| match p.to_str() {
+            Some("-") => "standard input".to_string(),
+            _ => p.display().to_string(),
+        })
+        .collect();
+    names.join(", ")
 }
 
 /// The objects `lint` checked, for JUnit's one-testcase-per-object. `lint::lint` returns only
