@@ -431,7 +431,7 @@ fn sarif_points_at_file_and_document_start_line() {
 }
 
 #[test]
-fn sarif_from_stdin_has_no_physical_location() {
+fn sarif_from_helm_template_on_stdin_points_at_the_templates() {
     let o = tlsgate(
         &["lint", "-", "--now", NOW, "--output", "sarif"],
         Some(&helm_template_stream()),
@@ -439,11 +439,52 @@ fn sarif_from_stdin_has_no_physical_location() {
     let sarif = json_of(&o);
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
-    for r in results {
-        let loc = &r["locations"][0];
-        assert!(loc.get("physicalLocation").is_none(), "{loc:#}");
-        assert!(loc["logicalLocations"][0]["fullyQualifiedName"].is_string());
-    }
+    let uris: Vec<&str> = results
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        uris,
+        ["httpbin/templates/gateway.yaml", "httpbin/templates/expired.yaml"]
+    );
+}
+
+#[test]
+fn sarif_from_unattributed_stdin_exits_2_saying_how_to_name_it() {
+    let o = tlsgate(
+        &["lint", "-", "--now", NOW, "--output", "sarif"],
+        Some(&expired_secret_yaml()),
+    );
+    assert_exit(&o, 2);
+    assert!(stdout(&o).is_empty());
+    assert!(stderr(&o).contains("--stdin-filename NAME"), "{}", stderr(&o));
+}
+
+#[test]
+fn stdin_filename_names_stdin_in_sarif() {
+    let o = tlsgate(
+        &[
+            "lint",
+            "-",
+            "--stdin-filename",
+            "k8s/expired.yaml",
+            "--now",
+            NOW,
+            "--output",
+            "sarif",
+        ],
+        Some(&expired_secret_yaml()),
+    );
+    assert_exit(&o, 1);
+    let sarif = json_of(&o);
+    let loc = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "k8s/expired.yaml");
+    // The document's first line in the stream, its leading comment included.
+    assert_eq!(loc["region"]["startLine"], 1);
 }
 
 #[test]
