@@ -570,4 +570,62 @@ mod tests {
         load_text("just a string\n", "f.yaml", &mut l);
         assert_eq!(l.errors.len(), 1);
     }
+
+    fn rendered(text: &str, root: Option<&str>) -> Loaded {
+        let mut l = Loaded::default();
+        load_rendered(text, "<stdin>", root.map(PathBuf::from), &mut l);
+        l
+    }
+
+    #[test]
+    fn helm_source_resolves_against_the_chart_root() {
+        let l = rendered(
+            "---\n# Source: web/templates/secret.yaml\nkind: Secret\n",
+            Some("charts/web"),
+        );
+        let origin = l.documents[0].source.origin.clone().unwrap();
+        assert_eq!(origin.file, "charts/web/templates/secret.yaml");
+        assert_eq!(origin.line, 1);
+    }
+
+    #[test]
+    fn helm_source_without_a_root_is_kept_as_written() {
+        let l = rendered("# Source: web/templates/a.yaml\nkind: A\n", None);
+        assert_eq!(
+            l.documents[0].source.origin.as_ref().unwrap().file,
+            "web/templates/a.yaml"
+        );
+    }
+
+    #[test]
+    fn kustomize_origin_resolves_parent_directories() {
+        let doc = "kind: Secret\nmetadata:\n  name: a\n  annotations:\n    config.kubernetes.io/origin: |\n      path: ../../base/s.yaml\n";
+        let l = rendered(doc, Some("k8s/overlays/prod"));
+        let origin = l.documents[0].source.origin.clone().unwrap();
+        assert_eq!(origin.file, "k8s/base/s.yaml");
+    }
+
+    #[test]
+    fn remote_kustomize_origin_gives_no_file() {
+        let doc = "kind: Secret\nmetadata:\n  name: a\n  annotations:\n    config.kubernetes.io/origin: |\n      path: s.yaml\n      repo: https://example.com/r\n";
+        assert_eq!(rendered(doc, Some(".")).documents[0].source.origin, None);
+    }
+
+    #[test]
+    fn files_on_disk_are_not_attributed() {
+        let mut l = Loaded::default();
+        load_text(
+            "# Source: web/templates/a.yaml\nkind: A\n",
+            "f.yaml",
+            &mut l,
+        );
+        assert_eq!(l.documents[0].source.origin, None);
+    }
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(normalize(Path::new("a/b/../../c/./d")), "c/d");
+        assert_eq!(normalize(Path::new("../x")), "../x");
+        assert_eq!(normalize(Path::new("/a/../b")), "/b");
+    }
 }

@@ -449,7 +449,10 @@ fn sarif_from_helm_template_on_stdin_points_at_the_templates() {
         .collect();
     assert_eq!(
         uris,
-        ["httpbin/templates/gateway.yaml", "httpbin/templates/expired.yaml"]
+        [
+            "httpbin/templates/gateway.yaml",
+            "httpbin/templates/expired.yaml"
+        ]
     );
 }
 
@@ -461,7 +464,11 @@ fn sarif_from_unattributed_stdin_exits_2_saying_how_to_name_it() {
     );
     assert_exit(&o, 2);
     assert!(stdout(&o).is_empty());
-    assert!(stderr(&o).contains("--stdin-filename NAME"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--stdin-filename NAME"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
