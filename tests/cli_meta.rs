@@ -63,3 +63,31 @@ fn completions_for_an_unknown_shell_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("tcsh"));
 }
+
+#[test]
+fn serve_dev_outside_a_checkout_names_dev_and_examples_not_manifests() {
+    let empty = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tlsgate"))
+        .args(["serve", "--dev", "--addr", "127.0.0.1:0"])
+        .current_dir(empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("--dev uses ./examples"), "{stderr}");
+    assert!(!stderr.contains("cannot load --manifests"), "{stderr}");
+    assert_eq!(
+        stderr.matches("tlsgate: ").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(!empty.path().join("certs-dev").exists(), "nothing written");
+}
+
+#[test]
+fn self_managed_certs_help_says_it_needs_a_cluster_and_not_dev() {
+    let o = tlsgate(&["serve", "--help"]);
+    let help = stdout(&o).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("Needs a cluster to write them to"), "{help}");
+    assert!(help.contains("not with --dev"), "{help}");
+}
