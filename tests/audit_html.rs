@@ -1,5 +1,8 @@
 //! `tlsgate audit -o html`: one self-contained page, rendered by headless Chromium (Debian
-//! package `chromium`, installed by .ci/run) to a PNG and to its DOM.
+//! package `chromium`, installed by .ci/run) to a PNG and to its DOM. Without Chromium the
+//! rendering test skips with one line, unless `TLSGATE_REQUIRE_BROWSER=1` (.ci/run sets it).
+
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,26 +91,10 @@ fn html_timeline_is_grouped_by_kind() {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
 }
 
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        if let Some(p) = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        }) {
-            return p;
-        }
-    }
-    panic!(
-        "headless Chromium is needed to render the HTML report; .ci/run installs it \
-         (apt-get install -y chromium)"
-    );
-}
-
 /// Runs headless Chromium on `page` with `mode` (`--screenshot=...` or `--dump-dom`).
-fn headless(page: &Path, mode: &str) -> std::process::Output {
+fn headless(chromium: &Path, page: &Path, mode: &str) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
-    Command::new(chromium())
+    Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -128,12 +115,15 @@ fn headless(page: &Path, mode: &str) -> std::process::Output {
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
+    let Some(chromium) = tools::browser() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let page = tmp.path().join("report.html");
     std::fs::write(&page, report()).unwrap();
 
     let png = tmp.path().join("out.png");
-    let shot = headless(&page, &format!("--screenshot={}", png.display()));
+    let shot = headless(&chromium, &page, &format!("--screenshot={}", png.display()));
     let bytes = std::fs::read(&png).unwrap_or_else(|e| {
         panic!(
             "no screenshot ({e}); chromium said: {}",
@@ -148,7 +138,7 @@ fn html_report_renders_in_headless_chromium() {
         bytes.len()
     );
 
-    let dom = headless(&page, "--dump-dom");
+    let dom = headless(&chromium, &page, "--dump-dom");
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(
         dom.matches("<tr class=\"cert\"").count(),

@@ -3,7 +3,10 @@
 //! `helm template`, and the `kubectl tlsgate` plugin.
 //!
 //! `UPDATE_SNAPSHOTS=1 cargo test --test lint_cli` rewrites the snapshots; review the diff.
-//! kubectl is required (as in tests/manifests.rs): a missing kubectl fails, never skips.
+//! Tests that run kubectl skip with one line without it, unless `TLSGATE_REQUIRE_TOOLS=1`
+//! (.ci/run sets it).
+
+mod tools;
 
 use serde_json::{json, Value};
 use std::io::Write;
@@ -142,22 +145,19 @@ fn codes(report: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// `kubectl <args>` in `dir`; `None` (the test skips) when kubectl is missing.
 #[track_caller]
-fn kubectl(args: &[&str], path_env: Option<&std::ffi::OsStr>, dir: &Path) -> Output {
-    let mut cmd = Command::new("kubectl");
+fn kubectl(args: &[&str], path_env: Option<&std::ffi::OsStr>, dir: &Path) -> Option<Output> {
+    let kubectl = tools::tool("kubectl", "install kubectl >= 1.27")?;
+    let mut cmd = Command::new(kubectl);
     cmd.args(args).current_dir(dir);
     if let Some(p) = path_env {
         cmd.env("PATH", p);
     }
-    match cmd.output() {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "kubectl is not on PATH; this test runs `kubectl {}`. .ci/run installs kubectl; \
-             locally, install kubectl >= 1.27",
-            args.join(" ")
-        ),
-        Err(e) => panic!("cannot run `kubectl {}`: {e}", args.join(" ")),
-    }
+    Some(
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run `kubectl {}`: {e}", args.join(" "))),
+    )
 }
 
 // ---------------------------------------------------------------- snapshots
@@ -303,7 +303,9 @@ fn kustomize_output_on_stdin_is_checked() {
         "resources:\n- broken.yaml\ncommonLabels:\n  app: httpbin\n",
     )
     .unwrap();
-    let rendered = kubectl(&["kustomize", "."], None, dir.path());
+    let Some(rendered) = kubectl(&["kustomize", "."], None, dir.path()) else {
+        return;
+    };
     assert!(rendered.status.success(), "{}", stderr(&rendered));
     let o = tlsgate(
         &["lint", "-", "--now", NOW, "--output", "json"],
@@ -326,7 +328,9 @@ fn kustomize_output_on_stdin_is_checked() {
 
 #[test]
 fn base_manifests_rendered_by_kubectl_kustomize_lint_clean() {
-    let rendered = kubectl(&["kustomize", "manifests/base"], None, &root());
+    let Some(rendered) = kubectl(&["kustomize", "manifests/base"], None, &root()) else {
+        return;
+    };
     assert!(rendered.status.success(), "{}", stderr(&rendered));
     let o = tlsgate(&["lint", "-", "--now", NOW], Some(&stdout(&rendered)));
     assert_exit(&o, 0);
@@ -427,7 +431,7 @@ fn sarif_points_at_file_and_document_start_line() {
 }
 
 #[test]
-fn sarif_from_stdin_has_no_physical_location() {
+fn sarif_from_helm_template_on_stdin_points_at_the_templates() {
     let o = tlsgate(
         &["lint", "-", "--now", NOW, "--output", "sarif"],
         Some(&helm_template_stream()),
@@ -435,11 +439,59 @@ fn sarif_from_stdin_has_no_physical_location() {
     let sarif = json_of(&o);
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
-    for r in results {
-        let loc = &r["locations"][0];
-        assert!(loc.get("physicalLocation").is_none(), "{loc:#}");
-        assert!(loc["logicalLocations"][0]["fullyQualifiedName"].is_string());
-    }
+    let uris: Vec<&str> = results
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            "httpbin/templates/gateway.yaml",
+            "httpbin/templates/expired.yaml"
+        ]
+    );
+}
+
+#[test]
+fn sarif_from_unattributed_stdin_exits_2_saying_how_to_name_it() {
+    let o = tlsgate(
+        &["lint", "-", "--now", NOW, "--output", "sarif"],
+        Some(&expired_secret_yaml()),
+    );
+    assert_exit(&o, 2);
+    assert!(stdout(&o).is_empty());
+    assert!(
+        stderr(&o).contains("--stdin-filename NAME"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn stdin_filename_names_stdin_in_sarif() {
+    let o = tlsgate(
+        &[
+            "lint",
+            "-",
+            "--stdin-filename",
+            "k8s/expired.yaml",
+            "--now",
+            NOW,
+            "--output",
+            "sarif",
+        ],
+        Some(&expired_secret_yaml()),
+    );
+    assert_exit(&o, 1);
+    let sarif = json_of(&o);
+    let loc = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "k8s/expired.yaml");
+    // The document's first line in the stream, its leading comment included.
+    assert_eq!(loc["region"]["startLine"], 1);
 }
 
 #[test]
@@ -507,7 +559,9 @@ fn kubectl_runs_the_plugin_as_kubectl_tlsgate() {
     ));
     let path = std::env::join_paths(path).unwrap();
 
-    let list = kubectl(&["plugin", "list"], Some(&path), &root());
+    let Some(list) = kubectl(&["plugin", "list"], Some(&path), &root()) else {
+        return;
+    };
     assert!(
         stdout(&list).contains(plugin.to_str().unwrap()),
         "`kubectl plugin list` does not show {}:\n{}{}",
@@ -520,14 +574,16 @@ fn kubectl_runs_the_plugin_as_kubectl_tlsgate() {
         &["tlsgate", "lint", "-f", "examples/", "--now", NOW],
         Some(&path),
         &root(),
-    );
+    )
+    .expect("kubectl was found above");
     assert_exit(&o, 1);
     let text = stdout(&o);
     for code in ["[cert-expired]", "[key-mismatch]", "[ref-not-permitted]"] {
         assert!(text.contains(code), "missing {code}:\n{text}");
     }
 
-    let help = kubectl(&["tlsgate", "lint", "--help"], Some(&path), &root());
+    let help = kubectl(&["tlsgate", "lint", "--help"], Some(&path), &root())
+        .expect("kubectl was found above");
     assert!(
         stdout(&help).contains("Usage: kubectl tlsgate lint"),
         "{}",

@@ -2,6 +2,8 @@
 //! examples, and `lint examples/`. (The test command itself is what runs this file.)
 
 mod common;
+mod sarif_check;
+mod tools;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -83,6 +85,9 @@ fn validate(dir: &Path, port: u16, example: &str) -> serde_json::Value {
 
 #[test]
 fn dev_server_answers_the_readme_curl_examples() {
+    if tools::tool("curl", "apt-get install curl").is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (_server, port) = start_dev(dir.path());
 
@@ -135,4 +140,97 @@ fn lint_examples_reports_the_seed_mistakes_and_exits_1() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("deny [host-not-covered]"), "{text}");
     assert!(text.contains("objects checked: 8 denied"), "{text}");
+}
+
+/// The README's "Use in CI" section.
+fn use_in_ci() -> String {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let start = readme
+        .find("### Use in CI\n")
+        .expect("README has ### Use in CI");
+    let rest = &readme[start..];
+    let end = rest[4..].find("\n## ").map_or(rest.len(), |e| e + 4);
+    rest[..end].to_string()
+}
+
+/// Runs `command` with `sh` in `dir`, the built tlsgate first on PATH, as a CI step runs it.
+fn run_step(dir: &Path, command: &str) -> Output {
+    let bin = Path::new(env!("CARGO_BIN_EXE_tlsgate")).parent().unwrap();
+    let mut path = vec![bin.to_path_buf()];
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    Command::new("sh")
+        .args(["-c", command])
+        .current_dir(dir)
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .output()
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let p = entry.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn readme_github_actions_step_writes_uploadable_sarif() {
+    let section = use_in_ci();
+    let steps: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- run: "))
+        .filter(|c| c.starts_with("tlsgate lint"))
+        .collect();
+    assert_eq!(steps.len(), 1, "one tlsgate step in:\n{section}");
+    // The repository being checked: k8s/ holds the examples, as a user's manifests.
+    let repo = tempfile::tempdir().unwrap();
+    copy_dir(&common::root().join("examples"), &repo.path().join("k8s"));
+    let o = run_step(repo.path(), steps[0]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path().join("tlsgate.sarif")).unwrap()).unwrap();
+    assert!(!sarif["runs"][0]["results"].as_array().unwrap().is_empty());
+    sarif_check::assert_uploadable(&sarif, repo.path());
+}
+
+#[test]
+fn readme_kustomize_command_writes_sarif_pointing_at_the_base() {
+    let section = use_in_ci();
+    let command = section
+        .split('`')
+        .find(|c| c.starts_with("tlsgate lint -k "))
+        .expect("a `tlsgate lint -k ...` command in Use in CI");
+    if tools::tool("kubectl", "install kubectl >= 1.27").is_none() {
+        return;
+    }
+    let repo = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/kustomize");
+    copy_dir(&fixture.join("base"), &repo.path().join("k8s/base"));
+    copy_dir(&fixture.join("overlays"), &repo.path().join("k8s/overlays"));
+    let o = run_step(repo.path(), command);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path().join("tlsgate.sarif")).unwrap()).unwrap();
+    sarif_check::assert_uploadable(&sarif, repo.path());
+    let uri = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"];
+    assert_eq!(uri, "k8s/base/secrets.yaml");
 }

@@ -61,12 +61,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let live = args.cluster
         || (args.filenames.is_empty() && args.pki_dir.is_empty() && args.kubeconfig.is_empty());
     let mut objects = Vec::new();
-    if !args.filenames.is_empty() {
+    for f in &args.filenames {
         let loaded =
-            crate::load::load_paths(&args.filenames).context("-f: cannot load the dump")?;
+            crate::load::load_paths(std::slice::from_ref(f)).context("-f: cannot load the dump")?;
         if let Some(e) = loaded.errors.first() {
             anyhow::bail!("-f {}: {}", e.source, e.reason);
         }
+        // Fail closed: an empty pipe is what a failed `kubectl get ... |` leaves.
+        anyhow::ensure!(!loaded.documents.is_empty(), no_objects(f));
         objects.extend(loaded.documents.into_iter().map(|d| d.value));
     }
     if live {
@@ -83,11 +85,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         objects.extend(listed);
     }
     inventory.add_objects(&objects, &policy, &analyzer);
+    anyhow::ensure!(
+        args.filenames.is_empty() || !inventory.certs.is_empty(),
+        "no certificates in -f {}: expected Secrets, ConfigMaps, webhook configurations, \
+         APIServices or CRDs that hold certificates",
+        list(&args.filenames)
+    );
     for dir in &args.pki_dir {
+        let before = inventory.certs.len();
         inventory.add_pki(&audit::pki::read_dir(dir)?);
+        anyhow::ensure!(inventory.certs.len() > before, no_pki_certs(dir));
     }
     for kc in &args.kubeconfig {
+        let before = inventory.certs.len();
         inventory.add_kubeconfig(&audit::kubeconfig::read(kc)?);
+        anyhow::ensure!(
+            inventory.certs.len() > before,
+            "no certificates in --kubeconfig {}: expected certificate-authority(-data) or \
+             client-certificate(-data) entries",
+            kc.display()
+        );
     }
     let now = args.now.unwrap_or_else(crate::wall_clock);
     let days = policy.expiry_warning_days;
@@ -102,4 +119,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", -f ")
+}
+
+fn no_objects(f: &std::path::Path) -> String {
+    let dump = "`kubectl get secrets,configmaps,... -A -o json`";
+    if f.as_os_str() == "-" {
+        format!("-f -: standard input holds no objects: expected the output of {dump} (did the command before the pipe fail?)")
+    } else {
+        format!(
+            "-f {}: holds no objects: expected a {dump} dump",
+            f.display()
+        )
+    }
+}
+
+/// The kubeadm file names come from the layout [`audit::pki`] reads, so the hint cannot drift.
+fn no_pki_certs(dir: &std::path::Path) -> String {
+    use audit::pki::{CAS, LEAVES};
+    let stems = [CAS[0].1, LEAVES[0].1, CAS[1].1, CAS[2].1];
+    let names: Vec<String> = stems.iter().map(|stem| format!("{stem}.crt")).collect();
+    format!(
+        "no certificates under {}: expected a kubeadm PKI directory with {}, … (like /etc/kubernetes/pki)",
+        dir.display(),
+        names.join(", ")
+    )
 }

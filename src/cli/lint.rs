@@ -25,11 +25,25 @@ pub enum Output {
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Files or directories (recursive *.yaml|*.yml|*.json); `-` reads stdin.
-    #[arg(value_name = "PATH", required_unless_present = "filenames")]
+    #[arg(value_name = "PATH", required_unless_present_any = ["filenames", "kustomize"])]
     pub paths: Vec<PathBuf>,
-    /// Also accept paths as `-f PATH`, like kubectl.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", hide = true)]
+    /// A file or directory to check, as with `kubectl apply -f` (the same as a PATH). Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub filenames: Vec<PathBuf>,
+    /// A kustomization directory to build (with `kubectl kustomize`) and check, as with
+    /// `kubectl apply -k`. Findings point at the files the objects come from when the
+    /// kustomization sets `buildMetadata: [originAnnotations]`, else at its kustomization.yaml.
+    #[arg(short = 'k', long = "kustomize", value_name = "DIR")]
+    pub kustomize: Vec<PathBuf>,
+    /// Accepted for kubectl's `-R`: directories are always read recursively.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    /// The file standard input stands for (as eslint and ruff take it), or the kustomization or
+    /// chart it was rendered from: `--stdin-filename overlays/prod/kustomization.yaml`. Names
+    /// `-` in output, and roots the paths of kustomize origin annotations and helm `# Source:`
+    /// comments so SARIF and JUnit results point at real files.
+    #[arg(long, value_name = "NAME")]
+    pub stdin_filename: Option<String>,
     /// Check as of this time (RFC 3339), for reproducible CI runs. Default: now.
     #[arg(long, value_parser = crate::parse_time)]
     pub now: Option<i64>,
@@ -48,6 +62,10 @@ pub struct Args {
     /// or `warn` (a strict pipeline, e.g. fail a month before a certificate expires).
     #[arg(long, value_enum, default_value = "deny")]
     pub fail_on: FailOn,
+    /// Exit 0 when the input holds nothing tlsgate checks. Without it that is exit 2: an empty
+    /// pipe or a mistyped directory must not pass a CI gate.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -83,9 +101,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let mut paths = args.paths;
     paths.extend(args.filenames);
-    let loaded = crate::load::load_paths(&paths).context("cannot load manifests")?;
+    let mut loaded = crate::load::load_paths_as(&paths, args.stdin_filename.as_deref())
+        .context("cannot load manifests")?;
+    for dir in &args.kustomize {
+        let text = kustomize(dir)?;
+        let name = kustomization_file(dir);
+        crate::load::load_rendered(&text, &name, Some(dir.clone()), &mut loaded);
+        paths.push(dir.clone());
+    }
     let now = args.now.unwrap_or_else(crate::wall_clock);
     let report = crate::lint::lint(&loaded, &policy, now, Arc::new(Analyzer::new()));
+    if report.summary.objects == 0 && report.findings.is_empty() && !args.allow_empty {
+        anyhow::bail!(
+            "nothing to check in {}: {}; pass --allow-empty if that is expected",
+            names(&paths),
+            match loaded.documents.len() {
+                0 => "no documents".to_string(),
+                1 => "1 document, not of a kind tlsgate checks".to_string(),
+                n => format!("{n} documents, none of a kind tlsgate checks"),
+            }
+        );
+    }
+    if args.output == Output::Sarif {
+        let unplaced = report
+            .findings
+            .iter()
+            .filter(|e| crate::report::sarif::location(e.source.as_ref()).is_none())
+            .count();
+        anyhow::ensure!(
+            unplaced == 0,
+            "cannot write SARIF: {unplaced} findings come from standard input with no file to \
+             point at, and code scanning drops such results; pass --stdin-filename NAME (the \
+             kustomization.yaml or chart the stream was rendered from), set `buildMetadata: \
+             [originAnnotations]` in the kustomization, or lint with -k DIR or the files directly"
+        );
+    }
     let text = match args.output {
         Output::Json => report.to_json() + "\n",
         Output::Text => report.to_text(std::io::stdout().is_terminal()),
@@ -102,6 +152,62 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `kubectl kustomize DIR`: the same build `kubectl apply -k DIR` applies.
+fn kustomize(dir: &std::path::Path) -> anyhow::Result<String> {
+    let out = match std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "-k {}: needs kubectl on PATH to run `kubectl kustomize`; install kubectl, or pipe \
+             the build: `kustomize build {0} | tlsgate lint --stdin-filename {0}/kustomization.yaml -`",
+            dir.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("-k {}: cannot run kubectl", dir.display())),
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        anyhow::bail!(
+            "-k {}: `kubectl kustomize` failed ({}): {}",
+            dir.display(),
+            out.status,
+            first.chars().take(300).collect::<String>()
+        );
+    }
+    String::from_utf8(out.stdout).with_context(|| {
+        format!(
+            "-k {}: `kubectl kustomize` printed non-UTF-8",
+            dir.display()
+        )
+    })
+}
+
+/// The kustomization file in `dir`, under the names kustomize accepts; the findings of objects
+/// that nothing attributes point at it.
+fn kustomization_file(dir: &std::path::Path) -> String {
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| dir.join("kustomization.yaml"))
+        .display()
+        .to_string()
+}
+
+fn names(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| match p.to_str() {
+            Some("-") => "standard input".to_string(),
+            _ => p.display().to_string(),
+        })
+        .collect();
+    names.join(", ")
 }
 
 /// The objects `lint` checked, for JUnit's one-testcase-per-object. `lint::lint` returns only

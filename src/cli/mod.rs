@@ -1,6 +1,8 @@
 //! Command line: one file per subcommand, each with its `Args` and `run()`.
 
 pub mod audit;
+pub mod codes;
+pub mod completions;
 pub mod dev_certs;
 pub mod lint;
 pub mod main_entry;
@@ -9,10 +11,19 @@ pub mod serve;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// `tlsgate --version` and `tlsgate version`: the release and the commit it was built from
+/// (build.rs; "unknown" outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TLSGATE_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tlsgate",
-    version,
+    version = VERSION,
     about = "Catch broken TLS credentials at kubectl-apply time"
 )]
 pub struct Cli {
@@ -39,6 +50,14 @@ pub enum Command {
     Audit(audit::Args),
     /// Write a development CA and a localhost serving certificate.
     DevCerts(dev_certs::Args),
+    /// List the finding codes with their default severity.
+    Codes,
+    /// Explain a finding code: what it means, how it breaks traffic, the fix, how to skip it.
+    Explain(codes::ExplainArgs),
+    /// Print a shell completion script: `tlsgate completions bash > /etc/bash_completion.d/tlsgate`.
+    Completions(completions::Args),
+    /// Print the version and the git commit it was built from.
+    Version,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -47,6 +66,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(a),
         Command::Audit(a) => audit::run(a),
         Command::DevCerts(a) => dev_certs::run(a),
+        Command::Codes => codes::list(),
+        Command::Explain(a) => codes::explain(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Version => {
+            lint::write_stdout(&format!("tlsgate {VERSION}\n"))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

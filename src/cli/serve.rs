@@ -39,8 +39,10 @@ pub struct Args {
     #[arg(long, default_value = "2", value_name = "SECONDS")]
     pub cert_check_interval: u64,
     /// Make and renew tlsgate's own CA and serving certificate (no cert-manager needed):
-    /// kept in --cert-secret-name, CA written into --webhook-config-name's caBundle.
-    /// --tls-cert-file/--tls-key-file are ignored. See docs/self-managed-certs.md.
+    /// kept in --cert-secret-name, CA written into --webhook-config-name's caBundle. Needs a
+    /// cluster to write them to (in-cluster config or kubeconfig); not with --dev, which serves
+    /// certs-dev/ without one. --tls-cert-file/--tls-key-file are ignored. See
+    /// docs/self-managed-certs.md.
     #[arg(long, conflicts_with = "dev")]
     pub self_managed_certs: bool,
     /// The Service the API server calls: the certificate is for <service>.<namespace>.svc.
@@ -161,6 +163,12 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         let _ = FIXED_NOW.set(now);
     }
     if args.dev {
+        // Before writing certs-dev/: outside a checkout there is nothing to serve.
+        anyhow::ensure!(
+            !args.manifests.is_empty() || std::path::Path::new("examples").is_dir(),
+            "--dev uses ./examples as its cluster view, and there is none here: run it from \
+             a tlsgate checkout, or give the view with --manifests PATH"
+        );
         let dir = PathBuf::from("certs-dev");
         let cert = dir.join("tls.crt");
         if needs_dev_certs(&cert, crate::wall_clock()) {

@@ -8,7 +8,7 @@
 //! `<failure>` (JUnit allows one) whose `message` is the lead finding and whose body lists them
 //! all; warnings and notes go to `<system-out>`, which the views show without failing the test.
 
-use super::{is_stdin, Entry, Report, SourceJson};
+use super::{Entry, Report, SourceJson};
 use crate::finding::{ObjectRef, Severity};
 
 /// An object that was checked, and where it came from.
@@ -50,8 +50,9 @@ pub fn render(report: &Report, checked: &[Subject]) -> String {
             attr(&object.kind),
             attr(&name)
         ));
-        if let Some(s) = source.filter(|s| !is_stdin(&s.file)) {
-            body.push_str(&format!(" file=\"{}\" line=\"{}\"", attr(&s.file), s.line));
+        // The same file and line as the SARIF result: where the object was written.
+        if let Some((file, line)) = super::sarif::location(*source) {
+            body.push_str(&format!(" file=\"{}\" line=\"{line}\"", attr(file)));
         }
         if findings.is_empty() {
             body.push_str("/>\n");

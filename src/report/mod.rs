@@ -1,7 +1,8 @@
 //! Findings to words: admission message and warnings, human text, JSON, SARIF and JUnit XML.
 
+pub mod codes;
 mod junit;
-mod sarif;
+pub mod sarif;
 
 pub use junit::Subject;
 
@@ -23,6 +24,15 @@ pub struct SourceJson {
     pub file: String,
     pub document: usize,
     pub line: usize,
+    /// The file the object was written in, for a rendered stream ([`crate::load::Origin`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginJson>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginJson {
+    pub file: String,
+    pub line: usize,
 }
 
 impl From<&Source> for SourceJson {
@@ -31,6 +41,10 @@ impl From<&Source> for SourceJson {
             file: s.file.clone(),
             document: s.index,
             line: s.line,
+            origin: s.origin.as_ref().map(|o| OriginJson {
+                file: o.file.clone(),
+                line: o.line,
+            }),
         }
     }
 }
@@ -243,7 +257,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 /// What [`crate::load`] calls standard input: there is no file a UI could open.
 fn is_stdin(file: &str) -> bool {
-    file == "<stdin>"
+    file == crate::load::STDIN
 }
 
 #[cfg(test)]

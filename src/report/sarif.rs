@@ -1,15 +1,22 @@
 //! SARIF 2.1.0 (OASIS), the format code-scanning UIs read: GitHub code scanning, GitLab, Azure
 //! DevOps. One run; one rule per finding code that occurs; one result per finding.
 //!
-//! A result points at the document that holds the object (file and start line) when the input
-//! was a file. Input read from stdin has no file a UI could open, so those results carry only
-//! logical locations: the object (`Kind namespace/name`) and the field path inside it.
+//! A result points at the document that holds the object (file and start line): the file it
+//! was written in when a rendered stream says so ([`crate::load::Origin`]), else the file read,
+//! else the name given to standard input (`--stdin-filename`). GitHub code scanning drops a
+//! result without a file, so `lint` refuses to write SARIF with one ([`location`] is `None`).
+//! Each result also carries the object (`Kind namespace/name`) and field path as logical
+//! locations, and a `partialFingerprints` entry that follows the finding, not its line, so an
+//! alert survives edits above it. Each rule has the `help` and `helpUri` of its code's section
+//! in docs/codes.md.
 //! Types instead of `json!` so the key order is the schema's, whatever serde_json features the
 //! build unifies.
 
-use super::{is_stdin, Report};
+use super::{codes, is_stdin, Report, SourceJson};
 use crate::finding::{Code, Finding, Severity};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 pub const INFORMATION_URI: &str = "https://github.com/tlsgate/tlsgate";
@@ -26,6 +33,13 @@ pub fn render(report: &Report) -> String {
             short_description: Text {
                 text: short_description(code).to_string(),
             },
+            help_uri: codes::help_uri(code),
+            help: Help {
+                text: codes::help_text(code).unwrap_or_else(|| short_description(code).to_string()),
+                markdown: codes::help_markdown(code)
+                    .unwrap_or_else(|| short_description(code))
+                    .to_string(),
+            },
             default_configuration: Configuration {
                 level: level(code.default_severity()),
             },
@@ -37,15 +51,12 @@ pub fn render(report: &Report) -> String {
         .map(|e| {
             let f = &e.finding;
             let physical_location =
-                e.source
-                    .as_ref()
-                    .filter(|s| !is_stdin(&s.file))
-                    .map(|s| PhysicalLocation {
-                        artifact_location: ArtifactLocation { uri: uri(&s.file) },
-                        region: Region {
-                            start_line: s.line.max(1),
-                        },
-                    });
+                location(e.source.as_ref()).map(|(file, line)| PhysicalLocation {
+                    artifact_location: ArtifactLocation { uri: uri(file) },
+                    region: Region {
+                        start_line: line.max(1),
+                    },
+                });
             SarifResult {
                 rule_id: f.code.as_str(),
                 rule_index: codes.iter().position(|&c| c == f.code).unwrap_or_default(),
@@ -57,6 +68,7 @@ pub fn render(report: &Report) -> String {
                     physical_location,
                     logical_locations: logical_locations(f),
                 }],
+                partial_fingerprints: BTreeMap::from([(FINGERPRINT, fingerprint(f))]),
             }
         })
         .collect();
@@ -79,6 +91,32 @@ pub fn render(report: &Report) -> String {
         .unwrap_or_else(|e| format!("{{\"error\":\"cannot write SARIF: {e}\"}}"));
     out.push('\n');
     out
+}
+
+/// The file and line a result points at; `None` for standard input that nothing attributes.
+pub fn location(source: Option<&SourceJson>) -> Option<(&str, usize)> {
+    let s = source?;
+    if let Some(o) = &s.origin {
+        return Some((&o.file, o.line));
+    }
+    (!is_stdin(&s.file)).then_some((&s.file, s.line))
+}
+
+/// The `partialFingerprints` key; versioned so a change of what is hashed is a new key.
+const FINGERPRINT: &str = "tlsgateFinding/v1";
+
+/// Code, object and field: the same finding keeps its alert when lines move or the message's
+/// numbers ("expires in 12 days") change.
+fn fingerprint(f: &Finding) -> String {
+    let mut h = Sha256::new();
+    for part in [f.code.as_str(), &f.object.to_string(), &f.path] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn level(s: Severity) -> &'static str {
@@ -125,9 +163,9 @@ fn uri(path: &str) -> String {
     out
 }
 
-/// One line per code for the rule list. Exhaustive on purpose: a new code does not compile
-/// until it has a description here.
-fn short_description(code: Code) -> &'static str {
+/// One line per code for the rule list and `tlsgate codes`. Exhaustive on purpose: a new code
+/// does not compile until it has a description here.
+pub fn short_description(code: Code) -> &'static str {
     match code {
         Code::SecretMalformed => "Secret data is missing, not base64, or not PEM",
         Code::CertExpired => "Certificate has expired",
@@ -194,7 +232,15 @@ struct Driver {
 struct Rule {
     id: &'static str,
     short_description: Text,
+    help_uri: String,
+    help: Help,
     default_configuration: Configuration,
+}
+
+#[derive(Serialize)]
+struct Help {
+    text: String,
+    markdown: String,
 }
 
 #[derive(Serialize)]
@@ -215,6 +261,7 @@ struct SarifResult {
     level: &'static str,
     message: Text,
     locations: [Location; 1],
+    partial_fingerprints: BTreeMap<&'static str, String>,
 }
 
 #[derive(Serialize)]
