@@ -23,12 +23,13 @@ pub struct Ctx<'a> {
 
 /// Codes of a referenced credential's own issues that are repeated on the referring object,
 /// because they break the Gateway/Ingress that uses it.
-const PROPAGATED: [Code; 8] = [
+const PROPAGATED: [Code; 9] = [
     Code::NoSubjectAltName,
     Code::SecretMalformed,
     Code::CertExpired,
     Code::CertNotYetValid,
     Code::CertExpiringSoon,
+    Code::ChainCertExpired,
     Code::KeyMismatch,
     Code::KeyEncrypted,
     Code::WeakSignature,

@@ -580,3 +580,24 @@ fn secret_with_wrong_key_names_for_a_gateway_is_denied_naming_the_keys() {
     );
     assert!(m.contains("has crt, key"), "{m}");
 }
+
+#[test]
+fn webhook_ca_bundle_mid_rotation_warns_chain_cert_expired_on_the_expired_ca() {
+    let mut r = cabundle_create(
+        "istio-galley",
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+    );
+    r["request"]["object"]["webhooks"][0]["clientConfig"]["caBundle"] =
+        json!(b64(&fixture("certs/xsign/ca-rotating.pem")));
+    let a = review(&r, &view(&[]), NOW);
+    assert!(a.allowed, "{}", message(&a));
+    let w = warnings(&a);
+    assert!(
+        w.iter().any(|w| w.starts_with("chain-cert-expired")
+            && w.contains("caBundle certificate #0 (CN=example Old Root CA) expired")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|w| w.starts_with("cert-expired")), "{w:?}");
+}

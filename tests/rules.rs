@@ -91,8 +91,17 @@ fn expiry_threshold_comes_from_the_policy() {
     assert_finding(&f, Code::CertExpiringSoon, Severity::Warn);
 }
 
+#[track_caller]
+fn assert_no_deny(findings: &[tlsgate::finding::Finding]) {
+    assert!(
+        findings.iter().all(|f| f.severity != Severity::Deny),
+        "expected no denial, got:\n{}",
+        show(findings)
+    );
+}
+
 #[test]
-fn every_certificate_in_a_chain_is_checked_for_expiry() {
+fn expired_second_certificate_of_a_chain_warns_and_is_not_denied() {
     let mut chain = fixture("certs/httpbin-san.crt");
     chain.extend(fixture("certs/dated/expired-2021.crt"));
     let s = mk_secret(
@@ -104,8 +113,73 @@ fn every_certificate_in_a_chain_is_checked_for_expiry() {
             ("tls.key", &fixture("certs/httpbin-san.key")),
         ],
     );
-    let f = assert_finding(&lint_at(&[s], NOW), Code::CertExpired, Severity::Deny);
+    let found = lint_at(&[s], NOW);
+    let f = assert_finding(&found, Code::ChainCertExpired, Severity::Warn);
     assert!(f.message.contains("certificate #1"), "{}", f.message);
+    assert_no(&found, Code::CertExpired);
+    assert_no_deny(&found);
+}
+
+#[test]
+fn cross_signed_chain_with_expired_cross_sign_is_allowed_naming_it() {
+    let found = lint_yaml(&yaml_of("secrets/xsign-chain.yaml"), NOW);
+    let f = assert_finding(&found, Code::ChainCertExpired, Severity::Warn);
+    assert_eq!(f.path, "data[\"tls.crt\"]");
+    assert!(
+        f.message
+            .contains("tls.crt certificate #2 (CN=example New Root CA) expired"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("drop it from the chain"), "{}", f.message);
+    assert_no_deny(&found);
+}
+
+#[test]
+fn expired_leaf_before_a_valid_intermediate_is_denied() {
+    let found = lint_yaml(&yaml_of("secrets/xsign-expired-leaf.yaml"), NOW);
+    let f = assert_finding(&found, Code::CertExpired, Severity::Deny);
+    assert!(
+        f.message.contains("tls.crt certificate #0 (CN=app.example.com) expired"),
+        "{}",
+        f.message
+    );
+    assert_no(&found, Code::ChainCertExpired);
+}
+
+#[test]
+fn rotating_ca_bundle_with_the_old_ca_expired_warns_and_is_not_denied() {
+    let found = lint_yaml(&yaml_of("secrets/ca-rotating.yaml"), NOW);
+    let f = found
+        .iter()
+        .find(|f| f.code == Code::ChainCertExpired && f.path == "data[\"ca.crt\"]")
+        .unwrap_or_else(|| panic!("{}", show(&found)));
+    assert_eq!(f.severity, Severity::Warn);
+    assert!(
+        f.message
+            .contains("ca.crt certificate #0 (CN=example Old Root CA) expired"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("1 valid CA"), "{}", f.message);
+    assert_no_deny(&found);
+}
+
+#[test]
+fn ca_bundle_with_every_ca_expired_is_denied() {
+    let found = lint_yaml(&yaml_of("secrets/ca-expired.yaml"), NOW);
+    let f = assert_finding(&found, Code::CertExpired, Severity::Deny);
+    assert_eq!(f.path, "data[\"ca.crt\"]");
+}
+
+#[test]
+fn ca_bundle_with_one_ca_not_yet_valid_and_none_valid_is_denied() {
+    let mut bundle = fixture("certs/xsign/old-root.crt");
+    bundle.extend(fixture("certs/dated/future-2031.crt"));
+    let s = mk_secret(NS, "c", "Opaque", &[("ca.crt", &bundle)]);
+    let found = lint_at(&[s], NOW);
+    assert_finding(&found, Code::CertExpired, Severity::Deny);
+    assert_finding(&found, Code::CertNotYetValid, Severity::Deny);
 }
 
 #[test]

@@ -10,9 +10,11 @@ pub mod cert;
 pub mod hosts;
 pub mod key;
 pub mod pem;
+pub mod validity;
 
 use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
+pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
@@ -25,8 +27,9 @@ pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024;
 const MAX_CACHE_ENTRIES: usize = 50_000;
 
 /// What a bundle of certificates is for; decides which rules apply to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Role {
+    #[default]
     /// Leaf first, then intermediates (`tls.crt`, `cert`, `cert-chain.pem`).
     ServerChain,
     /// Trust anchors for client certificates or the mesh (`ca.crt`, `cacert`, `root-cert.pem`).
@@ -38,6 +41,8 @@ pub enum Role {
 /// A parsed PEM bundle: the certificates and what is wrong with them regardless of time.
 #[derive(Debug, Default)]
 pub struct Bundle {
+    /// What the bundle was checked as; decides what an expired member costs.
+    pub role: Role,
     pub certs: Vec<Arc<CertInfo>>,
     pub issues: Vec<(Code, Severity, String)>,
 }
@@ -47,8 +52,9 @@ impl Bundle {
         self.certs.first()
     }
 
-    fn malformed(message: String) -> Self {
+    fn malformed(role: Role, message: String) -> Self {
         Bundle {
+            role,
             certs: Vec::new(),
             issues: vec![(Code::SecretMalformed, Severity::Deny, message)],
         }
@@ -98,25 +104,28 @@ impl Analyzer {
 pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
     let blocks = match pem::parse(bytes, MAX_CERTS_PER_BUNDLE) {
         Ok(b) => b,
-        Err(e) => return Bundle::malformed(e.to_string()),
+        Err(e) => return Bundle::malformed(role, e.to_string()),
     };
-    let mut bundle = Bundle::default();
+    let mut bundle = Bundle {
+        role,
+        ..Default::default()
+    };
     for (i, block) in blocks.iter().enumerate() {
         if block.label.contains("PRIVATE KEY") {
             // Never echo the block: say only where it is.
-            return Bundle::malformed(format!(
+            return Bundle::malformed(role, format!(
                 "holds a private key (PEM block #{i}) where certificates belong; move it to the key field"
             ));
         }
         if block.label != "CERTIFICATE" && block.label != "TRUSTED CERTIFICATE" {
-            return Bundle::malformed(format!(
+            return Bundle::malformed(role, format!(
                 "PEM block #{i} is a {}, not a CERTIFICATE",
                 block.label
             ));
         }
         match cert::inspect(&block.der) {
             Ok((info, _)) => bundle.certs.push(info),
-            Err(e) => return Bundle::malformed(format!("certificate #{i} {e}")),
+            Err(e) => return Bundle::malformed(role, format!("certificate #{i} {e}")),
         }
     }
     for (i, c) in bundle.certs.iter().enumerate() {
@@ -627,83 +636,12 @@ fn verify_istio_chain(
     ))
 }
 
-/// How much time is left, in words: "412 days", "5 hours".
-pub fn human_duration(seconds: i64) -> String {
-    let s = seconds.unsigned_abs();
-    let (n, unit) = if s >= 2 * 86_400 {
-        (s / 86_400, "days")
-    } else if s >= 2 * 3_600 {
-        (s / 3_600, "hours")
-    } else if s >= 120 {
-        (s / 60, "minutes")
-    } else {
-        (s, "seconds")
-    };
-    format!("{n} {unit}")
-}
-
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
-/// Time-dependent issues for every certificate in every bundle of a credential.
+/// Time-dependent issues for every certificate in every bundle of a credential, by the
+/// rule in [`validity`].
 pub fn validity_issues(summary: &CredentialSummary, now: i64, warn_within_days: i64) -> Vec<Issue> {
-    let mut out = Vec::new();
-    for (key, bundle) in &summary.bundles {
-        for (i, c) in bundle.certs.iter().enumerate() {
-            if let Some(issue) = cert_validity(c, now, warn_within_days) {
-                let who = if bundle.certs.len() > 1 {
-                    format!("{key} certificate #{i}")
-                } else {
-                    key.clone()
-                };
-                out.push(Issue::new(
-                    issue.0,
-                    data_path(key),
-                    format!("{who} ({}) {}", c.display_name(), issue.1),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// RFC 5280 §4.1.2.5: valid from notBefore through notAfter inclusive.
-pub fn cert_validity(c: &CertInfo, now: i64, warn_within_days: i64) -> Option<(Code, String)> {
-    if now > c.not_after {
-        Some((
-            Code::CertExpired,
-            format!(
-                "expired {} ago (notAfter {}); renew it",
-                human_duration(now - c.not_after),
-                rfc3339(c.not_after)
-            ),
-        ))
-    } else if now < c.not_before {
-        Some((
-            Code::CertNotYetValid,
-            format!(
-                "is not valid for another {} (notBefore {}); check the issuer's clock",
-                human_duration(c.not_before - now),
-                rfc3339(c.not_before)
-            ),
-        ))
-    } else if c.not_after - now <= warn_within_days * 86_400 {
-        Some((
-            Code::CertExpiringSoon,
-            format!(
-                "expires in {} (notAfter {})",
-                human_duration(c.not_after - now),
-                rfc3339(c.not_after)
-            ),
-        ))
-    } else {
-        None
-    }
+    summary
+        .bundles
+        .iter()
+        .flat_map(|(key, bundle)| validity::bundle_validity(key, bundle, now, warn_within_days))
+        .collect()
 }
