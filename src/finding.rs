@@ -68,6 +68,8 @@ codes! {
     ChainOrder = "chain-order", Warn;
     HostNotCovered = "host-not-covered", Deny;
     NoSubjectAltName = "no-subject-alt-name", Warn;
+    /// The subjectAltName extension is present but cannot be parsed.
+    SanMalformed = "san-malformed", Warn;
     WeakKey = "weak-key", Warn;
     /// MD5 is denied by the code that raises it; SHA-1 is a warning.
     WeakSignature = "weak-signature", Warn;

@@ -633,3 +633,32 @@ fn webhook_ca_bundle_mid_rotation_warns_chain_cert_expired_on_the_expired_ca() {
     );
     assert!(!w.iter().any(|w| w.contains("[cert-expired]")), "{w:?}");
 }
+
+#[test]
+fn expired_replacement_of_a_served_secret_names_the_gateway_in_the_denial() {
+    let data = tls_data("certs/dated/expired-2021.crt", "certs/dated/expired-2021.key");
+    let a = review(&secret_create_with(data), &view(&[captured_gateway()]), NOW);
+    assert!(!a.allowed);
+    let m = message(&a);
+    assert!(m.contains("[cert-expired]"), "{m}");
+    assert!(m.contains("served by Gateway istio-system/mygateway"), "{m}");
+}
+
+#[test]
+fn gateway_whose_selector_matches_no_pod_in_the_cluster_view_warns() {
+    let mut v = view(&[]);
+    v.track_pods();
+    v.upsert_pod(
+        "istio-system",
+        "istio-egressgateway-5c9d",
+        [("istio".to_string(), "egressgateway".to_string())].into(),
+    );
+    let a = review(&capture("gateway-create-live-v1alpha3.json"), &v, CAPTURE_NOW);
+    assert!(a.allowed);
+    let w = warnings(&a);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("matches no pod") && w.ends_with("[gateway-workload-not-found] at spec.selector")),
+        "{w:?}"
+    );
+}

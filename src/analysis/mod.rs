@@ -138,10 +138,22 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
     }
     match role {
         Role::ServerChain => {
+            let which = if bundle.certs.len() == 1 { "" } else { "certificate #0 " };
+            if let Some(leaf) = bundle.certs.first().filter(|c| c.san_malformed) {
+                bundle.issues.push((
+                    Code::SanMalformed,
+                    Severity::Warn,
+                    format!(
+                        "{which}({}) has a subjectAltName extension that cannot be parsed; Go and browsers refuse the certificate and host coverage was not checked; reissue it",
+                        leaf.display_name()
+                    ),
+                ));
+            }
+            // A client-authentication certificate is never served: it needs no DNS name.
             if let Some(leaf) = bundle
                 .certs
                 .first()
-                .filter(|c| !c.has_san_extension && !c.is_ca)
+                .filter(|c| !c.has_san_extension && !c.is_ca && !c.client_auth_only)
             {
                 bundle.issues.push((
                     Code::NoSubjectAltName,
@@ -283,8 +295,14 @@ pub struct ServerCredential {
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSummary {
     pub secret_type: String,
+    /// Keys with a non-empty value.
     pub keys: Vec<String>,
+    /// Keys present with an empty (or all-whitespace) value.
+    pub empty_keys: Vec<String>,
     pub server: Option<ServerCredential>,
+    /// The certificate half of a pair whose key is missing: still analysed, so an expired
+    /// certificate or an uncovered host is reported with the missing key, not after its fix.
+    pub lone_chain: Option<(&'static str, Arc<Bundle>)>,
     pub ca: Option<(String, Arc<Bundle>)>,
     /// Every certificate bundle in the secret, by key, for expiry checks and audits.
     pub bundles: Vec<(String, Arc<Bundle>)>,
@@ -296,8 +314,41 @@ pub struct CredentialSummary {
 }
 
 impl CredentialSummary {
+    /// Where the served certificate chain is (`tls.crt` or `cert`), if any half of a pair is there.
+    pub fn cert_key(&self) -> Option<&'static str> {
+        self.server
+            .as_ref()
+            .map(|s| s.cert_key)
+            .or(self.lone_chain.as_ref().map(|(k, _)| *k))
+    }
+
+    /// "tls.crt, ca.crt (tls.key is empty)", "no keys".
+    pub fn describe_keys(&self) -> String {
+        let mut s = if self.keys.is_empty() {
+            "no keys".to_string()
+        } else {
+            self.keys.join(", ")
+        };
+        if !self.empty_keys.is_empty() {
+            let verb = if self.empty_keys.len() == 1 { "is" } else { "are" };
+            s.push_str(&format!(" ({} {verb} empty)", self.empty_keys.join(", ")));
+        }
+        s
+    }
+
+    /// Whether exactly one half of a certificate/key pair is there (reported as
+    /// `secret-malformed` at the missing half's key).
+    pub fn has_lone_half(&self) -> bool {
+        let has = |k: &str| self.keys.iter().any(|x| x == k);
+        self.server.is_none() && SERVER_PAIRS.iter().any(|(c, k)| has(c) != has(k))
+    }
+
     pub fn leaf(&self) -> Option<&Arc<CertInfo>> {
-        self.server.as_ref().and_then(|s| s.chain.leaf())
+        self.server
+            .as_ref()
+            .map(|s| &s.chain)
+            .or(self.lone_chain.as_ref().map(|(_, b)| b))
+            .and_then(|b| b.leaf())
     }
 }
 
@@ -309,6 +360,47 @@ fn non_empty<'a>(data: &'a SecretData, key: &str) -> Option<&'a [u8]> {
     data.get(key)
         .map(Vec::as_slice)
         .filter(|v| !v.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Keys tlsgate reads from a Secret somewhere; a key not among them that is close to a
+/// missing one is probably a typo (`tls.cert` for `tls.crt`).
+const KNOWN_KEYS: [&str; 13] = [
+    "tls.crt",
+    "tls.key",
+    "cert",
+    "key",
+    "cacert",
+    "ca.crt",
+    "ca-cert.pem",
+    "ca-key.pem",
+    "root-cert.pem",
+    "cert-chain.pem",
+    "key.pem",
+    "token",
+    "tls.ocsp-staple",
+];
+
+/// The did-you-mean hint for the first half of a pair that is missing, if a key is a near miss.
+pub fn pair_hint(data: &SecretData) -> String {
+    SERVER_PAIRS
+        .iter()
+        .flat_map(|(c, k)| [*c, *k])
+        .filter(|k| non_empty(data, k).is_none())
+        .map(|k| missing_hint(data, k))
+        .find(|h| !h.is_empty())
+        .unwrap_or_default()
+}
+
+/// "; it has `tls.cert`: did you mean `tls.crt`?" for a missing key with a near miss.
+fn missing_hint(data: &SecretData, missing: &str) -> String {
+    let candidates = data
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !KNOWN_KEYS.contains(k));
+    match hosts::closest(missing, candidates) {
+        Some(near) => format!("; it has `{near}`: did you mean `{missing}`?"),
+        None => String::new(),
+    }
 }
 
 /// Is this Secret one tlsgate has an opinion about on its own (without a referrer)?
@@ -340,7 +432,16 @@ impl Analyzer {
     ) -> CredentialSummary {
         let mut s = CredentialSummary {
             secret_type: secret_type.to_string(),
-            keys: data.keys().cloned().collect(),
+            keys: data
+                .keys()
+                .filter(|k| non_empty(data, k).is_some())
+                .cloned()
+                .collect(),
+            empty_keys: data
+                .keys()
+                .filter(|k| non_empty(data, k).is_none())
+                .cloned()
+                .collect(),
             has_token: data.contains_key("token"),
             ..Default::default()
         };
@@ -359,7 +460,10 @@ impl Analyzer {
                     s.issues.push(Issue::new(
                         Code::SecretMalformed,
                         data_path(k),
-                        format!("a kubernetes.io/tls secret needs a non-empty {k}"),
+                        format!(
+                            "a kubernetes.io/tls secret needs a non-empty {k}{}",
+                            missing_hint(data, k)
+                        ),
                     ));
                 }
             }
@@ -406,24 +510,30 @@ impl Analyzer {
             .filter(|(c, k)| non_empty(data, c).is_some() && non_empty(data, k).is_some())
             .collect();
         let Some(&&(cert_key, key_key)) = present.first() else {
-            // A lone half of a pair is a mistake worth naming.
+            // A lone half of a pair is a mistake worth naming once, at the missing key; the
+            // half that is there is still analysed.
             for (c, k) in SERVER_PAIRS {
-                match (non_empty(data, c), non_empty(data, k)) {
-                    (Some(_), None) => s.issues.push(Issue::new(
-                        Code::SecretMalformed,
-                        data_path(k),
-                        format!(
-                            "has {c} but no non-empty {k}; a gateway needs both halves of the pair"
-                        ),
-                    )),
-                    (None, Some(_)) => s.issues.push(Issue::new(
-                        Code::SecretMalformed,
-                        data_path(c),
-                        format!(
-                            "has {k} but no non-empty {c}; a gateway needs both halves of the pair"
-                        ),
-                    )),
-                    _ => {}
+                let (have, missing) = match (non_empty(data, c), non_empty(data, k)) {
+                    (Some(_), None) => (c, k),
+                    (None, Some(_)) => (k, c),
+                    _ => continue,
+                };
+                let path = data_path(missing);
+                // Already named (kubernetes.io/tls needs both): say it once, with the pair.
+                s.issues.retain(|i| !(i.code == Code::SecretMalformed && i.path == path));
+                s.issues.push(Issue::new(
+                    Code::SecretMalformed,
+                    path,
+                    format!(
+                        "has {have} but no non-empty {missing}; a gateway needs both halves of the pair{}",
+                        missing_hint(data, missing)
+                    ),
+                ));
+                if have == c && s.lone_chain.is_none() {
+                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    s.lone_chain = Some((c, chain));
+                } else if have == k {
+                    self.check_key(s, k, &data[k], None, c);
                 }
             }
             return;

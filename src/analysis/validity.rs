@@ -192,6 +192,11 @@ fn expiring(c: &CertInfo, now: i64, warn_within_days: i64) -> Option<(Code, Stri
 
 /// "1 valid CA", "2 valid CAs", "1,997 hosts".
 pub fn count(n: usize, noun: &str) -> String {
+    format!("{} {noun}{}", grouped(n), if n == 1 { "" } else { "s" })
+}
+
+/// "1,997".
+pub fn grouped(n: usize) -> String {
     let digits = n.to_string();
     let mut grouped = String::new();
     for (i, ch) in digits.chars().enumerate() {
@@ -200,7 +205,7 @@ pub fn count(n: usize, noun: &str) -> String {
         }
         grouped.push(ch);
     }
-    format!("{grouped} {noun}{}", if n == 1 { "" } else { "s" })
+    grouped
 }
 
 #[cfg(test)]

@@ -37,7 +37,11 @@ impl From<&Source> for SourceJson {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
+    /// Objects checked.
     pub objects: usize,
+    /// Objects with at least one denial (text output; the JSON summary keeps its shape).
+    #[serde(skip)]
+    pub objects_denied: usize,
     pub deny: usize,
     pub warn: usize,
     pub info: usize,
@@ -66,8 +70,16 @@ impl Report {
             )
         });
         let count = |s| findings.iter().filter(|e| e.finding.severity == s).count();
+        let mut denied: Vec<&crate::finding::ObjectRef> = findings
+            .iter()
+            .filter(|e| e.finding.severity == Severity::Deny)
+            .map(|e| &e.finding.object)
+            .collect();
+        denied.sort();
+        denied.dedup();
         let summary = Summary {
             objects,
+            objects_denied: denied.len(),
             deny: count(Severity::Deny),
             warn: count(Severity::Warn),
             info: count(Severity::Info),
@@ -126,9 +138,14 @@ impl Report {
         if !self.findings.is_empty() {
             out.push('\n');
         }
+        let n = crate::analysis::validity::count;
         out.push_str(&format!(
-            "{} objects checked: {} denied, {} warnings, {} notes\n",
-            s.objects, s.deny, s.warn, s.info
+            "{} checked, {} with denials: {}, {}, {}\n",
+            n(s.objects, "object"),
+            s.objects_denied,
+            n(s.deny, "denial"),
+            n(s.warn, "warning"),
+            n(s.info, "note"),
         ));
         out
     }

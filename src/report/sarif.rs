@@ -141,6 +141,7 @@ fn short_description(code: Code) -> &'static str {
         Code::ChainOrder => "Certificate chain is not in leaf-to-root order",
         Code::HostNotCovered => "Certificate does not cover a host that is served with it",
         Code::NoSubjectAltName => "Certificate has no subjectAltName",
+        Code::SanMalformed => "Certificate subjectAltName extension cannot be parsed",
         Code::WeakKey => "Key is too small",
         Code::WeakSignature => "Certificate is signed with a weak hash algorithm",
         Code::SerialInvalid => "Certificate serial number breaks RFC 5280",
