@@ -566,7 +566,12 @@ fn check_virtual_service(vs: &VirtualService, namespace: &str, ctx: &Ctx<'_>) ->
         let path = format!("spec.gateways[{j}]");
         // Istio resolves the name against Istio Gateways and Gateway API Gateways alike.
         let served: Vec<String> = match ctx.lookup.istio_gateway(gns, gname) {
-            Found::Yes(gw) => gw.spec.servers.iter().flat_map(|s| s.hosts.iter().cloned()).collect(),
+            Found::Yes(gw) => gw
+                .spec
+                .servers
+                .iter()
+                .flat_map(|s| s.hosts.iter().cloned())
+                .collect(),
             Found::NotSyncedYet => {
                 out.push(Issue::new(
                     Code::ViewNotSynced,
@@ -586,7 +591,11 @@ fn check_virtual_service(vs: &VirtualService, namespace: &str, ctx: &Ctx<'_>) ->
                     .collect(),
                 _ => {
                     let hint = gateway_hint(gname, gns, &vs.spec.hosts, namespace, ctx);
-                    out.push(Issue::new(Code::GatewayNotFound, path, format!("gateway {gns}/{gname} not found{hint}")));
+                    out.push(Issue::new(
+                        Code::GatewayNotFound,
+                        path,
+                        format!("gateway {gns}/{gname} not found{hint}"),
+                    ));
                     continue;
                 }
             },
@@ -653,7 +662,12 @@ fn gateway_hint(name: &str, ns: &str, vs_hosts: &[String], vs_ns: &str, ctx: &Ct
 
 /// A gateway server host `ns/host` only admits VirtualServices from `ns`; `*/host` admits any
 /// namespace and `./host` only the Gateway's own.
-fn host_in_server(server_host: &str, vs_host: &str, vs_namespace: &str, gw_namespace: &str) -> bool {
+fn host_in_server(
+    server_host: &str,
+    vs_host: &str,
+    vs_namespace: &str,
+    gw_namespace: &str,
+) -> bool {
     if let Some((ns, _)) = server_host.split_once('/') {
         let allowed = match ns {
             "*" => true,

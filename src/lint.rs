@@ -115,7 +115,10 @@ fn workloads(loaded: &Loaded) -> Vec<(String, String, std::collections::BTreeMap
                 .pointer("/metadata/namespace")
                 .and_then(|n| n.as_str())
                 .unwrap_or(crate::model::DEFAULT_NAMESPACE);
-            let name = v.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or_default();
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default();
             Some((ns.to_string(), format!("{kind}/{name}"), labels))
         })
         .collect()

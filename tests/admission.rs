@@ -153,8 +153,14 @@ fn kubectl_warnings_lead_with_the_statement_and_end_with_the_path() {
         .iter()
         .find(|w| w.contains("[no-subject-alt-name]"))
         .unwrap_or_else(|| panic!("{w:?}"));
-    assert!(san.starts_with("tls.crt (CN=httpbin.example.com) has no subjectAltName"), "{san}");
-    assert!(san.contains("reissue it with -addext subjectAltName=DNS:httpbin.example.com"), "{san}");
+    assert!(
+        san.starts_with("tls.crt (CN=httpbin.example.com) has no subjectAltName"),
+        "{san}"
+    );
+    assert!(
+        san.contains("reissue it with -addext subjectAltName=DNS:httpbin.example.com"),
+        "{san}"
+    );
     assert!(san.ends_with("at data[\"tls.crt\"]"), "{san}");
     for w in &w {
         assert!(w.chars().count() <= 256, "{w}");
@@ -383,9 +389,8 @@ fn delete_of_a_referenced_secret_warns_naming_the_referrers() {
     assert!(a.allowed);
     let w = warnings(&a);
     assert!(
-        w.iter().any(
-            |w| w.contains("[secret-in-use]") && w.contains("Gateway istio-system/mygateway")
-        ),
+        w.iter()
+            .any(|w| w.contains("[secret-in-use]") && w.contains("Gateway istio-system/mygateway")),
         "{w:?}"
     );
 }
@@ -627,8 +632,10 @@ fn webhook_ca_bundle_mid_rotation_warns_chain_cert_expired_on_the_expired_ca() {
     assert!(a.allowed, "{}", message(&a));
     let w = warnings(&a);
     assert!(
-        w.iter().any(|w| w.contains("[chain-cert-expired] at webhooks[0].clientConfig.caBundle")
-            && w.starts_with("caBundle certificate #0 (CN=example Old Root CA) expired")),
+        w.iter().any(
+            |w| w.contains("[chain-cert-expired] at webhooks[0].clientConfig.caBundle")
+                && w.starts_with("caBundle certificate #0 (CN=example Old Root CA) expired")
+        ),
         "{w:?}"
     );
     assert!(!w.iter().any(|w| w.contains("[cert-expired]")), "{w:?}");
@@ -636,12 +643,18 @@ fn webhook_ca_bundle_mid_rotation_warns_chain_cert_expired_on_the_expired_ca() {
 
 #[test]
 fn expired_replacement_of_a_served_secret_names_the_gateway_in_the_denial() {
-    let data = tls_data("certs/dated/expired-2021.crt", "certs/dated/expired-2021.key");
+    let data = tls_data(
+        "certs/dated/expired-2021.crt",
+        "certs/dated/expired-2021.key",
+    );
     let a = review(&secret_create_with(data), &view(&[captured_gateway()]), NOW);
     assert!(!a.allowed);
     let m = message(&a);
     assert!(m.contains("[cert-expired]"), "{m}");
-    assert!(m.contains("served by Gateway istio-system/mygateway"), "{m}");
+    assert!(
+        m.contains("served by Gateway istio-system/mygateway"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -653,12 +666,16 @@ fn gateway_whose_selector_matches_no_pod_in_the_cluster_view_warns() {
         "istio-egressgateway-5c9d",
         [("istio".to_string(), "egressgateway".to_string())].into(),
     );
-    let a = review(&capture("gateway-create-live-v1alpha3.json"), &v, CAPTURE_NOW);
+    let a = review(
+        &capture("gateway-create-live-v1alpha3.json"),
+        &v,
+        CAPTURE_NOW,
+    );
     assert!(a.allowed);
     let w = warnings(&a);
     assert!(
-        w.iter()
-            .any(|w| w.contains("matches no pod") && w.ends_with("[gateway-workload-not-found] at spec.selector")),
+        w.iter().any(|w| w.contains("matches no pod")
+            && w.ends_with("[gateway-workload-not-found] at spec.selector")),
         "{w:?}"
     );
 }

@@ -131,7 +131,11 @@ fn cross_signed_chain_with_expired_cross_sign_is_allowed_naming_it() {
         "{}",
         f.message
     );
-    assert!(f.message.contains("drop it from the chain"), "{}", f.message);
+    assert!(
+        f.message.contains("drop it from the chain"),
+        "{}",
+        f.message
+    );
     assert_no_deny(&found);
 }
 
@@ -140,7 +144,8 @@ fn expired_leaf_before_a_valid_intermediate_is_denied() {
     let found = lint_yaml(&yaml_of("secrets/xsign-expired-leaf.yaml"), NOW);
     let f = assert_finding(&found, Code::CertExpired, Severity::Deny);
     assert!(
-        f.message.contains("tls.crt certificate #0 (CN=app.example.com) expired"),
+        f.message
+            .contains("tls.crt certificate #0 (CN=app.example.com) expired"),
         "{}",
         f.message
     );
@@ -1081,13 +1086,20 @@ fn istio_own_namespace_host_form_is_matched_against_the_certificate() {
     let found = lint_at(
         &[
             mk_tls_secret(NS, "cred", "certs/httpbin-san.crt", "certs/httpbin-san.key"),
-            gw("cred", &["./httpbin.example.com", "*/helloworld.example.com"]),
+            gw(
+                "cred",
+                &["./httpbin.example.com", "*/helloworld.example.com"],
+            ),
         ],
         NOW,
     );
     let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
     // `./httpbin.example.com` is covered: only the other host is named.
-    assert!(f.message.contains("not helloworld.example.com;"), "{}", f.message);
+    assert!(
+        f.message.contains("not helloworld.example.com;"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -1128,10 +1140,15 @@ fn star_slash_host_admits_virtual_services_of_any_namespace() {
 
 #[track_caller]
 fn public_suffix_case(cert: &str, key: &str, host: &str, wildcard: &str) {
-    let found = lint_at(&[mk_tls_secret(NS, "cred", cert, key), gw("cred", &[host])], NOW);
+    let found = lint_at(
+        &[mk_tls_secret(NS, "cred", cert, key), gw("cred", &[host])],
+        NOW,
+    );
     let f = assert_finding(&found, Code::HostNotCovered, Severity::Warn);
     assert!(
-        f.message.contains(&format!("only through {wildcard}, a wildcard on a public suffix")),
+        f.message.contains(&format!(
+            "only through {wildcard}, a wildcard on a public suffix"
+        )),
         "{}",
         f.message
     );
@@ -1161,7 +1178,12 @@ fn wildcard_on_co_uk_does_not_cover_a_name() {
 fn malformed_subject_alt_name_is_reported_as_malformed_not_missing() {
     let found = lint_at(
         &[
-            mk_tls_secret(NS, "cred", "certs/names/bad-san.crt", "certs/names/bad-san.key"),
+            mk_tls_secret(
+                NS,
+                "cred",
+                "certs/names/bad-san.crt",
+                "certs/names/bad-san.key",
+            ),
             gw("cred", &["bad-san.example.com"]),
         ],
         NOW,
@@ -1182,22 +1204,43 @@ fn ip_host_not_in_the_certificate_gets_an_ip_san_hint() {
         NOW,
     );
     let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
-    assert!(f.message.contains("covers IP 10.1.2.3, not 10.9.9.9"), "{}", f.message);
-    assert!(f.message.contains("subjectAltName=IP:10.9.9.9"), "{}", f.message);
+    assert!(
+        f.message.contains("covers IP 10.1.2.3, not 10.9.9.9"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("subjectAltName=IP:10.9.9.9"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
 fn ip_host_present_only_as_a_dns_san_says_so() {
     let found = lint_at(
         &[
-            mk_tls_secret(NS, "cred", "certs/names/ip-as-dns.crt", "certs/names/ip-as-dns.key"),
+            mk_tls_secret(
+                NS,
+                "cred",
+                "certs/names/ip-as-dns.crt",
+                "certs/names/ip-as-dns.key",
+            ),
             gw("cred", &["10.1.2.3"]),
         ],
         NOW,
     );
     let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
-    assert!(f.message.contains("has 10.1.2.3 only as a DNS SAN"), "{}", f.message);
-    assert!(f.message.contains("subjectAltName=IP:10.1.2.3"), "{}", f.message);
+    assert!(
+        f.message.contains("has 10.1.2.3 only as a DNS SAN"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("subjectAltName=IP:10.1.2.3"),
+        "{}",
+        f.message
+    );
     assert!(!f.message.contains("not 10.1.2.3"), "{}", f.message);
 }
 
@@ -1215,7 +1258,12 @@ fn ip_host_in_an_ip_san_is_covered() {
 
 #[test]
 fn client_authentication_certificate_gets_no_dns_name_advice() {
-    let s = mk_tls_secret(NS, "client", "certs/names/client-only.crt", "certs/names/client-only.key");
+    let s = mk_tls_secret(
+        NS,
+        "client",
+        "certs/names/client-only.crt",
+        "certs/names/client-only.key",
+    );
     assert_no(&lint_at(&[s], NOW), Code::NoSubjectAltName);
 }
 
@@ -1254,7 +1302,8 @@ fn tls_cert_key_name_gets_a_did_you_mean_tls_crt_hint() {
     let f = assert_finding(&lint_at(&[s], NOW), Code::SecretMalformed, Severity::Deny);
     assert_eq!(f.path, "data[\"tls.crt\"]");
     assert!(
-        f.message.contains("it has `tls.cert`: did you mean `tls.crt`?"),
+        f.message
+            .contains("it has `tls.cert`: did you mean `tls.crt`?"),
         "{}",
         f.message
     );
@@ -1273,7 +1322,11 @@ fn empty_value_is_not_listed_as_present() {
         .iter()
         .find(|f| f.code == Code::SecretMalformed && f.object.kind == "Gateway")
         .unwrap_or_else(|| panic!("{}", show(&found)));
-    assert!(f.message.contains("has crt (tls.crt is empty)"), "{}", f.message);
+    assert!(
+        f.message.contains("has crt (tls.crt is empty)"),
+        "{}",
+        f.message
+    );
 }
 
 #[track_caller]
@@ -1282,7 +1335,10 @@ fn dsa_case(key: &str) {
         NS,
         "cred",
         "kubernetes.io/tls",
-        &[("tls.crt", &fixture("certs/keys/dsa.crt")), ("tls.key", &fixture(key))],
+        &[
+            ("tls.crt", &fixture("certs/keys/dsa.crt")),
+            ("tls.key", &fixture(key)),
+        ],
     );
     let f = assert_finding(&lint_at(&[s], NOW), Code::SecretMalformed, Severity::Deny);
     assert!(
@@ -1337,7 +1393,11 @@ fn gateway_selector_matching_no_deployment_in_the_input_warns() {
     );
     let f = assert_finding(&found, Code::GatewayWorkloadNotFound, Severity::Warn);
     assert_eq!(f.path, "spec.selector");
-    assert!(f.message.contains("istio=ingressgateway matches no pod"), "{}", f.message);
+    assert!(
+        f.message.contains("istio=ingressgateway matches no pod"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -1376,4 +1436,40 @@ fn virtual_service_host_not_on_a_gateway_api_listener_is_host_not_in_gateway() {
     let found = lint_at(&[g, vs], NOW);
     assert_no(&found, Code::GatewayNotFound);
     assert_finding(&found, Code::VirtualserviceHostNotInGateway, Severity::Warn);
+}
+
+#[test]
+fn gateway_server_past_the_host_limit_gets_limit_exceeded_not_a_denial() {
+    let many: Vec<String> = (0..=tlsgate::analysis::hosts::MAX_HOSTS_PER_REFERENCE)
+        .map(|i| format!("h{i}.other.example.com"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let found = lint_at(
+        &[
+            mk_tls_secret(NS, "cred", "certs/httpbin-san.crt", "certs/httpbin-san.key"),
+            gw("cred", &many),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::LimitExceeded, Severity::Warn);
+    assert!(f.message.contains("5,001 hosts"), "{}", f.message);
+    assert_no(&found, Code::HostNotCovered);
+}
+
+#[test]
+fn uncovered_hosts_are_named_a_few_and_counted() {
+    let many: Vec<String> = (0..2000)
+        .map(|i| format!("h{i}.other.example.com"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let found = lint_at(
+        &[
+            mk_tls_secret(NS, "cred", "certs/httpbin-san.crt", "certs/httpbin-san.key"),
+            gw("cred", &many),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
+    assert!(f.message.contains("and 1,997 more"), "{}", f.message);
+    assert!(f.message.len() < 400, "{}", f.message);
 }

@@ -282,8 +282,16 @@ mod tests {
 
     #[test]
     fn istio_own_and_any_namespace_forms_are_stripped() {
-        assert!(covered(&["httpbin.example.com"], &[], "./httpbin.example.com"));
-        assert!(covered(&["httpbin.example.com"], &[], "*/httpbin.example.com"));
+        assert!(covered(
+            &["httpbin.example.com"],
+            &[],
+            "./httpbin.example.com"
+        ));
+        assert!(covered(
+            &["httpbin.example.com"],
+            &[],
+            "*/httpbin.example.com"
+        ));
         assert!(is_catch_all("*/*"));
     }
 

@@ -22,10 +22,18 @@ pub enum KeyError {
     Encrypted,
     /// DSA (`BEGIN DSA PRIVATE KEY` or PKCS#8 with the DSA OID).
     Dsa,
-    NotAKey { label: String },
-    Invalid { encoding: &'static str },
-    Unsupported { algorithm: String },
-    TooLarge { bits: usize },
+    NotAKey {
+        label: String,
+    },
+    Invalid {
+        encoding: &'static str,
+    },
+    Unsupported {
+        algorithm: String,
+    },
+    TooLarge {
+        bits: usize,
+    },
 }
 
 impl std::fmt::Display for KeyError {

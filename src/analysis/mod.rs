@@ -14,11 +14,11 @@ pub mod validity;
 
 use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
-pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
 
 /// At most this many certificates in one PEM bundle.
 pub const MAX_CERTS_PER_BUNDLE: usize = 100;
@@ -118,10 +118,10 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
             ));
         }
         if block.label != "CERTIFICATE" && block.label != "TRUSTED CERTIFICATE" {
-            return Bundle::malformed(role, format!(
-                "PEM block #{i} is a {}, not a CERTIFICATE",
-                block.label
-            ));
+            return Bundle::malformed(
+                role,
+                format!("PEM block #{i} is a {}, not a CERTIFICATE", block.label),
+            );
         }
         match cert::inspect(&block.der) {
             Ok((info, _)) => bundle.certs.push(info),
@@ -138,7 +138,11 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
     }
     match role {
         Role::ServerChain => {
-            let which = if bundle.certs.len() == 1 { "" } else { "certificate #0 " };
+            let which = if bundle.certs.len() == 1 {
+                ""
+            } else {
+                "certificate #0 "
+            };
             if let Some(leaf) = bundle.certs.first().filter(|c| c.san_malformed) {
                 bundle.issues.push((
                     Code::SanMalformed,
@@ -330,7 +334,11 @@ impl CredentialSummary {
             self.keys.join(", ")
         };
         if !self.empty_keys.is_empty() {
-            let verb = if self.empty_keys.len() == 1 { "is" } else { "are" };
+            let verb = if self.empty_keys.len() == 1 {
+                "is"
+            } else {
+                "are"
+            };
             s.push_str(&format!(" ({} {verb} empty)", self.empty_keys.join(", ")));
         }
         s
@@ -520,7 +528,8 @@ impl Analyzer {
                 };
                 let path = data_path(missing);
                 // Already named (kubernetes.io/tls needs both): say it once, with the pair.
-                s.issues.retain(|i| !(i.code == Code::SecretMalformed && i.path == path));
+                s.issues
+                    .retain(|i| !(i.code == Code::SecretMalformed && i.path == path));
                 s.issues.push(Issue::new(
                     Code::SecretMalformed,
                     path,

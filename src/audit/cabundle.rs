@@ -156,7 +156,9 @@ pub fn cabundle_findings(object: &Value, now: i64, warn_within_days: i64) -> Vec
                 out.push(warn(*code, format!("caBundle {msg}")));
             }
         }
-        for (code, msg) in analysis::validity::bundle_windows("caBundle", &bundle, now, warn_within_days) {
+        for (code, msg) in
+            analysis::validity::bundle_windows("caBundle", &bundle, now, warn_within_days)
+        {
             out.push(warn(code, format!("{msg}; protects {}", s.protects)));
         }
     }

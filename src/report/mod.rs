@@ -244,7 +244,10 @@ pub fn warnings(findings: &[&Finding]) -> Vec<String> {
 /// the field path, `tls.crt (CN=a) has no subjectAltName; … [no-subject-alt-name] at data["tls.crt"]`.
 /// A longer sentence is cut in its middle, so the path at the end survives.
 pub fn warning(f: &Finding) -> String {
-    let tail = truncate(&format!(" [{}] at {}", f.code, f.path), MAX_WARNING_CHARS / 2);
+    let tail = truncate(
+        &format!(" [{}] at {}", f.code, f.path),
+        MAX_WARNING_CHARS / 2,
+    );
     let room = MAX_WARNING_CHARS - tail.chars().count();
     format!("{}{tail}", truncate(&f.message, room))
 }
@@ -274,7 +277,11 @@ mod warning_tests {
 
     #[test]
     fn warning_is_the_statement_then_code_and_path() {
-        let f = finding(Code::WeakKey, "data[\"tls.crt\"]", "tls.crt (CN=a) has a 1024-bit RSA key");
+        let f = finding(
+            Code::WeakKey,
+            "data[\"tls.crt\"]",
+            "tls.crt (CN=a) has a 1024-bit RSA key",
+        );
         assert_eq!(
             warning(&f),
             "tls.crt (CN=a) has a 1024-bit RSA key [weak-key] at data[\"tls.crt\"]"
@@ -283,10 +290,17 @@ mod warning_tests {
 
     #[test]
     fn long_warning_is_cut_in_the_sentence_keeping_the_path() {
-        let f = finding(Code::HostNotCovered, "spec.servers[0].hosts", &"x".repeat(400));
+        let f = finding(
+            Code::HostNotCovered,
+            "spec.servers[0].hosts",
+            &"x".repeat(400),
+        );
         let w = warning(&f);
         assert_eq!(w.chars().count(), MAX_WARNING_CHARS);
-        assert!(w.ends_with("… [host-not-covered] at spec.servers[0].hosts"), "{w}");
+        assert!(
+            w.ends_with("… [host-not-covered] at spec.servers[0].hosts"),
+            "{w}"
+        );
     }
 
     #[test]
@@ -299,6 +313,9 @@ mod warning_tests {
         let total: usize = w.iter().map(|w| w.chars().count()).sum();
         assert!(total <= MAX_WARNINGS_TOTAL_CHARS, "{total}");
         let last = w.last().unwrap();
-        assert!(last.starts_with(&format!("tlsgate: and {} more", 100 - (w.len() - 1))), "{last}");
+        assert!(
+            last.starts_with(&format!("tlsgate: and {} more", 100 - (w.len() - 1))),
+            "{last}"
+        );
     }
 }

@@ -133,7 +133,9 @@ fn short_description(code: Code) -> &'static str {
         Code::CertExpired => "Certificate has expired",
         Code::CertNotYetValid => "Certificate is not valid yet",
         Code::CertExpiringSoon => "Certificate expires within the warning window",
-        Code::ChainCertExpired => "A chain or CA-bundle certificate has expired while a valid path remains",
+        Code::ChainCertExpired => {
+            "A chain or CA-bundle certificate has expired while a valid path remains"
+        }
         Code::GatewayWorkloadNotFound => "Istio Gateway selector matches no workload",
         Code::LimitExceeded => "Object is past a size limit, so a check was not run",
         Code::KeyMismatch => "Private key does not belong to the certificate",
