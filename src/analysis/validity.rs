@@ -213,15 +213,8 @@ mod tests {
     use super::*;
 
     fn cert(not_before: i64, not_after: i64) -> CertInfo {
-        let (info, _) = crate::analysis::cert::inspect(
-            &rcgen::generate_simple_self_signed(vec!["a.example".into()])
-                .unwrap()
-                .cert
-                .der()
-                .to_vec(),
-        )
-        .map(|(i, _)| (i, ()))
-        .unwrap();
+        let key = rcgen::generate_simple_self_signed(vec!["a.example".into()]).unwrap();
+        let (info, _) = crate::analysis::cert::inspect(key.cert.der()).unwrap();
         CertInfo {
             not_before,
             not_after,
