@@ -79,7 +79,7 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
         .credential(&s.meta.name, &s.secret_type, &s.data);
     out.extend(summary.issues.iter().cloned());
     let mut validity = analysis::validity_issues(&summary, ctx.now, ctx.policy.expiry_warning_days);
-    if matches!(s.meta.name.as_str(), "istio-ca-secret" | "cacerts") {
+    if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
             i.message.push_str("; istiod will not start with it and new workloads get no certificates — rotate the root (Istio's root-transition procedure)");
@@ -709,7 +709,7 @@ fn check_gateway_api(gw: &GatewayApiGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec
 
 /// The mesh root, from `cacerts` or `istio-ca-secret` in the gateway namespace.
 fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
-    ["cacerts", "istio-ca-secret"].iter().find_map(|n| {
+    analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
         match ctx.lookup.secret(&ctx.policy.gateway_namespace, n) {
             Found::Yes(s) => s.summary.mesh_root.clone(),
             _ => None,

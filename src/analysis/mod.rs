@@ -411,12 +411,21 @@ fn missing_hint(data: &SecretData, missing: &str) -> String {
     }
 }
 
+/// The Secrets istiod reads its CA from, in its order of preference: `cacerts` (a plugged-in
+/// CA) before `istio-ca-secret` (the self-signed one istiod creates).
+pub const ISTIO_CA_SECRETS: [&str; 2] = ["cacerts", "istio-ca-secret"];
+
+/// Is `name` one of the Secrets istiod reads its CA from?
+pub fn is_istio_ca_secret(name: &str) -> bool {
+    ISTIO_CA_SECRETS.contains(&name)
+}
+
 /// Is this Secret one tlsgate has an opinion about on its own (without a referrer)?
 pub fn is_tls_secret(name: &str, secret_type: &str, data: &SecretData) -> bool {
     matches!(
         secret_type,
         "kubernetes.io/tls" | "istio.io/key-and-cert" | "istio.io/ca-root"
-    ) || matches!(name, "istio-ca-secret" | "cacerts")
+    ) || is_istio_ca_secret(name)
         || [
             "tls.crt",
             "cert",
@@ -476,7 +485,7 @@ impl Analyzer {
                 }
             }
         }
-        if secret_type == "istio.io/ca-root" || name == "istio-ca-secret" || name == "cacerts" {
+        if secret_type == "istio.io/ca-root" || is_istio_ca_secret(name) {
             self.istio_ca(&mut s, data);
             return s;
         }
