@@ -23,12 +23,13 @@ pub struct Ctx<'a> {
 
 /// Codes of a referenced credential's own issues that are repeated on the referring object,
 /// because they break the Gateway/Ingress that uses it.
-const PROPAGATED: [Code; 8] = [
+const PROPAGATED: [Code; 9] = [
     Code::NoSubjectAltName,
     Code::SecretMalformed,
     Code::CertExpired,
     Code::CertNotYetValid,
     Code::CertExpiringSoon,
+    Code::ChainCertExpired,
     Code::KeyMismatch,
     Code::KeyEncrypted,
     Code::WeakSignature,
@@ -78,7 +79,7 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
         .credential(&s.meta.name, &s.secret_type, &s.data);
     out.extend(summary.issues.iter().cloned());
     let mut validity = analysis::validity_issues(&summary, ctx.now, ctx.policy.expiry_warning_days);
-    if matches!(s.meta.name.as_str(), "istio-ca-secret" | "cacerts") {
+    if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
             i.message.push_str("; istiod will not start with it and new workloads get no certificates — rotate the root (Istio's root-transition procedure)");
@@ -89,22 +90,32 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
     if summary.server.is_none() {
         if let Some(r) = referrers.first() {
             // The seed's "wrong key names": a Gateway reads this Secret, and it has no pair.
-            // First, so a denial leads with it rather than with a lone-half detail.
+            // One finding says it (replacing the lone-half one), first, so a denial leads with it.
+            let pair_paths: Vec<String> = analysis::SERVER_PAIRS
+                .iter()
+                .flat_map(|(c, k)| [analysis::data_path(c), analysis::data_path(k)])
+                .collect();
+            out.retain(|i| !(i.code == Code::SecretMalformed && pair_paths.contains(&i.path)));
             out.insert(0, Issue::new(
                 Code::SecretMalformed,
                 "data",
                 format!(
-                    "{} {} serves this secret ({}), but it has no certificate/key pair: it needs tls.crt+tls.key or cert+key, and has {}",
+                    "{} {} serves this secret ({}), but it has no certificate/key pair: it needs tls.crt+tls.key or cert+key, and has {}{}",
                     r.object.kind,
                     qualified(&r.object),
                     r.reference.path,
-                    if summary.keys.is_empty() { "no keys".to_string() } else { summary.keys.join(", ") }
+                    summary.describe_keys(),
+                    analysis::pair_hint(&s.data)
                 ),
             ));
         }
     }
+    let mut referrer_names: Vec<String> = Vec::new();
     for r in referrers {
         let who = format!("{} {}", r.object.kind, qualified(&r.object));
+        if !referrer_names.contains(&who) {
+            referrer_names.push(who.clone());
+        }
         let served_by = format!(" served by {who} ({})", r.reference.path);
         out.extend(coverage_issues(
             &summary,
@@ -124,6 +135,16 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
                     r.reference.path, s.meta.name
                 ),
             ));
+        }
+    }
+    if !referrer_names.is_empty() {
+        // Whoever replaces a Secret that Gateways serve learns which ones break, whatever the code.
+        let users = hosts::list_some(&referrer_names);
+        for i in out
+            .iter_mut()
+            .filter(|i| i.severity == Severity::Deny && !i.message.contains(" served by "))
+        {
+            i.message.push_str(&format!(" (served by {users})"));
         }
     }
     if s.meta
@@ -159,7 +180,8 @@ fn soften_for_cert_manager(issues: &mut [Issue]) {
 }
 
 /// Host coverage of a credential's leaf for one reference; `who` names the referrer when the
-/// finding is reported on the Secret (" served by Gateway ns/name (path)").
+/// finding is reported on the Secret (" served by Gateway ns/name (path)"). Bounded: past
+/// [`hosts::MAX_SANS_PER_CERT`] or [`hosts::MAX_HOSTS_PER_REFERENCE`] it says so instead.
 fn coverage_issues(
     summary: &CredentialSummary,
     r: &CredentialRef,
@@ -169,36 +191,101 @@ fn coverage_issues(
     let Some(leaf) = summary.leaf() else {
         return Vec::new();
     };
+    if leaf.san_malformed {
+        // Reported as san-malformed; some clients fall back to the CN, so no verdict on hosts.
+        return Vec::new();
+    }
+    let path = summary
+        .cert_key()
+        .map_or("data".to_string(), analysis::data_path);
     let names = leaf.host_names();
-    let mut out = Vec::new();
-    let mut uncovered = Vec::new();
+    let sans = names.len() + leaf.ip_addresses.len();
+    if sans > hosts::MAX_SANS_PER_CERT || r.hosts.len() > hosts::MAX_HOSTS_PER_REFERENCE {
+        return vec![Issue::new(
+            Code::LimitExceeded,
+            path,
+            format!(
+                "host coverage of the certificate in {secret_name}{who} was not checked: it has {} for {}, above the limits of {} per certificate and {} per server",
+                analysis::validity::count(sans, "name"),
+                analysis::validity::count(r.hosts.len(), "host"),
+                analysis::validity::grouped(hosts::MAX_SANS_PER_CERT),
+                analysis::validity::grouped(hosts::MAX_HOSTS_PER_REFERENCE),
+            ),
+        )];
+    }
+    let index = hosts::NameIndex::new(names.iter().copied(), &leaf.ip_addresses);
+    let mut uncovered: Vec<String> = Vec::new();
+    let mut dns_only_ips: Vec<String> = Vec::new();
+    let mut public_suffix: Vec<(String, String)> = Vec::new();
     for host in &r.hosts {
         if hosts::is_catch_all(host) {
             continue;
         }
-        if !hosts::covered(&names, &leaf.ip_addresses, host) {
-            uncovered.push(hosts::normalize(host));
+        let h = hosts::normalize(host);
+        match index.coverage(host) {
+            hosts::Coverage::Covered => {}
+            hosts::Coverage::NotCovered => uncovered.push(h),
+            hosts::Coverage::IpOnlyAsDns => dns_only_ips.push(h),
+            hosts::Coverage::PublicSuffixWildcard(w) => public_suffix.push((h, w)),
         }
     }
-    let path = summary
-        .server
-        .as_ref()
-        .map_or("data".to_string(), |s| analysis::data_path(s.cert_key));
-    if !uncovered.is_empty() {
-        let presents = if names.is_empty() {
+    let presents = || {
+        let mut p: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        p.extend(leaf.ip_addresses.iter().map(|ip| format!("IP {ip}")));
+        if p.is_empty() {
             "no DNS names".to_string()
         } else {
-            names.join(", ")
-        };
+            hosts::list_some(&p)
+        }
+    };
+    let fix = |h: &str| {
+        if h.parse::<std::net::IpAddr>().is_ok() {
+            format!("subjectAltName=IP:{h}")
+        } else {
+            format!("subjectAltName=DNS:{h}")
+        }
+    };
+    let mut out = Vec::new();
+    if !uncovered.is_empty() {
         out.push(Issue::new(
             Code::HostNotCovered,
-            path,
+            path.clone(),
             format!(
-                "certificate in {secret_name} covers {presents}, not {}{who}; reissue it with subjectAltName=DNS:{}",
-                uncovered.join(", "),
-                uncovered[0]
+                "certificate in {secret_name} covers {}, not {}{who}; reissue it with {}",
+                presents(),
+                hosts::list_some(&uncovered),
+                fix(&uncovered[0])
             ),
         ));
+    }
+    if !dns_only_ips.is_empty() {
+        out.push(Issue::new(
+            Code::HostNotCovered,
+            path.clone(),
+            format!(
+                "certificate in {secret_name} has {} only as a DNS SAN{who}; clients match an IP host against IP SANs only, so reissue it with {}",
+                hosts::list_some(&dns_only_ips),
+                fix(&dns_only_ips[0])
+            ),
+        ));
+    }
+    if !public_suffix.is_empty() {
+        // Go and OpenSSL accept `*.co.uk`; browsers refuse wildcards on public suffixes. Some
+        // correct client succeeds, so this warns (a false denial is the worst outcome).
+        let hs: Vec<&str> = public_suffix.iter().map(|(h, _)| h.as_str()).collect();
+        out.push(
+            Issue::new(
+                Code::HostNotCovered,
+                path,
+                format!(
+                    "certificate in {secret_name} covers {} only through {}, a wildcard on a public suffix that browsers refuse{who}; reissue it with {}",
+                    hosts::list_some(&hs),
+                    public_suffix[0].1,
+                    fix(hs[0])
+                ),
+            )
+            .with_severity(Severity::Warn),
+        );
     }
     out
 }
@@ -355,12 +442,8 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             format!("{src} has a `token` key; Istio refuses to serve secrets that look like service-account tokens"),
         ));
     }
-    if summary.server.is_none() {
-        let has = if summary.keys.is_empty() {
-            "no keys".to_string()
-        } else {
-            summary.keys.join(", ")
-        };
+    if summary.server.is_none() && !summary.has_lone_half() {
+        let has = summary.describe_keys();
         out.push(Issue::new(
             Code::SecretMalformed,
             r.path.clone(),
@@ -430,6 +513,22 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
 
 fn check_istio_gateway(gw: &IstioGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
     let mut out = Vec::new();
+    if ctx.lookup.no_workload_matches(&gw.spec.selector) {
+        let labels: Vec<String> = gw
+            .spec
+            .selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        out.push(Issue::new(
+            Code::GatewayWorkloadNotFound,
+            "spec.selector",
+            format!(
+                "selector {} matches no pod, so no gateway workload serves this Gateway; set it to the labels of the ingress gateway Deployment's pods",
+                labels.join(",")
+            ),
+        ));
+    }
     for (i, server) in gw.spec.servers.iter().enumerate() {
         let Some(tls) = &server.tls else { continue };
         let Some(cred) = tls.credential_name.as_deref().filter(|c| !c.is_empty()) else {
@@ -465,31 +564,61 @@ fn check_virtual_service(vs: &VirtualService, namespace: &str, ctx: &Ctx<'_>) ->
         }
         let (gns, gname) = g.split_once('/').unwrap_or((namespace, g.as_str()));
         let path = format!("spec.gateways[{j}]");
-        match ctx.lookup.istio_gateway(gns, gname) {
-            Found::Yes(gw) => {
-                let served: Vec<&String> = gw.spec.servers.iter().flat_map(|s| s.hosts.iter()).collect();
-                let admitted = vs.spec.hosts.iter().any(|h| served.iter().any(|s| host_in_server(s, h, namespace)));
-                if !admitted && !vs.spec.hosts.is_empty() {
+        // Istio resolves the name against Istio Gateways and Gateway API Gateways alike.
+        let served: Vec<String> = match ctx.lookup.istio_gateway(gns, gname) {
+            Found::Yes(gw) => gw
+                .spec
+                .servers
+                .iter()
+                .flat_map(|s| s.hosts.iter().cloned())
+                .collect(),
+            Found::NotSyncedYet => {
+                out.push(Issue::new(
+                    Code::ViewNotSynced,
+                    path,
+                    format!("cannot tell yet whether gateway {gns}/{gname} exists: the cluster view is still loading"),
+                ));
+                continue;
+            }
+            Found::Missing => match ctx.lookup.gateway_api_gateway(gns, gname) {
+                // A listener without a hostname accepts every host.
+                Found::Yes(gw) => gw
+                    .spec
+                    .listeners
+                    .iter()
+                    .map(|l| l.hostname.clone().unwrap_or_else(|| "*".into()))
+                    .map(|h| format!("{gns}/{h}"))
+                    .collect(),
+                _ => {
+                    let hint = gateway_hint(gname, gns, &vs.spec.hosts, namespace, ctx);
                     out.push(Issue::new(
-                        Code::VirtualserviceHostNotInGateway,
-                        "spec.hosts",
-                        format!(
-                            "none of {} is served by gateway {gns}/{gname} (it serves {}); this VirtualService gets no traffic from it",
-                            vs.spec.hosts.join(", "),
-                            served.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
+                        Code::GatewayNotFound,
+                        path,
+                        format!("gateway {gns}/{gname} not found{hint}"),
                     ));
+                    continue;
                 }
-            }
-            Found::Missing => {
-                let hint = gateway_hint(gname, gns, &vs.spec.hosts, namespace, ctx);
-                out.push(Issue::new(Code::GatewayNotFound, path, format!("gateway {gns}/{gname} not found{hint}")));
-            }
-            Found::NotSyncedYet => out.push(Issue::new(
-                Code::ViewNotSynced,
-                path,
-                format!("cannot tell yet whether gateway {gns}/{gname} exists: the cluster view is still loading"),
-            )),
+            },
+        };
+        let admitted = vs
+            .spec
+            .hosts
+            .iter()
+            .any(|h| served.iter().any(|s| host_in_server(s, h, namespace, gns)));
+        if !admitted && !vs.spec.hosts.is_empty() {
+            let shown = if served.is_empty() {
+                "no hosts".to_string()
+            } else {
+                hosts::list_some(&served)
+            };
+            out.push(Issue::new(
+                Code::VirtualserviceHostNotInGateway,
+                "spec.hosts",
+                format!(
+                    "none of {} is served by gateway {gns}/{gname} (it serves {shown}); this VirtualService gets no traffic from it",
+                    hosts::list_some(&vs.spec.hosts),
+                ),
+            ));
         }
     }
     out
@@ -509,7 +638,7 @@ fn gateway_hint(name: &str, ns: &str, vs_hosts: &[String], vs_ns: &str, ctx: &Ct
                     .servers
                     .iter()
                     .flat_map(|s| s.hosts.iter())
-                    .find_map(|s| vs_hosts.iter().find(|h| host_in_server(s, h, vs_ns)))
+                    .find_map(|s| vs_hosts.iter().find(|h| host_in_server(s, h, vs_ns, ns)))
                     .map(|host| {
                         (
                             hosts::edit_distance(name, candidate),
@@ -531,10 +660,21 @@ fn gateway_hint(name: &str, ns: &str, vs_hosts: &[String], vs_ns: &str, ctx: &Ct
     }
 }
 
-/// A gateway server host `ns/host` only admits VirtualServices from `ns` (`*` or `.` = any/own).
-fn host_in_server(server_host: &str, vs_host: &str, vs_namespace: &str) -> bool {
+/// A gateway server host `ns/host` only admits VirtualServices from `ns`; `*/host` admits any
+/// namespace and `./host` only the Gateway's own.
+fn host_in_server(
+    server_host: &str,
+    vs_host: &str,
+    vs_namespace: &str,
+    gw_namespace: &str,
+) -> bool {
     if let Some((ns, _)) = server_host.split_once('/') {
-        if ns != "*" && ns != "." && ns != vs_namespace {
+        let allowed = match ns {
+            "*" => true,
+            "." => vs_namespace == gw_namespace,
+            ns => ns == vs_namespace,
+        };
+        if !allowed {
             return false;
         }
     }
@@ -569,7 +709,7 @@ fn check_gateway_api(gw: &GatewayApiGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec
 
 /// The mesh root, from `cacerts` or `istio-ca-secret` in the gateway namespace.
 fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
-    ["cacerts", "istio-ca-secret"].iter().find_map(|n| {
+    analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
         match ctx.lookup.secret(&ctx.policy.gateway_namespace, n) {
             Found::Yes(s) => s.summary.mesh_root.clone(),
             _ => None,

@@ -60,11 +60,16 @@ codes! {
     CertExpired = "cert-expired", Deny;
     CertNotYetValid = "cert-not-yet-valid", Deny;
     CertExpiringSoon = "cert-expiring-soon", Warn;
+    /// A certificate other than the leaf of a chain (an expired cross-sign or intermediate), or
+    /// some but not all CAs of a bundle, are outside their validity window: a valid path remains.
+    ChainCertExpired = "chain-cert-expired", Warn;
     KeyMismatch = "key-mismatch", Deny;
     KeyEncrypted = "key-encrypted", Deny;
     ChainOrder = "chain-order", Warn;
     HostNotCovered = "host-not-covered", Deny;
     NoSubjectAltName = "no-subject-alt-name", Warn;
+    /// The subjectAltName extension is present but cannot be parsed.
+    SanMalformed = "san-malformed", Warn;
     WeakKey = "weak-key", Warn;
     /// MD5 is denied by the code that raises it; SHA-1 is a warning.
     WeakSignature = "weak-signature", Warn;
@@ -82,6 +87,8 @@ codes! {
     TlsModeIgnoresCredential = "tls-mode-ignores-credential", Warn;
     IstioMutualWithCredential = "istio-mutual-with-credential", Deny;
     GatewayNotFound = "gateway-not-found", Warn;
+    /// An Istio Gateway whose `selector` matches no pod: nothing serves it (Istio's IST0101).
+    GatewayWorkloadNotFound = "gateway-workload-not-found", Warn;
     VirtualserviceHostNotInGateway = "virtualservice-host-not-in-gateway", Warn;
     RefNotPermitted = "ref-not-permitted", Deny;
     RefInvalidKind = "ref-invalid-kind", Deny;
@@ -89,6 +96,8 @@ codes! {
     SecretInUse = "secret-in-use", Warn;
     /// The webhook answered before its cluster view finished syncing.
     ViewNotSynced = "view-not-synced", Warn;
+    /// More SANs or hosts than tlsgate checks (see the README's limits): the check was skipped.
+    LimitExceeded = "limit-exceeded", Warn;
     /// A document in the input could not be parsed as a Kubernetes object.
     ManifestInvalid = "manifest-invalid", Deny;
 }

@@ -85,10 +85,52 @@ pub fn index(objects: &Objects, analyzer: Arc<Analyzer>) -> Index {
     idx
 }
 
+/// Pods and the pod templates of workload controllers in the input, as (namespace, name,
+/// labels): with them lint can tell that an Istio Gateway's selector matches nothing.
+fn workloads(loaded: &Loaded) -> Vec<(String, String, std::collections::BTreeMap<String, String>)> {
+    let labels_at = |v: &serde_json::Value, pointer: &str| {
+        v.pointer(pointer)
+            .and_then(|l| l.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    loaded
+        .documents
+        .iter()
+        .filter_map(|d| {
+            let v = &d.value;
+            let kind = v.get("kind").and_then(|k| k.as_str())?;
+            let labels = match kind {
+                "Pod" => labels_at(v, "/metadata/labels"),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+                    labels_at(v, "/spec/template/metadata/labels")
+                }
+                _ => return None,
+            };
+            let ns = v
+                .pointer("/metadata/namespace")
+                .and_then(|n| n.as_str())
+                .unwrap_or(crate::model::DEFAULT_NAMESPACE);
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default();
+            Some((ns.to_string(), format!("{kind}/{name}"), labels))
+        })
+        .collect()
+}
+
 /// Lints loaded manifests against themselves.
 pub fn lint(loaded: &Loaded, policy: &Policy, now: i64, analyzer: Arc<Analyzer>) -> Report {
     let objects = decode(loaded);
-    let idx = index(&objects, analyzer.clone());
+    let mut idx = index(&objects, analyzer.clone());
+    for (ns, name, labels) in workloads(loaded) {
+        idx.upsert_pod(&ns, &name, labels);
+    }
     let ctx = Ctx {
         lookup: &idx,
         policy,

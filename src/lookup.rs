@@ -6,7 +6,7 @@
 
 use crate::analysis::{Analyzer, CredentialSummary};
 use crate::finding::ObjectRef;
-use crate::model::{IstioGateway, Object, ReferenceGrant, Secret};
+use crate::model::{GatewayApiGateway, IstioGateway, Object, ReferenceGrant, Secret};
 use crate::refs::{credential_refs, CredentialRef};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -68,11 +68,16 @@ pub trait Lookup: Send + Sync {
     fn secret_namespaces(&self, name: &str) -> Vec<String>;
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>>;
     fn istio_gateway_names(&self, namespace: &str) -> Vec<String>;
+    /// A Gateway API Gateway: Istio resolves a VirtualService's `gateways` against both kinds.
+    fn gateway_api_gateway(&self, namespace: &str, name: &str) -> Found<Arc<GatewayApiGateway>>;
     fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>>;
     /// Everything that references a Secret called `name`, in any namespace.
     fn referrers(&self, name: &str) -> Vec<Referrer>;
     /// Namespaces of the pods `selector` matches; `None` when pods are not visible.
     fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>>;
+    /// True only when pods (or pod templates) are visible, synced, and none matches a
+    /// non-empty `selector`. Unknown is false: nothing is said without a view of workloads.
+    fn no_workload_matches(&self, selector: &BTreeMap<String, String>) -> bool;
 }
 
 pub const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
@@ -89,6 +94,7 @@ pub struct Index {
     secrets: HashMap<Key, Arc<StoredSecret>>,
     secret_namespaces: HashMap<String, BTreeSet<String>>,
     istio_gateways: HashMap<Key, Arc<IstioGateway>>,
+    gateway_api_gateways: HashMap<Key, Arc<GatewayApiGateway>>,
     grants: HashMap<Key, Arc<ReferenceGrant>>,
     /// secret name -> referring object -> its references to that name.
     referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
@@ -108,6 +114,7 @@ impl Index {
             secrets: HashMap::new(),
             secret_namespaces: HashMap::new(),
             istio_gateways: HashMap::new(),
+            gateway_api_gateways: HashMap::new(),
             grants: HashMap::new(),
             referrers: HashMap::new(),
             referenced: HashMap::new(),
@@ -214,6 +221,9 @@ impl Index {
         match (group, kind) {
             ("", "Secret") => self.secrets.keys().cloned().collect(),
             ("networking.istio.io", "Gateway") => self.istio_gateways.keys().cloned().collect(),
+            ("gateway.networking.k8s.io", "Gateway") => {
+                self.gateway_api_gateways.keys().cloned().collect()
+            }
             ("gateway.networking.k8s.io", "ReferenceGrant") => {
                 self.grants.keys().cloned().collect()
             }
@@ -277,6 +287,10 @@ impl Index {
             Object::ReferenceGrant(g) => {
                 self.grants.insert(key(&ns, &name), Arc::new(g.clone()));
             }
+            Object::GatewayApiGateway(g) => {
+                self.gateway_api_gateways
+                    .insert(key(&ns, &name), Arc::new(g.clone()));
+            }
             _ => {}
         }
         let refs = credential_refs(obj);
@@ -312,6 +326,9 @@ impl Index {
             }
             ("networking.istio.io", "Gateway") => {
                 self.istio_gateways.remove(&key(ns, name));
+            }
+            ("gateway.networking.k8s.io", "Gateway") => {
+                self.gateway_api_gateways.remove(&key(ns, name));
             }
             ("gateway.networking.k8s.io", "ReferenceGrant") => {
                 self.grants.remove(&key(ns, name));
@@ -378,6 +395,14 @@ impl Lookup for Index {
         v
     }
 
+    fn gateway_api_gateway(&self, namespace: &str, name: &str) -> Found<Arc<GatewayApiGateway>> {
+        match self.gateway_api_gateways.get(&key(namespace, name)) {
+            Some(g) => Found::Yes(g.clone()),
+            None if !self.synced => Found::NotSyncedYet,
+            None => Found::Missing,
+        }
+    }
+
     fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>> {
         self.grants
             .iter()
@@ -401,6 +426,15 @@ impl Lookup for Index {
             .collect();
         out.sort_by(|a, b| (&a.object, &a.reference.path).cmp(&(&b.object, &b.reference.path)));
         out
+    }
+
+    fn no_workload_matches(&self, selector: &BTreeMap<String, String>) -> bool {
+        let Some(pods) = &self.pods else { return false };
+        self.synced
+            && !selector.is_empty()
+            && !pods
+                .values()
+                .any(|labels| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
     }
 
     fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>> {

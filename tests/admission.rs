@@ -109,7 +109,7 @@ fn captured_secret_create_is_allowed_with_serial_warning() {
     assert!(
         warnings(&a)
             .iter()
-            .any(|w| w.starts_with("serial-invalid:")),
+            .any(|w| w.contains("[serial-invalid] at data[\"tls.crt\"]")),
         "{:?}",
         warnings(&a)
     );
@@ -141,16 +141,54 @@ fn denial_leads_with_the_most_specific_finding_and_counts_the_rest() {
 }
 
 #[test]
-fn warnings_fit_on_one_kubectl_line() {
+fn kubectl_warnings_lead_with_the_statement_and_end_with_the_path() {
+    // The captured live Secret: a CN-only certificate (no subjectAltName) with serial 0.
     let a = review(
         &capture("secret-create-live-v1.json"),
         &view(&[]),
         CAPTURE_NOW,
     );
-    assert!(!warnings(&a).is_empty());
-    for w in warnings(&a) {
-        assert!(w.chars().count() <= 120, "{w}");
+    let w = warnings(&a);
+    let san = w
+        .iter()
+        .find(|w| w.contains("[no-subject-alt-name]"))
+        .unwrap_or_else(|| panic!("{w:?}"));
+    assert!(
+        san.starts_with("tls.crt (CN=httpbin.example.com) has no subjectAltName"),
+        "{san}"
+    );
+    assert!(
+        san.contains("reissue it with -addext subjectAltName=DNS:httpbin.example.com"),
+        "{san}"
+    );
+    assert!(san.ends_with("at data[\"tls.crt\"]"), "{san}");
+    for w in &w {
+        assert!(w.chars().count() <= 256, "{w}");
     }
+}
+
+#[test]
+fn warnings_of_a_gateway_with_many_findings_stay_within_4_kib() {
+    // 40 servers, each naming a missing credential: 40 credential-not-found warnings.
+    let mut g = captured_gateway();
+    let server = g["spec"]["servers"][0].clone();
+    g["spec"]["servers"] = json!((0..40)
+        .map(|i| {
+            let mut s = server.clone();
+            s["tls"]["credentialName"] = json!(format!("missing-credential-number-{i}"));
+            s
+        })
+        .collect::<Vec<_>>());
+    let mut r = capture("gateway-create-live-v1alpha3.json");
+    r["request"]["object"] = g;
+    let a = review(&r, &view(&[]), NOW);
+    let w = warnings(&a);
+    let total: usize = w.iter().map(|w| w.chars().count()).sum();
+    assert!(total <= 4096, "{total}");
+    assert!(w.iter().all(|w| w.chars().count() <= 256), "{w:?}");
+    let last = w.last().unwrap();
+    assert!(last.starts_with("tlsgate: and "), "{last}");
+    assert!(last.contains("more warnings"), "{last}");
 }
 
 #[test]
@@ -213,7 +251,7 @@ fn gateway_create_with_missing_credential_only_warns_by_default() {
     assert!(
         warnings(&a)
             .iter()
-            .any(|w| w.starts_with("credential-not-found:")),
+            .any(|w| w.contains("[credential-not-found]")),
         "{:?}",
         warnings(&a)
     );
@@ -242,7 +280,7 @@ fn virtual_service_capture_warns_that_its_gateway_does_not_exist() {
     let w = warnings(&a);
     assert!(
         w.iter()
-            .any(|w| w.starts_with("gateway-not-found:") && w.contains("mygateway")),
+            .any(|w| w.contains("[gateway-not-found]") && w.contains("mygateway")),
         "{w:?}"
     );
 }
@@ -321,7 +359,7 @@ fn update_of_an_already_expired_secret_only_warns() {
     );
     assert!(a.allowed, "{}", message(&a));
     assert!(
-        warnings(&a).iter().any(|w| w.starts_with("cert-expired:")),
+        warnings(&a).iter().any(|w| w.contains("[cert-expired]")),
         "{:?}",
         warnings(&a)
     );
@@ -351,9 +389,8 @@ fn delete_of_a_referenced_secret_warns_naming_the_referrers() {
     assert!(a.allowed);
     let w = warnings(&a);
     assert!(
-        w.iter().any(
-            |w| w.starts_with("secret-in-use:") && w.contains("Gateway istio-system/mygateway")
-        ),
+        w.iter()
+            .any(|w| w.contains("[secret-in-use]") && w.contains("Gateway istio-system/mygateway")),
         "{w:?}"
     );
 }
@@ -404,7 +441,7 @@ fn cert_manager_secret_expired_during_issuance_only_warns() {
         json!("httpbin");
     let a = review(&r, &view(&[]), ALL_EXPIRED);
     assert!(a.allowed, "{}", message(&a));
-    assert!(warnings(&a).iter().any(|w| w.starts_with("cert-expired:")));
+    assert!(warnings(&a).iter().any(|w| w.contains("[cert-expired]")));
 }
 
 #[test]
@@ -439,7 +476,7 @@ fn request_before_the_view_synced_is_answered_with_a_warning() {
     assert!(a.allowed);
     let w = warnings(&a);
     assert!(w.iter().any(|w| w.contains("still loading")), "{w:?}");
-    assert!(w.iter().any(|w| w.starts_with("view-not-synced:")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains("[view-not-synced]")), "{w:?}");
 }
 
 fn bad(body: &[u8]) -> String {
@@ -579,4 +616,66 @@ fn secret_with_wrong_key_names_for_a_gateway_is_denied_naming_the_keys() {
         "{m}"
     );
     assert!(m.contains("has crt, key"), "{m}");
+}
+
+#[test]
+fn webhook_ca_bundle_mid_rotation_warns_chain_cert_expired_on_the_expired_ca() {
+    let mut r = cabundle_create(
+        "istio-galley",
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+    );
+    r["request"]["object"]["webhooks"][0]["clientConfig"]["caBundle"] =
+        json!(b64(&fixture("certs/xsign/ca-rotating.pem")));
+    let a = review(&r, &view(&[]), NOW);
+    assert!(a.allowed, "{}", message(&a));
+    let w = warnings(&a);
+    assert!(
+        w.iter().any(
+            |w| w.contains("[chain-cert-expired] at webhooks[0].clientConfig.caBundle")
+                && w.starts_with("caBundle certificate #0 (CN=example Old Root CA) expired")
+        ),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|w| w.contains("[cert-expired]")), "{w:?}");
+}
+
+#[test]
+fn expired_replacement_of_a_served_secret_names_the_gateway_in_the_denial() {
+    let data = tls_data(
+        "certs/dated/expired-2021.crt",
+        "certs/dated/expired-2021.key",
+    );
+    let a = review(&secret_create_with(data), &view(&[captured_gateway()]), NOW);
+    assert!(!a.allowed);
+    let m = message(&a);
+    assert!(m.contains("[cert-expired]"), "{m}");
+    assert!(
+        m.contains("served by Gateway istio-system/mygateway"),
+        "{m}"
+    );
+}
+
+#[test]
+fn gateway_whose_selector_matches_no_pod_in_the_cluster_view_warns() {
+    let mut v = view(&[]);
+    v.track_pods();
+    v.upsert_pod(
+        "istio-system",
+        "istio-egressgateway-5c9d",
+        [("istio".to_string(), "egressgateway".to_string())].into(),
+    );
+    let a = review(
+        &capture("gateway-create-live-v1alpha3.json"),
+        &v,
+        CAPTURE_NOW,
+    );
+    assert!(a.allowed);
+    let w = warnings(&a);
+    assert!(
+        w.iter().any(|w| w.contains("matches no pod")
+            && w.ends_with("[gateway-workload-not-found] at spec.selector")),
+        "{w:?}"
+    );
 }

@@ -199,7 +199,7 @@ fn clean_input_exits_0() {
         None,
     );
     assert_exit(&o, 0);
-    assert!(stdout(&o).contains("0 denied"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("0 with denials"), "{}", stdout(&o));
 }
 
 #[test]

@@ -91,8 +91,17 @@ fn expiry_threshold_comes_from_the_policy() {
     assert_finding(&f, Code::CertExpiringSoon, Severity::Warn);
 }
 
+#[track_caller]
+fn assert_no_deny(findings: &[tlsgate::finding::Finding]) {
+    assert!(
+        findings.iter().all(|f| f.severity != Severity::Deny),
+        "expected no denial, got:\n{}",
+        show(findings)
+    );
+}
+
 #[test]
-fn every_certificate_in_a_chain_is_checked_for_expiry() {
+fn expired_second_certificate_of_a_chain_warns_and_is_not_denied() {
     let mut chain = fixture("certs/httpbin-san.crt");
     chain.extend(fixture("certs/dated/expired-2021.crt"));
     let s = mk_secret(
@@ -104,8 +113,78 @@ fn every_certificate_in_a_chain_is_checked_for_expiry() {
             ("tls.key", &fixture("certs/httpbin-san.key")),
         ],
     );
-    let f = assert_finding(&lint_at(&[s], NOW), Code::CertExpired, Severity::Deny);
+    let found = lint_at(&[s], NOW);
+    let f = assert_finding(&found, Code::ChainCertExpired, Severity::Warn);
     assert!(f.message.contains("certificate #1"), "{}", f.message);
+    assert_no(&found, Code::CertExpired);
+    assert_no_deny(&found);
+}
+
+#[test]
+fn cross_signed_chain_with_expired_cross_sign_is_allowed_naming_it() {
+    let found = lint_yaml(&yaml_of("secrets/xsign-chain.yaml"), NOW);
+    let f = assert_finding(&found, Code::ChainCertExpired, Severity::Warn);
+    assert_eq!(f.path, "data[\"tls.crt\"]");
+    assert!(
+        f.message
+            .contains("tls.crt certificate #2 (CN=example New Root CA) expired"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("drop it from the chain"),
+        "{}",
+        f.message
+    );
+    assert_no_deny(&found);
+}
+
+#[test]
+fn expired_leaf_before_a_valid_intermediate_is_denied() {
+    let found = lint_yaml(&yaml_of("secrets/xsign-expired-leaf.yaml"), NOW);
+    let f = assert_finding(&found, Code::CertExpired, Severity::Deny);
+    assert!(
+        f.message
+            .contains("tls.crt certificate #0 (CN=app.example.com) expired"),
+        "{}",
+        f.message
+    );
+    assert_no(&found, Code::ChainCertExpired);
+}
+
+#[test]
+fn rotating_ca_bundle_with_the_old_ca_expired_warns_and_is_not_denied() {
+    let found = lint_yaml(&yaml_of("secrets/ca-rotating.yaml"), NOW);
+    let f = found
+        .iter()
+        .find(|f| f.code == Code::ChainCertExpired && f.path == "data[\"ca.crt\"]")
+        .unwrap_or_else(|| panic!("{}", show(&found)));
+    assert_eq!(f.severity, Severity::Warn);
+    assert!(
+        f.message
+            .contains("ca.crt certificate #0 (CN=example Old Root CA) expired"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("1 valid CA"), "{}", f.message);
+    assert_no_deny(&found);
+}
+
+#[test]
+fn ca_bundle_with_every_ca_expired_is_denied() {
+    let found = lint_yaml(&yaml_of("secrets/ca-expired.yaml"), NOW);
+    let f = assert_finding(&found, Code::CertExpired, Severity::Deny);
+    assert_eq!(f.path, "data[\"ca.crt\"]");
+}
+
+#[test]
+fn ca_bundle_with_one_ca_not_yet_valid_and_none_valid_is_denied() {
+    let mut bundle = fixture("certs/xsign/old-root.crt");
+    bundle.extend(fixture("certs/dated/future-2031.crt"));
+    let s = mk_secret(NS, "c", "Opaque", &[("ca.crt", &bundle)]);
+    let found = lint_at(&[s], NOW);
+    assert_finding(&found, Code::CertExpired, Severity::Deny);
+    assert_finding(&found, Code::CertNotYetValid, Severity::Deny);
 }
 
 #[test]
@@ -972,4 +1051,425 @@ fn workload_certificate_without_subject_is_named_by_its_spiffe_id() {
         "{}",
         expired.message
     );
+}
+
+// ---- Real-world misses: half a Secret, host forms, public suffixes, SAN parsing ------------
+
+fn only(found: &[tlsgate::finding::Finding], code: Code) -> Vec<tlsgate::finding::Finding> {
+    found.iter().filter(|f| f.code == code).cloned().collect()
+}
+
+#[test]
+fn secret_missing_its_key_still_reports_the_expired_certificate() {
+    let found = lint_yaml(&yaml_of("secrets/expired-key-missing.yaml"), NOW);
+    let malformed = only(&found, Code::SecretMalformed);
+    assert_eq!(malformed.len(), 1, "{}", show(&found));
+    assert_eq!(malformed[0].path, "data[\"tls.key\"]");
+    assert_finding(&found, Code::CertExpired, Severity::Deny);
+}
+
+#[test]
+fn secret_missing_its_key_still_reports_the_uncovered_host() {
+    let s = mk_secret(
+        NS,
+        "cred",
+        "Opaque",
+        &[("tls.crt", &fixture("certs/httpbin-san.crt"))],
+    );
+    let found = lint_at(&[s, gw("cred", &["other.example.com"])], NOW);
+    let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
+    assert!(f.message.contains("not other.example.com"), "{}", f.message);
+}
+
+#[test]
+fn istio_own_namespace_host_form_is_matched_against_the_certificate() {
+    let found = lint_at(
+        &[
+            mk_tls_secret(NS, "cred", "certs/httpbin-san.crt", "certs/httpbin-san.key"),
+            gw(
+                "cred",
+                &["./httpbin.example.com", "*/helloworld.example.com"],
+            ),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
+    // `./httpbin.example.com` is covered: only the other host is named.
+    assert!(
+        f.message.contains("not helloworld.example.com;"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn dot_host_admits_virtual_services_of_the_gateways_namespace_only() {
+    let gateway = gw("cred", &["./httpbin.example.com"]);
+    let same = mk_virtual_service(NS, "vs", &["mygateway"], &["httpbin.example.com"]);
+    assert_no(
+        &lint_at(&[gateway.clone(), same], NOW),
+        Code::VirtualserviceHostNotInGateway,
+    );
+    let other = mk_virtual_service(
+        "default",
+        "vs",
+        &["istio-system/mygateway"],
+        &["httpbin.example.com"],
+    );
+    assert_finding(
+        &lint_at(&[gateway, other], NOW),
+        Code::VirtualserviceHostNotInGateway,
+        Severity::Warn,
+    );
+}
+
+#[test]
+fn star_slash_host_admits_virtual_services_of_any_namespace() {
+    let gateway = gw("cred", &["*/httpbin.example.com"]);
+    let vs = mk_virtual_service(
+        "default",
+        "vs",
+        &["istio-system/mygateway"],
+        &["httpbin.example.com"],
+    );
+    assert_no(
+        &lint_at(&[gateway, vs], NOW),
+        Code::VirtualserviceHostNotInGateway,
+    );
+}
+
+#[track_caller]
+fn public_suffix_case(cert: &str, key: &str, host: &str, wildcard: &str) {
+    let found = lint_at(
+        &[mk_tls_secret(NS, "cred", cert, key), gw("cred", &[host])],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::HostNotCovered, Severity::Warn);
+    assert!(
+        f.message.contains(&format!(
+            "only through {wildcard}, a wildcard on a public suffix"
+        )),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn wildcard_on_com_does_not_cover_a_name() {
+    public_suffix_case(
+        "certs/names/wildcard-com.crt",
+        "certs/names/wildcard-com.key",
+        "example.com",
+        "*.com",
+    );
+}
+
+#[test]
+fn wildcard_on_co_uk_does_not_cover_a_name() {
+    public_suffix_case(
+        "certs/names/wildcard-co-uk.crt",
+        "certs/names/wildcard-co-uk.key",
+        "shop.co.uk",
+        "*.co.uk",
+    );
+}
+
+#[test]
+fn malformed_subject_alt_name_is_reported_as_malformed_not_missing() {
+    let found = lint_at(
+        &[
+            mk_tls_secret(
+                NS,
+                "cred",
+                "certs/names/bad-san.crt",
+                "certs/names/bad-san.key",
+            ),
+            gw("cred", &["bad-san.example.com"]),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::SanMalformed, Severity::Warn);
+    assert!(f.message.contains("cannot be parsed"), "{}", f.message);
+    assert_no(&found, Code::NoSubjectAltName);
+    assert_no(&found, Code::HostNotCovered);
+}
+
+#[test]
+fn ip_host_not_in_the_certificate_gets_an_ip_san_hint() {
+    let found = lint_at(
+        &[
+            mk_tls_secret(NS, "cred", "certs/names/ip.crt", "certs/names/ip.key"),
+            gw("cred", &["10.9.9.9"]),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
+    assert!(
+        f.message.contains("covers IP 10.1.2.3, not 10.9.9.9"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("subjectAltName=IP:10.9.9.9"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn ip_host_present_only_as_a_dns_san_says_so() {
+    let found = lint_at(
+        &[
+            mk_tls_secret(
+                NS,
+                "cred",
+                "certs/names/ip-as-dns.crt",
+                "certs/names/ip-as-dns.key",
+            ),
+            gw("cred", &["10.1.2.3"]),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
+    assert!(
+        f.message.contains("has 10.1.2.3 only as a DNS SAN"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("subjectAltName=IP:10.1.2.3"),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains("not 10.1.2.3"), "{}", f.message);
+}
+
+#[test]
+fn ip_host_in_an_ip_san_is_covered() {
+    let found = lint_at(
+        &[
+            mk_tls_secret(NS, "cred", "certs/names/ip.crt", "certs/names/ip.key"),
+            gw("cred", &["10.1.2.3"]),
+        ],
+        NOW,
+    );
+    assert_no(&found, Code::HostNotCovered);
+}
+
+#[test]
+fn client_authentication_certificate_gets_no_dns_name_advice() {
+    let s = mk_tls_secret(
+        NS,
+        "client",
+        "certs/names/client-only.crt",
+        "certs/names/client-only.key",
+    );
+    assert_no(&lint_at(&[s], NOW), Code::NoSubjectAltName);
+}
+
+#[test]
+fn one_missing_key_is_one_secret_malformed() {
+    let s = mk_secret(
+        NS,
+        "cred",
+        "kubernetes.io/tls",
+        &[("tls.crt", &fixture("certs/httpbin-san.crt"))],
+    );
+    let found = lint_at(&[s, gw("cred", &["httpbin.example.com"])], NOW);
+    let on_secret: Vec<_> = only(&found, Code::SecretMalformed)
+        .into_iter()
+        .filter(|f| f.object.kind == "Secret")
+        .collect();
+    assert_eq!(on_secret.len(), 1, "{}", show(&found));
+    let on_gateway: Vec<_> = only(&found, Code::SecretMalformed)
+        .into_iter()
+        .filter(|f| f.object.kind == "Gateway")
+        .collect();
+    assert_eq!(on_gateway.len(), 1, "{}", show(&found));
+}
+
+#[test]
+fn tls_cert_key_name_gets_a_did_you_mean_tls_crt_hint() {
+    let s = mk_secret(
+        NS,
+        "cred",
+        "kubernetes.io/tls",
+        &[
+            ("tls.cert", &fixture("certs/httpbin-san.crt")),
+            ("tls.key", &fixture("certs/httpbin-san.key")),
+        ],
+    );
+    let f = assert_finding(&lint_at(&[s], NOW), Code::SecretMalformed, Severity::Deny);
+    assert_eq!(f.path, "data[\"tls.crt\"]");
+    assert!(
+        f.message
+            .contains("it has `tls.cert`: did you mean `tls.crt`?"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn empty_value_is_not_listed_as_present() {
+    let s = mk_secret(
+        NS,
+        "cred",
+        "Opaque",
+        &[("crt", &fixture("certs/httpbin-san.crt")), ("tls.crt", b"")],
+    );
+    let found = lint_at(&[s, gw("cred", &["httpbin.example.com"])], NOW);
+    let f = found
+        .iter()
+        .find(|f| f.code == Code::SecretMalformed && f.object.kind == "Gateway")
+        .unwrap_or_else(|| panic!("{}", show(&found)));
+    assert!(
+        f.message.contains("has crt (tls.crt is empty)"),
+        "{}",
+        f.message
+    );
+}
+
+#[track_caller]
+fn dsa_case(key: &str) {
+    let s = mk_secret(
+        NS,
+        "cred",
+        "kubernetes.io/tls",
+        &[
+            ("tls.crt", &fixture("certs/keys/dsa.crt")),
+            ("tls.key", &fixture(key)),
+        ],
+    );
+    let f = assert_finding(&lint_at(&[s], NOW), Code::SecretMalformed, Severity::Deny);
+    assert!(
+        f.message.contains("DSA keys are not supported by Envoy"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn traditional_dsa_key_is_named_as_unsupported_by_envoy() {
+    dsa_case("certs/keys/dsa-traditional.key");
+}
+
+#[test]
+fn pkcs8_dsa_key_is_named_as_unsupported_by_envoy() {
+    dsa_case("certs/keys/dsa.key");
+}
+
+#[test]
+fn virtual_service_naming_a_gateway_without_servers_says_it_serves_no_hosts() {
+    let empty = json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": {"name": "mygateway", "namespace": NS},
+        "spec": {"selector": {"istio": "ingressgateway"}, "servers": []}
+    });
+    let vs = mk_virtual_service(NS, "vs", &["mygateway"], &["httpbin.example.com"]);
+    let f = assert_finding(
+        &lint_at(&[empty, vs], NOW),
+        Code::VirtualserviceHostNotInGateway,
+        Severity::Warn,
+    );
+    assert!(f.message.contains("(it serves no hosts)"), "{}", f.message);
+}
+
+fn deployment(ns: &str, labels: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "istio-ingressgateway", "namespace": ns},
+        "spec": {"template": {"metadata": {"labels": labels}}}
+    })
+}
+
+#[test]
+fn gateway_selector_matching_no_deployment_in_the_input_warns() {
+    let found = lint_at(
+        &[
+            gw("cred", &["httpbin.example.com"]),
+            deployment(NS, json!({"istio": "egressgateway"})),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::GatewayWorkloadNotFound, Severity::Warn);
+    assert_eq!(f.path, "spec.selector");
+    assert!(
+        f.message.contains("istio=ingressgateway matches no pod"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn gateway_selector_matching_a_deployment_pod_template_is_silent() {
+    let found = lint_at(
+        &[
+            gw("cred", &["httpbin.example.com"]),
+            deployment(NS, json!({"istio": "ingressgateway", "app": "x"})),
+        ],
+        NOW,
+    );
+    assert_no(&found, Code::GatewayWorkloadNotFound);
+}
+
+#[test]
+fn gateway_selector_without_workloads_in_the_input_is_silent() {
+    assert_no(
+        &lint_at(&[gw("cred", &["httpbin.example.com"])], NOW),
+        Code::GatewayWorkloadNotFound,
+    );
+}
+
+#[test]
+fn virtual_service_bound_to_a_gateway_api_gateway_is_resolved() {
+    let g = mk_gateway_api("default", "gw", "*.example.com", json!([{"name": "cred"}]));
+    let vs = mk_virtual_service("default", "vs", &["gw"], &["a.example.com"]);
+    let found = lint_at(&[g, vs], NOW);
+    assert_no(&found, Code::GatewayNotFound);
+    assert_no(&found, Code::VirtualserviceHostNotInGateway);
+}
+
+#[test]
+fn virtual_service_host_not_on_a_gateway_api_listener_is_host_not_in_gateway() {
+    let g = mk_gateway_api("default", "gw", "*.example.com", json!([{"name": "cred"}]));
+    let vs = mk_virtual_service("default", "vs", &["default/gw"], &["a.example.org"]);
+    let found = lint_at(&[g, vs], NOW);
+    assert_no(&found, Code::GatewayNotFound);
+    assert_finding(&found, Code::VirtualserviceHostNotInGateway, Severity::Warn);
+}
+
+#[test]
+fn gateway_server_past_the_host_limit_gets_limit_exceeded_not_a_denial() {
+    let many: Vec<String> = (0..=tlsgate::analysis::hosts::MAX_HOSTS_PER_REFERENCE)
+        .map(|i| format!("h{i}.other.example.com"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let found = lint_at(
+        &[
+            mk_tls_secret(NS, "cred", "certs/httpbin-san.crt", "certs/httpbin-san.key"),
+            gw("cred", &many),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::LimitExceeded, Severity::Warn);
+    assert!(f.message.contains("5,001 hosts"), "{}", f.message);
+    assert_no(&found, Code::HostNotCovered);
+}
+
+#[test]
+fn uncovered_hosts_are_named_a_few_and_counted() {
+    let many: Vec<String> = (0..2000)
+        .map(|i| format!("h{i}.other.example.com"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let found = lint_at(
+        &[
+            mk_tls_secret(NS, "cred", "certs/httpbin-san.crt", "certs/httpbin-san.key"),
+            gw("cred", &many),
+        ],
+        NOW,
+    );
+    let f = assert_finding(&found, Code::HostNotCovered, Severity::Deny);
+    assert!(f.message.contains("and 1,997 more"), "{}", f.message);
+    assert!(f.message.len() < 400, "{}", f.message);
 }

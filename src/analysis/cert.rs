@@ -61,6 +61,11 @@ pub struct CertInfo {
     pub subject_raw: Vec<u8>,
     pub issuer_raw: Vec<u8>,
     pub has_san_extension: bool,
+    /// The subjectAltName extension is there but cannot be parsed (Go refuses the certificate).
+    pub san_malformed: bool,
+    /// extendedKeyUsage names clientAuth and not serverAuth (or any): a client certificate,
+    /// never served, so it needs no DNS name.
+    pub client_auth_only: bool,
     pub dns_names: Vec<String>,
     pub ip_addresses: Vec<IpAddr>,
     /// URI SANs: Istio workload certificates carry only a SPIFFE ID (`spiffe://cluster.local/ns/..`).
@@ -130,6 +135,8 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     let common_name = first_cn(tbs.subject());
     let issuer_cn = first_cn(tbs.issuer());
     let mut has_san_extension = false;
+    let mut san_malformed = false;
+    let mut client_auth_only = false;
     let mut dns_names = Vec::new();
     let mut ip_addresses = Vec::new();
     let mut uris = Vec::new();
@@ -153,6 +160,15 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
                     }
                 }
             }
+            ParsedExtension::ParseError { .. }
+                if ext.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME =>
+            {
+                has_san_extension = true;
+                san_malformed = true;
+            }
+            ParsedExtension::ExtendedKeyUsage(eku) => {
+                client_auth_only = eku.client_auth && !eku.server_auth && !eku.any
+            }
             ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
             ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
             ParsedExtension::AuthorityKeyIdentifier(a) => {
@@ -174,6 +190,8 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         subject_raw: tbs.subject().as_raw().to_vec(),
         issuer_raw: tbs.issuer().as_raw().to_vec(),
         has_san_extension,
+        san_malformed,
+        client_auth_only,
         dns_names,
         ip_addresses,
         uris,

@@ -20,16 +20,27 @@ pub struct KeyFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyError {
     Encrypted,
-    NotAKey { label: String },
-    Invalid { encoding: &'static str },
-    Unsupported { algorithm: String },
-    TooLarge { bits: usize },
+    /// DSA (`BEGIN DSA PRIVATE KEY` or PKCS#8 with the DSA OID).
+    Dsa,
+    NotAKey {
+        label: String,
+    },
+    Invalid {
+        encoding: &'static str,
+    },
+    Unsupported {
+        algorithm: String,
+    },
+    TooLarge {
+        bits: usize,
+    },
 }
 
 impl std::fmt::Display for KeyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KeyError::Encrypted => f.write_str("is encrypted; Envoy cannot load a key that needs a passphrase (decrypt it with `openssl pkey -in KEY -out KEY.plain`)"),
+            KeyError::Dsa => f.write_str("is a DSA key; DSA keys are not supported by Envoy (or TLS 1.3): issue an ECDSA P-256 or RSA 2048 key instead"),
             KeyError::NotAKey { label } => write!(f, "holds a {label} block, not a private key"),
             KeyError::Invalid { encoding } => write!(f, "is not a valid {encoding} private key"),
             KeyError::Unsupported { algorithm } => write!(f, "uses an unsupported key algorithm ({algorithm})"),
@@ -46,6 +57,7 @@ pub fn parse(block: &PemBlock) -> Result<KeyFacts, KeyError> {
         "RSA PRIVATE KEY" => rsa_pkcs1(&block.der, "PKCS#1"),
         "EC PRIVATE KEY" => ec_sec1(&block.der, None, "SEC1"),
         "PRIVATE KEY" => pkcs8(&block.der),
+        "DSA PRIVATE KEY" => Err(KeyError::Dsa),
         other => Err(KeyError::NotAKey {
             label: other.to_string(),
         }),
@@ -127,6 +139,7 @@ fn pkcs8(der: &[u8]) -> Result<KeyFacts, KeyError> {
                 encoding,
             })
         }
+        "1.2.840.10040.4.1" => Err(KeyError::Dsa),
         other => Err(KeyError::Unsupported {
             algorithm: other.to_string(),
         }),

@@ -11,6 +11,7 @@ pub mod cert;
 pub mod hosts;
 pub mod key;
 pub mod pem;
+pub mod validity;
 
 use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
@@ -18,6 +19,7 @@ use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
 
 /// At most this many certificates in one PEM bundle.
 pub const MAX_CERTS_PER_BUNDLE: usize = 100;
@@ -25,8 +27,9 @@ pub const MAX_CERTS_PER_BUNDLE: usize = 100;
 pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024;
 
 /// What a bundle of certificates is for; decides which rules apply to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Role {
+    #[default]
     /// Leaf first, then intermediates (`tls.crt`, `cert`, `cert-chain.pem`).
     ServerChain,
     /// Trust anchors for client certificates or the mesh (`ca.crt`, `cacert`, `root-cert.pem`).
@@ -38,6 +41,8 @@ pub enum Role {
 /// A parsed PEM bundle: the certificates and what is wrong with them regardless of time.
 #[derive(Debug, Default)]
 pub struct Bundle {
+    /// What the bundle was checked as; decides what an expired member costs.
+    pub role: Role,
     pub certs: Vec<Arc<CertInfo>>,
     pub issues: Vec<(Code, Severity, String)>,
 }
@@ -47,8 +52,9 @@ impl Bundle {
         self.certs.first()
     }
 
-    fn malformed(message: String) -> Self {
+    fn malformed(role: Role, message: String) -> Self {
         Bundle {
+            role,
             certs: Vec::new(),
             issues: vec![(Code::SecretMalformed, Severity::Deny, message)],
         }
@@ -108,25 +114,28 @@ impl Analyzer {
 pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
     let blocks = match pem::parse(bytes, MAX_CERTS_PER_BUNDLE) {
         Ok(b) => b,
-        Err(e) => return Bundle::malformed(e.to_string()),
+        Err(e) => return Bundle::malformed(role, e.to_string()),
     };
-    let mut bundle = Bundle::default();
+    let mut bundle = Bundle {
+        role,
+        ..Default::default()
+    };
     for (i, block) in blocks.iter().enumerate() {
         if block.label.contains("PRIVATE KEY") {
             // Never echo the block: say only where it is.
-            return Bundle::malformed(format!(
+            return Bundle::malformed(role, format!(
                 "holds a private key (PEM block #{i}) where certificates belong; move it to the key field"
             ));
         }
         if block.label != "CERTIFICATE" && block.label != "TRUSTED CERTIFICATE" {
-            return Bundle::malformed(format!(
-                "PEM block #{i} is a {}, not a CERTIFICATE",
-                block.label
-            ));
+            return Bundle::malformed(
+                role,
+                format!("PEM block #{i} is a {}, not a CERTIFICATE", block.label),
+            );
         }
         match cert::inspect(&block.der) {
             Ok((info, _)) => bundle.certs.push(info),
-            Err(e) => return Bundle::malformed(format!("certificate #{i} {e}")),
+            Err(e) => return Bundle::malformed(role, format!("certificate #{i} {e}")),
         }
     }
     for (i, c) in bundle.certs.iter().enumerate() {
@@ -139,10 +148,26 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
     }
     match role {
         Role::ServerChain => {
+            let which = if bundle.certs.len() == 1 {
+                ""
+            } else {
+                "certificate #0 "
+            };
+            if let Some(leaf) = bundle.certs.first().filter(|c| c.san_malformed) {
+                bundle.issues.push((
+                    Code::SanMalformed,
+                    Severity::Warn,
+                    format!(
+                        "{which}({}) has a subjectAltName extension that cannot be parsed; Go and browsers refuse the certificate and host coverage was not checked; reissue it",
+                        leaf.display_name()
+                    ),
+                ));
+            }
+            // A client-authentication certificate is never served: it needs no DNS name.
             if let Some(leaf) = bundle
                 .certs
                 .first()
-                .filter(|c| !c.has_san_extension && !c.is_ca)
+                .filter(|c| !c.has_san_extension && !c.is_ca && !c.client_auth_only)
             {
                 bundle.issues.push((
                     Code::NoSubjectAltName,
@@ -284,8 +309,14 @@ pub struct ServerCredential {
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSummary {
     pub secret_type: String,
+    /// Keys with a non-empty value.
     pub keys: Vec<String>,
+    /// Keys present with an empty (or all-whitespace) value.
+    pub empty_keys: Vec<String>,
     pub server: Option<ServerCredential>,
+    /// The certificate half of a pair whose key is missing: still analysed, so an expired
+    /// certificate or an uncovered host is reported with the missing key, not after its fix.
+    pub lone_chain: Option<(&'static str, Arc<Bundle>)>,
     pub ca: Option<(String, Arc<Bundle>)>,
     /// Every certificate bundle in the secret, by key, for expiry checks and audits.
     pub bundles: Vec<(String, Arc<Bundle>)>,
@@ -297,8 +328,45 @@ pub struct CredentialSummary {
 }
 
 impl CredentialSummary {
+    /// Where the served certificate chain is (`tls.crt` or `cert`), if any half of a pair is there.
+    pub fn cert_key(&self) -> Option<&'static str> {
+        self.server
+            .as_ref()
+            .map(|s| s.cert_key)
+            .or(self.lone_chain.as_ref().map(|(k, _)| *k))
+    }
+
+    /// "tls.crt, ca.crt (tls.key is empty)", "no keys".
+    pub fn describe_keys(&self) -> String {
+        let mut s = if self.keys.is_empty() {
+            "no keys".to_string()
+        } else {
+            self.keys.join(", ")
+        };
+        if !self.empty_keys.is_empty() {
+            let verb = if self.empty_keys.len() == 1 {
+                "is"
+            } else {
+                "are"
+            };
+            s.push_str(&format!(" ({} {verb} empty)", self.empty_keys.join(", ")));
+        }
+        s
+    }
+
+    /// Whether exactly one half of a certificate/key pair is there (reported as
+    /// `secret-malformed` at the missing half's key).
+    pub fn has_lone_half(&self) -> bool {
+        let has = |k: &str| self.keys.iter().any(|x| x == k);
+        self.server.is_none() && SERVER_PAIRS.iter().any(|(c, k)| has(c) != has(k))
+    }
+
     pub fn leaf(&self) -> Option<&Arc<CertInfo>> {
-        self.server.as_ref().and_then(|s| s.chain.leaf())
+        self.server
+            .as_ref()
+            .map(|s| &s.chain)
+            .or(self.lone_chain.as_ref().map(|(_, b)| b))
+            .and_then(|b| b.leaf())
     }
 }
 
@@ -312,12 +380,62 @@ fn non_empty<'a>(data: &'a SecretData, key: &str) -> Option<&'a [u8]> {
         .filter(|v| !v.iter().all(u8::is_ascii_whitespace))
 }
 
+/// Keys tlsgate reads from a Secret somewhere; a key not among them that is close to a
+/// missing one is probably a typo (`tls.cert` for `tls.crt`).
+const KNOWN_KEYS: [&str; 13] = [
+    "tls.crt",
+    "tls.key",
+    "cert",
+    "key",
+    "cacert",
+    "ca.crt",
+    "ca-cert.pem",
+    "ca-key.pem",
+    "root-cert.pem",
+    "cert-chain.pem",
+    "key.pem",
+    "token",
+    "tls.ocsp-staple",
+];
+
+/// The did-you-mean hint for the first half of a pair that is missing, if a key is a near miss.
+pub fn pair_hint(data: &SecretData) -> String {
+    SERVER_PAIRS
+        .iter()
+        .flat_map(|(c, k)| [*c, *k])
+        .filter(|k| non_empty(data, k).is_none())
+        .map(|k| missing_hint(data, k))
+        .find(|h| !h.is_empty())
+        .unwrap_or_default()
+}
+
+/// "; it has `tls.cert`: did you mean `tls.crt`?" for a missing key with a near miss.
+fn missing_hint(data: &SecretData, missing: &str) -> String {
+    let candidates = data
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !KNOWN_KEYS.contains(k));
+    match hosts::closest(missing, candidates) {
+        Some(near) => format!("; it has `{near}`: did you mean `{missing}`?"),
+        None => String::new(),
+    }
+}
+
+/// The Secrets istiod reads its CA from, in its order of preference: `cacerts` (a plugged-in
+/// CA) before `istio-ca-secret` (the self-signed one istiod creates).
+pub const ISTIO_CA_SECRETS: [&str; 2] = ["cacerts", "istio-ca-secret"];
+
+/// Is `name` one of the Secrets istiod reads its CA from?
+pub fn is_istio_ca_secret(name: &str) -> bool {
+    ISTIO_CA_SECRETS.contains(&name)
+}
+
 /// Is this Secret one tlsgate has an opinion about on its own (without a referrer)?
 pub fn is_tls_secret(name: &str, secret_type: &str, data: &SecretData) -> bool {
     matches!(
         secret_type,
         "kubernetes.io/tls" | "istio.io/key-and-cert" | "istio.io/ca-root"
-    ) || matches!(name, "istio-ca-secret" | "cacerts")
+    ) || is_istio_ca_secret(name)
         || [
             "tls.crt",
             "cert",
@@ -341,7 +459,16 @@ impl Analyzer {
     ) -> CredentialSummary {
         let mut s = CredentialSummary {
             secret_type: secret_type.to_string(),
-            keys: data.keys().cloned().collect(),
+            keys: data
+                .keys()
+                .filter(|k| non_empty(data, k).is_some())
+                .cloned()
+                .collect(),
+            empty_keys: data
+                .keys()
+                .filter(|k| non_empty(data, k).is_none())
+                .cloned()
+                .collect(),
             has_token: data.contains_key("token"),
             ..Default::default()
         };
@@ -360,12 +487,15 @@ impl Analyzer {
                     s.issues.push(Issue::new(
                         Code::SecretMalformed,
                         data_path(k),
-                        format!("a kubernetes.io/tls secret needs a non-empty {k}"),
+                        format!(
+                            "a kubernetes.io/tls secret needs a non-empty {k}{}",
+                            missing_hint(data, k)
+                        ),
                     ));
                 }
             }
         }
-        if secret_type == "istio.io/ca-root" || name == "istio-ca-secret" || name == "cacerts" {
+        if secret_type == "istio.io/ca-root" || is_istio_ca_secret(name) {
             self.istio_ca(&mut s, data);
             return s;
         }
@@ -407,24 +537,31 @@ impl Analyzer {
             .filter(|(c, k)| non_empty(data, c).is_some() && non_empty(data, k).is_some())
             .collect();
         let Some(&&(cert_key, key_key)) = present.first() else {
-            // A lone half of a pair is a mistake worth naming.
+            // A lone half of a pair is a mistake worth naming once, at the missing key; the
+            // half that is there is still analysed.
             for (c, k) in SERVER_PAIRS {
-                match (non_empty(data, c), non_empty(data, k)) {
-                    (Some(_), None) => s.issues.push(Issue::new(
-                        Code::SecretMalformed,
-                        data_path(k),
-                        format!(
-                            "has {c} but no non-empty {k}; a gateway needs both halves of the pair"
-                        ),
-                    )),
-                    (None, Some(_)) => s.issues.push(Issue::new(
-                        Code::SecretMalformed,
-                        data_path(c),
-                        format!(
-                            "has {k} but no non-empty {c}; a gateway needs both halves of the pair"
-                        ),
-                    )),
-                    _ => {}
+                let (have, missing) = match (non_empty(data, c), non_empty(data, k)) {
+                    (Some(_), None) => (c, k),
+                    (None, Some(_)) => (k, c),
+                    _ => continue,
+                };
+                let path = data_path(missing);
+                // Already named (kubernetes.io/tls needs both): say it once, with the pair.
+                s.issues
+                    .retain(|i| !(i.code == Code::SecretMalformed && i.path == path));
+                s.issues.push(Issue::new(
+                    Code::SecretMalformed,
+                    path,
+                    format!(
+                        "has {have} but no non-empty {missing}; a gateway needs both halves of the pair{}",
+                        missing_hint(data, missing)
+                    ),
+                ));
+                if have == c && s.lone_chain.is_none() {
+                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    s.lone_chain = Some((c, chain));
+                } else if have == k {
+                    self.check_key(s, k, &data[k], None, c);
                 }
             }
             return;
@@ -637,83 +774,12 @@ fn verify_istio_chain(
     ))
 }
 
-/// How much time is left, in words: "412 days", "5 hours".
-pub fn human_duration(seconds: i64) -> String {
-    let s = seconds.unsigned_abs();
-    let (n, unit) = if s >= 2 * 86_400 {
-        (s / 86_400, "days")
-    } else if s >= 2 * 3_600 {
-        (s / 3_600, "hours")
-    } else if s >= 120 {
-        (s / 60, "minutes")
-    } else {
-        (s, "seconds")
-    };
-    format!("{n} {unit}")
-}
-
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
-/// Time-dependent issues for every certificate in every bundle of a credential.
+/// Time-dependent issues for every certificate in every bundle of a credential, by the
+/// rule in [`validity`].
 pub fn validity_issues(summary: &CredentialSummary, now: i64, warn_within_days: i64) -> Vec<Issue> {
-    let mut out = Vec::new();
-    for (key, bundle) in &summary.bundles {
-        for (i, c) in bundle.certs.iter().enumerate() {
-            if let Some(issue) = cert_validity(c, now, warn_within_days) {
-                let who = if bundle.certs.len() > 1 {
-                    format!("{key} certificate #{i}")
-                } else {
-                    key.clone()
-                };
-                out.push(Issue::new(
-                    issue.0,
-                    data_path(key),
-                    format!("{who} ({}) {}", c.display_name(), issue.1),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// RFC 5280 §4.1.2.5: valid from notBefore through notAfter inclusive.
-pub fn cert_validity(c: &CertInfo, now: i64, warn_within_days: i64) -> Option<(Code, String)> {
-    if now > c.not_after {
-        Some((
-            Code::CertExpired,
-            format!(
-                "expired {} ago (notAfter {}); renew it",
-                human_duration(now - c.not_after),
-                rfc3339(c.not_after)
-            ),
-        ))
-    } else if now < c.not_before {
-        Some((
-            Code::CertNotYetValid,
-            format!(
-                "is not valid for another {} (notBefore {}); check the issuer's clock",
-                human_duration(c.not_before - now),
-                rfc3339(c.not_before)
-            ),
-        ))
-    } else if c.not_after - now <= warn_within_days * 86_400 {
-        Some((
-            Code::CertExpiringSoon,
-            format!(
-                "expires in {} (notAfter {})",
-                human_duration(c.not_after - now),
-                rfc3339(c.not_after)
-            ),
-        ))
-    } else {
-        None
-    }
+    summary
+        .bundles
+        .iter()
+        .flat_map(|(key, bundle)| validity::bundle_validity(key, bundle, now, warn_within_days))
+        .collect()
 }

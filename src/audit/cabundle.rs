@@ -123,9 +123,11 @@ fn endpoint(client_config: &Value) -> String {
 }
 
 /// Admission-time warnings for a webhook configuration, APIService or CRD whose caBundle holds
-/// a CA that is expired, not yet valid, or expires within `warn_within_days`; and for a
-/// caBundle that does not decode. Always [`Severity::Warn`]: tlsgate must never block the
-/// install of another webhook. Empty for other kinds.
+/// a CA that is expired, not yet valid, or expires within `warn_within_days` (the shared rule of
+/// [`analysis::validity`]: some entries expired is `chain-cert-expired`, all of them
+/// `cert-expired`); and for a caBundle that does not decode. Always [`Severity::Warn`], a named
+/// exception to the codes' defaults: tlsgate must never block the install of another webhook.
+/// Empty for other kinds.
 ///
 /// Paths: `webhooks[0].clientConfig.caBundle`, `spec.caBundle`,
 /// `spec.conversion.webhook.clientConfig.caBundle`.
@@ -154,22 +156,10 @@ pub fn cabundle_findings(object: &Value, now: i64, warn_within_days: i64) -> Vec
                 out.push(warn(*code, format!("caBundle {msg}")));
             }
         }
-        for (i, c) in bundle.certs.iter().enumerate() {
-            if let Some((code, msg)) = analysis::cert_validity(c, now, warn_within_days) {
-                let which = if bundle.certs.len() > 1 {
-                    format!("caBundle CA #{i}")
-                } else {
-                    "caBundle CA".to_string()
-                };
-                out.push(warn(
-                    code,
-                    format!(
-                        "{which} ({}) {msg}; protects {}",
-                        c.display_name(),
-                        s.protects
-                    ),
-                ));
-            }
+        for (code, msg) in
+            analysis::validity::bundle_windows("caBundle", &bundle, now, warn_within_days)
+        {
+            out.push(warn(code, format!("{msg}; protects {}", s.protects)));
         }
     }
     out

@@ -278,7 +278,7 @@ impl Inventory {
         for (o, _) in &objects {
             index.upsert(o);
         }
-        self.mesh_root = ["cacerts", "istio-ca-secret"].iter().find_map(|n| {
+        self.mesh_root = crate::analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
             match index.secret(&policy.gateway_namespace, n) {
                 crate::lookup::Found::Yes(s) => s.summary.mesh_root.clone().map(|cert| MeshRoot {
                     namespace: s.namespace.clone(),
@@ -350,7 +350,7 @@ impl Inventory {
         let group = if matches!(
             s.secret_type.as_str(),
             "istio.io/ca-root" | "istio.io/key-and-cert"
-        ) || matches!(s.name.as_str(), "istio-ca-secret" | "cacerts")
+        ) || crate::analysis::is_istio_ca_secret(&s.name)
         {
             Group::IstioCa
         } else {

@@ -51,7 +51,11 @@ impl From<&Source> for SourceJson {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
+    /// Objects checked.
     pub objects: usize,
+    /// Objects with at least one denial (text output; the JSON summary keeps its shape).
+    #[serde(skip)]
+    pub objects_denied: usize,
     pub deny: usize,
     pub warn: usize,
     pub info: usize,
@@ -80,8 +84,16 @@ impl Report {
             )
         });
         let count = |s| findings.iter().filter(|e| e.finding.severity == s).count();
+        let mut denied: Vec<&crate::finding::ObjectRef> = findings
+            .iter()
+            .filter(|e| e.finding.severity == Severity::Deny)
+            .map(|e| &e.finding.object)
+            .collect();
+        denied.sort();
+        denied.dedup();
         let summary = Summary {
             objects,
+            objects_denied: denied.len(),
             deny: count(Severity::Deny),
             warn: count(Severity::Warn),
             info: count(Severity::Info),
@@ -140,9 +152,14 @@ impl Report {
         if !self.findings.is_empty() {
             out.push('\n');
         }
+        let n = crate::analysis::validity::count;
         out.push_str(&format!(
-            "{} objects checked: {} denied, {} warnings, {} notes\n",
-            s.objects, s.deny, s.warn, s.info
+            "{} checked, {} with denials: {}, {}, {}\n",
+            n(s.objects, "object"),
+            s.objects_denied,
+            n(s.deny, "denial"),
+            n(s.warn, "warning"),
+            n(s.info, "note"),
         ));
         out
     }
@@ -168,8 +185,11 @@ fn specificity(code: Code) -> u8 {
     }
 }
 
-/// kubectl prints each warning on one line; keep them short enough to read.
-pub const MAX_WARNING_CHARS: usize = 120;
+/// The API server keeps at most this many characters (runes) of one warning
+/// (k8s.io/apiserver `pkg/warning`: `truncateItemRunes = 256`).
+pub const MAX_WARNING_CHARS: usize = 256;
+/// ... and of all warnings of one response together (`truncateAtTotalRunes = 4*1024`).
+pub const MAX_WARNINGS_TOTAL_CHARS: usize = 4 * 1024;
 
 /// What the webhook answers: allowed or not, the denial message, and the warnings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,58 +219,58 @@ pub fn verdict(findings: &[Finding]) -> Verdict {
         }
         m
     });
-    let warnings = findings
+    let warns: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.severity == Severity::Warn)
-        .flat_map(|f| {
-            // Secret findings name their key in the sentence already; others lead with the field.
-            let text = if f.path.starts_with("data[") || f.path.is_empty() {
-                f.message.clone()
-            } else {
-                format!("{}: {}", f.path, f.message)
-            };
-            warning_lines(f.code.as_str(), &text)
-        })
         .collect();
     Verdict {
         allowed: denies.is_empty(),
         message,
-        warnings,
+        warnings: warnings(&warns),
     }
 }
 
-/// kubectl prints one `Warning:` line per entry. A finding whose sentence does not fit in
-/// [`MAX_WARNING_CHARS`] is split at its clauses (`; `) into several entries, each led by the
-/// code, so the fix at the end of the sentence is not cut off; only a single clause longer
-/// than a line is truncated.
-pub fn warning_lines(code: &str, message: &str) -> Vec<String> {
-    let prefix = format!("{code}: ");
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for clause in message.split("; ") {
-        let candidate = if line.is_empty() {
-            clause.to_string()
-        } else {
-            format!("{line}; {clause}")
-        };
-        if line.is_empty()
-            || prefix.chars().count() + candidate.chars().count() <= MAX_WARNING_CHARS
-        {
-            line = candidate;
-        } else {
-            lines.push(truncate(&format!("{prefix}{line}"), MAX_WARNING_CHARS));
-            line = clause.to_string();
+/// One warning per finding, each within [`MAX_WARNING_CHARS`], all together within
+/// [`MAX_WARNINGS_TOTAL_CHARS`]; past that the last entry counts the ones left out.
+pub fn warnings(findings: &[&Finding]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut total = 0;
+    // Room for the closing "and N more" entry.
+    let budget = MAX_WARNINGS_TOTAL_CHARS - 80;
+    for (i, f) in findings.iter().enumerate() {
+        let w = warning(f);
+        let n = w.chars().count();
+        if total + n > budget {
+            let left = findings.len() - i;
+            out.push(format!(
+                "tlsgate: and {left} more warning{}; run `tlsgate lint` on the object to see all of them",
+                if left == 1 { "" } else { "s" }
+            ));
+            break;
         }
+        total += n;
+        out.push(w);
     }
-    lines.push(truncate(&format!("{prefix}{line}"), MAX_WARNING_CHARS));
-    lines
+    out
+}
+
+/// kubectl prints each entry as one `Warning:` line: the statement first, then the code and
+/// the field path, `tls.crt (CN=a) has no subjectAltName; … [no-subject-alt-name] at data["tls.crt"]`.
+/// A longer sentence is cut in its middle, so the path at the end survives.
+pub fn warning(f: &Finding) -> String {
+    let tail = truncate(
+        &format!(" [{}] at {}", f.code, f.path),
+        MAX_WARNING_CHARS / 2,
+    );
+    let room = MAX_WARNING_CHARS - tail.chars().count();
+    format!("{}{tail}", truncate(&f.message, room))
 }
 
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
-    let mut t: String = s.chars().take(max - 1).collect();
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
     t.push('…');
     t
 }
@@ -263,27 +283,53 @@ fn is_stdin(file: &str) -> bool {
 #[cfg(test)]
 mod warning_tests {
     use super::*;
+    use crate::finding::{Issue, ObjectRef};
+
+    fn finding(code: Code, path: &str, message: &str) -> Finding {
+        Issue::new(code, path, message).on(&ObjectRef::default())
+    }
 
     #[test]
-    fn short_warning_is_one_line() {
+    fn warning_is_the_statement_then_code_and_path() {
+        let f = finding(
+            Code::WeakKey,
+            "data[\"tls.crt\"]",
+            "tls.crt (CN=a) has a 1024-bit RSA key",
+        );
         assert_eq!(
-            warning_lines("weak-key", "tls.crt (CN=a) has a 1024-bit RSA key"),
-            ["weak-key: tls.crt (CN=a) has a 1024-bit RSA key"]
+            warning(&f),
+            "tls.crt (CN=a) has a 1024-bit RSA key [weak-key] at data[\"tls.crt\"]"
         );
     }
 
     #[test]
-    fn long_warning_is_split_at_clauses_keeping_the_fix() {
-        let msg = format!(
-            "{}; reissue it with subjectAltName=DNS:a.example.com",
-            "x".repeat(100)
+    fn long_warning_is_cut_in_the_sentence_keeping_the_path() {
+        let f = finding(
+            Code::HostNotCovered,
+            "spec.servers[0].hosts",
+            &"x".repeat(400),
         );
-        let lines = warning_lines("no-subject-alt-name", &msg);
-        assert_eq!(lines.len(), 2);
-        assert_eq!(
-            lines[1],
-            "no-subject-alt-name: reissue it with subjectAltName=DNS:a.example.com"
+        let w = warning(&f);
+        assert_eq!(w.chars().count(), MAX_WARNING_CHARS);
+        assert!(
+            w.ends_with("… [host-not-covered] at spec.servers[0].hosts"),
+            "{w}"
         );
-        assert!(lines.iter().all(|l| l.chars().count() <= MAX_WARNING_CHARS));
+    }
+
+    #[test]
+    fn many_warnings_stay_within_the_total_and_count_the_rest() {
+        let fs: Vec<Finding> = (0..100)
+            .map(|i| finding(Code::WeakKey, &format!("data[\"k{i}\"]"), &"y".repeat(200)))
+            .collect();
+        let refs: Vec<&Finding> = fs.iter().collect();
+        let w = warnings(&refs);
+        let total: usize = w.iter().map(|w| w.chars().count()).sum();
+        assert!(total <= MAX_WARNINGS_TOTAL_CHARS, "{total}");
+        let last = w.last().unwrap();
+        assert!(
+            last.starts_with(&format!("tlsgate: and {} more", 100 - (w.len() - 1))),
+            "{last}"
+        );
     }
 }

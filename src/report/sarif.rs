@@ -171,11 +171,17 @@ pub fn short_description(code: Code) -> &'static str {
         Code::CertExpired => "Certificate has expired",
         Code::CertNotYetValid => "Certificate is not valid yet",
         Code::CertExpiringSoon => "Certificate expires within the warning window",
+        Code::ChainCertExpired => {
+            "A chain or CA-bundle certificate has expired while a valid path remains"
+        }
+        Code::GatewayWorkloadNotFound => "Istio Gateway selector matches no workload",
+        Code::LimitExceeded => "Object is past a size limit, so a check was not run",
         Code::KeyMismatch => "Private key does not belong to the certificate",
         Code::KeyEncrypted => "Private key is encrypted, so the proxy cannot load it",
         Code::ChainOrder => "Certificate chain is not in leaf-to-root order",
         Code::HostNotCovered => "Certificate does not cover a host that is served with it",
         Code::NoSubjectAltName => "Certificate has no subjectAltName",
+        Code::SanMalformed => "Certificate subjectAltName extension cannot be parsed",
         Code::WeakKey => "Key is too small",
         Code::WeakSignature => "Certificate is signed with a weak hash algorithm",
         Code::SerialInvalid => "Certificate serial number breaks RFC 5280",

@@ -13,7 +13,7 @@
 //! ```
 
 use crate::analysis::cert::CertInfo;
-use crate::analysis::{human_duration, issued_by, rfc3339};
+use crate::analysis::{human_duration, is_valid_at, issued_by, rfc3339, window, Window};
 use std::sync::Arc;
 
 pub const DAY: i64 = 86_400;
@@ -148,7 +148,7 @@ fn decide(action: Action, why: impl Into<String>) -> Decision {
 }
 
 fn usable_ca(c: &CertInfo, now: i64) -> bool {
-    c.is_ca && c.not_before <= now && now < c.not_after
+    c.is_ca && is_valid_at(c, now)
 }
 
 /// The next step towards a valid, trusted serving certificate. Call again after applying
@@ -166,7 +166,7 @@ pub fn plan(
         other => {
             let why = match other {
                 None => "no signing CA stored".to_string(),
-                Some(c) if now >= c.not_after => format!(
+                Some(c) if window(c, now) == Window::Expired => format!(
                     "signing CA expired {} ago (notAfter {})",
                     human_duration(now - c.not_after),
                     rfc3339(c.not_after)
@@ -224,7 +224,7 @@ pub fn plan(
             .collect();
         let expired: Vec<[u8; 32]> = olds
             .iter()
-            .filter(|c| now >= c.not_after)
+            .filter(|c| window(c, now) == Window::Expired)
             .map(|c| c.sha256)
             .collect();
         if !expired.is_empty() {
@@ -278,14 +278,14 @@ fn serving_problem(
     if !issued_by(s, signing) {
         return Some("the serving certificate was not issued by the signing CA".into());
     }
-    if now >= s.not_after {
+    if window(s, now) == Window::Expired {
         return Some(format!(
             "the serving certificate expired {} ago (notAfter {})",
             human_duration(now - s.not_after),
             rfc3339(s.not_after)
         ));
     }
-    if now < s.not_before {
+    if window(s, now) == Window::NotYetValid {
         return Some(format!(
             "the serving certificate is not valid for another {}; the clock went back",
             human_duration(s.not_before - now)
