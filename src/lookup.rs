@@ -73,6 +73,11 @@ pub trait Lookup: Send + Sync {
     fn referrers(&self, name: &str) -> Vec<Referrer>;
     /// Namespaces of the pods `selector` matches; `None` when pods are not visible.
     fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>>;
+    /// Watched resources whose watch is broken or re-listing right now: answers read from them
+    /// may be stale. Empty for a view that does not watch.
+    fn stale_resources(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 pub const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
@@ -99,6 +104,9 @@ pub struct Index {
     /// pod (ns, name) -> labels; only filled when pods are watched.
     pods: Option<HashMap<Key, BTreeMap<String, String>>>,
     synced: bool,
+    /// Per watched resource (`secrets`, `gateways.networking.istio.io`): `false` while its
+    /// watch is broken or re-listing, when what the index holds of it may be stale.
+    resource_synced: BTreeMap<String, bool>,
 }
 
 impl Index {
@@ -114,6 +122,7 @@ impl Index {
             ca_bundles: HashMap::new(),
             pods: None,
             synced: true,
+            resource_synced: BTreeMap::new(),
         }
     }
 
@@ -128,6 +137,21 @@ impl Index {
 
     pub fn is_synced(&self) -> bool {
         self.synced
+    }
+
+    /// Records whether the watch of `resource` (`secrets`, `gateways.networking.istio.io`) is
+    /// following the API server (`true`) or broken / re-listing (`false`).
+    pub fn set_resource_synced(&mut self, resource: &str, synced: bool) {
+        self.resource_synced.insert(resource.to_string(), synced);
+    }
+
+    /// Every watched resource and whether its watch is in sync (for metrics and /readyz).
+    pub fn resource_sync(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.resource_synced.iter().map(|(r, s)| (r.as_str(), *s))
+    }
+
+    fn resource_is_stale(&self, resource: &str) -> bool {
+        !self.synced || self.resource_synced.get(resource) == Some(&false)
     }
 
     /// Start tracking pod labels (cluster mode) so Istio workload namespaces resolve.
@@ -347,7 +371,7 @@ impl Lookup for Index {
     fn secret(&self, namespace: &str, name: &str) -> Found<Arc<StoredSecret>> {
         match self.secrets.get(&key(namespace, name)) {
             Some(s) => Found::Yes(s.clone()),
-            None if !self.synced => Found::NotSyncedYet,
+            None if self.resource_is_stale("secrets") => Found::NotSyncedYet,
             None => Found::Missing,
         }
     }
@@ -362,7 +386,7 @@ impl Lookup for Index {
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>> {
         match self.istio_gateways.get(&key(namespace, name)) {
             Some(g) => Found::Yes(g.clone()),
-            None if !self.synced => Found::NotSyncedYet,
+            None if self.resource_is_stale("gateways.networking.istio.io") => Found::NotSyncedYet,
             None => Found::Missing,
         }
     }
@@ -401,6 +425,13 @@ impl Lookup for Index {
             .collect();
         out.sort_by(|a, b| (&a.object, &a.reference.path).cmp(&(&b.object, &b.reference.path)));
         out
+    }
+
+    fn stale_resources(&self) -> Vec<String> {
+        self.resource_sync()
+            .filter(|(_, synced)| !synced)
+            .map(|(r, _)| r.to_string())
+            .collect()
     }
 
     fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>> {

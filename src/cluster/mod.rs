@@ -23,7 +23,6 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{ApiResource, DynamicObject, ListParams, PartialObjectMeta, TypeMeta};
 use kube::runtime::watcher::{self, watcher, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, ResourceExt};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,15 +37,19 @@ use tracing::{info, warn};
 struct Kind {
     group: &'static str,
     kind: &'static str,
+    /// `plural[.group]`, as kubectl names a resource: the label of its sync state.
+    resource: &'static str,
 }
 
 const SECRET: Kind = Kind {
     group: "",
     kind: "Secret",
+    resource: "secrets",
 };
 const POD: Kind = Kind {
     group: "",
     kind: "Pod",
+    resource: "pods",
 };
 
 /// A resource that may or may not be served, watched as a `DynamicObject` in the first
@@ -63,6 +66,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "networking.istio.io",
             kind: "Gateway",
+            resource: "gateways.networking.istio.io",
         },
         plural: "gateways",
         versions: &["v1", "v1beta1", "v1alpha3"],
@@ -71,6 +75,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "gateway.networking.k8s.io",
             kind: "Gateway",
+            resource: "gateways.gateway.networking.k8s.io",
         },
         plural: "gateways",
         versions: &["v1", "v1beta1"],
@@ -79,6 +84,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "gateway.networking.k8s.io",
             kind: "ReferenceGrant",
+            resource: "referencegrants.gateway.networking.k8s.io",
         },
         plural: "referencegrants",
         versions: &["v1", "v1beta1"],
@@ -87,6 +93,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "networking.k8s.io",
             kind: "Ingress",
+            resource: "ingresses.networking.k8s.io",
         },
         plural: "ingresses",
         versions: &["v1"],
@@ -97,6 +104,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "admissionregistration.k8s.io",
             kind: "ValidatingWebhookConfiguration",
+            resource: "validatingwebhookconfigurations.admissionregistration.k8s.io",
         },
         plural: "validatingwebhookconfigurations",
         versions: &["v1"],
@@ -105,6 +113,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "admissionregistration.k8s.io",
             kind: "MutatingWebhookConfiguration",
+            resource: "mutatingwebhookconfigurations.admissionregistration.k8s.io",
         },
         plural: "mutatingwebhookconfigurations",
         versions: &["v1"],
@@ -113,6 +122,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "apiregistration.k8s.io",
             kind: "APIService",
+            resource: "apiservices.apiregistration.k8s.io",
         },
         plural: "apiservices",
         versions: &["v1"],
@@ -121,6 +131,7 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "apiextensions.k8s.io",
             kind: "CustomResourceDefinition",
+            resource: "customresourcedefinitions.apiextensions.k8s.io",
         },
         plural: "customresourcedefinitions",
         versions: &["v1"],
@@ -129,6 +140,36 @@ const OPTIONAL: [Optional; 8] = [
 
 /// Secrets, Pods, and the optional resources.
 const SOURCES: usize = 2 + OPTIONAL.len();
+
+/// Page size of Secret lists. A page is held in memory whole while it is decoded; Secrets are
+/// the one kind whose objects can be large (up to 1 MiB each), so pages stay small: 100 TLS
+/// Secrets are about 1 MiB, and 10,000 of them take 100 round trips on loopback-fast paths.
+const SECRET_PAGE: u32 = 100;
+/// Page size of every other list (pod metadata, Gateways, webhook configurations): small
+/// objects, so kube's usual 500.
+const PAGE: u32 = 500;
+
+/// Secret types the webhook never receives and tlsgate therefore never needs to see: tokens,
+/// Helm release records and registry credentials (often most of a cluster's Secrets, and
+/// the largest). The one list both the Secret watch's server-side field selector and the
+/// webhook's `never-tokens-or-release-records` matchCondition in
+/// `manifests/base/validatingwebhookconfiguration.yaml` are made from (a test checks they agree).
+pub const IGNORED_SECRET_TYPES: [&str; 4] = [
+    "kubernetes.io/service-account-token",
+    "helm.sh/release.v1",
+    "bootstrap.kubernetes.io/token",
+    "kubernetes.io/dockerconfigjson",
+];
+
+/// `type!=A,type!=B,...` over [`IGNORED_SECRET_TYPES`]: the API server filters them out of
+/// lists and watches, so they cost tlsgate neither memory nor start-up time.
+pub fn secret_field_selector() -> String {
+    IGNORED_SECRET_TYPES
+        .iter()
+        .map(|t| format!("type!={t}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// Upper bound between probes of a resource whose presence could not be determined.
 const MAX_PROBE_DELAY: Duration = Duration::from_secs(30);
@@ -202,24 +243,21 @@ pub fn start_with_reprobe(
     };
 
     let mut tasks = Vec::with_capacity(SOURCES);
-    let secrets = watcher(
-        Api::<Secret>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let secrets = Api::<Secret>::all(client.clone());
+    let secret_config = watcher::Config::default()
+        .fields(&secret_field_selector())
+        .page_size(SECRET_PAGE);
     tasks.push(spawn(follow(
         SECRET,
-        secrets.default_backoff(),
+        move || watcher(secrets.clone(), secret_config.clone()),
         decode_secret,
         ctx.clone(),
         true,
     )));
-    let pods = watcher(
-        Api::<PartialObjectMeta<Pod>>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let pods = Api::<PartialObjectMeta<Pod>>::all(client.clone());
     tasks.push(spawn(follow(
         POD,
-        pods.default_backoff(),
+        move || watcher(pods.clone(), watcher::Config::default().page_size(PAGE)),
         decode_pod,
         ctx.clone(),
         true,
@@ -372,13 +410,10 @@ async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
         api_version: ar.api_version.clone(),
         kind: ar.kind.clone(),
     };
-    let stream = watcher(
-        Api::<DynamicObject>::all_with(client, &ar),
-        watcher::Config::default(),
-    );
+    let api = Api::<DynamicObject>::all_with(client, &ar);
     follow(
         source.kind,
-        stream.default_backoff(),
+        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
         move |o| decode_dynamic(o, &types),
         ctx,
         report_synced,
@@ -427,10 +462,75 @@ async fn probe(client: &Client, source: &Optional) -> Result<Option<ApiResource>
     Ok(None)
 }
 
-/// Applies one watcher stream to the index until the stream ends (it does not: the backoff
-/// retries errors). Reports the source synced at its first `InitDone` when `report_synced`
-/// (a source that appeared after start was already counted as synced, empty).
-async fn follow<K, S, D>(kind: Kind, stream: S, decode: D, ctx: Ctx, report_synced: bool)
+/// Follows one resource into the index, forever: a watcher stream from `watch` until it
+/// fails, then a fresh one, which lists again. Reports the source synced at its first
+/// `InitDone` when `report_synced` (a source that appeared after start was already counted as
+/// synced, empty).
+///
+/// Freshness over thrift: after any error the resource is marked not synced (answers that
+/// read it carry `view-not-synced`) and re-listed — at once after `410 Gone` (the resource
+/// version is gone, only a list helps), else after [`RETRY_FIRST`] doubling to
+/// [`RETRY_MAX`]. kube's default backoff grows to 30 s, which after an API server restart
+/// left tlsgate answering from a stale view for 10–40 s.
+async fn follow<K, W, S, D>(kind: Kind, watch: W, decode: D, ctx: Ctx, report_synced: bool)
+where
+    K: ResourceExt,
+    W: Fn() -> S,
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+    D: Fn(K) -> Decoded + Send,
+{
+    let mut reported = !report_synced;
+    let mut delay = RETRY_FIRST;
+    loop {
+        let (error, listed) = follow_stream(kind, watch(), &decode, &ctx, &mut reported).await;
+        write(&ctx.index).set_resource_synced(kind.resource, false);
+        if listed {
+            delay = RETRY_FIRST;
+        }
+        let expired = error.as_ref().is_some_and(is_expired);
+        let retry_in = if expired { Duration::ZERO } else { delay };
+        match &error {
+            Some(e) => warn!(
+                resource = kind.resource,
+                error = %e,
+                ?retry_in,
+                "watch failed; answers reading this resource carry view-not-synced until it is listed again"
+            ),
+            None => warn!(resource = kind.resource, "watch ended; listing again"),
+        }
+        if !expired {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
+        }
+    }
+}
+
+/// Delay before the first re-list after an API error, doubled per failure up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_millis(250);
+/// "A few seconds": a restarted API server is followed within this of being ready.
+pub const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// `410 Gone` / `Expired`: the watch's resource version was compacted away.
+fn is_expired(e: &watcher::Error) -> bool {
+    let status = match e {
+        watcher::Error::WatchError(s) => Some(s.as_ref()),
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref()),
+        _ => None,
+    };
+    status.is_some_and(|s| s.code == 410 || s.reason == "Expired" || s.reason == "Gone")
+}
+
+/// Applies one watcher stream until it yields an error (returned) or ends (`None`). The bool
+/// says whether a list completed meanwhile.
+async fn follow_stream<K, S, D>(
+    kind: Kind,
+    stream: S,
+    decode: &D,
+    ctx: &Ctx,
+    reported: &mut bool,
+) -> (Option<watcher::Error>, bool)
 where
     K: ResourceExt,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
@@ -439,10 +539,13 @@ where
     let mut stream = std::pin::pin!(stream);
     // Keys seen since the last `Init`: what a relist did not mention is gone.
     let mut relisted: Option<HashSet<(String, String)>> = None;
-    let mut synced = !report_synced;
+    let mut listed = false;
     while let Some(event) = stream.next().await {
         match event {
-            Ok(Event::Init) => relisted = Some(HashSet::new()),
+            Ok(Event::Init) => {
+                relisted = Some(HashSet::new());
+                write(&ctx.index).set_resource_synced(kind.resource, false);
+            }
             Ok(Event::InitApply(obj)) => {
                 let d = decode(obj);
                 if let Some(seen) = &mut relisted {
@@ -454,15 +557,15 @@ where
                 let pruned = prune(&ctx.index, kind, &relisted.take().unwrap_or_default());
                 if pruned > 0 {
                     info!(
-                        kind = kind.kind,
-                        group = kind.group,
-                        pruned,
-                        "relist removed objects deleted meanwhile"
+                        resource = kind.resource,
+                        pruned, "relist removed objects deleted meanwhile"
                     );
                 }
-                if !synced {
-                    synced = true;
-                    info!(kind = kind.kind, group = kind.group, "first list done");
+                write(&ctx.index).set_resource_synced(kind.resource, true);
+                listed = true;
+                if !*reported {
+                    *reported = true;
+                    info!(resource = kind.resource, "first list done");
                     ctx.readiness.source_synced();
                 }
             }
@@ -473,11 +576,10 @@ where
                 &namespace_of(&obj),
                 &obj.name_any(),
             ),
-            Err(e) => {
-                warn!(kind = kind.kind, group = kind.group, error = %e, "watch failed; retrying with backoff")
-            }
+            Err(e) => return (Some(e), listed),
         }
     }
+    (None, listed)
 }
 
 fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {

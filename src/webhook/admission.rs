@@ -156,6 +156,18 @@ impl Reviewer<'_> {
                 "tlsgate: the cluster view is still loading; references were checked against what is known so far",
                 MAX_WARNING_CHARS,
             ));
+        } else {
+            let stale = self.lookup.stale_resources();
+            if !stale.is_empty() {
+                v.warnings.push(truncate(
+                    &format!(
+                        "{}: tlsgate is re-listing {} after an API server error, so this answer may be based on a stale view; apply again in a few seconds to be sure",
+                        crate::finding::Code::ViewNotSynced.as_str(),
+                        stale.join(", ")
+                    ),
+                    MAX_WARNING_CHARS,
+                ));
+            }
         }
         let mut response = json!({ "uid": request.uid, "allowed": v.allowed });
         if let Some(msg) = &v.message {

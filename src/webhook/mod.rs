@@ -7,7 +7,7 @@ pub mod reload;
 pub mod tls;
 
 use crate::analysis::Analyzer;
-use crate::lookup::Index;
+use crate::lookup::{Index, Lookup};
 use crate::policy::Policy;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -143,6 +143,21 @@ async fn readyz(State(st): State<AppState>) -> Response {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "serving certificate expired\n",
+        )
+            .into_response();
+    }
+    // A watch that broke after the first sync does not make the pod unready: an unready pod
+    // leaves the Service, and with failurePolicy Ignore that means no checking at all. The
+    // answers say `view-not-synced` instead; /readyz names the resources.
+    let stale = st
+        .view
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .stale_resources();
+    if !stale.is_empty() {
+        return (
+            StatusCode::OK,
+            format!("ready; view not synced: {}\n", stale.join(", ")),
         )
             .into_response();
     }
