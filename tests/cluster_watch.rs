@@ -630,18 +630,42 @@ async fn webhook_configuration_ca_bundles_are_indexed_and_pruned_on_delete() {
     .await;
 }
 
+/// Istio's Gateway CRD as the API server serves it once Established.
+fn istio_gateway_crd(established: bool) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gateways.networking.istio.io"},
+        "spec": {
+            "group": "networking.istio.io",
+            "names": {"kind": "Gateway", "plural": "gateways"},
+            "scope": "Namespaced",
+            "versions": [
+                {"name": "v1", "served": true, "storage": true},
+                {"name": "v1beta1", "served": true, "storage": false},
+            ],
+        },
+        "status": {"conditions": [
+            {"type": "Established", "status": if established { "True" } else { "False" }},
+        ]},
+    })
+}
+
 #[tokio::test]
-async fn istio_installed_after_start_is_picked_up_by_the_reprobe() {
+async fn istio_crd_established_after_start_is_watched_at_once_and_forgotten_when_deleted() {
     let server =
-        FakeApiServer::start(&[SECRETS, PODS, GATEWAYS, REFERENCE_GRANTS, INGRESSES]).await;
-    let index = Arc::new(RwLock::new(Index::new(Arc::new(Analyzer::new()))));
-    let view =
-        cluster::start_with_reprobe(server.client(), index.clone(), Duration::from_millis(50));
-    let c = Started { view, index };
+        FakeApiServer::start(&[SECRETS, PODS, GATEWAYS, REFERENCE_GRANTS, INGRESSES, CRDS]).await;
+    let c = start(&server);
     c.ready().await;
     assert!(c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)));
+    assert!(
+        istio_not_found(&server).is_empty(),
+        "with a CRD watch nothing is probed: {:?}",
+        istio_not_found(&server)
+    );
 
-    // `istioctl install` lands the CRD, then someone applies a Gateway.
+    // `istioctl install` lands the CRD (not yet Established), then it is, then a Gateway.
+    server.apply(CRDS, istio_gateway_crd(false));
     server.serve_collection(ISTIO_GATEWAYS);
     server.apply(
         ISTIO_GATEWAYS,
@@ -652,15 +676,34 @@ async fn istio_installed_after_start_is_picked_up_by_the_reprobe() {
             "httpbin-credential",
         ),
     );
-
-    c.eventually("the late Istio Gateway in the index", |i| {
-        matches!(i.istio_gateway("istio-system", "mygateway"), Found::Yes(_))
-    })
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        server.requests(ISTIO_GATEWAYS).is_empty(),
+        "not watched before the CRD is Established"
+    );
+    server.apply(CRDS, istio_gateway_crd(true));
+    bounded_by(
+        Duration::from_secs(2),
+        "the late Istio Gateway in the index",
+        async {
+            while !c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Yes(_)))
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        },
+    )
     .await;
     assert!(
         c.view.is_ready(),
         "readiness must not flap when a source appears late"
     );
+
+    server.delete(CRDS, "", "gateways.networking.istio.io");
+    c.eventually("the Gateways of a deleted CRD forgotten", |i| {
+        matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)
+            && i.referrers("httpbin-credential").is_empty()
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -349,3 +349,53 @@ fn relabelling_an_already_broken_secret_is_allowed() {
     );
     assert!(out.contains("key-mismatch"), "still warned about: {out}");
 }
+
+// ---- late CRDs -------------------------------------------------------------------------
+
+#[test]
+fn gateway_api_crd_installed_after_start_is_watched_within_seconds_and_dropped_when_deleted() {
+    let Some(env) = env() else { return };
+    let _g = shared();
+    let crd = common::root().join("tests/e2e/gateway-api-crd.yaml");
+    env.cp.kubectl(&["apply", "-f", crd.to_str().unwrap()]).ok();
+    env.cp
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/gateways.gateway.networking.k8s.io",
+        ])
+        .ok();
+    let established = Instant::now();
+    let ns = "e2e-late";
+    env.namespace(ns);
+    env.apply_ok(&fixture_secret(
+        "httpbin-credential-san.yaml",
+        ns,
+        "late-cred",
+    ));
+    env.apply_ok(&common::mk_gateway_api(
+        ns,
+        "late-gw",
+        "httpbin.example.com",
+        json!([{"kind": "Secret", "name": "late-cred"}]),
+    ));
+    let broken = fixture_secret("helloworld-credential-tls.yaml", ns, "late-cred");
+    let denied_naming_gateway = || {
+        let (ok, out) = env.apply(&broken, true);
+        !ok && out.contains("late-gw")
+    };
+    assert!(
+        eventually(Duration::from_secs(10), denied_naming_gateway),
+        "the late Gateway API Gateway was not seen within {:?}",
+        established.elapsed()
+    );
+
+    env.cp
+        .kubectl(&["delete", "-f", crd.to_str().unwrap(), "--wait=true"])
+        .ok();
+    assert!(
+        eventually(Duration::from_secs(10), || env.apply(&broken, true).0),
+        "the Gateways of a deleted CRD still count as referrers"
+    );
+}

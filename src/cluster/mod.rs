@@ -13,9 +13,14 @@
 //! Only derived summaries reach the index: a Secret is decoded, summarised by
 //! [`Index::upsert`] and dropped; nothing here keeps a store of raw Secrets (private keys).
 //!
-//! Each source is probed before it is watched, so a cluster without Istio or without the
-//! Gateway API counts that source as empty and synced. The probe runs once at start: a CRD
-//! installed later is picked up on the next restart.
+//! Istio and Gateway API kinds follow the CRD watch: a kind is watched (in the first version
+//! its CRD serves) from the moment its CustomResourceDefinition is Established, and dropped
+//! with its objects when the CRD is deleted; until then it counts as empty and synced. Built-in
+//! optional kinds (Ingress, webhook configurations, APIServices) are probed once at start.
+//!
+//! Freshness: after any watch error a resource is listed again (at once after `410 Gone`,
+//! else within [`RETRY_MAX`]); meanwhile [`Index::set_resource_synced`] marks it, so answers
+//! reading it say `view-not-synced` instead of trusting a stale view.
 
 use crate::lookup::Index;
 use crate::model::{Object, DEFAULT_NAMESPACE};
@@ -25,7 +30,7 @@ use kube::api::{ApiResource, DynamicObject, ListParams, PartialObjectMeta, TypeM
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::{Api, Client, ResourceExt};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -56,6 +61,9 @@ const POD: Kind = Kind {
 /// version the API server answers for.
 struct Optional {
     kind: Kind,
+    /// Defined by a CustomResourceDefinition (Istio, Gateway API): watched while it is
+    /// Established, rather than probed.
+    crd: bool,
     plural: &'static str,
     /// Newest first: the first one served is watched.
     versions: &'static [&'static str],
@@ -68,6 +76,7 @@ const OPTIONAL: [Optional; 8] = [
             kind: "Gateway",
             resource: "gateways.networking.istio.io",
         },
+        crd: true,
         plural: "gateways",
         versions: &["v1", "v1beta1", "v1alpha3"],
     },
@@ -77,6 +86,7 @@ const OPTIONAL: [Optional; 8] = [
             kind: "Gateway",
             resource: "gateways.gateway.networking.k8s.io",
         },
+        crd: true,
         plural: "gateways",
         versions: &["v1", "v1beta1"],
     },
@@ -86,6 +96,7 @@ const OPTIONAL: [Optional; 8] = [
             kind: "ReferenceGrant",
             resource: "referencegrants.gateway.networking.k8s.io",
         },
+        crd: true,
         plural: "referencegrants",
         versions: &["v1", "v1beta1"],
     },
@@ -95,6 +106,7 @@ const OPTIONAL: [Optional; 8] = [
             kind: "Ingress",
             resource: "ingresses.networking.k8s.io",
         },
+        crd: false,
         plural: "ingresses",
         versions: &["v1"],
     },
@@ -106,6 +118,7 @@ const OPTIONAL: [Optional; 8] = [
             kind: "ValidatingWebhookConfiguration",
             resource: "validatingwebhookconfigurations.admissionregistration.k8s.io",
         },
+        crd: false,
         plural: "validatingwebhookconfigurations",
         versions: &["v1"],
     },
@@ -115,6 +128,7 @@ const OPTIONAL: [Optional; 8] = [
             kind: "MutatingWebhookConfiguration",
             resource: "mutatingwebhookconfigurations.admissionregistration.k8s.io",
         },
+        crd: false,
         plural: "mutatingwebhookconfigurations",
         versions: &["v1"],
     },
@@ -124,6 +138,7 @@ const OPTIONAL: [Optional; 8] = [
             kind: "APIService",
             resource: "apiservices.apiregistration.k8s.io",
         },
+        crd: false,
         plural: "apiservices",
         versions: &["v1"],
     },
@@ -133,10 +148,13 @@ const OPTIONAL: [Optional; 8] = [
             kind: "CustomResourceDefinition",
             resource: "customresourcedefinitions.apiextensions.k8s.io",
         },
+        crd: false,
         plural: "customresourcedefinitions",
         versions: &["v1"],
     },
 ];
+
+const CRD: Kind = OPTIONAL[7].kind;
 
 /// Secrets, Pods, and the optional resources.
 const SOURCES: usize = 2 + OPTIONAL.len();
@@ -214,18 +232,6 @@ impl Drop for ClusterView {
 /// Marks `index` as not synced and starts watching the cluster into it. Must be called
 /// inside a Tokio runtime; returns at once, before anything is listed.
 pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
-    start_with_reprobe(client, index, REPROBE)
-}
-
-/// How often a resource found absent at start is probed again.
-pub const REPROBE: Duration = Duration::from_secs(300);
-
-/// [`start`], probing absent optional resources again every `reprobe`.
-pub fn start_with_reprobe(
-    client: Client,
-    index: Arc<RwLock<Index>>,
-    reprobe: Duration,
-) -> ClusterView {
     {
         let mut idx = write(&index);
         idx.set_synced(false);
@@ -239,7 +245,7 @@ pub fn start_with_reprobe(
             index: index.clone(),
             tx,
         }),
-        reprobe,
+        crds: Arc::new(watch::channel(Crds::Unknown).0),
     };
 
     let mut tasks = Vec::with_capacity(SOURCES);
@@ -252,7 +258,7 @@ pub fn start_with_reprobe(
         move || watcher(secrets.clone(), secret_config.clone()),
         decode_secret,
         ctx.clone(),
-        true,
+        Arc::new(AtomicBool::new(false)),
     )));
     let pods = Api::<PartialObjectMeta<Pod>>::all(client.clone());
     tasks.push(spawn(follow(
@@ -260,7 +266,7 @@ pub fn start_with_reprobe(
         move || watcher(pods.clone(), watcher::Config::default().page_size(PAGE)),
         decode_pod,
         ctx.clone(),
-        true,
+        Arc::new(AtomicBool::new(false)),
     )));
     for source in &OPTIONAL {
         tasks.push(spawn(follow_optional(client.clone(), source, ctx.clone())));
@@ -280,8 +286,62 @@ fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> AbortHand
 struct Ctx {
     index: Arc<RwLock<Index>>,
     readiness: Arc<Readiness>,
-    /// How often an absent optional resource is probed again (Istio installed after tlsgate).
-    reprobe: Duration,
+    /// The CustomResourceDefinitions the API server serves, from the CRD watch: a kind backed
+    /// by a CRD is watched while its CRD is Established (Istio installed after tlsgate).
+    crds: Arc<watch::Sender<Crds>>,
+}
+
+/// What the CRD watch knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Crds {
+    /// Its first list has not completed.
+    Unknown,
+    /// The API server does not serve CRDs (a test double): CRD-backed kinds are probed once.
+    Unavailable,
+    /// Established CRDs by name (`gateways.networking.istio.io`) -> their served versions.
+    Listed(BTreeMap<String, Vec<String>>),
+}
+
+impl Crds {
+    /// The first of `versions` that CRD `name` serves, when it is Established.
+    fn served(&self, name: &str, versions: &[&str]) -> Option<String> {
+        let Crds::Listed(crds) = self else {
+            return None;
+        };
+        let served = crds.get(name)?;
+        versions
+            .iter()
+            .find(|v| served.iter().any(|s| s == *v))
+            .map(|v| v.to_string())
+    }
+}
+
+/// Name, and served versions when Established, of a CRD as JSON.
+fn crd_state(v: &serde_json::Value) -> (String, Option<Vec<String>>) {
+    let name = v
+        .pointer("/metadata/name")
+        .and_then(|n| n.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let established = v
+        .pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        });
+    let served = established.then(|| {
+        v.pointer("/spec/versions")
+            .and_then(|vs| vs.as_array())
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v["served"] == true)
+                    .filter_map(|v| v["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    (name, served)
 }
 
 /// Counts down the sources that have not finished their first list.
@@ -387,25 +447,101 @@ fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
 }
 
 async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
-    let (ar, report_synced) = match discover(&client, source).await {
-        Some(ar) => (ar, true),
-        None => {
-            info!(
-                group = source.kind.group,
-                resource = source.plural,
-                "not served by this cluster; treating it as empty"
-            );
-            ctx.readiness.source_synced();
-            // Istio or the Gateway API may be installed after tlsgate: look again now and then.
-            loop {
-                tokio::time::sleep(ctx.reprobe).await;
-                if let Ok(Some(ar)) = probe(&client, source).await {
-                    break (ar, false);
+    let reported = Arc::new(AtomicBool::new(false));
+    if source.kind.group == CRD.group {
+        // The CRD watch itself: the one that tells the CRD-backed kinds when to start.
+        if discover(&client, source).await.is_none() {
+            ctx.crds.send_replace(Crds::Unavailable);
+            report_absent(source, &ctx, &reported);
+            return;
+        }
+    }
+    if source.crd {
+        let mut crds = ctx.crds.subscribe();
+        let first = crds
+            .wait_for(|c| *c != Crds::Unknown)
+            .await
+            .map(|c| c.clone())
+            .unwrap_or(Crds::Unavailable);
+        if first != Crds::Unavailable {
+            return follow_crd_backed(client, source, ctx, crds, reported).await;
+        }
+    }
+    let Some(ar) = discover(&client, source).await else {
+        report_absent(source, &ctx, &reported);
+        return;
+    };
+    watch_resource(client, source, ar, ctx, reported).await;
+}
+
+fn report_absent(source: &Optional, ctx: &Ctx, reported: &AtomicBool) {
+    info!(
+        resource = source.kind.resource,
+        "not served by this cluster; treating it as empty"
+    );
+    if !reported.swap(true, Ordering::AcqRel) {
+        ctx.readiness.source_synced();
+    }
+}
+
+/// Watches a CRD-backed kind while its CRD is Established, in the first version it serves;
+/// stops (and forgets the kind's objects) when the CRD goes away. No probing: the CRD watch
+/// says when, and the CRD's `spec.versions` say which version, so no request meets a 404.
+async fn follow_crd_backed(
+    client: Client,
+    source: &'static Optional,
+    ctx: Ctx,
+    mut crds: watch::Receiver<Crds>,
+    reported: Arc<AtomicBool>,
+) {
+    let name = source.kind.resource;
+    loop {
+        let version = crds
+            .wait_for(|c| {
+                if c.served(name, source.versions).is_none() {
+                    // Absent now: an empty, synced source until its CRD appears.
+                    if !reported.swap(true, Ordering::AcqRel) {
+                        info!(
+                            resource = name,
+                            "no CRD established; watching it once there is"
+                        );
+                        ctx.readiness.source_synced();
+                    }
+                    return false;
                 }
+                true
+            })
+            .await
+            .ok()
+            .and_then(|c| c.served(name, source.versions));
+        let Some(version) = version else { return };
+        let ar = ApiResource {
+            group: source.kind.group.into(),
+            version: version.clone(),
+            api_version: format!("{}/{version}", source.kind.group),
+            kind: source.kind.kind.into(),
+            plural: source.plural.into(),
+        };
+        let watching = watch_resource(client.clone(), source, ar, ctx.clone(), reported.clone());
+        tokio::select! {
+            _ = watching => {}
+            _ = crds.wait_for(|c| c.served(name, source.versions).as_deref() != Some(version.as_str())) => {
+                info!(resource = name, "CRD deleted or changed; watch stopped");
+                prune(&ctx.index, source.kind, &HashSet::new());
+                write(&ctx.index).set_resource_synced(name, true);
             }
         }
-    };
-    info!(api_version = %ar.api_version, resource = source.plural, "watching");
+    }
+}
+
+async fn watch_resource(
+    client: Client,
+    source: &'static Optional,
+    ar: ApiResource,
+    ctx: Ctx,
+    reported: Arc<AtomicBool>,
+) {
+    info!(api_version = %ar.api_version, resource = source.kind.resource, "watching");
     let types = TypeMeta {
         api_version: ar.api_version.clone(),
         kind: ar.kind.clone(),
@@ -416,7 +552,7 @@ async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
         move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
         move |o| decode_dynamic(o, &types),
         ctx,
-        report_synced,
+        reported,
     )
     .await;
 }
@@ -464,25 +600,24 @@ async fn probe(client: &Client, source: &Optional) -> Result<Option<ApiResource>
 
 /// Follows one resource into the index, forever: a watcher stream from `watch` until it
 /// fails, then a fresh one, which lists again. Reports the source synced at its first
-/// `InitDone` when `report_synced` (a source that appeared after start was already counted as
-/// synced, empty).
+/// `InitDone` unless `reported` says it was already (a source that appeared after start was
+/// counted as synced, empty).
 ///
 /// Freshness over thrift: after any error the resource is marked not synced (answers that
 /// read it carry `view-not-synced`) and re-listed — at once after `410 Gone` (the resource
 /// version is gone, only a list helps), else after [`RETRY_FIRST`] doubling to
 /// [`RETRY_MAX`]. kube's default backoff grows to 30 s, which after an API server restart
 /// left tlsgate answering from a stale view for 10–40 s.
-async fn follow<K, W, S, D>(kind: Kind, watch: W, decode: D, ctx: Ctx, report_synced: bool)
+async fn follow<K, W, S, D>(kind: Kind, watch: W, decode: D, ctx: Ctx, reported: Arc<AtomicBool>)
 where
     K: ResourceExt,
     W: Fn() -> S,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
     D: Fn(K) -> Decoded + Send,
 {
-    let mut reported = !report_synced;
     let mut delay = RETRY_FIRST;
     loop {
-        let (error, listed) = follow_stream(kind, watch(), &decode, &ctx, &mut reported).await;
+        let (error, listed) = follow_stream(kind, watch(), &decode, &ctx, &reported).await;
         write(&ctx.index).set_resource_synced(kind.resource, false);
         if listed {
             delay = RETRY_FIRST;
@@ -529,7 +664,7 @@ async fn follow_stream<K, S, D>(
     stream: S,
     decode: &D,
     ctx: &Ctx,
-    reported: &mut bool,
+    reported: &AtomicBool,
 ) -> (Option<watcher::Error>, bool)
 where
     K: ResourceExt,
@@ -539,17 +674,25 @@ where
     let mut stream = std::pin::pin!(stream);
     // Keys seen since the last `Init`: what a relist did not mention is gone.
     let mut relisted: Option<HashSet<(String, String)>> = None;
+    // Established CRDs seen since the last `Init` (the CRD watch only).
+    let mut listing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut listed = false;
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Init) => {
                 relisted = Some(HashSet::new());
+                listing.clear();
                 write(&ctx.index).set_resource_synced(kind.resource, false);
             }
             Ok(Event::InitApply(obj)) => {
                 let d = decode(obj);
                 if let Some(seen) = &mut relisted {
                     seen.insert((d.namespace.clone(), d.name.clone()));
+                }
+                if let (true, Entry::CaBundles(v)) = (kind == CRD, &d.entry) {
+                    if let (name, Some(served)) = crd_state(v) {
+                        listing.insert(name, served);
+                    }
                 }
                 apply(&ctx.index, kind, d);
             }
@@ -563,23 +706,56 @@ where
                 }
                 write(&ctx.index).set_resource_synced(kind.resource, true);
                 listed = true;
-                if !*reported {
-                    *reported = true;
+                if kind == CRD {
+                    // Whole, at the end of the list: a half-listed set would look like absent CRDs.
+                    ctx.crds
+                        .send_replace(Crds::Listed(std::mem::take(&mut listing)));
+                }
+                if !reported.swap(true, Ordering::AcqRel) {
                     info!(resource = kind.resource, "first list done");
                     ctx.readiness.source_synced();
                 }
             }
-            Ok(Event::Apply(obj)) => apply(&ctx.index, kind, decode(obj)),
-            Ok(Event::Delete(obj)) => remove(
-                &mut write(&ctx.index),
-                kind,
-                &namespace_of(&obj),
-                &obj.name_any(),
-            ),
+            Ok(Event::Apply(obj)) => {
+                let d = decode(obj);
+                if kind == CRD {
+                    note_crd(ctx, &d);
+                }
+                apply(&ctx.index, kind, d);
+            }
+            Ok(Event::Delete(obj)) => {
+                let name = obj.name_any();
+                if kind == CRD {
+                    ctx.crds.send_if_modified(|c| match c {
+                        Crds::Listed(m) => m.remove(&name).is_some(),
+                        _ => false,
+                    });
+                }
+                remove(&mut write(&ctx.index), kind, &namespace_of(&obj), &name);
+            }
             Err(e) => return (Some(e), listed),
         }
     }
     (None, listed)
+}
+
+/// Records a CRD's change (after the list) for the CRD-backed watchers.
+fn note_crd(ctx: &Ctx, d: &Decoded) {
+    let Entry::CaBundles(v) = &d.entry else {
+        return;
+    };
+    let (name, served) = crd_state(v);
+    ctx.crds.send_if_modified(|c| {
+        let Crds::Listed(m) = c else { return false };
+        match served {
+            Some(s) if m.get(&name) != Some(&s) => {
+                m.insert(name, s);
+                true
+            }
+            Some(_) => false,
+            None => m.remove(&name).is_some(),
+        }
+    });
 }
 
 fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {

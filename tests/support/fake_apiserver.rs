@@ -50,6 +50,7 @@ pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/reference
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 pub const VALIDATING_WEBHOOKS: &str =
     "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+pub const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 pub const LEASES: &str = "/apis/coordination.k8s.io/v1/leases";
 
 /// What a cluster with Istio and the Gateway API serves.
@@ -381,6 +382,7 @@ impl Collection {
             "ingresses" => "Ingress",
             "validatingwebhookconfigurations" => "ValidatingWebhookConfiguration",
             "leases" => "Lease",
+            "customresourcedefinitions" => "CustomResourceDefinition",
             other => panic!("no kind known for {other}"),
         };
         Collection {
@@ -389,6 +391,7 @@ impl Collection {
                     "networking.k8s.io/",
                     "admissionregistration.k8s.io/",
                     "coordination.k8s.io/",
+                    "apiextensions.k8s.io/",
                 ]
                 .iter()
                 .any(|g| api_version.starts_with(g)),
