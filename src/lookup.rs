@@ -78,6 +78,11 @@ pub trait Lookup: Send + Sync {
     fn stale_resources(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether namespace `ns` is being deleted, whoever deletes its objects. `false` when
+    /// namespaces are not watched.
+    fn namespace_terminating(&self, _ns: &str) -> bool {
+        false
+    }
 }
 
 pub const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
@@ -107,6 +112,8 @@ pub struct Index {
     /// Per watched resource (`secrets`, `gateways.networking.istio.io`): `false` while its
     /// watch is broken or re-listing, when what the index holds of it may be stale.
     resource_synced: BTreeMap<String, bool>,
+    /// Namespaces being deleted (`metadata.deletionTimestamp` set), from the namespace watch.
+    terminating: BTreeSet<String>,
 }
 
 impl Index {
@@ -123,6 +130,7 @@ impl Index {
             pods: None,
             synced: true,
             resource_synced: BTreeMap::new(),
+            terminating: BTreeSet::new(),
         }
     }
 
@@ -148,6 +156,16 @@ impl Index {
     /// Every watched resource and whether its watch is in sync (for metrics and /readyz).
     pub fn resource_sync(&self) -> impl Iterator<Item = (&str, bool)> {
         self.resource_synced.iter().map(|(r, s)| (r.as_str(), *s))
+    }
+
+    /// Records whether namespace `ns` is being deleted (its namespace object has a
+    /// deletionTimestamp).
+    pub fn set_namespace_terminating(&mut self, ns: &str, terminating: bool) {
+        if terminating {
+            self.terminating.insert(ns.to_string());
+        } else {
+            self.terminating.remove(ns);
+        }
     }
 
     fn resource_is_stale(&self, resource: &str) -> bool {
@@ -242,6 +260,11 @@ impl Index {
                 self.grants.keys().cloned().collect()
             }
             ("", "Pod") => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
+            ("", "Namespace") => self
+                .terminating
+                .iter()
+                .map(|n| (crate::model::DEFAULT_NAMESPACE.to_string(), n.clone()))
+                .collect(),
             (g, k) if carries_ca_bundle(g, k) => self
                 .ca_bundles
                 .keys()
@@ -425,6 +448,10 @@ impl Lookup for Index {
             .collect();
         out.sort_by(|a, b| (&a.object, &a.reference.path).cmp(&(&b.object, &b.reference.path)));
         out
+    }
+
+    fn namespace_terminating(&self, ns: &str) -> bool {
+        self.terminating.contains(ns)
     }
 
     fn stale_resources(&self) -> Vec<String> {

@@ -155,6 +155,11 @@ fn manifests_rbac_is_enough_tlsgate_lists_and_watches_without_a_403() {
         .lines()
         .filter(|l| l.contains("403") || l.contains("forbidden"))
         .collect();
+    let warned_404: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("404"))
+        .collect();
+    assert!(warned_404.is_empty(), "{}", warned_404.join("\n"));
     assert!(
         refused.is_empty(),
         "tlsgate's ServiceAccount was refused something:\n{}",
@@ -398,4 +403,79 @@ fn gateway_api_crd_installed_after_start_is_watched_within_seconds_and_dropped_w
         eventually(Duration::from_secs(10), || env.apply(&broken, true).0),
         "the Gateways of a deleted CRD still count as referrers"
     );
+}
+
+// ---- namespace deletion ----------------------------------------------------------------
+
+/// A namespace whose Secret a Gateway in it uses, deleted; `denyDeleteInUse: true` must not
+/// keep it from going away. The namespace controller empties a namespace with DeleteCollection,
+/// which this API server does not send to webhooks; a Secret DELETE sent one by one while the
+/// namespace terminates (Helm, a GitOps prune, an operator) is what tlsgate sees, and it must
+/// not deny that whoever sends it: tlsgate knows the namespace is terminating from its view.
+fn namespace_deletion_completes(env: &Env, ns: &str, sa_credentials: bool) {
+    env.namespace(ns);
+    env.apply_ok(&fixture_secret("httpbin-credential-san.yaml", ns, "in-use"));
+    let mut gw = istio_gateway(ns, "uses-it", "in-use", "httpbin.example.com");
+    // Holds the namespace in Terminating until the test lets it go.
+    gw["metadata"]["finalizers"] = json!(["e2e.tlsgate.io/hold"]);
+    env.apply_ok(&gw);
+    let delete_secret = || {
+        let out = env
+            .cp
+            .kubectl(&["delete", "secret", "in-use", "-n", ns, "--dry-run=server"])
+            .run();
+        (out.status.success(), output_of(&out))
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || !delete_secret().0),
+        "denyDeleteInUse: deleting a Secret a Gateway uses is denied: {}",
+        delete_secret().1
+    );
+    env.cp
+        .kubectl(&["delete", "namespace", ns, "--wait=false"])
+        .ok();
+    assert!(
+        eventually(Duration::from_secs(10), || delete_secret().0),
+        "a Secret DELETE in terminating namespace {ns} is still denied: {}",
+        delete_secret().1
+    );
+
+    let _kcm = env.cp.controller_manager(sa_credentials);
+    env.cp
+        .kubectl(&[
+            "patch",
+            "gateways.networking.istio.io",
+            "uses-it",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .ok();
+    let out = env
+        .cp
+        .kubectl(&[
+            "wait",
+            "--for=delete",
+            &format!("namespace/{ns}"),
+            "--timeout=60s",
+        ])
+        .run();
+    assert!(
+        out.status.success(),
+        "namespace {ns} not deleted (sa_credentials={sa_credentials}): {}",
+        output_of(&out)
+    );
+}
+
+#[test]
+fn namespace_deletion_completes_with_deny_delete_in_use_whoever_runs_the_namespace_controller() {
+    let Some(env) = env() else { return };
+    let _g = shared();
+    // kubeadm's way: each controller as its own ServiceAccount (namespace-controller).
+    namespace_deletion_completes(env, "e2e-nsdel-sa", true);
+    // Without --use-service-account-credentials the DELETEs come from
+    // system:kube-controller-manager; the view knows the namespace is terminating.
+    namespace_deletion_completes(env, "e2e-nsdel-kcm", false);
 }

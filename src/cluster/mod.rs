@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  Secrets ─────────── watcher ──────────┐
-//!  Pods (metadata) ─── watcher (meta) ───┤   decode outside the lock,    ┌─> Index (summaries,
+//!  Pods, Namespaces ── watcher (meta) ───┤   decode outside the lock,    ┌─> Index (summaries,
 //!  Istio Gateways ──┐                    ├─> apply one event per write ──┤    reverse index)
 //!  Gateway API GWs  ├─ probe, watcher ───┤   guard, prune after relist   └─> ready: watch<bool>
 //!  ReferenceGrants  │  (DynamicObject)   │
@@ -25,7 +25,7 @@
 use crate::lookup::Index;
 use crate::model::{Object, DEFAULT_NAMESPACE};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{ApiResource, DynamicObject, ListParams, PartialObjectMeta, TypeMeta};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::{Api, Client, ResourceExt};
@@ -55,6 +55,11 @@ const POD: Kind = Kind {
     group: "",
     kind: "Pod",
     resource: "pods",
+};
+const NAMESPACE: Kind = Kind {
+    group: "",
+    kind: "Namespace",
+    resource: "namespaces",
 };
 
 /// A resource that may or may not be served, watched as a `DynamicObject` in the first
@@ -156,8 +161,8 @@ const OPTIONAL: [Optional; 8] = [
 
 const CRD: Kind = OPTIONAL[7].kind;
 
-/// Secrets, Pods, and the optional resources.
-const SOURCES: usize = 2 + OPTIONAL.len();
+/// Secrets, Pods, Namespaces, and the optional resources.
+const SOURCES: usize = 3 + OPTIONAL.len();
 
 /// Page size of Secret lists. A page is held in memory whole while it is decoded; Secrets are
 /// the one kind whose objects can be large (up to 1 MiB each), so pages stay small: 100 TLS
@@ -268,6 +273,9 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
         ctx.clone(),
         Arc::new(AtomicBool::new(false)),
     )));
+    // Namespace metadata: a DELETE inside a terminating namespace is the namespace being
+    // emptied, whoever sends it (denyDeleteInUse must never block that).
+    tasks.push(spawn(follow_namespaces(client.clone(), ctx.clone())));
     for source in &OPTIONAL {
         tasks.push(spawn(follow_optional(client.clone(), source, ctx.clone())));
     }
@@ -378,6 +386,8 @@ struct Decoded {
 enum Entry {
     Object(Box<Object>),
     Pod(BTreeMap<String, String>),
+    /// A namespace: whether it is being deleted.
+    Namespace(bool),
     /// A webhook configuration, APIService or CRD: only its caBundles are kept.
     CaBundles(serde_json::Value),
     /// Does not decode as the kind it claims; treated as absent so an earlier version that
@@ -428,6 +438,14 @@ fn decode_pod(p: PartialObjectMeta<Pod>) -> Decoded {
     }
 }
 
+fn decode_namespace(n: PartialObjectMeta<Namespace>) -> Decoded {
+    Decoded {
+        namespace: namespace_of(&n),
+        name: n.name_any(),
+        entry: Entry::Namespace(n.metadata.deletion_timestamp.is_some()),
+    }
+}
+
 fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
     // List items of built-in kinds carry no apiVersion/kind; `Object::from_value` needs both.
     o.types = Some(types.clone());
@@ -472,6 +490,40 @@ async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
         return;
     };
     watch_resource(client, source, ar, ctx, reported).await;
+}
+
+/// Namespace metadata, when tlsgate may read it. A ClusterRole from before namespaces were
+/// watched answers 403: then the view goes without (DELETEs are judged by who sends them, as
+/// before) rather than never becoming ready.
+async fn follow_namespaces(client: Client, ctx: Ctx) {
+    let api = Api::<PartialObjectMeta<Namespace>>::all(client);
+    let mut delay = RETRY_FIRST;
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => {
+                warn!(
+                    code = e.code,
+                    "cannot list namespaces (the ClusterRole needs namespaces get/list/watch); a DELETE in a terminating namespace is recognised only when the namespace controller sends it as its own ServiceAccount"
+                );
+                ctx.readiness.source_synced();
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?delay, "cannot tell whether namespaces can be listed; readiness waits");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
+    }
+    follow(
+        NAMESPACE,
+        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
+        decode_namespace,
+        ctx,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
 }
 
 fn report_absent(source: &Optional, ctx: &Ctx, reported: &AtomicBool) {
@@ -779,6 +831,7 @@ fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
     match d.entry {
         Entry::Object(obj) => idx.upsert_analyzed(&obj, analyzed),
         Entry::Pod(labels) => idx.upsert_pod(&d.namespace, &d.name, labels),
+        Entry::Namespace(terminating) => idx.set_namespace_terminating(&d.name, terminating),
         Entry::CaBundles(v) => idx.upsert_ca_bundles(&v),
         Entry::Unusable => remove(&mut idx, kind, &d.namespace, &d.name),
     }
@@ -787,6 +840,8 @@ fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
 fn remove(idx: &mut Index, kind: Kind, namespace: &str, name: &str) {
     if kind == POD {
         idx.remove_pod(namespace, name);
+    } else if kind == NAMESPACE {
+        idx.set_namespace_terminating(name, false);
     } else {
         idx.remove(kind.group, kind.kind, namespace, name);
     }

@@ -211,7 +211,11 @@ impl Reviewer<'_> {
                     return Ok(Vec::new());
                 }
                 let ns = request.namespace.as_deref().unwrap_or_default();
-                let terminating = request.user_info.username == NAMESPACE_CONTROLLER;
+                // The view knows a namespace is being deleted whoever sends the DELETE: the
+                // controller-manager runs as system:kube-controller-manager unless it has
+                // --use-service-account-credentials.
+                let terminating = request.user_info.username == NAMESPACE_CONTROLLER
+                    || self.lookup.namespace_terminating(ns);
                 Ok(check_delete(ns, &request.name, terminating, &ctx))
             }
             "CREATE" | "UPDATE" => {
