@@ -7,10 +7,11 @@
 //! enable them. `TLSGATE_E2E_REQUIRED=1` (set by `.ci/run`) turns a missing or failing control
 //! plane into a test failure instead.
 //!
-//! Every process runs in its own process group under a tiny `sh` guard that reads its stdin:
-//! when the test binary exits — normally, by panic, or killed — the pipe closes, the guard
-//! kills the process and removes its data directory. So a control plane shared by all the
-//! tests of one binary (a `static`, never dropped) leaves nothing behind either.
+//! Every process runs in its own process group under a tiny `bash` guard whose watchdog reads
+//! the guard's stdin: when the test binary exits — normally, by panic, or SIGKILLed — the pipe
+//! closes (and its pid goes), the watchdog SIGKILLs the process and the guard removes its data
+//! directory. So a control plane shared by all the tests of one binary (a `static`, never
+//! dropped) leaves nothing behind either.
 #![allow(dead_code)] // each test binary uses a part
 
 use base64::Engine;
@@ -109,16 +110,26 @@ impl Proc {
     ) -> Proc {
         use std::os::unix::process::CommandExt;
         let out = std::fs::File::create(&log).expect("log file");
-        // The reader gets the guard's stdin explicitly (fd 3): an asynchronous list's stdin
-        // is /dev/null otherwise. The guard ends when the process does, so an exit is seen.
-        let script = r#"bin=$1; shift; rm_dir=$1; shift
+        // The watchdog is a process of its own (so it outlives a killed guard) and SIGKILLs
+        // the process as soon as the test binary closes the guard's stdin (dropped, exited,
+        // panicked or killed: the kernel closes the pipe) or its pid is gone. SIGKILL, not
+        // SIGTERM: kube-apiserver and etcd take their time over a SIGTERM, long enough to
+        // outlive the test run. The guard ends when the process does, so an exit is seen.
+        let script = r#"bin=$1; shift; rm_dir=$1; shift; owner=$1; shift
 exec 3<&0
-"$bin" "$@" </dev/null & child=$!
-{ read -r _ <&3; kill -TERM "$child" 2>/dev/null; } &
+"$bin" "$@" </dev/null 3<&- & child=$!
+(
+  while kill -0 "$child" 2>/dev/null; do
+    if ! kill -0 "$owner" 2>/dev/null; then kill -KILL "$child" 2>/dev/null; break; fi
+    read -r -t 1 _ <&3
+    if [ $? -le 128 ]; then kill -KILL "$child" 2>/dev/null; break; fi
+  done
+) </dev/null &
+exec 3<&-
 wait "$child"
 [ -n "$rm_dir" ] && rm -rf "$rm_dir"
 exit 0"#;
-        let mut cmd = Command::new("sh");
+        let mut cmd = Command::new("bash");
         cmd.arg("-c")
             .arg(script)
             .arg("guard")
@@ -128,6 +139,7 @@ exit 0"#;
                     .map(|p| p.as_os_str().to_owned())
                     .unwrap_or_default(),
             )
+            .arg(std::process::id().to_string())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(out.try_clone().expect("log file"))
@@ -158,7 +170,8 @@ exit 0"#;
 
     /// Stops the process and waits for its guard (so its port is free again).
     pub fn stop(&mut self) {
-        // Closing the guard's stdin makes it TERM the process and wait for it.
+        // Closing the guard's stdin makes its watchdog SIGKILL the process; the guard then
+        // exits.
         drop(self.child.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
