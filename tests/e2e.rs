@@ -479,3 +479,62 @@ fn namespace_deletion_completes_with_deny_delete_in_use_whoever_runs_the_namespa
     // system:kube-controller-manager; the view knows the namespace is terminating.
     namespace_deletion_completes(env, "e2e-nsdel-kcm", false);
 }
+
+// ---- live audit ------------------------------------------------------------------------
+
+/// `tlsgate audit --context NAME` reads the cluster through that context of a merged
+/// `KUBECONFIG` list, not through the list's current context (here one whose API server is gone).
+#[test]
+fn audit_context_reads_the_live_cluster_through_the_named_context_of_a_merged_kubeconfig() {
+    let Some(env) = env() else { return };
+    let _g = shared();
+    let ns = "e2e-audit-context";
+    env.namespace(ns);
+    env.apply_ok(&fixture_secret(
+        "httpbin-credential-san.yaml",
+        ns,
+        "audited-by-context",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("gone.kubeconfig");
+    std::fs::write(
+        &gone,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\nusers:\n- name: nobody\n  user:\n    token: none\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\ncurrent-context: gone\n",
+            support::envtest::free_port()
+        ),
+    )
+    .unwrap();
+    let kubeconfig = format!("{}:{}", gone.display(), env.cp.admin.display());
+    let audit = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tlsgate"));
+        cmd.arg("audit")
+            .args(["-o", "json"])
+            .args(extra)
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST");
+        for var in ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"] {
+            cmd.env_remove(var);
+        }
+        cmd.output().expect("run tlsgate audit")
+    };
+
+    let through_current = audit(&[]);
+    assert_eq!(
+        through_current.status.code(),
+        Some(2),
+        "the current context's API server is gone: {}",
+        output_of(&through_current)
+    );
+    let through_admin = audit(&["--context", "envtest-admin"]);
+    let stdout = String::from_utf8_lossy(&through_admin.stdout);
+    assert!(
+        matches!(through_admin.status.code(), Some(0 | 1)),
+        "{}",
+        output_of(&through_admin)
+    );
+    assert!(
+        stdout.contains("audited-by-context"),
+        "the live audit through --context envtest-admin misses the Secret: {stdout}"
+    );
+}

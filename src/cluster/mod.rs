@@ -22,6 +22,8 @@
 //! else within [`RETRY_MAX`]); meanwhile [`Index::set_resource_synced`] marks it, so answers
 //! reading it say `view-not-synced` instead of trusting a stale view.
 
+pub mod connect;
+
 use crate::lookup::Index;
 use crate::model::{Object, DEFAULT_NAMESPACE};
 use futures::{Stream, StreamExt};
