@@ -78,6 +78,16 @@ pub trait Lookup: Send + Sync {
     /// True only when pods (or pod templates) are visible, synced, and none matches a
     /// non-empty `selector`. Unknown is false: nothing is said without a view of workloads.
     fn no_workload_matches(&self, selector: &BTreeMap<String, String>) -> bool;
+    /// Watched resources whose watch is broken or re-listing right now: answers read from them
+    /// may be stale. Empty for a view that does not watch.
+    fn stale_resources(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether namespace `ns` is being deleted, whoever deletes its objects. `false` when
+    /// namespaces are not watched.
+    fn namespace_terminating(&self, _ns: &str) -> bool {
+        false
+    }
 }
 
 pub const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
@@ -105,6 +115,11 @@ pub struct Index {
     /// pod (ns, name) -> labels; only filled when pods are watched.
     pods: Option<HashMap<Key, BTreeMap<String, String>>>,
     synced: bool,
+    /// Per watched resource (`secrets`, `gateways.networking.istio.io`): `false` while its
+    /// watch is broken or re-listing, when what the index holds of it may be stale.
+    resource_synced: BTreeMap<String, bool>,
+    /// Namespaces being deleted (`metadata.deletionTimestamp` set), from the namespace watch.
+    terminating: BTreeSet<String>,
 }
 
 impl Index {
@@ -121,6 +136,8 @@ impl Index {
             ca_bundles: HashMap::new(),
             pods: None,
             synced: true,
+            resource_synced: BTreeMap::new(),
+            terminating: BTreeSet::new(),
         }
     }
 
@@ -135,6 +152,31 @@ impl Index {
 
     pub fn is_synced(&self) -> bool {
         self.synced
+    }
+
+    /// Records whether the watch of `resource` (`secrets`, `gateways.networking.istio.io`) is
+    /// following the API server (`true`) or broken / re-listing (`false`).
+    pub fn set_resource_synced(&mut self, resource: &str, synced: bool) {
+        self.resource_synced.insert(resource.to_string(), synced);
+    }
+
+    /// Every watched resource and whether its watch is in sync (for metrics and /readyz).
+    pub fn resource_sync(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.resource_synced.iter().map(|(r, s)| (r.as_str(), *s))
+    }
+
+    /// Records whether namespace `ns` is being deleted (its namespace object has a
+    /// deletionTimestamp).
+    pub fn set_namespace_terminating(&mut self, ns: &str, terminating: bool) {
+        if terminating {
+            self.terminating.insert(ns.to_string());
+        } else {
+            self.terminating.remove(ns);
+        }
+    }
+
+    fn resource_is_stale(&self, resource: &str) -> bool {
+        !self.synced || self.resource_synced.get(resource) == Some(&false)
     }
 
     /// Start tracking pod labels (cluster mode) so Istio workload namespaces resolve.
@@ -228,6 +270,11 @@ impl Index {
                 self.grants.keys().cloned().collect()
             }
             ("", "Pod") => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
+            ("", "Namespace") => self
+                .terminating
+                .iter()
+                .map(|n| (crate::model::DEFAULT_NAMESPACE.to_string(), n.clone()))
+                .collect(),
             (g, k) if carries_ca_bundle(g, k) => self
                 .ca_bundles
                 .keys()
@@ -364,7 +411,7 @@ impl Lookup for Index {
     fn secret(&self, namespace: &str, name: &str) -> Found<Arc<StoredSecret>> {
         match self.secrets.get(&key(namespace, name)) {
             Some(s) => Found::Yes(s.clone()),
-            None if !self.synced => Found::NotSyncedYet,
+            None if self.resource_is_stale("secrets") => Found::NotSyncedYet,
             None => Found::Missing,
         }
     }
@@ -379,7 +426,7 @@ impl Lookup for Index {
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>> {
         match self.istio_gateways.get(&key(namespace, name)) {
             Some(g) => Found::Yes(g.clone()),
-            None if !self.synced => Found::NotSyncedYet,
+            None if self.resource_is_stale("gateways.networking.istio.io") => Found::NotSyncedYet,
             None => Found::Missing,
         }
     }
@@ -435,6 +482,17 @@ impl Lookup for Index {
             && !pods
                 .values()
                 .any(|labels| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    }
+
+    fn namespace_terminating(&self, ns: &str) -> bool {
+        self.terminating.contains(ns)
+    }
+
+    fn stale_resources(&self) -> Vec<String> {
+        self.resource_sync()
+            .filter(|(_, synced)| !synced)
+            .map(|(r, _)| r.to_string())
+            .collect()
     }
 
     fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>> {

@@ -53,3 +53,36 @@ async fn live_cluster_secrets_are_audited_and_unserved_resources_skipped() {
         .iter()
         .any(|p| p.contains("validatingwebhookconfigurations")));
 }
+
+/// A `--context` the kubeconfig does not have: exit 2 and one error line naming the context
+/// and the kubeconfig tried.
+#[test]
+fn audit_with_an_unknown_context_names_the_context_and_the_kubeconfig_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("one.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: present\n  context:\n    cluster: c\n    user: u\ncurrent-context: present\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsgate"))
+        .args(["audit", "--context", "absent"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot connect to a cluster").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "context absent of kubeconfig {}",
+            kubeconfig.display()
+        )),
+        "{stderr}"
+    );
+}

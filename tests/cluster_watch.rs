@@ -630,18 +630,42 @@ async fn webhook_configuration_ca_bundles_are_indexed_and_pruned_on_delete() {
     .await;
 }
 
+/// Istio's Gateway CRD as the API server serves it once Established.
+fn istio_gateway_crd(established: bool) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gateways.networking.istio.io"},
+        "spec": {
+            "group": "networking.istio.io",
+            "names": {"kind": "Gateway", "plural": "gateways"},
+            "scope": "Namespaced",
+            "versions": [
+                {"name": "v1", "served": true, "storage": true},
+                {"name": "v1beta1", "served": true, "storage": false},
+            ],
+        },
+        "status": {"conditions": [
+            {"type": "Established", "status": if established { "True" } else { "False" }},
+        ]},
+    })
+}
+
 #[tokio::test]
-async fn istio_installed_after_start_is_picked_up_by_the_reprobe() {
+async fn istio_crd_established_after_start_is_watched_at_once_and_forgotten_when_deleted() {
     let server =
-        FakeApiServer::start(&[SECRETS, PODS, GATEWAYS, REFERENCE_GRANTS, INGRESSES]).await;
-    let index = Arc::new(RwLock::new(Index::new(Arc::new(Analyzer::new()))));
-    let view =
-        cluster::start_with_reprobe(server.client(), index.clone(), Duration::from_millis(50));
-    let c = Started { view, index };
+        FakeApiServer::start(&[SECRETS, PODS, GATEWAYS, REFERENCE_GRANTS, INGRESSES, CRDS]).await;
+    let c = start(&server);
     c.ready().await;
     assert!(c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)));
+    assert!(
+        istio_not_found(&server).is_empty(),
+        "with a CRD watch nothing is probed: {:?}",
+        istio_not_found(&server)
+    );
 
-    // `istioctl install` lands the CRD, then someone applies a Gateway.
+    // `istioctl install` lands the CRD (not yet Established), then it is, then a Gateway.
+    server.apply(CRDS, istio_gateway_crd(false));
     server.serve_collection(ISTIO_GATEWAYS);
     server.apply(
         ISTIO_GATEWAYS,
@@ -652,13 +676,155 @@ async fn istio_installed_after_start_is_picked_up_by_the_reprobe() {
             "httpbin-credential",
         ),
     );
-
-    c.eventually("the late Istio Gateway in the index", |i| {
-        matches!(i.istio_gateway("istio-system", "mygateway"), Found::Yes(_))
-    })
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        server.requests(ISTIO_GATEWAYS).is_empty(),
+        "not watched before the CRD is Established"
+    );
+    server.apply(CRDS, istio_gateway_crd(true));
+    bounded_by(
+        Duration::from_secs(2),
+        "the late Istio Gateway in the index",
+        async {
+            while !c.read(|i| matches!(i.istio_gateway("istio-system", "mygateway"), Found::Yes(_)))
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        },
+    )
     .await;
     assert!(
         c.view.is_ready(),
         "readiness must not flap when a source appears late"
     );
+
+    server.delete(CRDS, "", "gateways.networking.istio.io");
+    c.eventually("the Gateways of a deleted CRD forgotten", |i| {
+        matches!(i.istio_gateway("istio-system", "mygateway"), Found::Missing)
+            && i.referrers("httpbin-credential").is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn while_a_relist_after_410_is_pending_missing_secrets_answer_not_synced() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "kept"));
+    let c = start(&server);
+    c.ready().await;
+    assert!(matches!(
+        c.read(|i| i.secret("apps", "other")),
+        Found::Missing
+    ));
+
+    server.hold_lists(SECRETS);
+    server.expire_watches(SECRETS);
+    c.eventually("the 410 to mark secrets not synced", |i| {
+        i.stale_resources() == ["secrets"]
+    })
+    .await;
+    assert!(
+        matches!(c.read(|i| i.secret("apps", "other")), Found::NotSyncedYet),
+        "a Secret missing from a view being re-listed is not known to be missing"
+    );
+    assert!(
+        c.secret_found("apps", "kept"),
+        "the stale view still answers what it has"
+    );
+    assert!(
+        c.read(|i| matches!(i.istio_gateway("apps", "none"), Found::Missing)),
+        "other resources stay in sync"
+    );
+
+    server.release_lists(SECRETS);
+    c.eventually("the relist to finish", |i| i.stale_resources().is_empty())
+        .await;
+    assert!(matches!(
+        c.read(|i| i.secret("apps", "other")),
+        Found::Missing
+    ));
+}
+
+#[tokio::test]
+async fn relist_after_410_starts_without_backoff() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+    let before = lists(&server.requests(SECRETS));
+    server.expire_watches(SECRETS);
+    let started = std::time::Instant::now();
+    bounded("the relist after 410", async {
+        while lists(&server.requests(SECRETS)) == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // kube's default backoff waits 800 ms before the first retry; the relist does not wait.
+    assert!(
+        started.elapsed() < cluster::RETRY_FIRST,
+        "relist started only after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn secret_types_the_webhook_never_receives_are_filtered_by_the_api_server() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "tls"));
+    for (i, ty) in cluster::IGNORED_SECRET_TYPES.iter().enumerate() {
+        server.apply(
+            SECRETS,
+            json!({
+                "apiVersion": "v1", "kind": "Secret", "type": ty,
+                "metadata": {"namespace": "apps", "name": format!("ignored-{i}")},
+                "data": {"x": "eA=="},
+            }),
+        );
+    }
+    let c = start(&server);
+    c.ready().await;
+    assert_eq!(
+        c.read(|i| i.secrets().count()),
+        1,
+        "only the tls Secret is listed"
+    );
+}
+
+/// The Secret types the watch's field selector leaves out are exactly those the webhook's
+/// `never-tokens-or-release-records` matchCondition never sends: one list, two renderings.
+#[test]
+fn secret_field_selector_and_the_manifests_match_condition_exclude_the_same_types() {
+    let path = format!(
+        "{}/manifests/base/validatingwebhookconfiguration.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let vwc: Value = yaml_serde::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let expression = vwc["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["matchConditions"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["name"] == "never-tokens-or-release-records")
+        .and_then(|c| c["expression"].as_str().map(str::to_string))
+        .expect("the secrets webhook keeps its never-tokens-or-release-records condition");
+    let list = expression
+        .rsplit_once("in [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("the condition ends in `in [...]`");
+    let mut in_cel: Vec<String> = list
+        .split(',')
+        .map(|t| t.trim().trim_matches('\'').to_string())
+        .collect();
+    in_cel.sort();
+    let mut in_watch: Vec<String> = cluster::IGNORED_SECRET_TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    in_watch.sort();
+    assert_eq!(in_cel, in_watch);
+    let selector = cluster::secret_field_selector();
+    for t in &in_watch {
+        assert!(selector.contains(&format!("type!={t}")), "{selector}");
+    }
 }

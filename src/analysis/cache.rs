@@ -135,6 +135,7 @@ mod tests {
 
     fn bundle_with_message(len: usize) -> Arc<Bundle> {
         Arc::new(Bundle {
+            role: super::super::Role::default(),
             certs: Vec::new(),
             issues: vec![(
                 super::super::Code::SecretMalformed,

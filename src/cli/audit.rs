@@ -34,6 +34,10 @@ pub struct Args {
     /// default when no -f, --pki-dir or --kubeconfig is given.
     #[arg(long)]
     pub cluster: bool,
+    /// The kubeconfig context to read the live cluster through (like `kubectl --context`).
+    /// Implies --cluster.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// Audit as of this time (RFC 3339), for reproducible reports. Default: now.
     #[arg(long, value_parser = crate::parse_time)]
     pub now: Option<i64>,
@@ -59,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let analyzer = Arc::new(Analyzer::new());
     let mut inventory = Inventory::new();
     let live = args.cluster
+        || args.context.is_some()
         || (args.filenames.is_empty() && args.pki_dir.is_empty() && args.kubeconfig.is_empty());
     let mut objects = Vec::new();
     for f in &args.filenames {
@@ -77,9 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .build()
             .context("cannot start the async runtime")?;
         let listed = runtime.block_on(async {
-            let client = kube::Client::try_default().await.context(
-                "cannot reach a cluster (no in-cluster config or kubeconfig); audit a dump with -f FILE, or --pki-dir / --kubeconfig",
-            )?;
+            let client = crate::cluster::connect::client(
+                args.context.as_deref(),
+                "audit a dump with -f FILE, or --pki-dir / --kubeconfig",
+            )
+            .await?;
             audit::live::list(&client).await
         })?;
         objects.extend(listed);

@@ -76,17 +76,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Connects to the cluster (in-cluster config, else `KUBECONFIG`/`~/.kube/config`) and starts
+/// Connects to the cluster (`context` of the kubeconfig, else in-cluster config, else the
+/// current context of `KUBECONFIG`/`~/.kube/config`) and starts
 /// the watchers that fill `view`; `synced` flips once every source has listed. The returned
 /// handle keeps the watchers running.
 pub async fn cluster_view(
     view: std::sync::Arc<std::sync::RwLock<crate::lookup::Index>>,
     synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    context: Option<&str>,
 ) -> anyhow::Result<crate::cluster::ClusterView> {
-    use anyhow::Context;
-    let client = kube::Client::try_default()
-        .await
-        .context("cannot reach a cluster (no in-cluster config or kubeconfig); use --manifests PATH or --dev to run without one")?;
+    let client = crate::cluster::connect::client(
+        context,
+        "use --manifests PATH or --dev to run without one",
+    )
+    .await?;
     let cluster = crate::cluster::start(client, view);
     let mut ready = cluster.ready.clone();
     tokio::spawn(async move {

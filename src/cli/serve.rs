@@ -28,6 +28,11 @@ pub struct Args {
     /// Use these manifests (files or directories) as the cluster view instead of a cluster.
     #[arg(long, value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
+    /// The kubeconfig context of the cluster to watch (like `kubectl --context`), from
+    /// `KUBECONFIG` (a merged list) or ~/.kube/config. Default: in-cluster, else the current
+    /// context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// Development mode: 127.0.0.1:8443, certs-dev/ (generated when absent), examples/ as the view.
     #[arg(long)]
     pub dev: bool,
@@ -222,7 +227,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let opts = args.serve_options();
     let served = rt.block_on(async move {
-        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view.clone(), synced.clone()).await?) } else { None };
+        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view.clone(), synced.clone(), args.context.as_deref()).await?) } else { None };
         let (store, _self_managed) = match from_files {
             Some((files, store, cert_pem, key_pem)) => {
                 let reloader = reload::Reloader {
@@ -239,9 +244,11 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
                 (store, None)
             }
             None => {
-                let client = kube::Client::try_default()
-                    .await
-                    .context("--self-managed-certs needs the cluster (no in-cluster config or kubeconfig)")?;
+                let client = crate::cluster::connect::client(
+                    args.context.as_deref(),
+                    "--self-managed-certs needs the cluster",
+                )
+                .await?;
                 let running = crate::selfcert::start(
                     client,
                     args.self_managed_config(),

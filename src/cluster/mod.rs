@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  Secrets ─────────── watcher ──────────┐
-//!  Pods (metadata) ─── watcher (meta) ───┤   decode outside the lock,    ┌─> Index (summaries,
+//!  Pods, Namespaces ── watcher (meta) ───┤   decode outside the lock,    ┌─> Index (summaries,
 //!  Istio Gateways ──┐                    ├─> apply one event per write ──┤    reverse index)
 //!  Gateway API GWs  ├─ probe, watcher ───┤   guard, prune after relist   └─> ready: watch<bool>
 //!  ReferenceGrants  │  (DynamicObject)   │
@@ -13,20 +13,26 @@
 //! Only derived summaries reach the index: a Secret is decoded, summarised by
 //! [`Index::upsert`] and dropped; nothing here keeps a store of raw Secrets (private keys).
 //!
-//! Each source is probed before it is watched, so a cluster without Istio or without the
-//! Gateway API counts that source as empty and synced. The probe runs once at start: a CRD
-//! installed later is picked up on the next restart.
+//! Istio and Gateway API kinds follow the CRD watch: a kind is watched (in the first version
+//! its CRD serves) from the moment its CustomResourceDefinition is Established, and dropped
+//! with its objects when the CRD is deleted; until then it counts as empty and synced. Built-in
+//! optional kinds (Ingress, webhook configurations, APIServices) are probed once at start.
+//!
+//! Freshness: after any watch error a resource is listed again (at once after `410 Gone`,
+//! else within [`RETRY_MAX`]); meanwhile [`Index::set_resource_synced`] marks it, so answers
+//! reading it say `view-not-synced` instead of trusting a stale view.
+
+pub mod connect;
 
 use crate::lookup::Index;
 use crate::model::{Object, DEFAULT_NAMESPACE};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{ApiResource, DynamicObject, ListParams, PartialObjectMeta, TypeMeta};
 use kube::runtime::watcher::{self, watcher, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, ResourceExt};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -38,21 +44,33 @@ use tracing::{info, warn};
 struct Kind {
     group: &'static str,
     kind: &'static str,
+    /// `plural[.group]`, as kubectl names a resource: the label of its sync state.
+    resource: &'static str,
 }
 
 const SECRET: Kind = Kind {
     group: "",
     kind: "Secret",
+    resource: "secrets",
 };
 const POD: Kind = Kind {
     group: "",
     kind: "Pod",
+    resource: "pods",
+};
+const NAMESPACE: Kind = Kind {
+    group: "",
+    kind: "Namespace",
+    resource: "namespaces",
 };
 
 /// A resource that may or may not be served, watched as a `DynamicObject` in the first
 /// version the API server answers for.
 struct Optional {
     kind: Kind,
+    /// Defined by a CustomResourceDefinition (Istio, Gateway API): watched while it is
+    /// Established, rather than probed.
+    crd: bool,
     plural: &'static str,
     /// Newest first: the first one served is watched.
     versions: &'static [&'static str],
@@ -63,7 +81,9 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "networking.istio.io",
             kind: "Gateway",
+            resource: "gateways.networking.istio.io",
         },
+        crd: true,
         plural: "gateways",
         versions: &["v1", "v1beta1", "v1alpha3"],
     },
@@ -71,7 +91,9 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "gateway.networking.k8s.io",
             kind: "Gateway",
+            resource: "gateways.gateway.networking.k8s.io",
         },
+        crd: true,
         plural: "gateways",
         versions: &["v1", "v1beta1"],
     },
@@ -79,7 +101,9 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "gateway.networking.k8s.io",
             kind: "ReferenceGrant",
+            resource: "referencegrants.gateway.networking.k8s.io",
         },
+        crd: true,
         plural: "referencegrants",
         versions: &["v1", "v1beta1"],
     },
@@ -87,7 +111,9 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "networking.k8s.io",
             kind: "Ingress",
+            resource: "ingresses.networking.k8s.io",
         },
+        crd: false,
         plural: "ingresses",
         versions: &["v1"],
     },
@@ -97,7 +123,9 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "admissionregistration.k8s.io",
             kind: "ValidatingWebhookConfiguration",
+            resource: "validatingwebhookconfigurations.admissionregistration.k8s.io",
         },
+        crd: false,
         plural: "validatingwebhookconfigurations",
         versions: &["v1"],
     },
@@ -105,7 +133,9 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "admissionregistration.k8s.io",
             kind: "MutatingWebhookConfiguration",
+            resource: "mutatingwebhookconfigurations.admissionregistration.k8s.io",
         },
+        crd: false,
         plural: "mutatingwebhookconfigurations",
         versions: &["v1"],
     },
@@ -113,7 +143,9 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "apiregistration.k8s.io",
             kind: "APIService",
+            resource: "apiservices.apiregistration.k8s.io",
         },
+        crd: false,
         plural: "apiservices",
         versions: &["v1"],
     },
@@ -121,14 +153,48 @@ const OPTIONAL: [Optional; 8] = [
         kind: Kind {
             group: "apiextensions.k8s.io",
             kind: "CustomResourceDefinition",
+            resource: "customresourcedefinitions.apiextensions.k8s.io",
         },
+        crd: false,
         plural: "customresourcedefinitions",
         versions: &["v1"],
     },
 ];
 
-/// Secrets, Pods, and the optional resources.
-const SOURCES: usize = 2 + OPTIONAL.len();
+const CRD: Kind = OPTIONAL[7].kind;
+
+/// Secrets, Pods, Namespaces, and the optional resources.
+const SOURCES: usize = 3 + OPTIONAL.len();
+
+/// Page size of Secret lists. A page is held in memory whole while it is decoded; Secrets are
+/// the one kind whose objects can be large (up to 1 MiB each), so pages stay small: 100 TLS
+/// Secrets are about 1 MiB, and 10,000 of them take 100 round trips on loopback-fast paths.
+const SECRET_PAGE: u32 = 100;
+/// Page size of every other list (pod metadata, Gateways, webhook configurations): small
+/// objects, so kube's usual 500.
+const PAGE: u32 = 500;
+
+/// Secret types the webhook never receives and tlsgate therefore never needs to see: tokens,
+/// Helm release records and registry credentials (often most of a cluster's Secrets, and
+/// the largest). The one list both the Secret watch's server-side field selector and the
+/// webhook's `never-tokens-or-release-records` matchCondition in
+/// `manifests/base/validatingwebhookconfiguration.yaml` are made from (a test checks they agree).
+pub const IGNORED_SECRET_TYPES: [&str; 4] = [
+    "kubernetes.io/service-account-token",
+    "helm.sh/release.v1",
+    "bootstrap.kubernetes.io/token",
+    "kubernetes.io/dockerconfigjson",
+];
+
+/// `type!=A,type!=B,...` over [`IGNORED_SECRET_TYPES`]: the API server filters them out of
+/// lists and watches, so they cost tlsgate neither memory nor start-up time.
+pub fn secret_field_selector() -> String {
+    IGNORED_SECRET_TYPES
+        .iter()
+        .map(|t| format!("type!={t}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// Upper bound between probes of a resource whose presence could not be determined.
 const MAX_PROBE_DELAY: Duration = Duration::from_secs(30);
@@ -173,18 +239,6 @@ impl Drop for ClusterView {
 /// Marks `index` as not synced and starts watching the cluster into it. Must be called
 /// inside a Tokio runtime; returns at once, before anything is listed.
 pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
-    start_with_reprobe(client, index, REPROBE)
-}
-
-/// How often a resource found absent at start is probed again.
-pub const REPROBE: Duration = Duration::from_secs(300);
-
-/// [`start`], probing absent optional resources again every `reprobe`.
-pub fn start_with_reprobe(
-    client: Client,
-    index: Arc<RwLock<Index>>,
-    reprobe: Duration,
-) -> ClusterView {
     {
         let mut idx = write(&index);
         idx.set_synced(false);
@@ -198,32 +252,32 @@ pub fn start_with_reprobe(
             index: index.clone(),
             tx,
         }),
-        reprobe,
+        crds: Arc::new(watch::channel(Crds::Unknown).0),
     };
 
     let mut tasks = Vec::with_capacity(SOURCES);
-    let secrets = watcher(
-        Api::<Secret>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let secrets = Api::<Secret>::all(client.clone());
+    let secret_config = watcher::Config::default()
+        .fields(&secret_field_selector())
+        .page_size(SECRET_PAGE);
     tasks.push(spawn(follow(
         SECRET,
-        secrets.default_backoff(),
+        move || watcher(secrets.clone(), secret_config.clone()),
         decode_secret,
         ctx.clone(),
-        true,
+        Arc::new(AtomicBool::new(false)),
     )));
-    let pods = watcher(
-        Api::<PartialObjectMeta<Pod>>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let pods = Api::<PartialObjectMeta<Pod>>::all(client.clone());
     tasks.push(spawn(follow(
         POD,
-        pods.default_backoff(),
+        move || watcher(pods.clone(), watcher::Config::default().page_size(PAGE)),
         decode_pod,
         ctx.clone(),
-        true,
+        Arc::new(AtomicBool::new(false)),
     )));
+    // Namespace metadata: a DELETE inside a terminating namespace is the namespace being
+    // emptied, whoever sends it (denyDeleteInUse must never block that).
+    tasks.push(spawn(follow_namespaces(client.clone(), ctx.clone())));
     for source in &OPTIONAL {
         tasks.push(spawn(follow_optional(client.clone(), source, ctx.clone())));
     }
@@ -242,8 +296,62 @@ fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> AbortHand
 struct Ctx {
     index: Arc<RwLock<Index>>,
     readiness: Arc<Readiness>,
-    /// How often an absent optional resource is probed again (Istio installed after tlsgate).
-    reprobe: Duration,
+    /// The CustomResourceDefinitions the API server serves, from the CRD watch: a kind backed
+    /// by a CRD is watched while its CRD is Established (Istio installed after tlsgate).
+    crds: Arc<watch::Sender<Crds>>,
+}
+
+/// What the CRD watch knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Crds {
+    /// Its first list has not completed.
+    Unknown,
+    /// The API server does not serve CRDs (a test double): CRD-backed kinds are probed once.
+    Unavailable,
+    /// Established CRDs by name (`gateways.networking.istio.io`) -> their served versions.
+    Listed(BTreeMap<String, Vec<String>>),
+}
+
+impl Crds {
+    /// The first of `versions` that CRD `name` serves, when it is Established.
+    fn served(&self, name: &str, versions: &[&str]) -> Option<String> {
+        let Crds::Listed(crds) = self else {
+            return None;
+        };
+        let served = crds.get(name)?;
+        versions
+            .iter()
+            .find(|v| served.iter().any(|s| s == *v))
+            .map(|v| v.to_string())
+    }
+}
+
+/// Name, and served versions when Established, of a CRD as JSON.
+fn crd_state(v: &serde_json::Value) -> (String, Option<Vec<String>>) {
+    let name = v
+        .pointer("/metadata/name")
+        .and_then(|n| n.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let established = v
+        .pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        });
+    let served = established.then(|| {
+        v.pointer("/spec/versions")
+            .and_then(|vs| vs.as_array())
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v["served"] == true)
+                    .filter_map(|v| v["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    (name, served)
 }
 
 /// Counts down the sources that have not finished their first list.
@@ -280,6 +388,8 @@ struct Decoded {
 enum Entry {
     Object(Box<Object>),
     Pod(BTreeMap<String, String>),
+    /// A namespace: whether it is being deleted.
+    Namespace(bool),
     /// A webhook configuration, APIService or CRD: only its caBundles are kept.
     CaBundles(serde_json::Value),
     /// Does not decode as the kind it claims; treated as absent so an earlier version that
@@ -330,6 +440,14 @@ fn decode_pod(p: PartialObjectMeta<Pod>) -> Decoded {
     }
 }
 
+fn decode_namespace(n: PartialObjectMeta<Namespace>) -> Decoded {
+    Decoded {
+        namespace: namespace_of(&n),
+        name: n.name_any(),
+        entry: Entry::Namespace(n.metadata.deletion_timestamp.is_some()),
+    }
+}
+
 fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
     // List items of built-in kinds carry no apiVersion/kind; `Object::from_value` needs both.
     o.types = Some(types.clone());
@@ -349,39 +467,146 @@ fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
 }
 
 async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
-    let (ar, report_synced) = match discover(&client, source).await {
-        Some(ar) => (ar, true),
-        None => {
-            info!(
-                group = source.kind.group,
-                resource = source.plural,
-                "not served by this cluster; treating it as empty"
-            );
-            ctx.readiness.source_synced();
-            // Istio or the Gateway API may be installed after tlsgate: look again now and then.
-            loop {
-                tokio::time::sleep(ctx.reprobe).await;
-                if let Ok(Some(ar)) = probe(&client, source).await {
-                    break (ar, false);
-                }
+    let reported = Arc::new(AtomicBool::new(false));
+    if source.kind.group == CRD.group {
+        // The CRD watch itself: the one that tells the CRD-backed kinds when to start.
+        if discover(&client, source).await.is_none() {
+            ctx.crds.send_replace(Crds::Unavailable);
+            report_absent(source, &ctx, &reported);
+            return;
+        }
+    }
+    if source.crd {
+        let mut crds = ctx.crds.subscribe();
+        let first = crds
+            .wait_for(|c| *c != Crds::Unknown)
+            .await
+            .map(|c| c.clone())
+            .unwrap_or(Crds::Unavailable);
+        if first != Crds::Unavailable {
+            return follow_crd_backed(client, source, ctx, crds, reported).await;
+        }
+    }
+    let Some(ar) = discover(&client, source).await else {
+        report_absent(source, &ctx, &reported);
+        return;
+    };
+    watch_resource(client, source, ar, ctx, reported).await;
+}
+
+/// Namespace metadata, when tlsgate may read it. A ClusterRole from before namespaces were
+/// watched answers 403: then the view goes without (DELETEs are judged by who sends them, as
+/// before) rather than never becoming ready.
+async fn follow_namespaces(client: Client, ctx: Ctx) {
+    let api = Api::<PartialObjectMeta<Namespace>>::all(client);
+    let mut delay = RETRY_FIRST;
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => {
+                warn!(
+                    code = e.code,
+                    "cannot list namespaces (the ClusterRole needs namespaces get/list/watch); a DELETE in a terminating namespace is recognised only when the namespace controller sends it as its own ServiceAccount"
+                );
+                ctx.readiness.source_synced();
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?delay, "cannot tell whether namespaces can be listed; readiness waits");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
             }
         }
-    };
-    info!(api_version = %ar.api_version, resource = source.plural, "watching");
+    }
+    follow(
+        NAMESPACE,
+        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
+        decode_namespace,
+        ctx,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+}
+
+fn report_absent(source: &Optional, ctx: &Ctx, reported: &AtomicBool) {
+    info!(
+        resource = source.kind.resource,
+        "not served by this cluster; treating it as empty"
+    );
+    if !reported.swap(true, Ordering::AcqRel) {
+        ctx.readiness.source_synced();
+    }
+}
+
+/// Watches a CRD-backed kind while its CRD is Established, in the first version it serves;
+/// stops (and forgets the kind's objects) when the CRD goes away. No probing: the CRD watch
+/// says when, and the CRD's `spec.versions` say which version, so no request meets a 404.
+async fn follow_crd_backed(
+    client: Client,
+    source: &'static Optional,
+    ctx: Ctx,
+    mut crds: watch::Receiver<Crds>,
+    reported: Arc<AtomicBool>,
+) {
+    let name = source.kind.resource;
+    loop {
+        let version = crds
+            .wait_for(|c| {
+                if c.served(name, source.versions).is_none() {
+                    // Absent now: an empty, synced source until its CRD appears.
+                    if !reported.swap(true, Ordering::AcqRel) {
+                        info!(
+                            resource = name,
+                            "no CRD established; watching it once there is"
+                        );
+                        ctx.readiness.source_synced();
+                    }
+                    return false;
+                }
+                true
+            })
+            .await
+            .ok()
+            .and_then(|c| c.served(name, source.versions));
+        let Some(version) = version else { return };
+        let ar = ApiResource {
+            group: source.kind.group.into(),
+            version: version.clone(),
+            api_version: format!("{}/{version}", source.kind.group),
+            kind: source.kind.kind.into(),
+            plural: source.plural.into(),
+        };
+        let watching = watch_resource(client.clone(), source, ar, ctx.clone(), reported.clone());
+        tokio::select! {
+            _ = watching => {}
+            _ = crds.wait_for(|c| c.served(name, source.versions).as_deref() != Some(version.as_str())) => {
+                info!(resource = name, "CRD deleted or changed; watch stopped");
+                prune(&ctx.index, source.kind, &HashSet::new());
+                write(&ctx.index).set_resource_synced(name, true);
+            }
+        }
+    }
+}
+
+async fn watch_resource(
+    client: Client,
+    source: &'static Optional,
+    ar: ApiResource,
+    ctx: Ctx,
+    reported: Arc<AtomicBool>,
+) {
+    info!(api_version = %ar.api_version, resource = source.kind.resource, "watching");
     let types = TypeMeta {
         api_version: ar.api_version.clone(),
         kind: ar.kind.clone(),
     };
-    let stream = watcher(
-        Api::<DynamicObject>::all_with(client, &ar),
-        watcher::Config::default(),
-    );
+    let api = Api::<DynamicObject>::all_with(client, &ar);
     follow(
         source.kind,
-        stream.default_backoff(),
+        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
         move |o| decode_dynamic(o, &types),
         ctx,
-        report_synced,
+        reported,
     )
     .await;
 }
@@ -427,10 +652,74 @@ async fn probe(client: &Client, source: &Optional) -> Result<Option<ApiResource>
     Ok(None)
 }
 
-/// Applies one watcher stream to the index until the stream ends (it does not: the backoff
-/// retries errors). Reports the source synced at its first `InitDone` when `report_synced`
-/// (a source that appeared after start was already counted as synced, empty).
-async fn follow<K, S, D>(kind: Kind, stream: S, decode: D, ctx: Ctx, report_synced: bool)
+/// Follows one resource into the index, forever: a watcher stream from `watch` until it
+/// fails, then a fresh one, which lists again. Reports the source synced at its first
+/// `InitDone` unless `reported` says it was already (a source that appeared after start was
+/// counted as synced, empty).
+///
+/// Freshness over thrift: after any error the resource is marked not synced (answers that
+/// read it carry `view-not-synced`) and re-listed — at once after `410 Gone` (the resource
+/// version is gone, only a list helps), else after [`RETRY_FIRST`] doubling to
+/// [`RETRY_MAX`]. kube's default backoff grows to 30 s, which after an API server restart
+/// left tlsgate answering from a stale view for 10–40 s.
+async fn follow<K, W, S, D>(kind: Kind, watch: W, decode: D, ctx: Ctx, reported: Arc<AtomicBool>)
+where
+    K: ResourceExt,
+    W: Fn() -> S,
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+    D: Fn(K) -> Decoded + Send,
+{
+    let mut delay = RETRY_FIRST;
+    loop {
+        let (error, listed) = follow_stream(kind, watch(), &decode, &ctx, &reported).await;
+        write(&ctx.index).set_resource_synced(kind.resource, false);
+        if listed {
+            delay = RETRY_FIRST;
+        }
+        let expired = error.as_ref().is_some_and(is_expired);
+        let retry_in = if expired { Duration::ZERO } else { delay };
+        match &error {
+            Some(e) => warn!(
+                resource = kind.resource,
+                error = %crate::redact::serde_error(&e.to_string()),
+                ?retry_in,
+                "watch failed; answers reading this resource carry view-not-synced until it is listed again"
+            ),
+            None => warn!(resource = kind.resource, "watch ended; listing again"),
+        }
+        if !expired {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
+        }
+    }
+}
+
+/// Delay before the first re-list after an API error, doubled per failure up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_millis(250);
+/// "A few seconds": a restarted API server is followed within this of being ready.
+pub const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// `410 Gone` / `Expired`: the watch's resource version was compacted away.
+fn is_expired(e: &watcher::Error) -> bool {
+    let status = match e {
+        watcher::Error::WatchError(s) => Some(s.as_ref()),
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref()),
+        _ => None,
+    };
+    status.is_some_and(|s| s.code == 410 || s.reason == "Expired" || s.reason == "Gone")
+}
+
+/// Applies one watcher stream until it yields an error (returned) or ends (`None`). The bool
+/// says whether a list completed meanwhile.
+async fn follow_stream<K, S, D>(
+    kind: Kind,
+    stream: S,
+    decode: &D,
+    ctx: &Ctx,
+    reported: &AtomicBool,
+) -> (Option<watcher::Error>, bool)
 where
     K: ResourceExt,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
@@ -439,14 +728,25 @@ where
     let mut stream = std::pin::pin!(stream);
     // Keys seen since the last `Init`: what a relist did not mention is gone.
     let mut relisted: Option<HashSet<(String, String)>> = None;
-    let mut synced = !report_synced;
+    // Established CRDs seen since the last `Init` (the CRD watch only).
+    let mut listing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut listed = false;
     while let Some(event) = stream.next().await {
         match event {
-            Ok(Event::Init) => relisted = Some(HashSet::new()),
+            Ok(Event::Init) => {
+                relisted = Some(HashSet::new());
+                listing.clear();
+                write(&ctx.index).set_resource_synced(kind.resource, false);
+            }
             Ok(Event::InitApply(obj)) => {
                 let d = decode(obj);
                 if let Some(seen) = &mut relisted {
                     seen.insert((d.namespace.clone(), d.name.clone()));
+                }
+                if let (true, Entry::CaBundles(v)) = (kind == CRD, &d.entry) {
+                    if let (name, Some(served)) = crd_state(v) {
+                        listing.insert(name, served);
+                    }
                 }
                 apply(&ctx.index, kind, d);
             }
@@ -454,30 +754,62 @@ where
                 let pruned = prune(&ctx.index, kind, &relisted.take().unwrap_or_default());
                 if pruned > 0 {
                     info!(
-                        kind = kind.kind,
-                        group = kind.group,
-                        pruned,
-                        "relist removed objects deleted meanwhile"
+                        resource = kind.resource,
+                        pruned, "relist removed objects deleted meanwhile"
                     );
                 }
-                if !synced {
-                    synced = true;
-                    info!(kind = kind.kind, group = kind.group, "first list done");
+                write(&ctx.index).set_resource_synced(kind.resource, true);
+                listed = true;
+                if kind == CRD {
+                    // Whole, at the end of the list: a half-listed set would look like absent CRDs.
+                    ctx.crds
+                        .send_replace(Crds::Listed(std::mem::take(&mut listing)));
+                }
+                if !reported.swap(true, Ordering::AcqRel) {
+                    info!(resource = kind.resource, "first list done");
                     ctx.readiness.source_synced();
                 }
             }
-            Ok(Event::Apply(obj)) => apply(&ctx.index, kind, decode(obj)),
-            Ok(Event::Delete(obj)) => remove(
-                &mut write(&ctx.index),
-                kind,
-                &namespace_of(&obj),
-                &obj.name_any(),
-            ),
-            Err(e) => {
-                warn!(kind = kind.kind, group = kind.group, error = %crate::redact::serde_error(&e.to_string()), "watch failed; retrying with backoff")
+            Ok(Event::Apply(obj)) => {
+                let d = decode(obj);
+                if kind == CRD {
+                    note_crd(ctx, &d);
+                }
+                apply(&ctx.index, kind, d);
             }
+            Ok(Event::Delete(obj)) => {
+                let name = obj.name_any();
+                if kind == CRD {
+                    ctx.crds.send_if_modified(|c| match c {
+                        Crds::Listed(m) => m.remove(&name).is_some(),
+                        _ => false,
+                    });
+                }
+                remove(&mut write(&ctx.index), kind, &namespace_of(&obj), &name);
+            }
+            Err(e) => return (Some(e), listed),
         }
     }
+    (None, listed)
+}
+
+/// Records a CRD's change (after the list) for the CRD-backed watchers.
+fn note_crd(ctx: &Ctx, d: &Decoded) {
+    let Entry::CaBundles(v) = &d.entry else {
+        return;
+    };
+    let (name, served) = crd_state(v);
+    ctx.crds.send_if_modified(|c| {
+        let Crds::Listed(m) = c else { return false };
+        match served {
+            Some(s) if m.get(&name) != Some(&s) => {
+                m.insert(name, s);
+                true
+            }
+            Some(_) => false,
+            None => m.remove(&name).is_some(),
+        }
+    });
 }
 
 fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
@@ -501,6 +833,7 @@ fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
     match d.entry {
         Entry::Object(obj) => idx.upsert_analyzed(&obj, analyzed),
         Entry::Pod(labels) => idx.upsert_pod(&d.namespace, &d.name, labels),
+        Entry::Namespace(terminating) => idx.set_namespace_terminating(&d.name, terminating),
         Entry::CaBundles(v) => idx.upsert_ca_bundles(&v),
         Entry::Unusable => remove(&mut idx, kind, &d.namespace, &d.name),
     }
@@ -509,6 +842,8 @@ fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
 fn remove(idx: &mut Index, kind: Kind, namespace: &str, name: &str) {
     if kind == POD {
         idx.remove_pod(namespace, name);
+    } else if kind == NAMESPACE {
+        idx.set_namespace_terminating(name, false);
     } else {
         idx.remove(kind.group, kind.kind, namespace, name);
     }

@@ -192,6 +192,18 @@ impl Reviewer<'_> {
                 "tlsgate: the cluster view is still loading; references were checked against what is known so far",
                 MAX_WARNING_CHARS,
             ));
+        } else {
+            let stale = self.lookup.stale_resources();
+            if !stale.is_empty() {
+                v.warnings.push(truncate(
+                    &format!(
+                        "{}: tlsgate is re-listing {} after an API server error, so this answer may be based on a stale view; apply again in a few seconds to be sure",
+                        crate::finding::Code::ViewNotSynced.as_str(),
+                        stale.join(", ")
+                    ),
+                    MAX_WARNING_CHARS,
+                ));
+            }
         }
         let mut response = json!({ "uid": request.uid, "allowed": v.allowed });
         if let Some(msg) = &v.message {
@@ -236,7 +248,11 @@ impl Reviewer<'_> {
                     return Ok(Vec::new());
                 }
                 let ns = request.namespace.as_deref().unwrap_or_default();
-                let terminating = request.user_info.username == NAMESPACE_CONTROLLER;
+                // The view knows a namespace is being deleted whoever sends the DELETE: the
+                // controller-manager runs as system:kube-controller-manager unless it has
+                // --use-service-account-credentials.
+                let terminating = request.user_info.username == NAMESPACE_CONTROLLER
+                    || self.lookup.namespace_terminating(ns);
                 Ok(check_delete(ns, &request.name, terminating, &ctx))
             }
             "CREATE" | "UPDATE" => {

@@ -139,6 +139,11 @@ struct KindLabel {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabel {
+    resource: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -257,6 +262,19 @@ impl Collector for ViewCollector {
             for (kind, n) in view.counts() {
                 ConstGauge::new(n as i64).encode(m.encode_family(&KindLabel {
                     kind: kind.to_string(),
+                })?)?;
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "tlsgate_view_synced",
+                "1 while the watch of a resource follows the API server, 0 while it is broken or re-listing",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (resource, synced) in view.resource_sync() {
+                ConstGauge::new(i64::from(synced)).encode(m.encode_family(&ResourceLabel {
+                    resource: resource.to_string(),
                 })?)?;
             }
         }

@@ -10,7 +10,7 @@ pub mod tls;
 
 use crate::analysis::Analyzer;
 use crate::lookup::{Found, Index, Lookup, Referrer, StoredSecret};
-use crate::model::{IstioGateway, ReferenceGrant};
+use crate::model::{GatewayApiGateway, IstioGateway, ReferenceGrant};
 use crate::policy::Policy;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -180,6 +180,18 @@ impl Lookup for Locked<'_> {
     }
     fn workload_namespaces(&self, selector: &BTreeMap<String, String>) -> Option<Vec<String>> {
         self.read().workload_namespaces(selector)
+    }
+    fn gateway_api_gateway(&self, namespace: &str, name: &str) -> Found<Arc<GatewayApiGateway>> {
+        self.read().gateway_api_gateway(namespace, name)
+    }
+    fn no_workload_matches(&self, selector: &BTreeMap<String, String>) -> bool {
+        self.read().no_workload_matches(selector)
+    }
+    fn stale_resources(&self) -> Vec<String> {
+        self.read().stale_resources()
+    }
+    fn namespace_terminating(&self, ns: &str) -> bool {
+        self.read().namespace_terminating(ns)
     }
 }
 
@@ -428,6 +440,21 @@ async fn readyz(State(s): State<Shared>) -> Response {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "serving certificate expired\n",
+        )
+            .into_response();
+    }
+    // A watch that broke after the first sync does not make the pod unready: an unready pod
+    // leaves the Service, and with failurePolicy Ignore that means no checking at all. The
+    // answers say `view-not-synced` instead; /readyz names the resources.
+    let stale = st
+        .view
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .stale_resources();
+    if !stale.is_empty() {
+        return (
+            StatusCode::OK,
+            format!("ready; view not synced: {}\n", stale.join(", ")),
         )
             .into_response();
     }

@@ -23,7 +23,7 @@
 //! name, as `webhooks` does) — both answer 409 Conflict when the body carries a
 //! `metadata.resourceVersion` that is not the current one, which is the API server's
 //! optimistic concurrency. `DELETE` removes. Lists and watches honour
-//! `fieldSelector=metadata.name=...` and the namespace in the path. [`FakeApiServer::changes`]
+//! `fieldSelector=metadata.name=...`, `type!=...` and the namespace in the path. [`FakeApiServer::changes`]
 //! is every change in resourceVersion order across collections, marked by who made it.
 #![allow(dead_code)] // each test binary uses a part
 
@@ -50,6 +50,7 @@ pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/reference
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 pub const VALIDATING_WEBHOOKS: &str =
     "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+pub const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 pub const LEASES: &str = "/apis/coordination.k8s.io/v1/leases";
 
 /// What a cluster with Istio and the Gateway API serves.
@@ -124,6 +125,8 @@ struct OpenWatch {
 struct Filter {
     namespace: Option<String>,
     name: Option<String>,
+    /// `type!=T` terms (Secrets' field selector).
+    not_types: Vec<String>,
 }
 
 impl Filter {
@@ -131,6 +134,7 @@ impl Filter {
         let mut f = Filter {
             namespace,
             name: None,
+            not_types: Vec::new(),
         };
         for term in query
             .get("fieldSelector")
@@ -138,6 +142,10 @@ impl Filter {
             .unwrap_or_default()
             .split(',')
         {
+            if let Some(t) = term.strip_prefix("type!=") {
+                f.not_types.push(t.to_string());
+                continue;
+            }
             match term.split_once('=') {
                 Some(("metadata.name", v)) => f.name = Some(v.to_string()),
                 Some(("metadata.namespace", v)) => f.namespace = Some(v.to_string()),
@@ -149,8 +157,10 @@ impl Filter {
 
     fn matches(&self, obj: &Value) -> bool {
         let (ns, name) = key_of(obj);
+        let ty = obj["type"].as_str().unwrap_or("Opaque");
         self.namespace.as_ref().is_none_or(|n| *n == ns)
             && self.name.as_ref().is_none_or(|n| *n == name)
+            && !self.not_types.iter().any(|t| t == ty)
     }
 }
 
@@ -372,6 +382,7 @@ impl Collection {
             "ingresses" => "Ingress",
             "validatingwebhookconfigurations" => "ValidatingWebhookConfiguration",
             "leases" => "Lease",
+            "customresourcedefinitions" => "CustomResourceDefinition",
             other => panic!("no kind known for {other}"),
         };
         Collection {
@@ -380,6 +391,7 @@ impl Collection {
                     "networking.k8s.io/",
                     "admissionregistration.k8s.io/",
                     "coordination.k8s.io/",
+                    "apiextensions.k8s.io/",
                 ]
                 .iter()
                 .any(|g| api_version.starts_with(g)),
@@ -496,11 +508,18 @@ async fn handle(
             resource_version: query.get("resourceVersion").cloned(),
         });
         if watching {
-            return watch(c, &query, meta_only, Filter::default());
+            return watch(c, &query, meta_only, Filter::new(None, &query));
         }
         c.lists_open.subscribe()
     };
-    list(&shared, path, lists_open, meta_only, Filter::default()).await
+    list(
+        &shared,
+        path,
+        lists_open,
+        meta_only,
+        Filter::new(None, &query),
+    )
+    .await
 }
 
 /// A request on a namespaced path or a single object, resolved to its collection.

@@ -1,1 +1,2 @@
+pub mod envtest;
 pub mod fake_apiserver;
