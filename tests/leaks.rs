@@ -277,6 +277,9 @@ fn secret_whose_data_is_a_string_is_an_audit_note_with_its_path() {
             "json",
             "-f",
             s(&d.join("secret-data-string.json")),
+            // One real certificate beside it: audit fails closed on a source with none.
+            "-f",
+            s(&common::root().join("tests/fixtures/secrets/httpbin-credential-san.yaml")),
         ],
         None,
     );

@@ -8,7 +8,8 @@
 //!
 //! Nothing from a private key reaches stderr: kube-client events that can carry an API response
 //! body are withheld ([`WithholdBodies`]), every log line passes through [`redact::scrub`], and
-//! the error chain through [`redact::serde_error`] (serde quotes the value it found).
+//! the error chain through [`redact::scrub`] (parse errors were already rewritten by
+//! [`redact::serde_error`] where they were made).
 
 use super::{run, Cli, LogFormat};
 use crate::redact;
@@ -33,8 +34,9 @@ pub fn main_entry() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let chain = redact::serde_error(&format!("{e:#}"));
-            eprintln!("tlsgate: {}", redact::scrub(&chain));
+            // Parse errors were rewritten where they were made (serde_error); here only what
+            // looks like key material is withheld, so commands and names in `backticks` stay.
+            eprintln!("tlsgate: {}", redact::scrub(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
