@@ -156,13 +156,39 @@ fn read(body: &[u8]) -> Result<(String, RequestIn<'_>), BadReview> {
 /// with it as the message.
 pub fn unreviewed(body: &[u8], allowed: bool, warning: &str) -> Result<Answer, BadReview> {
     let (api_version, request) = read(body)?;
-    let mut response = json!({ "uid": request.uid, "allowed": allowed });
-    if allowed {
-        response["warnings"] = json!([truncate(warning, MAX_WARNING_CHARS)]);
+    let (message, warnings) = if allowed {
+        (None, vec![truncate(warning, MAX_WARNING_CHARS)])
     } else {
-        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": warning });
+        (Some(warning.to_string()), Vec::new())
+    };
+    Ok(answer(
+        &api_version,
+        request,
+        allowed,
+        message,
+        warnings,
+        Vec::new(),
+    ))
+}
+
+/// The AdmissionReview answering `request`: a denial carries `message` as a 403 status, and
+/// `warnings` go to `response.warnings` when there are any.
+fn answer(
+    api_version: &str,
+    request: RequestIn<'_>,
+    allowed: bool,
+    message: Option<String>,
+    warnings: Vec<String>,
+    findings: Vec<Finding>,
+) -> Answer {
+    let mut response = json!({ "uid": request.uid, "allowed": allowed });
+    if let Some(msg) = &message {
+        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": msg });
     }
-    Ok(Answer {
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+    Answer {
         body: json!({ "apiVersion": api_version, "kind": "AdmissionReview", "response": response }),
         allowed,
         group: request.kind.group,
@@ -172,8 +198,8 @@ pub fn unreviewed(body: &[u8], allowed: bool, warning: &str) -> Result<Answer, B
         name: request.name,
         user: request.user_info.username,
         dry_run: request.dry_run,
-        findings: Vec::new(),
-    })
+        findings,
+    }
 }
 
 impl Reviewer<'_> {
@@ -205,25 +231,14 @@ impl Reviewer<'_> {
                 ));
             }
         }
-        let mut response = json!({ "uid": request.uid, "allowed": v.allowed });
-        if let Some(msg) = &v.message {
-            response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": msg });
-        }
-        if !v.warnings.is_empty() {
-            response["warnings"] = json!(v.warnings);
-        }
-        Ok(Answer {
-            body: json!({ "apiVersion": api_version, "kind": "AdmissionReview", "response": response }),
-            allowed: v.allowed,
-            group: request.kind.group,
-            kind: request.kind.kind,
-            operation: request.operation,
-            namespace: request.namespace,
-            name: request.name,
-            user: request.user_info.username,
-            dry_run: request.dry_run,
+        Ok(answer(
+            api_version,
+            request,
+            v.allowed,
+            v.message,
+            v.warnings,
             findings,
-        })
+        ))
     }
 
     fn findings(&self, request: &RequestIn<'_>) -> Result<Vec<Finding>, BadReview> {
