@@ -300,7 +300,7 @@ fn kubeconfig_missing_referenced_file_is_an_error_naming_the_field() {
     .unwrap();
     let err = audit::kubeconfig::read(&tmp.path().join("dev.conf")).unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains("--kubeconfig"), "{msg}");
+    assert!(msg.contains("--kubeconfig-certs"), "{msg}");
     assert!(
         msg.contains("clusters[\"dev\"].certificate-authority: cannot read"),
         "{msg}"
@@ -765,7 +765,7 @@ fn cli_pki_dir_prints_kubeadm_tables() {
 #[test]
 fn cli_exit_code_is_0_when_nothing_is_within_threshold() {
     let o = tlsgate(&[
-        "--kubeconfig",
+        "--kubeconfig-certs",
         "kubeconfigs/admin.conf",
         "--now",
         NOW_ARG,
@@ -779,7 +779,7 @@ fn cli_exit_code_is_0_when_nothing_is_within_threshold() {
 #[test]
 fn cli_expiry_warning_days_moves_the_threshold() {
     let o = tlsgate(&[
-        "--kubeconfig",
+        "--kubeconfig-certs",
         "kubeconfigs/admin.conf",
         "--now",
         NOW_ARG,
@@ -796,7 +796,7 @@ fn cli_expiry_warning_days_moves_the_threshold() {
 #[test]
 fn cli_json_output_is_the_documented_document() {
     let o = tlsgate(&[
-        "--kubeconfig",
+        "--kubeconfig-certs",
         "kubeconfigs/dev.conf",
         "--now",
         NOW_ARG,
@@ -833,10 +833,69 @@ fn cli_missing_file_exits_2_naming_it() {
 }
 
 #[test]
-fn cli_missing_kubeconfig_exits_2_naming_the_flag() {
+fn cli_missing_kubeconfig_certs_file_exits_2_naming_the_flag() {
+    let o = tlsgate(&["--kubeconfig-certs", "nope.conf"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--kubeconfig-certs nope.conf"));
+}
+
+#[test]
+fn cli_missing_kubeconfig_to_connect_with_exits_2_naming_the_flag() {
     let o = tlsgate(&["--kubeconfig", "nope.conf"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--kubeconfig nope.conf"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--kubeconfig nope.conf: no such file"));
+}
+
+/// The old meaning of `--kubeconfig` (audit the certificates inside it), recognisable beside
+/// `--pki-dir`: still audited, with one note naming the new flag.
+#[test]
+fn cli_kubeconfig_beside_pki_dir_audits_its_certificates_with_a_deprecation_note() {
+    let old = tlsgate(&[
+        "--pki-dir",
+        "pki",
+        "--kubeconfig",
+        "kubeconfigs/admin.conf",
+        "--now",
+        NOW_ARG,
+        "-o",
+        "json",
+    ]);
+    let new = tlsgate(&[
+        "--pki-dir",
+        "pki",
+        "--kubeconfig-certs",
+        "kubeconfigs/admin.conf",
+        "--now",
+        NOW_ARG,
+        "-o",
+        "json",
+    ]);
+    let err = String::from_utf8_lossy(&old.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("deprecated") && err.contains("--kubeconfig-certs"),
+        "{err}"
+    );
+    assert_eq!(stdout(&old), stdout(&new));
+    assert_eq!(old.status.code(), new.status.code());
+    assert!(String::from_utf8_lossy(&new.stderr).is_empty());
+}
+
+#[test]
+fn cli_two_kubeconfigs_to_connect_with_are_a_usage_error() {
+    let o = tlsgate(&[
+        "--cluster",
+        "--kubeconfig",
+        "a.conf",
+        "--kubeconfig",
+        "b.conf",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--kubeconfig takes one file"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]

@@ -90,10 +90,16 @@ fn audit_of_a_kubeconfig_without_certificates_exits_2() {
     )
     .unwrap();
     let o = tlsgate(
-        &["audit", "--kubeconfig", kc.to_str().unwrap(), "--now", NOW],
+        &[
+            "audit",
+            "--kubeconfig-certs",
+            kc.to_str().unwrap(),
+            "--now",
+            NOW,
+        ],
         "",
     );
-    assert_exit_2_saying(&o, "no certificates in --kubeconfig");
+    assert_exit_2_saying(&o, "no certificates in --kubeconfig-certs");
 }
 
 #[test]

@@ -180,7 +180,11 @@ fn audit_refuses_a_fifo_as_a_kubeconfig() {
     let fifo = dir.path().join("kubeconfig");
     let Some(()) = mkfifo(&fifo) else { return };
     assert_refused(
-        &["audit".as_ref(), "--kubeconfig".as_ref(), fifo.as_os_str()],
+        &[
+            "audit".as_ref(),
+            "--kubeconfig-certs".as_ref(),
+            fifo.as_os_str(),
+        ],
         &fifo,
         "a FIFO",
     );
@@ -214,7 +218,11 @@ fn audit_refuses_a_fifo_a_kubeconfig_references() {
     )
     .unwrap();
     assert_refused(
-        &["audit".as_ref(), "--kubeconfig".as_ref(), kc.as_os_str()],
+        &[
+            "audit".as_ref(),
+            "--kubeconfig-certs".as_ref(),
+            kc.as_os_str(),
+        ],
         &fifo,
         "a FIFO",
     );

@@ -75,6 +75,33 @@ fn mismatched_serving_key_is_refused() {
     );
 }
 
+/// Cluster mode (no --manifests) connects with `--kubeconfig`, over `KUBECONFIG`, as kubectl does.
+#[test]
+fn kubeconfig_flag_names_a_missing_file_and_wins_over_the_kubeconfig_env() {
+    let root = common::root();
+    let dir = tempfile::tempdir().unwrap();
+    let absent = dir.path().join("absent.conf");
+    let o = tlsgate()
+        .args(["serve", "--addr", "127.0.0.1:0", "--tls-cert-file"])
+        .arg(root.join("tests/fixtures/certs/dated/long-valid.crt"))
+        .arg("--tls-key-file")
+        .arg(root.join("tests/fixtures/certs/dated/long-valid.key"))
+        .arg("--kubeconfig")
+        .arg(&absent)
+        .env(
+            "KUBECONFIG",
+            root.join("tests/fixtures/audit/kubeconfigs/admin.conf"),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("--kubeconfig {}: no such file", absent.display())),
+        "{err}"
+    );
+}
+
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

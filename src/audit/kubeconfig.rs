@@ -74,14 +74,14 @@ pub struct KubeconfigFile {
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
-/// Reads a kubeconfig and the certificate/key files it references. Errors name `--kubeconfig`,
+/// Reads a kubeconfig and the certificate/key files it references. Errors name `--kubeconfig-certs`,
 /// the file, and for a referenced file the field that references it.
 pub fn read(path: &Path) -> anyhow::Result<KubeconfigFile> {
     let text = crate::load::read_text(path, crate::load::MAX_CONFIG_BYTES)
-        .map_err(|e| anyhow::anyhow!("--kubeconfig {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--kubeconfig-certs {e}"))?;
     let kc: Kubeconfig = yaml_serde::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "--kubeconfig {}: not a kubeconfig: {}",
+            "--kubeconfig-certs {}: not a kubeconfig: {}",
             path.display(),
             crate::redact::serde_error(&e.to_string())
         )
@@ -111,7 +111,7 @@ pub fn read(path: &Path) -> anyhow::Result<KubeconfigFile> {
         let p = base.join(&f);
         let bytes = crate::load::read_regular(&p, crate::load::MAX_CONFIG_BYTES).map_err(|e| {
             anyhow::anyhow!(
-                "--kubeconfig {}: {field}: cannot read it: {} {e}",
+                "--kubeconfig-certs {}: {field}: cannot read it: {} {e}",
                 path.display(),
                 p.display()
             )

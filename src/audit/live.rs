@@ -16,6 +16,28 @@ struct Resource {
     plural: &'static str,
 }
 
+impl Resource {
+    /// The last four (webhook configurations, APIServices, CRDs) are cluster-scoped.
+    fn namespaced(&self) -> bool {
+        !matches!(
+            self.kind,
+            "ValidatingWebhookConfiguration"
+                | "MutatingWebhookConfiguration"
+                | "APIService"
+                | "CustomResourceDefinition"
+        )
+    }
+}
+
+/// What to list, as kubectl's `-n` and `-l` say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// `-n`: only this namespace, and no cluster-scoped objects; `None`: every namespace.
+    pub namespace: Option<String>,
+    /// `-l`: a label selector the API server applies to every list.
+    pub selector: Option<String>,
+}
+
 const RESOURCES: [Resource; 11] = [
     Resource {
         group: "",
@@ -88,11 +110,14 @@ const RESOURCES: [Resource; 11] = [
 /// Page size of list requests.
 const PAGE: u32 = 500;
 
-/// Lists every resource the audit reads, all namespaces. ConfigMaps are listed by field
+/// Lists every resource the audit reads within `scope`. ConfigMaps are listed by field
 /// selector: only `istio-ca-root-cert` matters.
-pub async fn list(client: &Client) -> anyhow::Result<Vec<Value>> {
+pub async fn list(client: &Client, scope: &Scope) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for r in &RESOURCES {
+        if scope.namespace.is_some() && !r.namespaced() {
+            continue;
+        }
         for version in r.versions {
             let api_version = if r.group.is_empty() {
                 version.to_string()
@@ -106,12 +131,19 @@ pub async fn list(client: &Client) -> anyhow::Result<Vec<Value>> {
                 kind: r.kind.into(),
                 plural: r.plural.into(),
             };
-            match list_all(client, &ar, r.kind == "ConfigMap").await {
+            match list_all(client, &ar, scope, r.kind == "ConfigMap").await {
                 Ok(items) => {
                     out.extend(items);
                     break;
                 }
                 Err(kube::Error::Api(e)) if e.code == 404 => continue,
+                Err(kube::Error::Api(e)) if e.code == 400 && scope.selector.is_some() => {
+                    anyhow::bail!(
+                        "-l: the API server refused the label selector for {}: {}",
+                        r.plural,
+                        e.message
+                    )
+                }
                 Err(e) => {
                     return Err(e)
                         .with_context(|| format!("cannot list {} ({api_version})", r.plural))
@@ -125,9 +157,13 @@ pub async fn list(client: &Client) -> anyhow::Result<Vec<Value>> {
 async fn list_all(
     client: &Client,
     ar: &ApiResource,
+    scope: &Scope,
     root_cert_only: bool,
 ) -> Result<Vec<Value>, kube::Error> {
-    let api = Api::<DynamicObject>::all_with(client.clone(), ar);
+    let api = match &scope.namespace {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, ar),
+        None => Api::<DynamicObject>::all_with(client.clone(), ar),
+    };
     let types = TypeMeta {
         api_version: ar.api_version.clone(),
         kind: ar.kind.clone(),
@@ -135,6 +171,9 @@ async fn list_all(
     let mut params = ListParams::default().limit(PAGE);
     if root_cert_only {
         params = params.fields("metadata.name=istio-ca-root-cert");
+    }
+    if let Some(selector) = &scope.selector {
+        params = params.labels(selector);
     }
     let mut out = Vec::new();
     loop {

@@ -1,11 +1,11 @@
 //! `tlsgate audit`: every certificate a cluster depends on, with the days it has left.
 //!
 //! ```text
-//!  kubectl get -o json dump ─┐
-//!  live cluster (live.rs) ───┼─> Inventory::add_objects ─┐
-//!  --pki-dir (pki.rs) ───────┼─> Inventory::add_pki ─────┼─> Inventory ─> rows(&inv, now, days)
-//!  --kubeconfig (kubeconfig)─┘─> Inventory::add_kubeconfig┘                   │
-//!                                                           render: text / JSON / HTML (render.rs)
+//!  kubectl get -o json dump ──────┐
+//!  live cluster (live.rs) ────────┼─> Inventory::add_objects ──┐
+//!  --pki-dir (pki.rs) ────────────┼─> Inventory::add_pki ──────┼─> Inventory ─> rows(&inv, now, days)
+//!  --kubeconfig-certs (kubeconfig)┘─> Inventory::add_kubeconfig┘                   │
+//!                                                                render: text / JSON / HTML (render.rs)
 //! ```
 //!
 //! Reading files and the cluster happens at the edges ([`pki::read_dir`],

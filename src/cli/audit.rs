@@ -1,7 +1,8 @@
 //! `tlsgate audit`: every certificate a cluster depends on, before it expires.
 //!
-//! Sources combine: `-f` dumps, `--pki-dir`, `--kubeconfig`, and the live cluster (`--cluster`,
-//! the default when no other source is given). Exit 1 when anything is expired, not yet valid
+//! Sources combine: `-f` dumps, `--pki-dir`, `--kubeconfig-certs`, and the live cluster
+//! (`--cluster`, the default when no other source is given), reached like kubectl reaches it
+//! (`--kubeconfig`, `--context`, `-n`, `-A`, `-l`; [`crate::cluster::connect`]). Exit 1 when anything is expired, not yet valid
 //! or expires within the threshold; 2 on usage and I/O errors.
 
 use crate::analysis::Analyzer;
@@ -27,17 +28,39 @@ pub struct Args {
     /// kubeadm PKI directory (like /etc/kubernetes/pki). Repeatable.
     #[arg(long, value_name = "DIR")]
     pub pki_dir: Vec<PathBuf>,
-    /// Kubeconfig whose cluster CAs and client certificates to audit. Repeatable.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Vec<PathBuf>,
-    /// Also read the live cluster (in-cluster config, else KUBECONFIG/~/.kube/config). The
-    /// default when no -f, --pki-dir or --kubeconfig is given.
+    /// Kubeconfigs whose cluster CAs and client certificates to audit (offline: nothing is
+    /// connected to).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub kubeconfig_certs: Vec<PathBuf>,
+    /// Also read the live cluster. The default when no -f, --pki-dir or --kubeconfig-certs is
+    /// given.
     #[arg(long)]
     pub cluster: bool,
+    /// The kubeconfig to connect with, like kubectl's (default: KUBECONFIG, a merged list, else
+    /// ~/.kube/config, else in-cluster). Implies --cluster.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Vec<PathBuf>,
     /// The kubeconfig context to read the live cluster through (like `kubectl --context`).
     /// Implies --cluster.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Only this namespace's objects (cluster-scoped caBundle holders are skipped). Implies
+    /// --cluster.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAMESPACE",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+    /// Every namespace: the default (an audit that saw only one namespace would miss
+    /// expiring certificates); accepted as kubectl users type it. Implies --cluster.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Server-side label selector for every kind listed (`-l app=web,tier!=db`), as kubectl's.
+    /// Implies --cluster.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
     /// Audit as of this time (RFC 3339), for reproducible reports. Default: now.
     #[arg(long, value_parser = crate::parse_time)]
     pub now: Option<i64>,
@@ -57,14 +80,25 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = super::lint::load_policy(
         args.config.as_ref(),
-        args.gateway_namespace,
+        args.gateway_namespace.clone(),
         args.expiry_warning_days,
     )?;
     let analyzer = Arc::new(Analyzer::new());
     let mut inventory = Inventory::new();
-    let live = args.cluster
-        || args.context.is_some()
-        || (args.filenames.is_empty() && args.pki_dir.is_empty() && args.kubeconfig.is_empty());
+    let mut kubeconfig_certs = args.kubeconfig_certs.clone();
+    let mut connect_with = args.kubeconfig.clone();
+    if old_kubeconfig_meaning(&args) {
+        eprintln!("{}", deprecated_kubeconfig(&args.kubeconfig));
+        kubeconfig_certs.append(&mut connect_with);
+    }
+    anyhow::ensure!(
+        connect_with.len() <= 1,
+        "--kubeconfig takes one file, the kubeconfig to connect with; to audit the certificates \
+         inside kubeconfigs use --kubeconfig-certs FILE..."
+    );
+    let live = live_flags(&args)
+        || !connect_with.is_empty()
+        || (args.filenames.is_empty() && args.pki_dir.is_empty() && kubeconfig_certs.is_empty());
     let mut objects = Vec::new();
     for f in &args.filenames {
         let loaded =
@@ -82,12 +116,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .build()
             .context("cannot start the async runtime")?;
         let listed = runtime.block_on(async {
+            let target = crate::cluster::connect::Target {
+                kubeconfig: connect_with.pop(),
+                context: args.context.clone(),
+            };
             let client = crate::cluster::connect::client(
-                args.context.as_deref(),
-                "audit a dump with -f FILE, or --pki-dir / --kubeconfig",
+                &target,
+                "audit a dump with -f FILE, or --pki-dir / --kubeconfig-certs",
             )
             .await?;
-            audit::live::list(&client).await
+            let scope = audit::live::Scope {
+                namespace: args.namespace.clone(),
+                selector: args.selector.clone(),
+            };
+            audit::live::list(&client, &scope).await
         })?;
         objects.extend(listed);
     }
@@ -103,12 +145,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         inventory.add_pki(&audit::pki::read_dir(dir)?);
         anyhow::ensure!(inventory.certs.len() > before, no_pki_certs(dir));
     }
-    for kc in &args.kubeconfig {
+    for kc in &kubeconfig_certs {
         let before = inventory.certs.len();
         inventory.add_kubeconfig(&audit::kubeconfig::read(kc)?);
         anyhow::ensure!(
             inventory.certs.len() > before,
-            "no certificates in --kubeconfig {}: expected certificate-authority(-data) or \
+            "no certificates in --kubeconfig-certs {}: expected certificate-authority(-data) or \
              client-certificate(-data) entries",
             kc.display()
         );
@@ -126,6 +168,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Flags that only make sense against a cluster.
+fn live_flags(args: &Args) -> bool {
+    args.cluster
+        || args.context.is_some()
+        || args.namespace.is_some()
+        || args.all_namespaces
+        || args.selector.is_some()
+}
+
+/// `--kubeconfig` as it was used before it meant "connect with": beside offline sources (or
+/// repeated) and with no flag that asks for the cluster. Such a command keeps working, with a
+/// note, rather than quietly connecting to whatever cluster the file points at.
+fn old_kubeconfig_meaning(args: &Args) -> bool {
+    let offline = !args.filenames.is_empty()
+        || !args.pki_dir.is_empty()
+        || !args.kubeconfig_certs.is_empty()
+        || args.kubeconfig.len() > 1;
+    !args.kubeconfig.is_empty() && offline && !live_flags(args)
+}
+
+fn deprecated_kubeconfig(files: &[PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "tlsgate: deprecated: --kubeconfig beside offline sources audits the certificates in {}; \
+         write --kubeconfig-certs for that (--kubeconfig now names the kubeconfig to connect with)",
+        names.join(", ")
+    )
 }
 
 fn list(paths: &[PathBuf]) -> String {

@@ -28,9 +28,12 @@ pub struct Args {
     /// Use these manifests (files or directories) as the cluster view instead of a cluster.
     #[arg(long, value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
-    /// The kubeconfig context of the cluster to watch (like `kubectl --context`), from
-    /// `KUBECONFIG` (a merged list) or ~/.kube/config. Default: in-cluster, else the current
-    /// context.
+    /// The kubeconfig to connect with, like kubectl's (default: KUBECONFIG, a merged list,
+    /// else ~/.kube/config, else in-cluster config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context of the cluster to watch (like `kubectl --context`). Default:
+    /// the kubeconfig's current context.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Development mode: 127.0.0.1:8443, certs-dev/ (generated when absent), examples/ as the view.
@@ -115,6 +118,14 @@ const SELF_MANAGED_TICK: Duration = Duration::from_secs(5);
 const LEASE_SECONDS: i32 = 15;
 
 impl Args {
+    /// `--kubeconfig` and `--context`, for [`crate::cluster::connect::client`].
+    fn target(&self) -> crate::cluster::connect::Target {
+        crate::cluster::connect::Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
     fn serve_options(&self) -> webhook::ServeOptions {
         let defaults = webhook::ReviewLimits::default();
         webhook::ServeOptions {
@@ -227,7 +238,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let opts = args.serve_options();
     let served = rt.block_on(async move {
-        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view.clone(), synced.clone(), args.context.as_deref()).await?) } else { None };
+        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view.clone(), synced.clone(), &args.target()).await?) } else { None };
         let (store, _self_managed) = match from_files {
             Some((files, store, cert_pem, key_pem)) => {
                 let reloader = reload::Reloader {
@@ -245,7 +256,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             }
             None => {
                 let client = crate::cluster::connect::client(
-                    args.context.as_deref(),
+                    &args.target(),
                     "--self-managed-certs needs the cluster",
                 )
                 .await?;

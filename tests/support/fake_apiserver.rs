@@ -23,7 +23,7 @@
 //! name, as `webhooks` does) — both answer 409 Conflict when the body carries a
 //! `metadata.resourceVersion` that is not the current one, which is the API server's
 //! optimistic concurrency. `DELETE` removes. Lists and watches honour
-//! `fieldSelector=metadata.name=...`, `type!=...` and the namespace in the path. [`FakeApiServer::changes`]
+//! `fieldSelector=metadata.name=...`, `type!=...`, `labelSelector` equality terms and the namespace in the path. [`FakeApiServer::changes`]
 //! is every change in resourceVersion order across collections, marked by who made it.
 #![allow(dead_code)] // each test binary uses a part
 
@@ -127,6 +127,8 @@ struct Filter {
     name: Option<String>,
     /// `type!=T` terms (Secrets' field selector).
     not_types: Vec<String>,
+    /// `labelSelector` equality terms: `(key, value, equal)`.
+    labels: Vec<(String, String, bool)>,
 }
 
 impl Filter {
@@ -135,7 +137,24 @@ impl Filter {
             namespace,
             name: None,
             not_types: Vec::new(),
+            labels: Vec::new(),
         };
+        for term in query
+            .get("labelSelector")
+            .map(String::as_str)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|t| !t.is_empty())
+        {
+            let (k, v, eq) = match term.split_once("!=") {
+                Some((k, v)) => (k, v, false),
+                None => match term.split_once('=') {
+                    Some((k, v)) => (k, v.trim_start_matches('='), true),
+                    None => (term, "", true),
+                },
+            };
+            f.labels.push((k.to_string(), v.to_string(), eq));
+        }
         for term in query
             .get("fieldSelector")
             .map(String::as_str)
@@ -161,6 +180,13 @@ impl Filter {
         self.namespace.as_ref().is_none_or(|n| *n == ns)
             && self.name.as_ref().is_none_or(|n| *n == name)
             && !self.not_types.iter().any(|t| t == ty)
+            && self.labels.iter().all(|(k, v, eq)| {
+                let got = obj["metadata"]["labels"][k.as_str()].as_str();
+                match (v.is_empty(), eq) {
+                    (true, true) => got.is_some(),
+                    _ => (got == Some(v.as_str())) == *eq,
+                }
+            })
     }
 }
 
