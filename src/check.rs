@@ -2,6 +2,7 @@
 //! webhook, the linter and the audit.
 
 use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
+use crate::exempt;
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
 use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
 use crate::model::{ConfigMap, GatewayApiGateway, IstioGateway, Object, Secret, VirtualService};
@@ -38,10 +39,11 @@ const PROPAGATED: [Code; 9] = [
 /// Checks one object. `api_version` is only used to label findings.
 pub fn check(obj: &Object, api_version: &str, ctx: &Ctx<'_>) -> Vec<Finding> {
     let oref = obj.object_ref(api_version);
-    if ctx.policy.excluded(oref.namespace.as_deref()) {
+    if ctx.policy.excluded(oref.namespace.as_deref()) || exempt::is_ignored(&obj.meta().labels) {
         return Vec::new();
     }
-    let issues = match obj {
+    let exemptions = exemptions_of(obj, ctx.policy);
+    let mut issues = match obj {
         Object::Secret(s) => check_secret(s, obj.namespace(), ctx),
         Object::ConfigMap(cm) => check_config_map(cm, obj.namespace(), ctx),
         Object::IstioGateway(gw) => check_istio_gateway(gw, obj, ctx),
@@ -50,8 +52,22 @@ pub fn check(obj: &Object, api_version: &str, ctx: &Ctx<'_>) -> Vec<Finding> {
         Object::Ingress(_) => check_references(obj, ctx),
         Object::ReferenceGrant(_) => Vec::new(),
     };
-    ctx.policy
-        .apply(issues.into_iter().map(|i| i.on(&oref)).collect())
+    issues.extend(exemptions.invalid.iter().cloned());
+    exemptions.apply(
+        ctx.policy
+            .apply(issues.into_iter().map(|i| i.on(&oref)).collect()),
+    )
+}
+
+/// The `tlsgate.io/skip` annotation and policy `exemptions:` that apply to `obj`.
+pub fn exemptions_of(obj: &Object, policy: &Policy) -> exempt::Exemptions {
+    exempt::Exemptions::of(
+        obj.kind(),
+        Some(obj.namespace()),
+        obj.name(),
+        &obj.meta().annotations,
+        &policy.exemptions,
+    )
 }
 
 fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {

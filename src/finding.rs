@@ -100,6 +100,11 @@ codes! {
     LimitExceeded = "limit-exceeded", Warn;
     /// A document in the input could not be parsed as a Kubernetes object.
     ManifestInvalid = "manifest-invalid", Deny;
+    /// A kubeadm leaf or kubeconfig client certificate whose signature does not verify with its
+    /// CA's public key (the audit's check; a copied subject is not enough).
+    NotSignedByCa = "not-signed-by-ca", Deny;
+    /// A `tlsgate.io/skip` annotation names something that is not a finding code.
+    ExemptionInvalid = "exemption-invalid", Warn;
 }
 
 impl Serialize for Code {
@@ -154,6 +159,10 @@ pub struct Finding {
     /// Field path inside the object: `spec.servers[1].tls.credentialName`, `data["tls.crt"]`.
     pub path: String,
     pub message: String,
+    /// Set when an exemption turned this finding into `info`: who skipped it and why
+    /// ([`crate::exempt`]). Such a finding is still shown, never dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// A finding before it is attached to an object: what the analysis layer produces.
@@ -194,6 +203,7 @@ impl Issue {
             object: object.clone(),
             path: self.path,
             message: self.message,
+            skipped: None,
         }
     }
 }

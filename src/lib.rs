@@ -19,6 +19,7 @@ pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod cluster;
+pub mod exempt;
 pub mod finding;
 pub mod lint;
 pub mod load;

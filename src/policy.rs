@@ -6,6 +6,8 @@
 //! excludeNamespaces: [kube-system]
 //! gatewayNamespace: istio-system
 //! denyDeleteInUse: false
+//! exemptions:                       # see crate::exempt
+//!   - { kind: Secret, namespace: legacy, name: old-cert, codes: [cert-expired], reason: TICKET-1 }
 //! ```
 
 use crate::finding::{Code, Finding, Severity};
@@ -33,6 +35,8 @@ pub struct Policy {
     pub gateway_namespace: String,
     /// Deny (rather than warn about) deleting a Secret a Gateway or Ingress still uses.
     pub deny_delete_in_use: bool,
+    /// Findings skipped on objects one cannot annotate ([`crate::exempt`]).
+    pub exemptions: Vec<crate::exempt::PolicyExemption>,
 }
 
 impl Default for Policy {
@@ -43,6 +47,7 @@ impl Default for Policy {
             exclude_namespaces: Vec::new(),
             gateway_namespace: "istio-system".to_string(),
             deny_delete_in_use: false,
+            exemptions: Vec::new(),
         }
     }
 }
@@ -69,6 +74,9 @@ impl Policy {
             p.expiry_warning_days >= 0,
             "expiryWarningDays must not be negative"
         );
+        for (i, e) in p.exemptions.iter().enumerate() {
+            e.validate(i)?;
+        }
         Ok(p)
     }
 

@@ -116,7 +116,7 @@ fn pki_leaf_not_signed_by_its_ca_is_flagged() {
     let pki = c.pki.as_ref().unwrap();
     assert_eq!(pki.certificate_authority.as_deref(), Some("front-proxy-ca"));
     assert_eq!(pki.signed_by_ca, Some(false));
-    assert_eq!(codes(c), [audit::NOT_SIGNED_BY_CA]);
+    assert_eq!(codes(c), [Code::NotSignedByCa.as_str()]);
     assert!(c.problems[0]
         .message
         .contains("not signed by front-proxy-ca"));
@@ -287,7 +287,7 @@ fn kubeconfig_client_cert_from_another_ca_is_flagged() {
     let mut inv = Inventory::new();
     inv.add_kubeconfig(&audit::kubeconfig::read(&tmp.path().join("dev.conf")).unwrap());
     let (alice, _) = find(&inv, "dev.conf", "users[\"alice\"].client-certificate");
-    assert_eq!(codes(alice), [audit::NOT_SIGNED_BY_CA]);
+    assert_eq!(codes(alice), [Code::NotSignedByCa.as_str()]);
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! [`read`] reads the file and every file it references (relative paths resolve against the
 //! kubeconfig's directory, as kubectl does); [`audit`] is pure.
 
-use super::{signed_by, AuditedCert, Group, Problem, NOT_SIGNED_BY_CA};
+use super::{signed_by, AuditedCert, Group, Problem};
 use crate::analysis::{pem, MAX_CERTS_PER_BUNDLE};
+use crate::finding::Code;
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -204,6 +205,7 @@ fn entry(
         managed_by: None,
         pki: None,
         problems,
+        skips: Vec::new(),
     }
 }
 
@@ -276,13 +278,10 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
             match super::pki::key_matches(&kbytes, leaf) {
                 Ok(true) => {}
                 Ok(false) => problems.push(Problem::new(
-                    crate::finding::Code::KeyMismatch.as_str(),
+                    Code::KeyMismatch,
                     format!("{kkey} does not belong to {key} ({})", leaf.display_name()),
                 )),
-                Err(e) => problems.push(Problem::new(
-                    crate::finding::Code::SecretMalformed.as_str(),
-                    format!("{kkey} {e}"),
-                )),
+                Err(e) => problems.push(Problem::new(Code::SecretMalformed, format!("{kkey} {e}"))),
             }
         }
         // The client certificate must be signed by the CA of every cluster it is used with
@@ -294,7 +293,7 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
                 };
                 if !cas.iter().any(|ca| signed_by(der, ca)) {
                     problems.push(Problem::new(
-                        NOT_SIGNED_BY_CA,
+                        Code::NotSignedByCa,
                         format!(
                             "{key} ({}, issuer {}) is not signed by the certificate-authority of cluster {} (context {}); a kubeadm API server rejects it",
                             leaf.display_name(),

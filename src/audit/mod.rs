@@ -26,6 +26,7 @@ pub use cabundle::cabundle_findings;
 use crate::analysis::cert::CertInfo;
 use crate::analysis::{self, Analyzer};
 use crate::check::{check, Ctx};
+use crate::exempt::{self, Exemption, Exemptions};
 use crate::finding::{Code, Finding};
 use crate::lookup::{Index, Lookup, StoredSecret};
 use crate::model::Object;
@@ -64,26 +65,25 @@ impl Group {
     }
 }
 
-/// Something wrong with a certificate besides its dates: a stable kebab-case code (the shared
-/// [`Code`]s where one exists, plus `not-signed-by-ca`) and a sentence.
+/// Something wrong with a certificate besides its dates: a shared [`Code`] and a sentence.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    pub code: String,
+    pub code: Code,
     pub message: String,
+    /// Who skipped it and why, when an exemption covers it ([`crate::exempt`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl Problem {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Problem {
-            code: code.into(),
+            code,
             message: message.into(),
+            skipped: None,
         }
     }
 }
-
-/// Code of a kubeadm leaf (or kubeconfig client certificate) whose signature does not verify
-/// with its CA's public key. No shared [`Code`] means this.
-pub const NOT_SIGNED_BY_CA: &str = "not-signed-by-ca";
 
 /// The kubeadm `certs check-expiration` facts of a PKI certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -122,6 +122,37 @@ pub struct AuditedCert {
     pub managed_by: Option<String>,
     pub pki: Option<PkiFacts>,
     pub problems: Vec<Problem>,
+    /// The exemptions of the object that holds it (`tlsgate.io/skip`, policy `exemptions:`).
+    pub skips: Vec<Exemption>,
+}
+
+impl AuditedCert {
+    /// Marks the problems an exemption covers, the way [`Exemptions::apply`] marks findings.
+    fn set_skips(&mut self, skips: &Exemptions) {
+        self.skips = skips.list.clone();
+        for p in self.problems.iter_mut().filter(|p| p.skipped.is_none()) {
+            if let Some(e) = skips.covering(p.code) {
+                let note = e.note();
+                p.message.push_str(&format!(" ({note})"));
+                p.skipped = Some(note);
+            }
+        }
+    }
+
+    /// The exemption that covers a status: `cert-expired` etc. for the first certificate of a
+    /// field, `chain-cert-expired` too for the ones after it.
+    fn skip_for(&self, status: Status) -> Option<&Exemption> {
+        let code = match status {
+            Status::Expired => Code::CertExpired,
+            Status::NotYetValid => Code::CertNotYetValid,
+            Status::ExpiringSoon => Code::CertExpiringSoon,
+            Status::Ok => return None,
+        };
+        let chain = self.index > 0 && status != Status::ExpiringSoon;
+        self.skips.iter().find(|e| {
+            e.codes.contains(&code) || (chain && e.codes.contains(&Code::ChainCertExpired))
+        })
+    }
 }
 
 /// The Istio mesh root, from `cacerts` (plug-in CA) or `istio-ca-secret` (self-signed).
@@ -177,6 +208,8 @@ pub struct Row<'a> {
     pub residual_seconds: i64,
     /// The sentence [`analysis::cert_validity`] wrote, when the status is not `ok`.
     pub message: Option<String>,
+    /// Who skipped the status and why: a skipped row does not fail the audit.
+    pub skipped: Option<String>,
 }
 
 /// Status of one certificate, by the shared validity rule.
@@ -195,12 +228,17 @@ pub fn rows(inventory: &Inventory, now: i64, threshold_days: i64) -> Vec<Row<'_>
         .certs
         .iter()
         .map(|c| {
-            let (status, message) = status_of(&c.cert, now, threshold_days);
+            let (status, mut message) = status_of(&c.cert, now, threshold_days);
+            let skipped = c.skip_for(status).map(Exemption::note);
+            if let (Some(m), Some(note)) = (message.as_mut(), &skipped) {
+                m.push_str(&format!(" ({note})"));
+            }
             Row {
                 cert: c,
                 status,
                 residual_seconds: c.cert.not_after - now,
                 message,
+                skipped,
             }
         })
         .collect();
@@ -220,9 +258,10 @@ pub fn rows(inventory: &Inventory, now: i64, threshold_days: i64) -> Vec<Row<'_>
     rows
 }
 
-/// Exit code 1: something is expired, not yet valid, or expires within the threshold.
+/// Exit code 1: something is expired, not yet valid, or expires within the threshold, and no
+/// exemption skips it.
 pub fn failing(rows: &[Row<'_>]) -> bool {
-    rows.iter().any(|r| r.status.fails())
+    rows.iter().any(|r| r.status.fails() && r.skipped.is_none())
 }
 
 /// Does `child`'s signature verify with `issuer`'s public key (RFC 5280 §6.1.3 (a)(1))?
@@ -270,8 +309,18 @@ impl Inventory {
                 Ok(None) => {}
                 Err(e) => self.notes.push(format!("skipped {e}")),
             }
+            if exempt::is_ignored_value(v) {
+                continue;
+            }
+            let start = self.certs.len();
+            let mut holder = None;
             for source in cabundle::sources(v) {
+                holder.get_or_insert_with(|| source.object.clone());
                 self.add_cabundle(source, analyzer);
+            }
+            if let Some(o) = holder {
+                let skips = Exemptions::of_value(v, &policy.exemptions);
+                self.set_skips(start, &o.to_string(), &skips);
             }
         }
         let mut index = Index::new(analyzer.clone());
@@ -296,7 +345,7 @@ impl Inventory {
             referrers: false,
         };
         for (o, api_version) in &objects {
-            if policy.excluded(Some(o.namespace())) {
+            if policy.excluded(Some(o.namespace())) || exempt::is_ignored(&o.meta().labels) {
                 continue;
             }
             let mismatches: Vec<Finding> = match o {
@@ -329,9 +378,14 @@ impl Inventory {
                     .iter_mut()
                     .filter(|c| c.key == f.path && c.index == 0)
                 {
-                    c.problems.push(Problem::new(f.code.as_str(), &f.message));
+                    c.problems.push(Problem {
+                        skipped: f.skipped.clone(),
+                        ..Problem::new(f.code, &f.message)
+                    });
                 }
             }
+            let holder = o.object_ref(api_version).to_string();
+            self.set_skips(start, &holder, &crate::check::exemptions_of(o, policy));
             self.root_mismatches.extend(mismatches);
         }
         if let Some(root) = &self.mesh_root {
@@ -342,6 +396,23 @@ impl Inventory {
             }) {
                 c.used_by
                     .push("Istio mesh root: signs every workload certificate".into());
+            }
+        }
+    }
+
+    /// Gives the certificates added since `start` (all of one object, `holder`) its
+    /// exemptions; an unknown code in its annotation is an `exemption-invalid` problem on the
+    /// first of them, or a note when it holds none.
+    fn set_skips(&mut self, start: usize, holder: &str, skips: &Exemptions) {
+        for c in &mut self.certs[start..] {
+            c.set_skips(skips);
+        }
+        for i in &skips.invalid {
+            match self.certs.get_mut(start) {
+                Some(c) => c.problems.push(Problem::new(i.code, &i.message)),
+                None => self
+                    .notes
+                    .push(format!("{holder}: {} [{}]", i.message, i.code)),
             }
         }
     }
@@ -362,7 +433,7 @@ impl Inventory {
             .issues
             .iter()
             .filter(|i| SECRET_PROBLEMS.contains(&i.code))
-            .map(|i| Problem::new(i.code.as_str(), format!("{}: {}", i.path, i.message)))
+            .map(|i| Problem::new(i.code, format!("{}: {}", i.path, i.message)))
             .collect();
         for (b, (key, bundle)) in s.summary.bundles.iter().enumerate() {
             for (i, cert) in bundle.certs.iter().enumerate() {
@@ -382,6 +453,7 @@ impl Inventory {
                     } else {
                         Vec::new()
                     },
+                    skips: Vec::new(),
                 });
             }
         }
@@ -414,6 +486,7 @@ impl Inventory {
                 managed_by: Some("istiod".into()),
                 pki: None,
                 problems: Vec::new(),
+                skips: Vec::new(),
             });
         }
     }
@@ -452,6 +525,7 @@ impl Inventory {
                 managed_by: None,
                 pki: None,
                 problems: Vec::new(),
+                skips: Vec::new(),
             });
         }
     }

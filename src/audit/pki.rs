@@ -4,8 +4,9 @@
 //!
 //! [`read_dir`] reads the files (the only I/O); [`audit`] is pure.
 
-use super::{signed_by, AuditedCert, Group, PkiFacts, Problem, NOT_SIGNED_BY_CA};
+use super::{signed_by, AuditedCert, Group, PkiFacts, Problem};
 use crate::analysis::{cert, key, pem};
+use crate::finding::Code;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -156,7 +157,7 @@ pub fn audit(pki: &PkiFiles) -> (Vec<AuditedCert>, Vec<String>) {
                 let ok = signed_by(&p.der, &ca.der);
                 if !ok {
                     problems.push(Problem::new(
-                        NOT_SIGNED_BY_CA,
+                        Code::NotSignedByCa,
                         format!(
                             "{crt} ({}, issuer {}) is not signed by {ca_name} ({}): its signature does not verify with that CA's key; clients trusting {ca_name} reject it",
                             p.info.display_name(),
@@ -203,7 +204,7 @@ fn check_key(
         Ok(true) => Some(true),
         Ok(false) => {
             problems.push(Problem::new(
-                crate::finding::Code::KeyMismatch.as_str(),
+                Code::KeyMismatch,
                 format!(
                     "{key_file} does not belong to {stem}.crt ({}, {}); the component fails to start with this pair",
                     c.display_name(),
@@ -214,7 +215,7 @@ fn check_key(
         }
         Err(e) => {
             problems.push(Problem::new(
-                crate::finding::Code::SecretMalformed.as_str(),
+                Code::SecretMalformed,
                 format!("{key_file} {e}"),
             ));
             Some(false)
@@ -268,6 +269,7 @@ fn entry(
             key_matches,
         }),
         problems,
+        skips: Vec::new(),
     }
 }
 

@@ -67,9 +67,15 @@ fn issuer_label(c: &crate::analysis::cert::CertInfo) -> String {
 
 fn status_label(r: &Row<'_>) -> String {
     let mut s = r.status.as_str().to_string();
+    if r.skipped.is_some() {
+        s.push_str(" (skipped)");
+    }
     for p in &r.cert.problems {
         s.push_str(", ");
-        s.push_str(&p.code);
+        s.push_str(p.code.as_str());
+        if p.skipped.is_some() {
+            s.push_str(" (skipped)");
+        }
     }
     s
 }
@@ -321,6 +327,8 @@ struct JsonCert<'a> {
     residual_time: String,
     status: Status,
     message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<&'a str>,
     used_by: &'a [String],
     managed_by: Option<&'a str>,
     pki: Option<&'a super::PkiFacts>,
@@ -386,6 +394,7 @@ pub fn to_json(inv: &Inventory, now: i64, days: i64) -> String {
                 residual_time: residual(r.residual_seconds),
                 status: r.status,
                 message: r.message.as_deref(),
+                skipped: r.skipped.as_deref(),
                 used_by: &r.cert.used_by,
                 managed_by: r.cert.managed_by.as_deref(),
                 pki: r.cert.pki.as_ref(),
@@ -523,7 +532,7 @@ pub fn to_html(inv: &Inventory, now: i64, days: i64) -> String {
             .map(|p| {
                 format!(
                     "<div class=\"problem\">{}: {}</div>",
-                    esc(&p.code),
+                    esc(p.code.as_str()),
                     esc(&p.message)
                 )
             })

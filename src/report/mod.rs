@@ -59,6 +59,13 @@ pub struct Summary {
     pub deny: usize,
     pub warn: usize,
     pub info: usize,
+    /// Objects left out because they carry the label `tlsgate.io/ignore: "true"`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ignored: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -97,6 +104,7 @@ impl Report {
             deny: count(Severity::Deny),
             warn: count(Severity::Warn),
             info: count(Severity::Info),
+            ignored: 0,
         };
         Report { findings, summary }
     }
@@ -161,6 +169,13 @@ impl Report {
             n(s.warn, "warning"),
             n(s.info, "note"),
         ));
+        if s.ignored > 0 {
+            out.push_str(&format!(
+                "{} ignored (label {}=true)\n",
+                n(s.ignored, "object"),
+                crate::exempt::IGNORE_LABEL
+            ));
+        }
         out
     }
 }
@@ -219,9 +234,10 @@ pub fn verdict(findings: &[Finding]) -> Verdict {
         }
         m
     });
+    // A skipped finding is info, but kubectl shows it: an exemption is visible, never silent.
     let warns: Vec<&Finding> = findings
         .iter()
-        .filter(|f| f.severity == Severity::Warn)
+        .filter(|f| f.severity == Severity::Warn || f.skipped.is_some())
         .collect();
     Verdict {
         allowed: denies.is_empty(),
@@ -257,13 +273,22 @@ pub fn warnings(findings: &[&Finding]) -> Vec<String> {
 /// kubectl prints each entry as one `Warning:` line: the statement first, then the code and
 /// the field path, `tls.crt (CN=a) has no subjectAltName; … [no-subject-alt-name] at data["tls.crt"]`.
 /// A longer sentence is cut in its middle, so the path at the end survives.
+/// A skipped finding keeps its "(skipped by …)" note beside the code, so a long sentence never
+/// cuts it off.
 pub fn warning(f: &Finding) -> String {
+    let (message, note) = match &f.skipped {
+        Some(n) => {
+            let note = format!(" ({n})");
+            (f.message.strip_suffix(&note).unwrap_or(&f.message), note)
+        }
+        None => (f.message.as_str(), String::new()),
+    };
     let tail = truncate(
-        &format!(" [{}] at {}", f.code, f.path),
+        &format!("{note} [{}] at {}", f.code, f.path),
         MAX_WARNING_CHARS / 2,
     );
     let room = MAX_WARNING_CHARS - tail.chars().count();
-    format!("{}{tail}", truncate(&f.message, room))
+    format!("{}{tail}", truncate(message, room))
 }
 
 pub fn truncate(s: &str, max: usize) -> String {

@@ -202,6 +202,8 @@ pub fn short_description(code: Code) -> &'static str {
         Code::SecretInUse => "Secret being deleted is still referenced",
         Code::ViewNotSynced => "Cluster view was not synced yet",
         Code::ManifestInvalid => "Document is not a valid Kubernetes object",
+        Code::NotSignedByCa => "Certificate is not signed by the CA it must chain to",
+        Code::ExemptionInvalid => "tlsgate.io/skip annotation names an unknown finding code",
     }
 }
 

@@ -297,16 +297,25 @@ impl Reviewer<'_> {
         else {
             return Vec::new();
         };
+        if crate::exempt::is_ignored_value(&value) {
+            return Vec::new();
+        }
         let found =
             crate::audit::cabundle_findings(&value, self.now, self.policy.expiry_warning_days);
-        self.policy
+        let skips = crate::exempt::Exemptions::of_value(&value, &self.policy.exemptions);
+        let mut found: Vec<Finding> = self
+            .policy
             .apply(found)
             .into_iter()
             .map(|mut f| {
                 f.severity = f.severity.min(crate::finding::Severity::Warn);
                 f
             })
-            .collect()
+            .collect();
+        if let Some(first) = found.first().map(|f| f.object.clone()) {
+            found.extend(skips.invalid.iter().map(|i| i.clone().on(&first)));
+        }
+        skips.apply(found)
     }
 
     fn check_json(&self, text: &str, request: &RequestIn<'_>, ctx: &Ctx<'_>) -> Vec<Finding> {
