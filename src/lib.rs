@@ -31,6 +31,7 @@ pub mod refs;
 pub mod report;
 pub mod selfcert;
 pub mod webhook;
+pub mod x509_metrics;
 
 /// Parses `--now` values: RFC 3339 (`2027-01-01T00:00:00Z`).
 ///

@@ -40,6 +40,8 @@ pub struct CaBundle {
     pub name: String,
     /// `webhooks[0].clientConfig.caBundle`, `spec.caBundle`, ...
     pub path: String,
+    /// The webhook's name in a webhook configuration, else empty (the exporter's `cabundle_entry`).
+    pub entry: String,
     pub bundle: Arc<crate::analysis::Bundle>,
 }
 
@@ -233,6 +235,7 @@ impl Index {
                     kind: kind.to_string(),
                     name: name.to_string(),
                     path: s.path,
+                    entry: s.entry,
                     bundle: self
                         .analyzer
                         .bundle(&bytes, crate::analysis::Role::CaBundle),

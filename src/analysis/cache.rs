@@ -98,10 +98,13 @@ fn cert_bytes(c: &CertInfo) -> usize {
         Some(&c.issuer),
         c.issuer_cn.as_ref(),
         Some(&c.serial_hex),
+        Some(&c.serial_decimal),
         Some(&c.signature_algorithm),
     ]
     .into_iter()
     .flatten()
+    .chain(&c.subject_fields)
+    .chain(&c.issuer_fields)
     .map(String::len)
     .sum::<usize>();
     let names: usize = c

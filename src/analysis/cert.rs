@@ -51,6 +51,14 @@ pub enum SignatureStrength {
     Acceptable,
 }
 
+/// The distinguished-name attributes x509-certificate-exporter labels, in its order
+/// (`pkg/registry/labels.go` `fieldsAll`): country, state or province, locality,
+/// organization, organizational unit, common name.
+pub const DN_FIELDS: [&str; 6] = ["C", "ST", "L", "O", "OU", "CN"];
+
+/// One string per [`DN_FIELDS`] entry.
+pub type DnFields = [String; 6];
+
 #[derive(Debug, Clone)]
 pub struct CertInfo {
     pub subject: String,
@@ -73,6 +81,13 @@ pub struct CertInfo {
     pub not_before: i64,
     pub not_after: i64,
     pub serial_hex: String,
+    /// The serial as an unsigned decimal number, as x509-certificate-exporter's
+    /// `serial_number` label writes it (Go's `big.Int.String()`).
+    pub serial_decimal: String,
+    /// The first value of each name attribute in [`DN_FIELDS`] order, empty when absent:
+    /// the `subject_C` … `subject_CN` and `issuer_*` labels of the expiry metrics.
+    pub subject_fields: DnFields,
+    pub issuer_fields: DnFields,
     pub serial_problem: Option<SerialProblem>,
     pub signature_algorithm: String,
     pub signature_strength: SignatureStrength,
@@ -198,6 +213,9 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         not_before: tbs.validity().not_before.timestamp(),
         not_after: tbs.validity().not_after.timestamp(),
         serial_hex: hex(strip_zeros(raw_serial)),
+        serial_decimal: tbs.serial.to_string(),
+        subject_fields: dn_fields(tbs.subject()),
+        issuer_fields: dn_fields(tbs.issuer()),
         serial_problem,
         signature_algorithm,
         signature_strength,
@@ -215,6 +233,27 @@ fn first_cn(name: &X509Name<'_>) -> Option<String> {
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_string)
+}
+
+/// The first value of each [`DN_FIELDS`] attribute; a value that is not a string type
+/// (or not UTF-8) counts as absent, as it would be unreadable in a label anyway.
+fn dn_fields(name: &X509Name<'_>) -> DnFields {
+    fn first<'a>(
+        mut it: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
+    ) -> String {
+        it.next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string)
+            .unwrap_or_default()
+    }
+    [
+        first(name.iter_country()),
+        first(name.iter_state_or_province()),
+        first(name.iter_locality()),
+        first(name.iter_organization()),
+        first(name.iter_organizational_unit()),
+        first(name.iter_common_name()),
+    ]
 }
 
 fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {

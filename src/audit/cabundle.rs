@@ -17,6 +17,9 @@ pub struct Source {
     /// `webhooks[0].clientConfig.caBundle`, `spec.caBundle`,
     /// `spec.conversion.webhook.clientConfig.caBundle`.
     pub path: String,
+    /// The webhook's `name` for webhook configurations (x509-certificate-exporter's
+    /// `cabundle_entry`); empty for APIServices and CRDs, which hold one caBundle.
+    pub entry: String,
     /// "webhook pilot.validation.istio.io → service istio-system/istio-galley:443/admitpilot (failurePolicy Fail)".
     pub protects: String,
     /// The decoded PEM, or why it does not decode.
@@ -35,11 +38,12 @@ pub fn sources(v: &Value) -> Vec<Source> {
         name: str_at(v, "/metadata/name").to_string(),
     };
     let mut out = Vec::new();
-    let mut push = |path: String, bundle: &Value, protects: String| {
+    let mut push = |path: String, entry: &str, bundle: &Value, protects: String| {
         let Some(b64) = bundle.as_str() else { return };
         out.push(Source {
             object: object.clone(),
             path,
+            entry: entry.to_string(),
             protects,
             bytes: base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
@@ -57,6 +61,7 @@ pub fn sources(v: &Value) -> Vec<Source> {
                     .unwrap_or("Fail");
                 push(
                     format!("webhooks[{i}].clientConfig.caBundle"),
+                    str_at(w, "/name"),
                     &cc["caBundle"],
                     format!(
                         "webhook {} → {} (failurePolicy {failure})",
@@ -68,6 +73,7 @@ pub fn sources(v: &Value) -> Vec<Source> {
         }
         "APIService" => push(
             "spec.caBundle".into(),
+            "",
             &v["spec"]["caBundle"],
             format!(
                 "APIService {} → {}",
@@ -92,6 +98,7 @@ pub fn sources(v: &Value) -> Vec<Source> {
             };
             push(
                 path.into(),
+                "",
                 &cc["caBundle"],
                 format!("conversion webhook of {} → {}", object.name, endpoint(cc)),
             );

@@ -185,9 +185,11 @@ fn certs_at(
 }
 
 /// One certificate of a kubeconfig, as the audit lists it.
+#[allow(clippy::too_many_arguments)]
 fn entry(
     kc: &KubeconfigFile,
     key: &str,
+    (embedded_kind, embedded_key): (&str, &str),
     index: usize,
     cert: std::sync::Arc<crate::analysis::cert::CertInfo>,
     used_by: Vec<String>,
@@ -200,6 +202,11 @@ fn entry(
         name: kc.path.clone(),
         key: key.to_string(),
         index,
+        location: crate::x509_metrics::Location::Kubeconfig {
+            path: kc.path.clone(),
+            embedded_kind: embedded_kind.to_string(),
+            embedded_key: embedded_key.to_string(),
+        },
         cert,
         used_by,
         managed_by: None,
@@ -255,7 +262,15 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
         let used_by = contexts_with(&|ctx| ctx.cluster == c.name, Some(&c.cluster.server));
         for (i, (info, der)) in certs.into_iter().enumerate() {
             cluster_cas.entry(c.name.as_str()).or_default().push(der);
-            out.push(entry(kc, &key, i, info, used_by.clone(), Vec::new()));
+            out.push(entry(
+                kc,
+                &key,
+                ("cluster", &c.name),
+                i,
+                info,
+                used_by.clone(),
+                Vec::new(),
+            ));
         }
     }
     for u in &parsed.users {
@@ -312,7 +327,15 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
             } else {
                 Vec::new()
             };
-            out.push(entry(kc, &key, i, info, used_by.clone(), problems));
+            out.push(entry(
+                kc,
+                &key,
+                ("user", &u.name),
+                i,
+                info,
+                used_by.clone(),
+                problems,
+            ));
         }
     }
     (out, notes)

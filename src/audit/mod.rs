@@ -116,6 +116,8 @@ pub struct AuditedCert {
     pub key: String,
     /// Position in the PEM bundle at `key` (0 for the first).
     pub index: usize,
+    /// The same place in x509-certificate-exporter's terms (`audit -o prometheus`).
+    pub location: crate::x509_metrics::Location,
     pub cert: Arc<CertInfo>,
     pub used_by: Vec<String>,
     /// `cert-manager` when cert-manager renews it.
@@ -172,6 +174,8 @@ pub struct Inventory {
     pub root_mismatches: Vec<Finding>,
     /// Things worth saying that are not certificates: sa.key, missing files, undecodable objects.
     pub notes: Vec<String>,
+    /// Places that should hold certificates and could not be read (`x509_cert_error 1`).
+    pub unreadable: Vec<crate::x509_metrics::Location>,
 }
 
 /// Where a certificate stands at `now`.
@@ -444,6 +448,11 @@ impl Inventory {
                     name: s.name.clone(),
                     key: analysis::data_path(key),
                     index: i,
+                    location: crate::x509_metrics::Location::Secret {
+                        namespace: s.namespace.clone(),
+                        name: s.name.clone(),
+                        key: key.clone(),
+                    },
                     cert: cert.clone(),
                     used_by: used_by.clone(),
                     managed_by: s.cert_manager.then(|| "cert-manager".to_string()),
@@ -481,6 +490,11 @@ impl Inventory {
                 name: cm.metadata.name.clone(),
                 key: analysis::data_path(key),
                 index: i,
+                location: crate::x509_metrics::Location::ConfigMap {
+                    namespace: namespace.to_string(),
+                    name: cm.metadata.name.clone(),
+                    key: key.to_string(),
+                },
                 cert: cert.clone(),
                 used_by: vec![format!("sidecars in namespace {namespace} (trust anchor)")],
                 managed_by: Some("istiod".into()),
@@ -492,10 +506,16 @@ impl Inventory {
     }
 
     fn add_cabundle(&mut self, source: cabundle::Source, analyzer: &Analyzer) {
+        let location = crate::x509_metrics::Location::CaBundle {
+            kind: source.object.kind.clone(),
+            name: source.object.name.clone(),
+            entry: source.entry.clone(),
+        };
         let bytes = match source.bytes {
             Ok(b) if b.iter().all(u8::is_ascii_whitespace) => return,
             Ok(b) => b,
             Err(e) => {
+                self.unreadable.push(location);
                 self.notes.push(format!(
                     "{} {}: {}: {e}",
                     source.object.kind, source.object.name, source.path
@@ -504,6 +524,9 @@ impl Inventory {
             }
         };
         let bundle = analyzer.bundle(&bytes, analysis::Role::CaBundle);
+        if bundle.certs.is_empty() {
+            self.unreadable.push(location.clone());
+        }
         for (code, _, msg) in &bundle.issues {
             if *code == Code::SecretMalformed {
                 self.notes.push(format!(
@@ -520,6 +543,7 @@ impl Inventory {
                 name: source.object.name.clone(),
                 key: source.path.clone(),
                 index: i,
+                location: location.clone(),
                 cert: cert.clone(),
                 used_by: vec![source.protects.clone()],
                 managed_by: None,

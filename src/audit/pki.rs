@@ -189,6 +189,11 @@ pub fn audit(pki: &PkiFiles) -> (Vec<AuditedCert>, Vec<String>) {
         (None, true) => notes.push(format!("{dir}/sa.pub without sa.key")),
         (None, false) => notes.push(format!("{dir}/sa.key, sa.pub not found")),
     }
+    for c in &mut certs {
+        if let crate::x509_metrics::Location::File { path } = &mut c.location {
+            *path = format!("{}/{path}", dir.trim_end_matches('/'));
+        }
+    }
     (certs, notes)
 }
 
@@ -254,6 +259,10 @@ fn entry(
         name: name.to_string(),
         key: format!("{stem}.crt"),
         index: 0,
+        // The directory is joined in by [`audit`]; this is the path under it.
+        location: crate::x509_metrics::Location::File {
+            path: format!("{stem}.crt"),
+        },
         cert: p.info.clone(),
         used_by: vec![used_by.to_string()],
         managed_by: Some(if externally_managed {

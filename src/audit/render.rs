@@ -367,6 +367,31 @@ struct JsonReport<'a> {
     notes: &'a [String],
 }
 
+/// x509-certificate-exporter's series for every certificate (and unreadable caBundle) of the
+/// audit, in the Prometheus text format node-exporter's textfile collector reads: the same
+/// names and labels `/metrics` serves ([`crate::x509_metrics`]). A certificate listed twice
+/// (one PEM in two inputs) gets one series.
+pub fn to_prometheus(inv: &Inventory, now: i64) -> String {
+    use crate::x509_metrics::{write, Item};
+    let mut seen = std::collections::HashSet::new();
+    let mut items: Vec<Item<'_>> = inv
+        .certs
+        .iter()
+        .filter(|c| seen.insert((&c.location, c.cert.sha256)))
+        .map(|c| Item {
+            location: &c.location,
+            cert: Some(&c.cert),
+        })
+        .chain(inv.unreadable.iter().map(|location| Item {
+            location,
+            cert: None,
+        }))
+        .collect();
+    let mut out = String::new();
+    write(&mut out, &mut items, now);
+    out
+}
+
 /// The JSON document (pretty-printed). Schema: docs/audit.md.
 pub fn to_json(inv: &Inventory, now: i64, days: i64) -> String {
     let rows = rows(inv, now, days);

@@ -18,6 +18,9 @@ pub enum Output {
     Text,
     Json,
     Html,
+    /// Text exposition of x509-certificate-exporter's series, for node-exporter's textfile
+    /// collector.
+    Prometheus,
 }
 
 #[derive(clap::Args, Debug)]
@@ -161,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Output::Text => audit::render::to_text(&inventory, now, days),
         Output::Json => audit::render::to_json(&inventory, now, days) + "\n",
         Output::Html => audit::render::to_html(&inventory, now, days),
+        Output::Prometheus => audit::render::to_prometheus(&inventory, now),
     };
     super::lint::write_stdout(&text)?;
     Ok(if audit::failing(&audit::rows(&inventory, now, days)) {

@@ -1,6 +1,7 @@
-//! Prometheus metrics. Certificate expiry gauges use x509-certificate-exporter's names and
-//! labels so existing dashboards and alerts work unchanged; they are computed at scrape time
-//! from the cluster view, so there is no second copy of certificate state to keep in sync.
+//! Prometheus metrics. Certificate expiry gauges are x509-certificate-exporter's, written by
+//! [`crate::x509_metrics`] so existing dashboards and alerts work unchanged; they are computed
+//! at scrape time from the cluster view, so there is no second copy of certificate state to
+//! keep in sync. tlsgate's own series are all `tlsgate_*`.
 
 use crate::lookup::Index;
 use prometheus_client::collector::Collector;
@@ -68,6 +69,12 @@ impl RequestLabels {
             verdict: verdict.label().to_string(),
         }
     }
+}
+
+/// The `code` of a denial: a [`crate::finding::Code`], a closed set.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -146,7 +153,11 @@ struct ResourceLabel {
 
 pub struct Metrics {
     registry: Registry,
+    view: Arc<RwLock<Index>>,
+    clock: fn() -> i64,
     pub requests: Family<RequestLabels, Counter>,
+    /// Denials by the code of each denying finding (one review may count under several).
+    pub denials: Family<CodeLabel, Counter>,
     pub duration: Histogram,
     pub serving_cert_not_after: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub serving_cert_reload_errors: Counter<u64, AtomicU64>,
@@ -164,6 +175,12 @@ impl Metrics {
             "tlsgate_admission_requests",
             "AdmissionReviews answered",
             requests.clone(),
+        );
+        let denials = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "tlsgate_admission_denials",
+            "Denying findings, by finding code",
+            denials.clone(),
         );
         let duration = Histogram::new([
             0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -199,10 +216,13 @@ impl Metrics {
         );
         let connections = ConnMetrics::default();
         connections.register(&mut registry);
-        registry.register_collector(Box::new(ViewCollector { view, clock }));
+        registry.register_collector(Box::new(ViewCollector { view: view.clone() }));
         Metrics {
             registry,
+            view,
+            clock,
             requests,
+            denials,
             duration,
             serving_cert_not_after,
             serving_cert_reload_errors,
@@ -216,30 +236,42 @@ impl Metrics {
         self.requests.get_or_create(&labels).inc();
     }
 
+    /// Counts a denial under the code of every denying finding.
+    pub fn count_denial(&self, findings: &[crate::finding::Finding]) {
+        for f in findings
+            .iter()
+            .filter(|f| f.severity == crate::finding::Severity::Deny)
+        {
+            self.denials
+                .get_or_create(&CodeLabel {
+                    code: f.code.as_str(),
+                })
+                .inc();
+        }
+    }
+
+    /// The OpenMetrics text: the registry's families, then the x509 series of the view
+    /// ([`crate::x509_metrics`], which escapes label values; prometheus-client 0.24 does not),
+    /// then `# EOF`.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             out.clear();
         }
+        // The view is copied out (Arc clones) so the read lock is not held while formatting.
+        let locations = {
+            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+            crate::x509_metrics::view_locations(&view)
+        };
+        let mut items = crate::x509_metrics::items_of(&locations);
+        crate::x509_metrics::write(&mut out, &mut items, (self.clock)());
+        prometheus_client::encoding::text::encode_eof(&mut out).ok();
         out
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-#[allow(non_snake_case)]
-struct X509Labels {
-    secret_namespace: String,
-    secret_name: String,
-    secret_key: String,
-    subject_CN: String,
-    issuer_CN: String,
-    serial_number: String,
-    source_kind: String,
-}
-
 struct ViewCollector {
     view: Arc<RwLock<Index>>,
-    clock: fn() -> i64,
 }
 
 impl std::fmt::Debug for ViewCollector {
@@ -251,7 +283,6 @@ impl std::fmt::Debug for ViewCollector {
 impl Collector for ViewCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let now = (self.clock)();
         {
             let mut m = encoder.encode_descriptor(
                 "tlsgate_cache_objects",
@@ -276,61 +307,6 @@ impl Collector for ViewCollector {
                 ConstGauge::new(i64::from(synced)).encode(m.encode_family(&ResourceLabel {
                     resource: resource.to_string(),
                 })?)?;
-            }
-        }
-        let mut rows = Vec::new();
-        for b in view.ca_bundles() {
-            for c in &b.bundle.certs {
-                let labels = X509Labels {
-                    secret_namespace: String::new(),
-                    secret_name: b.name.clone(),
-                    secret_key: b.path.clone(),
-                    subject_CN: c.common_name.clone().unwrap_or_default(),
-                    issuer_CN: c.issuer_cn.clone().unwrap_or_default(),
-                    serial_number: c.serial_hex.clone(),
-                    source_kind: b.kind.clone(),
-                };
-                rows.push((labels, c.not_before, c.not_after));
-            }
-        }
-        for s in view.secrets() {
-            for (key, bundle) in &s.summary.bundles {
-                for c in &bundle.certs {
-                    let labels = X509Labels {
-                        secret_namespace: s.namespace.clone(),
-                        secret_name: s.name.clone(),
-                        secret_key: key.clone(),
-                        subject_CN: c.common_name.clone().unwrap_or_default(),
-                        issuer_CN: c.issuer_cn.clone().unwrap_or_default(),
-                        serial_number: c.serial_hex.clone(),
-                        source_kind: "secret".into(),
-                    };
-                    rows.push((labels, c.not_before, c.not_after));
-                }
-            }
-        }
-        type Value = fn(i64, i64, i64) -> i64;
-        let gauges: [(&str, &str, Value); 3] = [
-            (
-                "x509_cert_not_after",
-                "Certificate notAfter, Unix seconds",
-                |_, na, _| na,
-            ),
-            (
-                "x509_cert_not_before",
-                "Certificate notBefore, Unix seconds",
-                |nb, _, _| nb,
-            ),
-            (
-                "x509_cert_expired",
-                "1 when the certificate is expired",
-                |_, na, now| i64::from(now > na),
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for (labels, nb, na) in &rows {
-                ConstGauge::new(value(*nb, *na, now)).encode(m.encode_family(labels)?)?;
             }
         }
         Ok(())

@@ -264,6 +264,7 @@ async fn validate(State(s): State<Shared>, request: Request) -> Response {
                 .metrics
                 .count(RequestLabels::new(&a.group, &a.kind, &a.operation, verdict));
             if verdict == Verdict::Denied {
+                s.app.metrics.count_denial(&a.findings);
                 log_denial(&s.gate, &a, now);
             }
             (
