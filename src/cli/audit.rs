@@ -87,7 +87,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "audit a dump with -f FILE, or --pki-dir / --kubeconfig",
             )
             .await?;
-            audit::live::list(&client).await
+            // One line: what failed, which cluster, the root cause (kube's chain repeats
+            // "client error (Connect)" at every layer).
+            audit::live::list(&client).await.map_err(|e| {
+                let root = e.root_cause().to_string();
+                let what = e.to_string();
+                let cluster = crate::cluster::connect::describe(args.context.as_deref());
+                if root == what {
+                    anyhow::anyhow!("{what} from the cluster ({cluster})")
+                } else {
+                    anyhow::anyhow!("{what} from the cluster ({cluster}): {root}")
+                }
+            })
         })?;
         objects.extend(listed);
     }

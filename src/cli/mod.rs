@@ -79,17 +79,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Connects to the cluster (`context` of the kubeconfig, else in-cluster config, else the
 /// current context of `KUBECONFIG`/`~/.kube/config`) and starts
 /// the watchers that fill `view`; `synced` flips once every source has listed. The returned
-/// handle keeps the watchers running.
+/// handle keeps the watchers running. `hint` ends the error when there is no cluster.
 pub async fn cluster_view(
     view: std::sync::Arc<std::sync::RwLock<crate::lookup::Index>>,
     synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
     context: Option<&str>,
+    hint: &str,
 ) -> anyhow::Result<crate::cluster::ClusterView> {
-    let client = crate::cluster::connect::client(
-        context,
-        "use --manifests PATH or --dev to run without one",
-    )
-    .await?;
+    let client = crate::cluster::connect::client(context, hint).await?;
     let cluster = crate::cluster::start(client, view);
     let mut ready = cluster.ready.clone();
     tokio::spawn(async move {

@@ -2,7 +2,6 @@
 //! kubeconfig that `KUBECONFIG` names (a `:`-separated list, merged) or `~/.kube/config`;
 //! without one, in-cluster config first, then that kubeconfig's current context.
 
-use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
@@ -29,9 +28,26 @@ pub async fn client(context: Option<&str>, hint: &str) -> anyhow::Result<Client>
         Some(name) => format!("context {name} of kubeconfig {tried}"),
         None => format!("no in-cluster config, nor the current context of kubeconfig {tried}"),
     };
+    // kube's infer error repeats its kubeconfig error three times over (700 characters): the
+    // root cause alone says why, and it is printed once.
     config
         .and_then(|c| Client::try_from(c).map_err(anyhow::Error::from))
-        .with_context(|| format!("cannot connect to a cluster ({what}); {hint}"))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to a cluster ({what}): {}; {hint}",
+                e.root_cause()
+            )
+        })
+}
+
+/// Which cluster `context` means, for an error about reaching it: "context NAME of kubeconfig
+/// PATH", or the in-cluster/current-context fallback.
+pub fn describe(context: Option<&str>) -> String {
+    let tried = kubeconfig_source();
+    match context {
+        Some(name) => format!("context {name} of kubeconfig {tried}"),
+        None => format!("in-cluster config, else the current context of kubeconfig {tried}"),
+    }
 }
 
 /// The kubeconfig file(s) kubectl would read: `KUBECONFIG`, else `~/.kube/config`.
