@@ -132,7 +132,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 namespace: args.namespace.clone(),
                 selector: args.selector.clone(),
             };
-            audit::live::list(&client, &scope).await
+            // One line: what failed, which cluster, the root cause (kube's chain repeats
+            // "client error (Connect)" at every layer).
+            audit::live::list(&client, &scope).await.map_err(|e| {
+                let root = e.root_cause().to_string();
+                let what = e.to_string();
+                let cluster = crate::cluster::connect::describe(&target);
+                if root == what {
+                    anyhow::anyhow!("{what} from the cluster ({cluster})")
+                } else {
+                    anyhow::anyhow!("{what} from the cluster ({cluster}): {root}")
+                }
+            })
         })?;
         objects.extend(listed);
     }

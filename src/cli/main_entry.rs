@@ -22,8 +22,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub fn main_entry() -> ExitCode {
     let cli = parse();
+    // A one-shot command reports a failed request in its error; kube-client's own ERROR line
+    // for it would say the same thing a second time. The server keeps it: it has no caller.
+    let default = match cli.command {
+        super::Command::Serve(_) => "info",
+        _ => "info,kube_client::client::builder=off",
+    };
     let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| ScrubbedStderr);

@@ -78,15 +78,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Connects to the cluster `target` names (as kubectl would: [`crate::cluster::connect`]) and
 /// starts the watchers that fill `view`; `synced` flips once every source has listed. The returned
-/// handle keeps the watchers running.
+/// handle keeps the watchers running. `hint` ends the error when there is no cluster.
 pub async fn cluster_view(
     view: std::sync::Arc<std::sync::RwLock<crate::lookup::Index>>,
     synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
     target: &crate::cluster::connect::Target,
+    hint: &str,
 ) -> anyhow::Result<crate::cluster::ClusterView> {
-    let client =
-        crate::cluster::connect::client(target, "use --manifests PATH or --dev to run without one")
-            .await?;
+    let client = crate::cluster::connect::client(target, hint).await?;
     let cluster = crate::cluster::start(client, view);
     let mut ready = cluster.ready.clone();
     tokio::spawn(async move {

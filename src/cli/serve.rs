@@ -36,7 +36,9 @@ pub struct Args {
     /// the kubeconfig's current context.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Development mode: 127.0.0.1:8443, certs-dev/ (generated when absent), examples/ as the view.
+    /// Development mode: 127.0.0.1:8443, certs-dev/ (generated when absent) and ./examples as
+    /// the view unless --manifests is given, so run it from a tlsgate checkout. Needs no cluster;
+    /// not with --self-managed-certs.
     #[arg(long)]
     pub dev: bool,
     /// Decide admissions as of this time (RFC 3339) instead of the clock: reproducible demos
@@ -238,7 +240,19 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let opts = args.serve_options();
     let served = rt.block_on(async move {
-        let _cluster = if args.manifests.is_empty() { Some(super::cluster_view(view.clone(), synced.clone(), &args.target()).await?) } else { None };
+        let _cluster = if args.manifests.is_empty() {
+            Some(
+                super::cluster_view(
+                    view.clone(),
+                    synced.clone(),
+                    &args.target(),
+                    no_cluster_hint(args.self_managed_certs),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let (store, _self_managed) = match from_files {
             Some((files, store, cert_pem, key_pem)) => {
                 let reloader = reload::Reloader {
@@ -257,7 +271,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             None => {
                 let client = crate::cluster::connect::client(
                     &args.target(),
-                    "--self-managed-certs needs the cluster",
+                    no_cluster_hint(true),
                 )
                 .await?;
                 let running = crate::selfcert::start(
@@ -291,6 +305,17 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     rt.shutdown_timeout(Duration::from_millis(500));
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How to go on without a cluster. `--dev` refuses `--self-managed-certs`, so it is offered
+/// only without it; the certificates need a cluster to live in whatever the view is.
+fn no_cluster_hint(self_managed_certs: bool) -> &'static str {
+    if self_managed_certs {
+        "--self-managed-certs keeps its certificates in the cluster and needs one; without a \
+         cluster, serve --tls-cert-file/--tls-key-file (with --manifests PATH as the view)"
+    } else {
+        "use --manifests PATH or --dev to run without one"
+    }
 }
 
 /// The name clients verify the serving certificate against: `localhost` in --dev, else the

@@ -169,15 +169,32 @@ pub fn pick_context(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> anyhow::Re
 /// the context tried, and `hint` says how to go without a cluster.
 pub async fn client(target: &Target, hint: &str) -> anyhow::Result<Client> {
     let files = Kubeconfigs::from_env(target.kubeconfig.as_deref());
-    let tried = files.describe();
-    let what = match &target.context {
-        Some(name) => format!("context {name} of kubeconfig {tried}"),
-        None => format!("kubeconfig {tried}, else in-cluster config"),
-    };
+    let what = describe_with(target, &files);
+    // kube's infer error repeats its kubeconfig error three times over (700 characters): the
+    // root cause alone says why, and it is printed once.
     config(target, &files)
         .await
         .and_then(|c| Client::try_from(c).map_err(anyhow::Error::from))
-        .with_context(|| format!("cannot connect to a cluster ({what}); {hint}"))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to a cluster ({what}): {}; {hint}",
+                e.root_cause()
+            )
+        })
+}
+
+/// Which cluster `target` means, for an error about reaching it: "context NAME of kubeconfig
+/// PATH", or the kubeconfig/in-cluster fallback.
+pub fn describe(target: &Target) -> String {
+    describe_with(target, &Kubeconfigs::from_env(target.kubeconfig.as_deref()))
+}
+
+fn describe_with(target: &Target, files: &Kubeconfigs) -> String {
+    let tried = files.describe();
+    match &target.context {
+        Some(name) => format!("context {name} of kubeconfig {tried}"),
+        None => format!("kubeconfig {tried}, else in-cluster config"),
+    }
 }
 
 async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> {
