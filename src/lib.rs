@@ -20,6 +20,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod finding;
+pub mod kinds;
 pub mod lint;
 pub mod load;
 pub mod lookup;

@@ -4,6 +4,7 @@
 
 use crate::analysis::SecretData;
 use crate::finding::ObjectRef;
+use crate::kinds::{self, Id};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
@@ -229,18 +230,23 @@ impl Object {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        let obj = match (group, kind) {
-            ("", "Secret") => Object::Secret(decode_secret(v)?),
-            ("", "ConfigMap") => Object::ConfigMap(decode(v, kind)?),
-            ("networking.istio.io", "Gateway") => Object::IstioGateway(decode(v, kind)?),
-            ("networking.istio.io", "VirtualService") => Object::VirtualService(decode(v, kind)?),
-            ("gateway.networking.k8s.io", "Gateway") => Object::GatewayApiGateway(decode(v, kind)?),
-            ("gateway.networking.k8s.io", "ReferenceGrant") => {
-                Object::ReferenceGrant(decode(v, kind)?)
-            }
-            ("networking.k8s.io", "Ingress") => Object::Ingress(decode(v, kind)?),
-            _ => return Ok(None),
+        let Some(k) = kinds::find_api_version(api_version, kind) else {
+            return Ok(None);
+        };
+        let obj = match k.id {
+            Id::Secret => Object::Secret(decode_secret(v)?),
+            Id::ConfigMap => Object::ConfigMap(decode(v, kind)?),
+            Id::IstioGateway => Object::IstioGateway(decode(v, kind)?),
+            Id::VirtualService => Object::VirtualService(decode(v, kind)?),
+            Id::GatewayApiGateway => Object::GatewayApiGateway(decode(v, kind)?),
+            Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
+            Id::Ingress => Object::Ingress(decode(v, kind)?),
+            Id::Pod
+            | Id::Namespace
+            | Id::ValidatingWebhookConfiguration
+            | Id::MutatingWebhookConfiguration
+            | Id::ApiService
+            | Id::CustomResourceDefinition => return Ok(None),
         };
         Ok(Some(obj.with_printable_name()))
     }
@@ -261,21 +267,23 @@ impl Object {
         group: &str,
         kind: &str,
     ) -> Result<Option<Object>, DecodeError> {
-        let obj = match (group, kind) {
-            ("", "Secret") => Object::Secret(secret_from_raw(decode_str(text, kind)?)),
-            ("", "ConfigMap") => Object::ConfigMap(decode_str(text, kind)?),
-            ("networking.istio.io", "Gateway") => Object::IstioGateway(decode_str(text, kind)?),
-            ("networking.istio.io", "VirtualService") => {
-                Object::VirtualService(decode_str(text, kind)?)
-            }
-            ("gateway.networking.k8s.io", "Gateway") => {
-                Object::GatewayApiGateway(decode_str(text, kind)?)
-            }
-            ("gateway.networking.k8s.io", "ReferenceGrant") => {
-                Object::ReferenceGrant(decode_str(text, kind)?)
-            }
-            ("networking.k8s.io", "Ingress") => Object::Ingress(decode_str(text, kind)?),
-            _ => return Ok(None),
+        let Some(k) = kinds::find(group, kind) else {
+            return Ok(None);
+        };
+        let obj = match k.id {
+            Id::Secret => Object::Secret(secret_from_raw(decode_str(text, kind)?)),
+            Id::ConfigMap => Object::ConfigMap(decode_str(text, kind)?),
+            Id::IstioGateway => Object::IstioGateway(decode_str(text, kind)?),
+            Id::VirtualService => Object::VirtualService(decode_str(text, kind)?),
+            Id::GatewayApiGateway => Object::GatewayApiGateway(decode_str(text, kind)?),
+            Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
+            Id::Ingress => Object::Ingress(decode_str(text, kind)?),
+            Id::Pod
+            | Id::Namespace
+            | Id::ValidatingWebhookConfiguration
+            | Id::MutatingWebhookConfiguration
+            | Id::ApiService
+            | Id::CustomResourceDefinition => return Ok(None),
         };
         Ok(Some(obj.with_printable_name()))
     }
@@ -315,24 +323,25 @@ impl Object {
         &self.meta().name
     }
 
+    /// This object's registry entry.
+    pub fn registry(&self) -> &'static kinds::Kind {
+        kinds::get(match self {
+            Object::Secret(_) => Id::Secret,
+            Object::ConfigMap(_) => Id::ConfigMap,
+            Object::IstioGateway(_) => Id::IstioGateway,
+            Object::VirtualService(_) => Id::VirtualService,
+            Object::GatewayApiGateway(_) => Id::GatewayApiGateway,
+            Object::ReferenceGrant(_) => Id::ReferenceGrant,
+            Object::Ingress(_) => Id::Ingress,
+        })
+    }
+
     pub fn kind(&self) -> &'static str {
-        match self {
-            Object::Secret(_) => "Secret",
-            Object::ConfigMap(_) => "ConfigMap",
-            Object::IstioGateway(_) | Object::GatewayApiGateway(_) => "Gateway",
-            Object::VirtualService(_) => "VirtualService",
-            Object::ReferenceGrant(_) => "ReferenceGrant",
-            Object::Ingress(_) => "Ingress",
-        }
+        self.registry().kind
     }
 
     pub fn api_group(&self) -> &'static str {
-        match self {
-            Object::Secret(_) | Object::ConfigMap(_) => "",
-            Object::IstioGateway(_) | Object::VirtualService(_) => "networking.istio.io",
-            Object::GatewayApiGateway(_) | Object::ReferenceGrant(_) => "gateway.networking.k8s.io",
-            Object::Ingress(_) => "networking.k8s.io",
-        }
+        self.registry().group
     }
 
     pub fn object_ref(&self, api_version: &str) -> ObjectRef {
