@@ -13,6 +13,7 @@ pub enum Id {
     Namespace,
     IstioGateway,
     VirtualService,
+    DestinationRule,
     GatewayApiGateway,
     ReferenceGrant,
     Ingress,
@@ -208,6 +209,24 @@ pub const VIRTUAL_SERVICE: Kind = Kind {
     watch: Watch::No,
 };
 
+/// Client TLS (`credentialName`) of sidecars and egress gateways; watched for the reverse
+/// index (a Secret replaced under a DestinationRule is checked against it).
+pub const DESTINATION_RULE: Kind = Kind {
+    id: Id::DestinationRule,
+    group: "networking.istio.io",
+    kind: "DestinationRule",
+    versions: ISTIO_VERSIONS,
+    plural: "destinationrules",
+    resource: "destinationrules.networking.istio.io",
+    scope: Scope::Namespaced,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
 pub const GATEWAY_API_GATEWAY: Kind = Kind {
     id: Id::GatewayApiGateway,
     group: "gateway.networking.k8s.io",
@@ -325,13 +344,14 @@ pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
 };
 
 /// Every kind, in the order the audit lists them and the watchers start.
-pub const ALL: [&Kind; 13] = [
+pub const ALL: [&Kind; 14] = [
     &SECRET,
     &CONFIG_MAP,
     &POD,
     &NAMESPACE,
     &ISTIO_GATEWAY,
     &VIRTUAL_SERVICE,
+    &DESTINATION_RULE,
     &GATEWAY_API_GATEWAY,
     &REFERENCE_GRANT,
     &INGRESS,

@@ -91,6 +91,60 @@ pub struct VirtualService {
     pub spec: VirtualServiceSpec,
 }
 
+/// Istio `DestinationRule`: how sidecars and gateways originate TLS to a host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DestinationRule {
+    pub metadata: Meta,
+    pub spec: DestinationRuleSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DestinationRuleSpec {
+    pub host: String,
+    pub traffic_policy: Option<TrafficPolicy>,
+    pub subsets: Vec<Subset>,
+    /// Set: only the selected workloads (an egress gateway) apply the rule.
+    pub workload_selector: Option<WorkloadSelector>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TrafficPolicy {
+    pub tls: Option<ClientTls>,
+    pub port_level_settings: Vec<PortTrafficPolicy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PortTrafficPolicy {
+    pub tls: Option<ClientTls>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Subset {
+    pub name: String,
+    pub traffic_policy: Option<TrafficPolicy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkloadSelector {
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// Istio `ClientTLSSettings`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClientTls {
+    pub mode: Option<String>,
+    pub credential_name: Option<String>,
+    pub ca_certificates: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GatewaySpec {
@@ -204,6 +258,7 @@ pub enum Object {
     ConfigMap(ConfigMap),
     IstioGateway(IstioGateway),
     VirtualService(VirtualService),
+    DestinationRule(DestinationRule),
     GatewayApiGateway(GatewayApiGateway),
     ReferenceGrant(ReferenceGrant),
     Ingress(Ingress),
@@ -238,6 +293,7 @@ impl Object {
             Id::ConfigMap => Object::ConfigMap(decode(v, kind)?),
             Id::IstioGateway => Object::IstioGateway(decode(v, kind)?),
             Id::VirtualService => Object::VirtualService(decode(v, kind)?),
+            Id::DestinationRule => Object::DestinationRule(decode(v, kind)?),
             Id::GatewayApiGateway => Object::GatewayApiGateway(decode(v, kind)?),
             Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
             Id::Ingress => Object::Ingress(decode(v, kind)?),
@@ -275,6 +331,7 @@ impl Object {
             Id::ConfigMap => Object::ConfigMap(decode_str(text, kind)?),
             Id::IstioGateway => Object::IstioGateway(decode_str(text, kind)?),
             Id::VirtualService => Object::VirtualService(decode_str(text, kind)?),
+            Id::DestinationRule => Object::DestinationRule(decode_str(text, kind)?),
             Id::GatewayApiGateway => Object::GatewayApiGateway(decode_str(text, kind)?),
             Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
             Id::Ingress => Object::Ingress(decode_str(text, kind)?),
@@ -294,6 +351,7 @@ impl Object {
             Object::ConfigMap(o) => &mut o.metadata,
             Object::IstioGateway(o) => &mut o.metadata,
             Object::VirtualService(o) => &mut o.metadata,
+            Object::DestinationRule(o) => &mut o.metadata,
             Object::GatewayApiGateway(o) => &mut o.metadata,
             Object::ReferenceGrant(o) => &mut o.metadata,
             Object::Ingress(o) => &mut o.metadata,
@@ -306,6 +364,7 @@ impl Object {
             Object::ConfigMap(o) => &o.metadata,
             Object::IstioGateway(o) => &o.metadata,
             Object::VirtualService(o) => &o.metadata,
+            Object::DestinationRule(o) => &o.metadata,
             Object::GatewayApiGateway(o) => &o.metadata,
             Object::ReferenceGrant(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
@@ -330,6 +389,7 @@ impl Object {
             Object::ConfigMap(_) => Id::ConfigMap,
             Object::IstioGateway(_) => Id::IstioGateway,
             Object::VirtualService(_) => Id::VirtualService,
+            Object::DestinationRule(_) => Id::DestinationRule,
             Object::GatewayApiGateway(_) => Id::GatewayApiGateway,
             Object::ReferenceGrant(_) => Id::ReferenceGrant,
             Object::Ingress(_) => Id::Ingress,
