@@ -5,7 +5,9 @@ use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
 use crate::exempt;
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
 use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
-use crate::model::{ConfigMap, GatewayApiGateway, IstioGateway, Object, Secret, VirtualService};
+use crate::model::{
+    ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Object, Secret, VirtualService,
+};
 use crate::policy::Policy;
 use crate::refs::{self, istio_mode, CredentialRef, Scope, Via};
 use std::sync::Arc;
@@ -48,6 +50,7 @@ pub fn check(obj: &Object, api_version: &str, ctx: &Ctx<'_>) -> Vec<Finding> {
         Object::ConfigMap(cm) => check_config_map(cm, obj.namespace(), ctx),
         Object::IstioGateway(gw) => check_istio_gateway(gw, obj, ctx),
         Object::VirtualService(vs) => check_virtual_service(vs, obj.namespace(), ctx),
+        Object::DestinationRule(dr) => check_destination_rule(dr, obj, ctx),
         Object::GatewayApiGateway(gw) => check_gateway_api(gw, obj, ctx),
         Object::Ingress(_) => check_references(obj, ctx),
         Object::ReferenceGrant(_) => Vec::new(),
@@ -104,7 +107,7 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
     out.extend(validity);
     out.extend(mesh_root_issues(&summary, namespace, &s.meta.name, ctx));
     if summary.server.is_none() {
-        if let Some(r) = referrers.first() {
+        if let Some(r) = referrers.iter().find(|r| r.reference.needs_pair) {
             // The seed's "wrong key names": a Gateway reads this Secret, and it has no pair.
             // One finding says it (replacing the lone-half one), first, so a denial leads with it.
             let pair_paths: Vec<String> = analysis::SERVER_PAIRS
@@ -143,14 +146,22 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
             && summary.ca.is_none()
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
         {
+            let verifies = if r.reference.client {
+                "the server certificate"
+            } else {
+                "client certificates"
+            };
             out.push(Issue::new(
                 Code::CaMissing,
                 "data",
                 format!(
-                    "{who} verifies client certificates ({}) with this secret, but it has no ca.crt or cacert and there is no {}-cacert secret",
+                    "{who} verifies {verifies} ({}) with this secret, but it has no ca.crt or cacert and there is no {}-cacert secret",
                     r.reference.path, s.meta.name
                 ),
             ));
+        }
+        if r.reference.client {
+            out.extend(client_usage_issues(&summary, &s.meta.name, &served_by));
         }
     }
     if !referrer_names.is_empty() {
@@ -207,6 +218,10 @@ fn coverage_issues(
     let Some(leaf) = summary.leaf() else {
         return Vec::new();
     };
+    if r.client {
+        // A client certificate names its holder, not the host it is sent to.
+        return Vec::new();
+    }
     if leaf.san_malformed {
         // Reported as san-malformed; some clients fall back to the CN, so no verdict on hosts.
         return Vec::new();
@@ -451,14 +466,14 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     };
     let summary = &secret.summary;
     let src = format!("secret {}/{}", secret.namespace, secret.name);
-    if summary.has_token && r.via == Via::IstioGateway {
+    if summary.has_token && matches!(r.via, Via::IstioGateway | Via::DestinationRule) {
         out.push(Issue::new(
             Code::CredentialHasToken,
             r.path.clone(),
             format!("{src} has a `token` key; Istio refuses to serve secrets that look like service-account tokens"),
         ));
     }
-    if summary.server.is_none() && !summary.has_lone_half() {
+    if r.needs_pair && summary.server.is_none() && !summary.has_lone_half() {
         let has = summary.describe_keys();
         out.push(Issue::new(
             Code::SecretMalformed,
@@ -474,7 +489,12 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         ctx.now,
         ctx.policy.expiry_warning_days,
     ));
-    for i in own.into_iter().filter(|i| PROPAGATED.contains(&i.code)) {
+    // A client certificate names its holder: no host advice (no-subject-alt-name) for it.
+    for i in own
+        .into_iter()
+        .filter(|i| PROPAGATED.contains(&i.code))
+        .filter(|i| !(r.client && i.code == Code::NoSubjectAltName))
+    {
         out.push(Issue {
             path: r.path.clone(),
             message: crate::redact::scrub(&format!("{src}: {}", i.message)).into_owned(),
@@ -489,14 +509,24 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         && summary.ca.is_none()
         && !companion_ca_exists(&secret.namespace, &secret.name, ctx)
     {
-        out.push(Issue::new(
-            Code::CaMissing,
-            r.path.clone(),
+        let message = if r.client {
+            format!(
+                "the server certificate is verified (insecureSkipVerify is not set) but {src} has no ca.crt or cacert and there is no {}-cacert secret; add the server's CA as ca.crt",
+                secret.name
+            )
+        } else {
             format!(
                 "client certificates are verified (MUTUAL) but {src} has no ca.crt or cacert and there is no {}-cacert secret; add the client CA as ca.crt",
                 secret.name
-            ),
-        ));
+            )
+        };
+        out.push(Issue::new(Code::CaMissing, r.path.clone(), message));
+    }
+    if r.client {
+        for mut i in client_usage_issues(summary, &src, "") {
+            i.path = r.path.clone();
+            out.push(i);
+        }
     }
     if secret.cert_manager {
         soften_for_cert_manager(&mut out);
@@ -511,10 +541,16 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
         .into_iter()
         .filter(|ns| !searched.contains(ns))
         .collect();
-    let reader = match r.via {
-        Via::IstioGateway => "the ingress gateway reads credentials",
-        Via::GatewayApi => "the listener reads it",
-        Via::Ingress => "the Ingress reads it",
+    let reader = match (&r.via, &r.scope) {
+        (Via::DestinationRule, Scope::Namespace(_)) => {
+            "its sidecars read it (an egress gateway reads its own namespace; select it with workloadSelector)"
+        }
+        (Via::DestinationRule, Scope::IstioWorkload { .. }) => {
+            "the workloads workloadSelector selects read it"
+        }
+        (Via::IstioGateway, _) => "the ingress gateway reads credentials",
+        (Via::GatewayApi, _) => "the listener reads it",
+        (Via::Ingress, _) => "the Ingress reads it",
     };
     let place = searched.join(" or ");
     let mut msg = format!("secret {} not found in {place}, where {reader}", r.name);
@@ -566,6 +602,53 @@ fn check_istio_gateway(gw: &IstioGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Is
                 ));
             }
             _ => {}
+        }
+    }
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+/// A client certificate must allow client authentication when it restricts its usage
+/// (RFC 5280 §4.2.1.12: no extendedKeyUsage means any usage). Warn only: servers that do not
+/// check usage accept it.
+fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec<Issue> {
+    let Some(leaf) = summary.server.as_ref().and_then(|_| summary.leaf()) else {
+        return Vec::new();
+    };
+    if !leaf.eku_lacks_client_auth {
+        return Vec::new();
+    }
+    let path = summary
+        .cert_key()
+        .map_or("data".to_string(), analysis::data_path);
+    vec![Issue::new(
+        Code::ClientAuthMissing,
+        path,
+        format!(
+            "client certificate in {src}{who} has extendedKeyUsage without clientAuth, so servers that check usage refuse it; reissue it with extendedKeyUsage=clientAuth"
+        ),
+    )]
+}
+
+/// Modes that never send the credential: the rule reads as if it did.
+fn check_destination_rule(dr: &DestinationRule, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    for (path, tls) in refs::destination_rule_tls(dr) {
+        let Some(cred) = tls.credential_name.as_deref().filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let mode = refs::istio_client_mode(tls.mode.as_deref());
+        if matches!(mode, "DISABLE" | "ISTIO_MUTUAL") {
+            let unset = if tls.mode.is_none() {
+                " (tls.mode is unset, which means DISABLE)"
+            } else {
+                ""
+            };
+            out.push(Issue::new(
+                Code::TlsModeIgnoresCredential,
+                format!("{path}.credentialName"),
+                format!("tls.mode {mode}{unset} does not use credentialName {cred}; set mode: MUTUAL to present its certificate, or SIMPLE to verify the server with its CA"),
+            ));
         }
     }
     out.extend(check_references(obj, ctx));

@@ -91,6 +91,9 @@ codes! {
     GatewayWorkloadNotFound = "gateway-workload-not-found", Warn;
     VirtualserviceHostNotInGateway = "virtualservice-host-not-in-gateway", Warn;
     RefNotPermitted = "ref-not-permitted", Deny;
+    /// A client certificate (DestinationRule `credentialName`) whose extendedKeyUsage lacks
+    /// clientAuth: servers that check usage refuse it.
+    ClientAuthMissing = "client-auth-missing", Warn;
     RefInvalidKind = "ref-invalid-kind", Deny;
     /// A Secret being deleted is still referenced by a Gateway or Ingress.
     SecretInUse = "secret-in-use", Warn;

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod cluster;
 pub mod exempt;
 pub mod finding;
+pub mod kinds;
 pub mod lint;
 pub mod load;
 pub mod lookup;

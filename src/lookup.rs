@@ -6,6 +6,7 @@
 
 use crate::analysis::{Analyzer, CredentialSummary};
 use crate::finding::ObjectRef;
+use crate::kinds::{self, Id, Kind};
 use crate::model::{GatewayApiGateway, IstioGateway, Object, ReferenceGrant, Secret};
 use crate::refs::{credential_refs, CredentialRef};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -45,17 +46,7 @@ pub struct CaBundle {
     pub bundle: Arc<crate::analysis::Bundle>,
 }
 
-/// Kinds whose objects carry caBundles (all cluster-scoped).
-pub fn carries_ca_bundle(group: &str, kind: &str) -> bool {
-    matches!(
-        (group, kind),
-        (
-            "admissionregistration.k8s.io",
-            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
-        ) | ("apiregistration.k8s.io", "APIService")
-            | ("apiextensions.k8s.io", "CustomResourceDefinition")
-    )
-}
+pub use crate::kinds::carries_ca_bundle;
 
 /// An object that references a credential, and how.
 #[derive(Debug, Clone)]
@@ -215,12 +206,11 @@ impl Index {
             .get("apiVersion")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         let kind = object
             .get("kind")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        if !carries_ca_bundle(group, kind) {
+        if !carries_ca_bundle(kinds::group_of(api_version), kind) {
             return;
         }
         let name = object
@@ -262,32 +252,28 @@ impl Index {
 
     /// (namespace, name) of every indexed object of a kind, for pruning after a relist.
     /// Gateway API Gateways and Ingresses are indexed only through their references.
-    pub fn keys_of(&self, group: &str, kind: &str) -> Vec<(String, String)> {
-        match (group, kind) {
-            ("", "Secret") => self.secrets.keys().cloned().collect(),
-            ("networking.istio.io", "Gateway") => self.istio_gateways.keys().cloned().collect(),
-            ("gateway.networking.k8s.io", "Gateway") => {
-                self.gateway_api_gateways.keys().cloned().collect()
-            }
-            ("gateway.networking.k8s.io", "ReferenceGrant") => {
-                self.grants.keys().cloned().collect()
-            }
-            ("", "Pod") => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
-            ("", "Namespace") => self
+    pub fn keys_of(&self, kind: &Kind) -> Vec<(String, String)> {
+        match kind.id {
+            Id::Secret => self.secrets.keys().cloned().collect(),
+            Id::IstioGateway => self.istio_gateways.keys().cloned().collect(),
+            Id::GatewayApiGateway => self.gateway_api_gateways.keys().cloned().collect(),
+            Id::ReferenceGrant => self.grants.keys().cloned().collect(),
+            Id::Pod => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
+            Id::Namespace => self
                 .terminating
                 .iter()
                 .map(|n| (crate::model::DEFAULT_NAMESPACE.to_string(), n.clone()))
                 .collect(),
-            (g, k) if carries_ca_bundle(g, k) => self
+            _ if kind.ca_bundles => self
                 .ca_bundles
                 .keys()
-                .filter(|(kind, _)| kind == k)
+                .filter(|(k, _)| k == kind.kind)
                 .map(|(_, name)| (crate::model::DEFAULT_NAMESPACE.to_string(), name.clone()))
                 .collect(),
             _ => self
                 .referenced
                 .keys()
-                .filter(|o| o.api_version == group && o.kind == kind)
+                .filter(|o| o.api_version == kind.group && o.kind == kind.kind)
                 .map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone()))
                 .collect(),
         }
@@ -363,9 +349,9 @@ impl Index {
     }
 
     /// Removes an object by kind (`Secret`, `Gateway` of a group, ...), namespace and name.
-    pub fn remove(&mut self, group: &str, kind: &str, ns: &str, name: &str) {
-        match (group, kind) {
-            ("", "Secret") => {
+    pub fn remove(&mut self, kind: &Kind, ns: &str, name: &str) {
+        match kind.id {
+            Id::Secret => {
                 self.secrets.remove(&key(ns, name));
                 if let Some(set) = self.secret_namespaces.get_mut(name) {
                     set.remove(ns);
@@ -374,23 +360,24 @@ impl Index {
                     }
                 }
             }
-            ("networking.istio.io", "Gateway") => {
+            Id::IstioGateway => {
                 self.istio_gateways.remove(&key(ns, name));
             }
-            ("gateway.networking.k8s.io", "Gateway") => {
+            Id::GatewayApiGateway => {
                 self.gateway_api_gateways.remove(&key(ns, name));
             }
-            ("gateway.networking.k8s.io", "ReferenceGrant") => {
+            Id::ReferenceGrant => {
                 self.grants.remove(&key(ns, name));
             }
-            (g, k) if carries_ca_bundle(g, k) => {
-                self.ca_bundles.remove(&(k.to_string(), name.to_string()));
+            _ if kind.ca_bundles => {
+                self.ca_bundles
+                    .remove(&(kind.kind.to_string(), name.to_string()));
             }
             _ => {}
         }
         self.unlink(&ObjectRef {
-            api_version: group.to_string(),
-            kind: kind.to_string(),
+            api_version: kind.group.to_string(),
+            kind: kind.kind.to_string(),
             namespace: Some(ns.to_string()),
             name: name.to_string(),
         });
@@ -414,7 +401,7 @@ impl Lookup for Index {
     fn secret(&self, namespace: &str, name: &str) -> Found<Arc<StoredSecret>> {
         match self.secrets.get(&key(namespace, name)) {
             Some(s) => Found::Yes(s.clone()),
-            None if self.resource_is_stale("secrets") => Found::NotSyncedYet,
+            None if self.resource_is_stale(kinds::SECRET.resource) => Found::NotSyncedYet,
             None => Found::Missing,
         }
     }
@@ -429,7 +416,7 @@ impl Lookup for Index {
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>> {
         match self.istio_gateways.get(&key(namespace, name)) {
             Some(g) => Found::Yes(g.clone()),
-            None if self.resource_is_stale("gateways.networking.istio.io") => Found::NotSyncedYet,
+            None if self.resource_is_stale(kinds::ISTIO_GATEWAY.resource) => Found::NotSyncedYet,
             None => Found::Missing,
         }
     }

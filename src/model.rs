@@ -4,6 +4,7 @@
 
 use crate::analysis::SecretData;
 use crate::finding::ObjectRef;
+use crate::kinds::{self, Id};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
@@ -88,6 +89,60 @@ pub struct VirtualServiceSpec {
 pub struct VirtualService {
     pub metadata: Meta,
     pub spec: VirtualServiceSpec,
+}
+
+/// Istio `DestinationRule`: how sidecars and gateways originate TLS to a host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DestinationRule {
+    pub metadata: Meta,
+    pub spec: DestinationRuleSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DestinationRuleSpec {
+    pub host: String,
+    pub traffic_policy: Option<TrafficPolicy>,
+    pub subsets: Vec<Subset>,
+    /// Set: only the selected workloads (an egress gateway) apply the rule.
+    pub workload_selector: Option<WorkloadSelector>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TrafficPolicy {
+    pub tls: Option<ClientTls>,
+    pub port_level_settings: Vec<PortTrafficPolicy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PortTrafficPolicy {
+    pub tls: Option<ClientTls>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Subset {
+    pub name: String,
+    pub traffic_policy: Option<TrafficPolicy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkloadSelector {
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// Istio `ClientTLSSettings`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClientTls {
+    pub mode: Option<String>,
+    pub credential_name: Option<String>,
+    pub ca_certificates: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -203,6 +258,7 @@ pub enum Object {
     ConfigMap(ConfigMap),
     IstioGateway(IstioGateway),
     VirtualService(VirtualService),
+    DestinationRule(DestinationRule),
     GatewayApiGateway(GatewayApiGateway),
     ReferenceGrant(ReferenceGrant),
     Ingress(Ingress),
@@ -229,18 +285,24 @@ impl Object {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        let obj = match (group, kind) {
-            ("", "Secret") => Object::Secret(decode_secret(v)?),
-            ("", "ConfigMap") => Object::ConfigMap(decode(v, kind)?),
-            ("networking.istio.io", "Gateway") => Object::IstioGateway(decode(v, kind)?),
-            ("networking.istio.io", "VirtualService") => Object::VirtualService(decode(v, kind)?),
-            ("gateway.networking.k8s.io", "Gateway") => Object::GatewayApiGateway(decode(v, kind)?),
-            ("gateway.networking.k8s.io", "ReferenceGrant") => {
-                Object::ReferenceGrant(decode(v, kind)?)
-            }
-            ("networking.k8s.io", "Ingress") => Object::Ingress(decode(v, kind)?),
-            _ => return Ok(None),
+        let Some(k) = kinds::find_api_version(api_version, kind) else {
+            return Ok(None);
+        };
+        let obj = match k.id {
+            Id::Secret => Object::Secret(decode_secret(v)?),
+            Id::ConfigMap => Object::ConfigMap(decode(v, kind)?),
+            Id::IstioGateway => Object::IstioGateway(decode(v, kind)?),
+            Id::VirtualService => Object::VirtualService(decode(v, kind)?),
+            Id::DestinationRule => Object::DestinationRule(decode(v, kind)?),
+            Id::GatewayApiGateway => Object::GatewayApiGateway(decode(v, kind)?),
+            Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
+            Id::Ingress => Object::Ingress(decode(v, kind)?),
+            Id::Pod
+            | Id::Namespace
+            | Id::ValidatingWebhookConfiguration
+            | Id::MutatingWebhookConfiguration
+            | Id::ApiService
+            | Id::CustomResourceDefinition => return Ok(None),
         };
         Ok(Some(obj.with_printable_name()))
     }
@@ -261,21 +323,24 @@ impl Object {
         group: &str,
         kind: &str,
     ) -> Result<Option<Object>, DecodeError> {
-        let obj = match (group, kind) {
-            ("", "Secret") => Object::Secret(secret_from_raw(decode_str(text, kind)?)),
-            ("", "ConfigMap") => Object::ConfigMap(decode_str(text, kind)?),
-            ("networking.istio.io", "Gateway") => Object::IstioGateway(decode_str(text, kind)?),
-            ("networking.istio.io", "VirtualService") => {
-                Object::VirtualService(decode_str(text, kind)?)
-            }
-            ("gateway.networking.k8s.io", "Gateway") => {
-                Object::GatewayApiGateway(decode_str(text, kind)?)
-            }
-            ("gateway.networking.k8s.io", "ReferenceGrant") => {
-                Object::ReferenceGrant(decode_str(text, kind)?)
-            }
-            ("networking.k8s.io", "Ingress") => Object::Ingress(decode_str(text, kind)?),
-            _ => return Ok(None),
+        let Some(k) = kinds::find(group, kind) else {
+            return Ok(None);
+        };
+        let obj = match k.id {
+            Id::Secret => Object::Secret(secret_from_raw(decode_str(text, kind)?)),
+            Id::ConfigMap => Object::ConfigMap(decode_str(text, kind)?),
+            Id::IstioGateway => Object::IstioGateway(decode_str(text, kind)?),
+            Id::VirtualService => Object::VirtualService(decode_str(text, kind)?),
+            Id::DestinationRule => Object::DestinationRule(decode_str(text, kind)?),
+            Id::GatewayApiGateway => Object::GatewayApiGateway(decode_str(text, kind)?),
+            Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
+            Id::Ingress => Object::Ingress(decode_str(text, kind)?),
+            Id::Pod
+            | Id::Namespace
+            | Id::ValidatingWebhookConfiguration
+            | Id::MutatingWebhookConfiguration
+            | Id::ApiService
+            | Id::CustomResourceDefinition => return Ok(None),
         };
         Ok(Some(obj.with_printable_name()))
     }
@@ -286,6 +351,7 @@ impl Object {
             Object::ConfigMap(o) => &mut o.metadata,
             Object::IstioGateway(o) => &mut o.metadata,
             Object::VirtualService(o) => &mut o.metadata,
+            Object::DestinationRule(o) => &mut o.metadata,
             Object::GatewayApiGateway(o) => &mut o.metadata,
             Object::ReferenceGrant(o) => &mut o.metadata,
             Object::Ingress(o) => &mut o.metadata,
@@ -298,6 +364,7 @@ impl Object {
             Object::ConfigMap(o) => &o.metadata,
             Object::IstioGateway(o) => &o.metadata,
             Object::VirtualService(o) => &o.metadata,
+            Object::DestinationRule(o) => &o.metadata,
             Object::GatewayApiGateway(o) => &o.metadata,
             Object::ReferenceGrant(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
@@ -315,24 +382,26 @@ impl Object {
         &self.meta().name
     }
 
+    /// This object's registry entry.
+    pub fn registry(&self) -> &'static kinds::Kind {
+        kinds::get(match self {
+            Object::Secret(_) => Id::Secret,
+            Object::ConfigMap(_) => Id::ConfigMap,
+            Object::IstioGateway(_) => Id::IstioGateway,
+            Object::VirtualService(_) => Id::VirtualService,
+            Object::DestinationRule(_) => Id::DestinationRule,
+            Object::GatewayApiGateway(_) => Id::GatewayApiGateway,
+            Object::ReferenceGrant(_) => Id::ReferenceGrant,
+            Object::Ingress(_) => Id::Ingress,
+        })
+    }
+
     pub fn kind(&self) -> &'static str {
-        match self {
-            Object::Secret(_) => "Secret",
-            Object::ConfigMap(_) => "ConfigMap",
-            Object::IstioGateway(_) | Object::GatewayApiGateway(_) => "Gateway",
-            Object::VirtualService(_) => "VirtualService",
-            Object::ReferenceGrant(_) => "ReferenceGrant",
-            Object::Ingress(_) => "Ingress",
-        }
+        self.registry().kind
     }
 
     pub fn api_group(&self) -> &'static str {
-        match self {
-            Object::Secret(_) | Object::ConfigMap(_) => "",
-            Object::IstioGateway(_) | Object::VirtualService(_) => "networking.istio.io",
-            Object::GatewayApiGateway(_) | Object::ReferenceGrant(_) => "gateway.networking.k8s.io",
-            Object::Ingress(_) => "networking.k8s.io",
-        }
+        self.registry().group
     }
 
     pub fn object_ref(&self, api_version: &str) -> ObjectRef {

@@ -1,7 +1,7 @@
 //! The ONE place that maps Kubernetes objects to the credentials they reference, each with
 //! the field path a message should point at and the hosts the certificate must cover.
 
-use crate::model::{Object, ObjectReference};
+use crate::model::{ClientTls, DestinationRule, Object, ObjectReference, TrafficPolicy};
 use std::collections::BTreeMap;
 
 /// Where the referenced Secret is looked up.
@@ -19,6 +19,8 @@ pub enum Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     IstioGateway,
+    /// Client TLS of the sidecars (or the egress gateway) that apply a DestinationRule.
+    DestinationRule,
     GatewayApi,
     Ingress,
 }
@@ -32,8 +34,14 @@ pub struct CredentialRef {
     pub scope: Scope,
     /// Hosts the certificate must cover (empty: nothing to check, e.g. a listener without hostname).
     pub hosts: Vec<String>,
-    /// Client certificates are verified (Istio MUTUAL/OPTIONAL_MUTUAL), so a CA is needed.
+    /// A CA is needed: client certificates are verified (Istio MUTUAL/OPTIONAL_MUTUAL), or,
+    /// for a client credential, the server's certificate is (unless `insecureSkipVerify`).
     pub needs_ca: bool,
+    /// A certificate/key pair is needed (everything but a DestinationRule in SIMPLE mode,
+    /// which reads only the CA from the Secret).
+    pub needs_pair: bool,
+    /// The pair is a client certificate (DestinationRule): no host coverage, clientAuth usage.
+    pub client: bool,
     pub via: Via,
     /// For Gateway API: the reference as written, for kind and ReferenceGrant checks.
     pub gateway_api_ref: Option<ObjectReference>,
@@ -73,6 +81,8 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     },
                     hosts: server.hosts.clone(),
                     needs_ca: matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
+                    needs_pair: true,
+                    client: false,
                     via: Via::IstioGateway,
                     gateway_api_ref: None,
                 });
@@ -91,6 +101,8 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                         scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.clone())),
                         hosts: l.hostname.iter().cloned().collect(),
                         needs_ca: false,
+                        needs_pair: true,
+                        client: false,
                         via: Via::GatewayApi,
                         gateway_api_ref: Some(r.clone()),
                     });
@@ -117,12 +129,75 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                         t.hosts.clone()
                     },
                     needs_ca: false,
+                    needs_pair: true,
+                    client: false,
                     via: Via::Ingress,
                     gateway_api_ref: None,
                 });
             }
         }
+        Object::DestinationRule(dr) => {
+            // Sidecars read credentials from their own namespace, which is the rule's; an egress
+            // gateway selected by workloadSelector reads from the namespace its pods run in.
+            let scope = match &dr.spec.workload_selector {
+                Some(ws) if !ws.match_labels.is_empty() => Scope::IstioWorkload {
+                    gateway_namespace: ns.clone(),
+                    selector: ws.match_labels.clone(),
+                },
+                _ => Scope::Namespace(ns.clone()),
+            };
+            for (path, tls) in destination_rule_tls(dr) {
+                let mode = istio_client_mode(tls.mode.as_deref());
+                let Some(name) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) else {
+                    continue;
+                };
+                if !matches!(mode, "SIMPLE" | "MUTUAL") {
+                    continue;
+                }
+                out.push(CredentialRef {
+                    path: format!("{path}.credentialName"),
+                    name: name.to_string(),
+                    scope: scope.clone(),
+                    hosts: Vec::new(),
+                    needs_ca: tls.insecure_skip_verify != Some(true),
+                    needs_pair: mode == "MUTUAL",
+                    client: true,
+                    via: Via::DestinationRule,
+                    gateway_api_ref: None,
+                });
+            }
+        }
         _ => {}
+    }
+    out
+}
+
+/// Istio's ClientTLSSettings mode; an unset mode is DISABLE (enum value 0).
+pub fn istio_client_mode(mode: Option<&str>) -> &str {
+    mode.unwrap_or("DISABLE")
+}
+
+/// Every `tls` block of a DestinationRule with its field path, in field order: the rule's
+/// traffic policy, its port-level settings, then each subset's.
+pub fn destination_rule_tls(dr: &DestinationRule) -> Vec<(String, &ClientTls)> {
+    fn policy<'a>(prefix: String, tp: &'a TrafficPolicy, out: &mut Vec<(String, &'a ClientTls)>) {
+        if let Some(tls) = &tp.tls {
+            out.push((format!("{prefix}.tls"), tls));
+        }
+        for (j, p) in tp.port_level_settings.iter().enumerate() {
+            if let Some(tls) = &p.tls {
+                out.push((format!("{prefix}.portLevelSettings[{j}].tls"), tls));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(tp) = &dr.spec.traffic_policy {
+        policy("spec.trafficPolicy".into(), tp, &mut out);
+    }
+    for (i, s) in dr.spec.subsets.iter().enumerate() {
+        if let Some(tp) = &s.traffic_policy {
+            policy(format!("spec.subsets[{i}].trafficPolicy"), tp, &mut out);
+        }
     }
     out
 }

@@ -410,6 +410,47 @@ async fn gateway_api_and_ingress_references_are_indexed() {
 }
 
 #[tokio::test]
+async fn destination_rule_credential_is_indexed_and_forgotten_on_delete() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(DESTINATION_RULES);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(
+        DESTINATION_RULES,
+        json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": { "namespace": "istio-system", "name": "originate-mtls-for-nginx" },
+            "spec": {
+                "host": "my-nginx.mesh-external.svc.cluster.local",
+                "trafficPolicy": { "portLevelSettings": [{
+                    "port": { "number": 443 },
+                    "tls": { "mode": "MUTUAL", "credentialName": "client-credential" },
+                }] },
+            },
+        }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let refs = c.read(|i| i.referrers("client-credential"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "DestinationRule");
+    assert_eq!(
+        refs[0].reference.path,
+        "spec.trafficPolicy.portLevelSettings[0].tls.credentialName"
+    );
+    server.delete(
+        DESTINATION_RULES,
+        "istio-system",
+        "originate-mtls-for-nginx",
+    );
+    c.eventually("the rule gone from the referrers", |i| {
+        i.referrers("client-credential").is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn dropped_watch_resumes_from_last_resource_version() {
     let server = FakeApiServer::start(&EVERYTHING).await;
     let c = start(&server);

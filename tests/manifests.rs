@@ -520,3 +520,113 @@ fn every_overlay_passes_tlsgate_lint() {
         );
     }
 }
+
+/// (webhook, group, version, resource, operation, scope) that the webhook rules of `docs`
+/// intercept.
+type RuleKey = (String, String, String, String, String, String);
+
+fn intercepted(docs: &[Value]) -> std::collections::BTreeSet<RuleKey> {
+    let mut out = std::collections::BTreeSet::new();
+    for w in webhooks(docs) {
+        let name = w["name"].as_str().unwrap_or_default();
+        for rule in w["rules"].as_array().into_iter().flatten() {
+            let scope = rule["scope"].as_str().unwrap_or("*");
+            for g in strings(&rule["apiGroups"]) {
+                for v in strings(&rule["apiVersions"]) {
+                    for r in strings(&rule["resources"]) {
+                        for op in strings(&rule["operations"]) {
+                            out.insert((
+                                name.into(),
+                                g.into(),
+                                v.into(),
+                                r.into(),
+                                op.into(),
+                                scope.into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The webhook rules are the registry's (`src/kinds.rs`) operations, versions and scopes,
+/// no more, no less: a kind added there without a rule is never reviewed, and a rule without
+/// a kind sends requests tlsgate only answers "allowed" to.
+#[test]
+fn webhook_rules_intercept_exactly_the_registry_kinds() {
+    let want: std::collections::BTreeSet<RuleKey> = tlsgate::kinds::ALL
+        .iter()
+        .filter_map(|k| k.webhook.map(|w| (w, k)))
+        .flat_map(|(w, k)| {
+            k.versions.iter().flat_map(move |v| {
+                k.operations.iter().map(move |op| {
+                    (
+                        w.to_string(),
+                        k.group.to_string(),
+                        v.to_string(),
+                        k.plural.to_string(),
+                        op.to_string(),
+                        k.scope.as_str().to_string(),
+                    )
+                })
+            })
+        })
+        .collect();
+    for dir in ALL {
+        let Some(docs) = render(dir) else {
+            return;
+        };
+        let got = intercepted(&docs);
+        let missing: Vec<_> = want.difference(&got).collect();
+        let extra: Vec<_> = got.difference(&want).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{dir}: webhook rules differ from src/kinds.rs\n  missing: {missing:?}\n  not in the registry: {extra:?}"
+        );
+    }
+}
+
+/// The ClusterRole grants get/list/watch on exactly the kinds the cluster view watches or
+/// the live audit lists (the registry's `read_from_cluster`).
+#[test]
+fn cluster_role_reads_exactly_the_registry_kinds() {
+    let want: std::collections::BTreeSet<(String, String)> = tlsgate::kinds::ALL
+        .iter()
+        .filter(|k| k.read_from_cluster())
+        .map(|k| (k.group.to_string(), k.plural.to_string()))
+        .collect();
+    for dir in ALL {
+        let Some(docs) = render(dir) else {
+            return;
+        };
+        let role = one_of_kind(&docs, "ClusterRole", "tlsgate");
+        let mut got = std::collections::BTreeSet::new();
+        for rule in role["rules"].as_array().into_iter().flatten() {
+            let mut verbs = strings(&rule["verbs"]);
+            verbs.sort_unstable();
+            assert_eq!(
+                verbs,
+                ["get", "list", "watch"],
+                "{dir}: ClusterRole tlsgate rule is not read-only: {rule}"
+            );
+            assert!(
+                strings(&rule["resourceNames"]).is_empty(),
+                "{dir}: ClusterRole tlsgate rule names objects: {rule}"
+            );
+            for g in strings(&rule["apiGroups"]) {
+                for r in strings(&rule["resources"]) {
+                    got.insert((g.to_string(), r.to_string()));
+                }
+            }
+        }
+        let missing: Vec<_> = want.difference(&got).collect();
+        let extra: Vec<_> = got.difference(&want).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{dir}: ClusterRole tlsgate differs from src/kinds.rs\n  missing: {missing:?}\n  not in the registry: {extra:?}"
+        );
+    }
+}

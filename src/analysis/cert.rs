@@ -74,6 +74,9 @@ pub struct CertInfo {
     /// extendedKeyUsage names clientAuth and not serverAuth (or any): a client certificate,
     /// never served, so it needs no DNS name.
     pub client_auth_only: bool,
+    /// extendedKeyUsage is present and names neither clientAuth nor anyExtendedKeyUsage: a
+    /// server that checks usage (RFC 5280 §4.2.1.12) refuses it as a client certificate.
+    pub eku_lacks_client_auth: bool,
     pub dns_names: Vec<String>,
     pub ip_addresses: Vec<IpAddr>,
     /// URI SANs: Istio workload certificates carry only a SPIFFE ID (`spiffe://cluster.local/ns/..`).
@@ -152,6 +155,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     let mut has_san_extension = false;
     let mut san_malformed = false;
     let mut client_auth_only = false;
+    let mut eku_lacks_client_auth = false;
     let mut dns_names = Vec::new();
     let mut ip_addresses = Vec::new();
     let mut uris = Vec::new();
@@ -182,7 +186,8 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
                 san_malformed = true;
             }
             ParsedExtension::ExtendedKeyUsage(eku) => {
-                client_auth_only = eku.client_auth && !eku.server_auth && !eku.any
+                client_auth_only = eku.client_auth && !eku.server_auth && !eku.any;
+                eku_lacks_client_auth = !eku.client_auth && !eku.any;
             }
             ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
             ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
@@ -207,6 +212,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         has_san_extension,
         san_malformed,
         client_auth_only,
+        eku_lacks_client_auth,
         dns_names,
         ip_addresses,
         uris,

@@ -1,33 +1,14 @@
-//! Listing a live cluster: the objects `tlsgate audit` reads, as the JSON a `kubectl get -o json`
+//! Listing a live cluster: the objects `tlsgate audit` reads (the registry's
+//! [`kinds::Kind::audit`] kinds), as the JSON a `kubectl get -o json`
 //! dump would hold, so the dump and the live cluster go through the same
 //! [`super::Inventory::add_objects`]. Resources that are not served (no Istio, no Gateway API,
 //! no aggregated APIs) are skipped: a 404 is an answer, not an error.
 
+use crate::kinds;
 use anyhow::Context;
 use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use kube::{Api, Client};
 use serde_json::Value;
-
-/// A resource to list: group, versions to try (newest first), kind, plural.
-struct Resource {
-    group: &'static str,
-    versions: &'static [&'static str],
-    kind: &'static str,
-    plural: &'static str,
-}
-
-impl Resource {
-    /// The last four (webhook configurations, APIServices, CRDs) are cluster-scoped.
-    fn namespaced(&self) -> bool {
-        !matches!(
-            self.kind,
-            "ValidatingWebhookConfiguration"
-                | "MutatingWebhookConfiguration"
-                | "APIService"
-                | "CustomResourceDefinition"
-        )
-    }
-}
 
 /// What to list, as kubectl's `-n` and `-l` say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,75 +19,6 @@ pub struct Scope {
     pub selector: Option<String>,
 }
 
-const RESOURCES: [Resource; 11] = [
-    Resource {
-        group: "",
-        versions: &["v1"],
-        kind: "Secret",
-        plural: "secrets",
-    },
-    Resource {
-        group: "",
-        versions: &["v1"],
-        kind: "ConfigMap",
-        plural: "configmaps",
-    },
-    Resource {
-        group: "networking.istio.io",
-        versions: &["v1", "v1beta1", "v1alpha3"],
-        kind: "Gateway",
-        plural: "gateways",
-    },
-    Resource {
-        group: "networking.istio.io",
-        versions: &["v1", "v1beta1", "v1alpha3"],
-        kind: "VirtualService",
-        plural: "virtualservices",
-    },
-    Resource {
-        group: "gateway.networking.k8s.io",
-        versions: &["v1", "v1beta1"],
-        kind: "Gateway",
-        plural: "gateways",
-    },
-    Resource {
-        group: "gateway.networking.k8s.io",
-        versions: &["v1", "v1beta1"],
-        kind: "ReferenceGrant",
-        plural: "referencegrants",
-    },
-    Resource {
-        group: "networking.k8s.io",
-        versions: &["v1"],
-        kind: "Ingress",
-        plural: "ingresses",
-    },
-    Resource {
-        group: "admissionregistration.k8s.io",
-        versions: &["v1"],
-        kind: "ValidatingWebhookConfiguration",
-        plural: "validatingwebhookconfigurations",
-    },
-    Resource {
-        group: "admissionregistration.k8s.io",
-        versions: &["v1"],
-        kind: "MutatingWebhookConfiguration",
-        plural: "mutatingwebhookconfigurations",
-    },
-    Resource {
-        group: "apiregistration.k8s.io",
-        versions: &["v1"],
-        kind: "APIService",
-        plural: "apiservices",
-    },
-    Resource {
-        group: "apiextensions.k8s.io",
-        versions: &["v1"],
-        kind: "CustomResourceDefinition",
-        plural: "customresourcedefinitions",
-    },
-];
-
 /// Page size of list requests.
 const PAGE: u32 = 500;
 
@@ -114,16 +26,12 @@ const PAGE: u32 = 500;
 /// selector: only `istio-ca-root-cert` matters.
 pub async fn list(client: &Client, scope: &Scope) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
-    for r in &RESOURCES {
-        if scope.namespace.is_some() && !r.namespaced() {
+    for r in kinds::ALL.into_iter().filter(|k| k.audit) {
+        if scope.namespace.is_some() && r.scope == kinds::Scope::Cluster {
             continue;
         }
         for version in r.versions {
-            let api_version = if r.group.is_empty() {
-                version.to_string()
-            } else {
-                format!("{}/{version}", r.group)
-            };
+            let api_version = r.api_version(version);
             let ar = ApiResource {
                 group: r.group.into(),
                 version: (*version).into(),
@@ -131,7 +39,7 @@ pub async fn list(client: &Client, scope: &Scope) -> anyhow::Result<Vec<Value>> 
                 kind: r.kind.into(),
                 plural: r.plural.into(),
             };
-            match list_all(client, &ar, scope, r.kind == "ConfigMap").await {
+            match list_all(client, &ar, scope, r.id == kinds::Id::ConfigMap).await {
                 Ok(items) => {
                     out.extend(items);
                     break;

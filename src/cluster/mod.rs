@@ -24,6 +24,7 @@
 
 pub mod connect;
 
+use crate::kinds::{self, Watch};
 use crate::lookup::Index;
 use crate::model::{Object, DEFAULT_NAMESPACE};
 use futures::{Stream, StreamExt};
@@ -39,132 +40,27 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
-/// A kind as [`Index::keys_of`] and [`Index::remove`] name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Kind {
-    group: &'static str,
-    kind: &'static str,
-    /// `plural[.group]`, as kubectl names a resource: the label of its sync state.
-    resource: &'static str,
+/// A kind as the registry writes it, and as [`Index::keys_of`] and [`Index::remove`] take it.
+type Kind = &'static kinds::Kind;
+
+const SECRET: Kind = &kinds::SECRET;
+const POD: Kind = &kinds::POD;
+const NAMESPACE: Kind = &kinds::NAMESPACE;
+const CRD: Kind = &kinds::CUSTOM_RESOURCE_DEFINITION;
+
+/// Resources that may or may not be served, watched as a `DynamicObject` in the first
+/// version the API server answers for: the registry's [`Watch::Crd`] kinds (watched while
+/// their CRD is Established, rather than probed) and [`Watch::Probe`] kinds.
+fn optional() -> impl Iterator<Item = Kind> {
+    kinds::ALL
+        .into_iter()
+        .filter(|k| matches!(k.watch, Watch::Crd | Watch::Probe))
 }
 
-const SECRET: Kind = Kind {
-    group: "",
-    kind: "Secret",
-    resource: "secrets",
-};
-const POD: Kind = Kind {
-    group: "",
-    kind: "Pod",
-    resource: "pods",
-};
-const NAMESPACE: Kind = Kind {
-    group: "",
-    kind: "Namespace",
-    resource: "namespaces",
-};
-
-/// A resource that may or may not be served, watched as a `DynamicObject` in the first
-/// version the API server answers for.
-struct Optional {
-    kind: Kind,
-    /// Defined by a CustomResourceDefinition (Istio, Gateway API): watched while it is
-    /// Established, rather than probed.
-    crd: bool,
-    plural: &'static str,
-    /// Newest first: the first one served is watched.
-    versions: &'static [&'static str],
+/// Every watched source: Secrets, Pods, Namespaces, and the optional resources.
+fn sources() -> usize {
+    kinds::ALL.iter().filter(|k| k.watch != Watch::No).count()
 }
-
-const OPTIONAL: [Optional; 8] = [
-    Optional {
-        kind: Kind {
-            group: "networking.istio.io",
-            kind: "Gateway",
-            resource: "gateways.networking.istio.io",
-        },
-        crd: true,
-        plural: "gateways",
-        versions: &["v1", "v1beta1", "v1alpha3"],
-    },
-    Optional {
-        kind: Kind {
-            group: "gateway.networking.k8s.io",
-            kind: "Gateway",
-            resource: "gateways.gateway.networking.k8s.io",
-        },
-        crd: true,
-        plural: "gateways",
-        versions: &["v1", "v1beta1"],
-    },
-    Optional {
-        kind: Kind {
-            group: "gateway.networking.k8s.io",
-            kind: "ReferenceGrant",
-            resource: "referencegrants.gateway.networking.k8s.io",
-        },
-        crd: true,
-        plural: "referencegrants",
-        versions: &["v1", "v1beta1"],
-    },
-    Optional {
-        kind: Kind {
-            group: "networking.k8s.io",
-            kind: "Ingress",
-            resource: "ingresses.networking.k8s.io",
-        },
-        crd: false,
-        plural: "ingresses",
-        versions: &["v1"],
-    },
-    // caBundles: webhook configurations, aggregated APIs and CRD conversion webhooks, kept
-    // only as parsed CA bundles for the x509 metrics.
-    Optional {
-        kind: Kind {
-            group: "admissionregistration.k8s.io",
-            kind: "ValidatingWebhookConfiguration",
-            resource: "validatingwebhookconfigurations.admissionregistration.k8s.io",
-        },
-        crd: false,
-        plural: "validatingwebhookconfigurations",
-        versions: &["v1"],
-    },
-    Optional {
-        kind: Kind {
-            group: "admissionregistration.k8s.io",
-            kind: "MutatingWebhookConfiguration",
-            resource: "mutatingwebhookconfigurations.admissionregistration.k8s.io",
-        },
-        crd: false,
-        plural: "mutatingwebhookconfigurations",
-        versions: &["v1"],
-    },
-    Optional {
-        kind: Kind {
-            group: "apiregistration.k8s.io",
-            kind: "APIService",
-            resource: "apiservices.apiregistration.k8s.io",
-        },
-        crd: false,
-        plural: "apiservices",
-        versions: &["v1"],
-    },
-    Optional {
-        kind: Kind {
-            group: "apiextensions.k8s.io",
-            kind: "CustomResourceDefinition",
-            resource: "customresourcedefinitions.apiextensions.k8s.io",
-        },
-        crd: false,
-        plural: "customresourcedefinitions",
-        versions: &["v1"],
-    },
-];
-
-const CRD: Kind = OPTIONAL[7].kind;
-
-/// Secrets, Pods, Namespaces, and the optional resources.
-const SOURCES: usize = 3 + OPTIONAL.len();
 
 /// Page size of Secret lists. A page is held in memory whole while it is decoded; Secrets are
 /// the one kind whose objects can be large (up to 1 MiB each), so pages stay small: 100 TLS
@@ -248,14 +144,14 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
     let ctx = Ctx {
         index: index.clone(),
         readiness: Arc::new(Readiness {
-            pending: AtomicUsize::new(SOURCES),
+            pending: AtomicUsize::new(sources()),
             index: index.clone(),
             tx,
         }),
         crds: Arc::new(watch::channel(Crds::Unknown).0),
     };
 
-    let mut tasks = Vec::with_capacity(SOURCES);
+    let mut tasks = Vec::with_capacity(sources());
     let secrets = Api::<Secret>::all(client.clone());
     let secret_config = watcher::Config::default()
         .fields(&secret_field_selector())
@@ -278,7 +174,7 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
     // Namespace metadata: a DELETE inside a terminating namespace is the namespace being
     // emptied, whoever sends it (denyDeleteInUse must never block that).
     tasks.push(spawn(follow_namespaces(client.clone(), ctx.clone())));
-    for source in &OPTIONAL {
+    for source in optional() {
         tasks.push(spawn(follow_optional(client.clone(), source, ctx.clone())));
     }
     ClusterView {
@@ -452,7 +348,7 @@ fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
     // List items of built-in kinds carry no apiVersion/kind; `Object::from_value` needs both.
     o.types = Some(types.clone());
     let group = types.api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    if crate::lookup::carries_ca_bundle(group, &types.kind) {
+    if kinds::carries_ca_bundle(group, &types.kind) {
         let entry = match serde_json::to_value(&o) {
             Ok(v) => Entry::CaBundles(v),
             Err(_) => Entry::Unusable,
@@ -466,9 +362,9 @@ fn decode_dynamic(mut o: DynamicObject, types: &TypeMeta) -> Decoded {
     decode_value(namespace_of(&o), o.name_any(), serde_json::to_value(&o))
 }
 
-async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
+async fn follow_optional(client: Client, source: Kind, ctx: Ctx) {
     let reported = Arc::new(AtomicBool::new(false));
-    if source.kind.group == CRD.group {
+    if source.group == CRD.group {
         // The CRD watch itself: the one that tells the CRD-backed kinds when to start.
         if discover(&client, source).await.is_none() {
             ctx.crds.send_replace(Crds::Unavailable);
@@ -476,7 +372,7 @@ async fn follow_optional(client: Client, source: &'static Optional, ctx: Ctx) {
             return;
         }
     }
-    if source.crd {
+    if source.watch == Watch::Crd {
         let mut crds = ctx.crds.subscribe();
         let first = crds
             .wait_for(|c| *c != Crds::Unknown)
@@ -528,9 +424,9 @@ async fn follow_namespaces(client: Client, ctx: Ctx) {
     .await;
 }
 
-fn report_absent(source: &Optional, ctx: &Ctx, reported: &AtomicBool) {
+fn report_absent(source: Kind, ctx: &Ctx, reported: &AtomicBool) {
     info!(
-        resource = source.kind.resource,
+        resource = source.resource,
         "not served by this cluster; treating it as empty"
     );
     if !reported.swap(true, Ordering::AcqRel) {
@@ -543,12 +439,12 @@ fn report_absent(source: &Optional, ctx: &Ctx, reported: &AtomicBool) {
 /// says when, and the CRD's `spec.versions` say which version, so no request meets a 404.
 async fn follow_crd_backed(
     client: Client,
-    source: &'static Optional,
+    source: Kind,
     ctx: Ctx,
     mut crds: watch::Receiver<Crds>,
     reported: Arc<AtomicBool>,
 ) {
-    let name = source.kind.resource;
+    let name = source.resource;
     loop {
         let version = crds
             .wait_for(|c| {
@@ -570,10 +466,10 @@ async fn follow_crd_backed(
             .and_then(|c| c.served(name, source.versions));
         let Some(version) = version else { return };
         let ar = ApiResource {
-            group: source.kind.group.into(),
+            group: source.group.into(),
             version: version.clone(),
-            api_version: format!("{}/{version}", source.kind.group),
-            kind: source.kind.kind.into(),
+            api_version: format!("{}/{version}", source.group),
+            kind: source.kind.into(),
             plural: source.plural.into(),
         };
         let watching = watch_resource(client.clone(), source, ar, ctx.clone(), reported.clone());
@@ -581,7 +477,7 @@ async fn follow_crd_backed(
             _ = watching => {}
             _ = crds.wait_for(|c| c.served(name, source.versions).as_deref() != Some(version.as_str())) => {
                 info!(resource = name, "CRD deleted or changed; watch stopped");
-                prune(&ctx.index, source.kind, &HashSet::new());
+                prune(&ctx.index, source, &HashSet::new());
                 write(&ctx.index).set_resource_synced(name, true);
             }
         }
@@ -590,19 +486,19 @@ async fn follow_crd_backed(
 
 async fn watch_resource(
     client: Client,
-    source: &'static Optional,
+    source: Kind,
     ar: ApiResource,
     ctx: Ctx,
     reported: Arc<AtomicBool>,
 ) {
-    info!(api_version = %ar.api_version, resource = source.kind.resource, "watching");
+    info!(api_version = %ar.api_version, resource = source.resource, "watching");
     let types = TypeMeta {
         api_version: ar.api_version.clone(),
         kind: ar.kind.clone(),
     };
     let api = Api::<DynamicObject>::all_with(client, &ar);
     follow(
-        source.kind,
+        source,
         move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
         move |o| decode_dynamic(o, &types),
         ctx,
@@ -613,14 +509,14 @@ async fn watch_resource(
 
 /// The first served version of `source`, `None` when none is. Retries (with backoff) while
 /// the answer is not a clear "not found", so a flaky API server does not make Istio vanish.
-async fn discover(client: &Client, source: &Optional) -> Option<ApiResource> {
+async fn discover(client: &Client, source: Kind) -> Option<ApiResource> {
     let mut delay = Duration::from_millis(500);
     loop {
         match probe(client, source).await {
             Ok(found) => return found,
             Err(e) => {
                 warn!(
-                    group = source.kind.group,
+                    group = source.group,
                     resource = source.plural,
                     error = %e,
                     retry_in = ?delay,
@@ -633,13 +529,13 @@ async fn discover(client: &Client, source: &Optional) -> Option<ApiResource> {
     }
 }
 
-async fn probe(client: &Client, source: &Optional) -> Result<Option<ApiResource>, kube::Error> {
+async fn probe(client: &Client, source: Kind) -> Result<Option<ApiResource>, kube::Error> {
     for version in source.versions {
         let ar = ApiResource {
-            group: source.kind.group.into(),
+            group: source.group.into(),
             version: (*version).into(),
-            api_version: format!("{}/{version}", source.kind.group),
-            kind: source.kind.kind.into(),
+            api_version: format!("{}/{version}", source.group),
+            kind: source.kind.into(),
             plural: source.plural.into(),
         };
         let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
@@ -845,7 +741,7 @@ fn remove(idx: &mut Index, kind: Kind, namespace: &str, name: &str) {
     } else if kind == NAMESPACE {
         idx.set_namespace_terminating(name, false);
     } else {
-        idx.remove(kind.group, kind.kind, namespace, name);
+        idx.remove(kind, namespace, name);
     }
 }
 
@@ -853,7 +749,7 @@ fn remove(idx: &mut Index, kind: Kind, namespace: &str, name: &str) {
 fn prune(index: &RwLock<Index>, kind: Kind, seen: &HashSet<(String, String)>) -> usize {
     let mut idx = write(index);
     let gone: Vec<_> = idx
-        .keys_of(kind.group, kind.kind)
+        .keys_of(kind)
         .into_iter()
         .filter(|k| !seen.contains(k))
         .collect();

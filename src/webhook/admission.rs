@@ -5,7 +5,8 @@
 use crate::analysis::Analyzer;
 use crate::check::{check, check_delete, ratchet, Ctx};
 use crate::finding::{Code, Finding, Issue, ObjectRef};
-use crate::lookup::{carries_ca_bundle, Lookup};
+use crate::kinds::carries_ca_bundle;
+use crate::lookup::Lookup;
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::report::{truncate, verdict, MAX_WARNING_CHARS};
@@ -34,19 +35,11 @@ pub struct Answer {
     pub findings: Vec<Finding>,
 }
 
-/// Kinds the webhook has rules for, by (group, kind). The one list: reviews dispatch on it and
-/// the metrics' `kind` label takes only these values (anything else is `other`).
+/// Kinds the webhook has rules for, by (group, kind): [`crate::kinds::is_reviewed`]. Reviews
+/// dispatch on it and the metrics' `kind` label takes only these values (anything else is
+/// `other`).
 pub fn is_handled(group: &str, kind: &str) -> bool {
-    carries_ca_bundle(group, kind)
-        || matches!(
-            (group, kind),
-            ("", "Secret")
-                | ("", "ConfigMap")
-                | ("networking.istio.io", "Gateway")
-                | ("networking.istio.io", "VirtualService")
-                | ("gateway.networking.k8s.io", "Gateway")
-                | ("networking.k8s.io", "Ingress")
-        )
+    crate::kinds::is_reviewed(group, kind)
 }
 
 /// The namespace controller deletes everything in a terminating namespace; a webhook must
@@ -259,7 +252,9 @@ impl Reviewer<'_> {
         let operation = request.operation.as_str();
         match operation {
             "DELETE" => {
-                if request.kind.kind != "Secret" {
+                if crate::kinds::find(&request.kind.group, &request.kind.kind)
+                    != Some(&crate::kinds::SECRET)
+                {
                     return Ok(Vec::new());
                 }
                 let ns = request.namespace.as_deref().unwrap_or_default();

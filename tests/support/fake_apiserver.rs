@@ -45,6 +45,7 @@ pub const PODS: &str = "/api/v1/pods";
 pub const ISTIO_GATEWAYS: &str = "/apis/networking.istio.io/v1/gateways";
 pub const ISTIO_GATEWAYS_V1BETA1: &str = "/apis/networking.istio.io/v1beta1/gateways";
 pub const ISTIO_GATEWAYS_V1ALPHA3: &str = "/apis/networking.istio.io/v1alpha3/gateways";
+pub const DESTINATION_RULES: &str = "/apis/networking.istio.io/v1/destinationrules";
 pub const GATEWAYS: &str = "/apis/gateway.networking.k8s.io/v1/gateways";
 pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/referencegrants";
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
@@ -404,6 +405,7 @@ impl Collection {
             "secrets" => "Secret",
             "pods" => "Pod",
             "gateways" => "Gateway",
+            "destinationrules" => "DestinationRule",
             "referencegrants" => "ReferenceGrant",
             "ingresses" => "Ingress",
             "validatingwebhookconfigurations" => "ValidatingWebhookConfiguration",
