@@ -18,13 +18,13 @@ use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_rustls::rustls;
 
 mod common;
+use common::serve::{client_config, rss_mib, spawn_serve, wait_ready};
 use common::{b64, review_body};
 
 const NOW: &str = "2027-01-01T00:00:00Z";
@@ -78,34 +78,6 @@ fn big_secret_review(i: usize) -> Bytes {
     object["data"]["tls.key"] = b64(key.serialize_pem().as_bytes()).into();
     review["request"]["name"] = format!("big-{i}").into();
     Bytes::from(serde_json::to_vec(&review).unwrap())
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
-
-fn client_config(ca: &[u8]) -> Arc<rustls::ClientConfig> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    )
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -277,56 +249,6 @@ fn start_noop(dir: &Path) -> SocketAddr {
     addr
 }
 
-fn wait_ready(
-    addr: SocketAddr,
-    cfg: Arc<rustls::ClientConfig>,
-    rt: &tokio::runtime::Runtime,
-    deadline: Duration,
-) -> Option<Duration> {
-    let start = Instant::now();
-    rt.block_on(async {
-        while start.elapsed() < deadline {
-            if let Ok(Ok(tcp)) = tokio::time::timeout(
-                Duration::from_millis(200),
-                tokio::net::TcpStream::connect(addr),
-            )
-            .await
-            {
-                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                if let Ok(tls) = tokio_rustls::TlsConnector::from(cfg.clone())
-                    .connect(name, tcp)
-                    .await
-                {
-                    let (mut s, conn) =
-                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                            .await
-                            .unwrap();
-                    tokio::spawn(conn);
-                    let req = hyper::Request::get("/readyz")
-                        .header("host", "localhost")
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
-                    if let Ok(r) = s.send_request(req).await {
-                        if r.status() == 200 {
-                            return Some(start.elapsed());
-                        }
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        None
-    })
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--test") {
         return; // `cargo test --benches` only checks that this builds; the run is `cargo bench`.
@@ -341,32 +263,8 @@ fn main() {
     let cfg = client_config(&ca);
     let body = Bytes::from(review_body());
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Kill(
-        Command::new(env!("CARGO_BIN_EXE_tlsgate"))
-            .args([
-                "serve",
-                "--addr",
-                &addr.to_string(),
-                "--now",
-                NOW,
-                "--manifests",
-            ])
-            .arg(&manifests)
-            .arg("--tls-cert-file")
-            .arg(work.path().join("tls.crt"))
-            .arg("--tls-key-file")
-            .arg(work.path().join("tls.key"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start tlsgate serve"),
-    );
+    let addr = common::serve::free_addr();
+    let child = spawn_serve(addr, work.path(), &manifests, NOW);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -40,13 +40,26 @@ const PROPAGATED: [Code; 9] = [
 
 /// Checks one object. `api_version` is only used to label findings.
 pub fn check(obj: &Object, api_version: &str, ctx: &Ctx<'_>) -> Vec<Finding> {
+    check_analyzed(obj, api_version, ctx, None)
+}
+
+/// [`check`] with a Secret's summary already made ([`crate::lookup::Index::analyze_secret`] of
+/// this very object, with `ctx.analyzer`), so its PEM, X.509 and key work is not done twice.
+/// The Secret's data is then read only for its key names (and the did-you-mean hint, with
+/// `ctx.referrers`): `lint` drops the values once a Secret is indexed.
+pub fn check_analyzed(
+    obj: &Object,
+    api_version: &str,
+    ctx: &Ctx<'_>,
+    summary: Option<&CredentialSummary>,
+) -> Vec<Finding> {
     let oref = obj.object_ref(api_version);
     if ctx.policy.excluded(oref.namespace.as_deref()) || exempt::is_ignored(&obj.meta().labels) {
         return Vec::new();
     }
     let exemptions = exemptions_of(obj, ctx.policy);
     let mut issues = match obj {
-        Object::Secret(s) => check_secret(s, obj.namespace(), ctx),
+        Object::Secret(s) => check_secret(s, obj.namespace(), ctx, summary),
         Object::ConfigMap(cm) => check_config_map(cm, obj.namespace(), ctx),
         Object::IstioGateway(gw) => check_istio_gateway(gw, obj, ctx),
         Object::VirtualService(vs) => check_virtual_service(vs, obj.namespace(), ctx),
@@ -73,7 +86,12 @@ pub fn exemptions_of(obj: &Object, policy: &Policy) -> exempt::Exemptions {
     )
 }
 
-fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+fn check_secret(
+    s: &Secret,
+    namespace: &str,
+    ctx: &Ctx<'_>,
+    analyzed: Option<&CredentialSummary>,
+) -> Vec<Issue> {
     let referrers: Vec<_> = if ctx.referrers {
         referrers_of(ctx.lookup, ctx.policy, namespace, &s.meta.name)
     } else {
@@ -93,9 +111,16 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
             )
         })
         .collect();
-    let summary = ctx
-        .analyzer
-        .credential(&s.meta.name, &s.secret_type, &s.data);
+    let made;
+    let summary = match analyzed {
+        Some(summary) => summary,
+        None => {
+            made = ctx
+                .analyzer
+                .credential(&s.meta.name, &s.secret_type, &s.data);
+            &made
+        }
+    };
     out.extend(summary.issues.iter().cloned());
     let mut validity = analysis::validity_issues(&summary, ctx.now, ctx.policy.expiry_warning_days);
     if analysis::is_istio_ca_secret(&s.meta.name) {

@@ -26,6 +26,7 @@ pub mod lint;
 pub mod load;
 pub mod lookup;
 pub mod model;
+pub mod par;
 pub mod policy;
 pub mod redact;
 pub mod refs;

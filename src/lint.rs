@@ -2,13 +2,15 @@
 //! what is checked and the cluster view it is checked against.
 
 use crate::analysis::Analyzer;
-use crate::check::{check, Ctx};
+use crate::check::{check_analyzed, Ctx};
 use crate::finding::{Code, Issue, ObjectRef};
-use crate::load::{Loaded, Source};
-use crate::lookup::Index;
-use crate::model::Object;
+use crate::load::{Document, LoadError, Loaded, Sink, Source};
+use crate::lookup::{Found, Index, Lookup, StoredSecret};
+use crate::model::{DecodeError, Object};
 use crate::policy::Policy;
-use crate::report::{Entry, Report, SourceJson};
+use crate::report::{Entry, Report, SourceJson, Subject};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Decoded objects with their origin.
@@ -85,10 +87,10 @@ pub fn index(objects: &Objects, analyzer: Arc<Analyzer>) -> Index {
     idx
 }
 
-/// Pods and the pod templates of workload controllers in the input, as (namespace, name,
-/// labels): with them lint can tell that an Istio Gateway's selector matches nothing.
-fn workloads(loaded: &Loaded) -> Vec<(String, String, std::collections::BTreeMap<String, String>)> {
-    let labels_at = |v: &serde_json::Value, pointer: &str| {
+/// A Pod, or the pod template of a workload controller, as (namespace, name, labels): with
+/// them lint can tell that an Istio Gateway's selector matches nothing.
+fn workload(v: &Value) -> Option<(String, String, BTreeMap<String, String>)> {
+    let labels_at = |pointer: &str| {
         v.pointer(pointer)
             .and_then(|l| l.as_object())
             .map(|m| {
@@ -98,62 +100,223 @@ fn workloads(loaded: &Loaded) -> Vec<(String, String, std::collections::BTreeMap
             })
             .unwrap_or_default()
     };
-    loaded
-        .documents
-        .iter()
-        .filter_map(|d| {
-            let v = &d.value;
-            let kind = v.get("kind").and_then(|k| k.as_str())?;
-            let labels = match kind {
-                "Pod" => labels_at(v, "/metadata/labels"),
-                "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
-                    labels_at(v, "/spec/template/metadata/labels")
+    let kind = v.get("kind").and_then(|k| k.as_str())?;
+    let labels = match kind {
+        "Pod" => labels_at("/metadata/labels"),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+            labels_at("/spec/template/metadata/labels")
+        }
+        _ => return None,
+    };
+    let ns = v
+        .pointer("/metadata/namespace")
+        .and_then(|n| n.as_str())
+        .unwrap_or(crate::model::DEFAULT_NAMESPACE);
+    let name = v
+        .pointer("/metadata/name")
+        .and_then(|n| n.as_str())
+        .unwrap_or_default();
+    Some((ns.to_string(), format!("{kind}/{name}"), labels))
+}
+
+/// One document decoded and, when it is a Secret, analysed: the part of loading that runs on
+/// every core ([`prepare`]).
+pub struct Prepared {
+    pub document: Document,
+    pub object: Result<Option<Object>, DecodeError>,
+    pub secret: Option<StoredSecret>,
+}
+
+/// Decodes `docs` and analyses their Secrets in parallel, results in input order. Shared by
+/// `lint` and `serve --manifests`.
+pub fn prepare(analyzer: &Analyzer, docs: Vec<Document>) -> Vec<Prepared> {
+    crate::par::map(docs, |document| {
+        let object = Object::from_value(&document.value);
+        let secret = match &object {
+            Ok(Some(Object::Secret(s))) => Some(Index::analyze_secret(analyzer, s)),
+            _ => None,
+        };
+        Prepared {
+            document,
+            object,
+            secret,
+        }
+    })
+}
+
+/// Documents prepared at once.
+pub const BATCH: usize = 512;
+
+/// An object kept for checking once the whole input is indexed. A Secret keeps its summary
+/// (shared with the index) and its key names, not its data.
+struct Pending {
+    object: Object,
+    api_version: String,
+    source: Source,
+    summary: Option<Arc<StoredSecret>>,
+}
+
+/// `lint` as a [`Sink`]: each document is indexed as it is parsed and dropped, so memory is the
+/// index plus a batch of documents, not the whole input. [`LintSink::finish`] checks every object
+/// against the complete view, in input order.
+pub struct LintSink {
+    analyzer: Arc<Analyzer>,
+    index: Index,
+    batch: Vec<Document>,
+    load_errors: Vec<Entry>,
+    decode_errors: Vec<Entry>,
+    pending: Vec<Pending>,
+    documents: usize,
+}
+
+impl LintSink {
+    pub fn new(analyzer: Arc<Analyzer>) -> Self {
+        LintSink {
+            index: Index::new(analyzer.clone()),
+            analyzer,
+            batch: Vec::new(),
+            load_errors: Vec::new(),
+            decode_errors: Vec::new(),
+            pending: Vec::new(),
+            documents: 0,
+        }
+    }
+
+    /// Documents read so far, of any kind.
+    pub fn documents(&self) -> usize {
+        self.documents
+    }
+
+    fn flush(&mut self) {
+        let docs = std::mem::take(&mut self.batch);
+        for p in prepare(&self.analyzer, docs) {
+            let d = p.document;
+            if let Some((ns, name, labels)) = workload(&d.value) {
+                self.index.upsert_pod(&ns, &name, labels);
+            }
+            let api_version = d
+                .value
+                .get("apiVersion")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            match p.object {
+                Ok(Some(mut object)) => {
+                    self.index.upsert_analyzed(&object, p.secret);
+                    let summary = match &mut object {
+                        Object::Secret(s) => {
+                            // Checked from its summary: only the key names are read again.
+                            s.data.values_mut().for_each(Vec::clear);
+                            match self.index.secret(object.namespace(), object.name()) {
+                                Found::Yes(stored) => Some(stored),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    self.pending.push(Pending {
+                        object,
+                        api_version,
+                        source: d.source,
+                        summary,
+                    });
                 }
-                _ => return None,
-            };
-            let ns = v
-                .pointer("/metadata/namespace")
-                .and_then(|n| n.as_str())
-                .unwrap_or(crate::model::DEFAULT_NAMESPACE);
-            let name = v
-                .pointer("/metadata/name")
-                .and_then(|n| n.as_str())
-                .unwrap_or_default();
-            Some((ns.to_string(), format!("{kind}/{name}"), labels))
-        })
-        .collect()
+                Ok(None) => {}
+                Err(err) => {
+                    let oref = ObjectRef {
+                        api_version,
+                        kind: err.kind.clone(),
+                        namespace: d
+                            .value
+                            .pointer("/metadata/namespace")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_string),
+                        name: err.name.clone(),
+                    };
+                    self.decode_errors.push(invalid(
+                        &d.source,
+                        &format!("field `{}`: {}", err.path, err.reason),
+                        oref,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The objects that will be checked, for JUnit's one-testcase-per-object.
+    pub fn subjects(&mut self) -> Vec<Subject> {
+        self.flush();
+        self.pending
+            .iter()
+            .map(|p| Subject {
+                object: p.object.object_ref(&p.api_version),
+                source: Some((&p.source).into()),
+            })
+            .collect()
+    }
+
+    /// Checks every object against the whole input: load errors, then decode errors, then the
+    /// findings of each object in input order.
+    pub fn finish(mut self, policy: &Policy, now: i64) -> Report {
+        self.flush();
+        let ctx = Ctx {
+            lookup: &self.index,
+            policy,
+            analyzer: &self.analyzer,
+            now,
+            referrers: false,
+        };
+        let mut entries = self.load_errors;
+        entries.append(&mut self.decode_errors);
+        let mut ignored = 0;
+        for p in &self.pending {
+            if crate::exempt::is_ignored(&p.object.meta().labels) {
+                // Still in the index: a Gateway that reads it finds it.
+                ignored += 1;
+                continue;
+            }
+            // Each copy of a Secret named twice keeps its own summary: checked as written.
+            let summary = p.summary.as_ref().map(|s| &s.summary);
+            for f in check_analyzed(&p.object, &p.api_version, &ctx, summary) {
+                entries.push(Entry {
+                    finding: f,
+                    source: Some(SourceJson::from(&p.source)),
+                });
+            }
+        }
+        let mut report = Report::new(entries, self.pending.len() - ignored);
+        report.summary.ignored = ignored;
+        report
+    }
+}
+
+impl Sink for LintSink {
+    fn document(&mut self, d: Document) {
+        self.documents += 1;
+        self.batch.push(d);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn error(&mut self, e: LoadError) {
+        let object = ObjectRef {
+            kind: "Document".into(),
+            name: e.source.file.clone(),
+            ..Default::default()
+        };
+        self.load_errors.push(invalid(&e.source, &e.reason, object));
+    }
 }
 
 /// Lints loaded manifests against themselves.
 pub fn lint(loaded: &Loaded, policy: &Policy, now: i64, analyzer: Arc<Analyzer>) -> Report {
-    let objects = decode(loaded);
-    let mut idx = index(&objects, analyzer.clone());
-    for (ns, name, labels) in workloads(loaded) {
-        idx.upsert_pod(&ns, &name, labels);
+    let mut sink = LintSink::new(analyzer);
+    for e in &loaded.errors {
+        sink.error(e.clone());
     }
-    let ctx = Ctx {
-        lookup: &idx,
-        policy,
-        analyzer: &analyzer,
-        now,
-        referrers: false,
-    };
-    let mut entries = objects.errors.clone();
-    let mut ignored = 0;
-    for (obj, api_version, source) in &objects.objects {
-        if crate::exempt::is_ignored(&obj.meta().labels) {
-            // Still in the index above: a Gateway that reads it finds it.
-            ignored += 1;
-            continue;
-        }
-        for f in check(obj, api_version, &ctx) {
-            entries.push(Entry {
-                finding: f,
-                source: Some(SourceJson::from(source)),
-            });
-        }
+    for d in &loaded.documents {
+        sink.document(d.clone());
     }
-    let mut report = Report::new(entries, objects.objects.len() - ignored);
-    report.summary.ignored = ignored;
-    report
+    sink.finish(policy, now)
 }

@@ -192,6 +192,15 @@ pub fn visit_paths<S: Sink>(paths: &[PathBuf], loaded: &mut S) -> anyhow::Result
     visit_within(paths, None, MAX_RUN_BYTES, loaded)
 }
 
+/// [`visit_paths`] naming standard input `stdin_name`, as [`load_paths_as`] does.
+pub fn visit_paths_as<S: Sink>(
+    paths: &[PathBuf],
+    stdin_name: Option<&str>,
+    loaded: &mut S,
+) -> anyhow::Result<()> {
+    visit_within(paths, stdin_name, MAX_RUN_BYTES, loaded)
+}
+
 fn visit_within<S: Sink>(
     paths: &[PathBuf],
     stdin_name: Option<&str>,
@@ -357,48 +366,68 @@ fn parse_text<S: Sink>(
     let docs = split_yaml(text);
     // A stream that opens with `---` (helm template) has nothing before it: not a document.
     let skip = usize::from(docs.len() > 1 && is_blank(docs[0].1));
-    for (index, (line, doc)) in docs.into_iter().skip(skip).enumerate() {
-        let source = Source {
-            file: file.to_string(),
-            index,
-            line,
-            origin: None,
-        };
-        if doc.len() > MAX_OBJECT_BYTES {
-            loaded.error(LoadError {
-                source,
-                reason: format!("document is larger than {MAX_OBJECT_BYTES} bytes"),
-            });
-            continue;
-        }
-        if is_blank(doc) {
-            continue;
-        }
-        if let Some(at) = too_deep(doc) {
-            loaded.error(LoadError {
-                source,
-                reason: format!(
-                    "invalid YAML at line {}: nested more than {MAX_NESTING} levels deep",
-                    line + at - 1
-                ),
-            });
-            continue;
-        }
-        match yaml_serde::from_str::<Value>(doc) {
-            Ok(Value::Null) => {}
-            Ok(v) => push_value(v, source, helm_source(doc), attribution, loaded),
-            Err(e) => {
-                // yaml_serde counts lines from the document; say where it is in the file.
-                let reason = match e.location() {
-                    Some(at) => {
-                        let own = format!(" at line {} column {}", at.line(), at.column());
-                        let msg = serde_error(&e.to_string().replace(&own, ""));
-                        format!("invalid YAML at line {}: {msg}", line + at.line() - 1)
-                    }
-                    None => format!("invalid YAML: {}", serde_error(&e.to_string())),
-                };
-                loaded.error(LoadError { source, reason })
+    let docs: Vec<(usize, usize, &str)> = docs
+        .into_iter()
+        .skip(skip)
+        .enumerate()
+        .map(|(index, (line, doc))| (index, line, doc))
+        .collect();
+    // Parsed in batches on every core, handed on in order: a batch is all that is held at once.
+    for batch in docs.chunks(PARSE_BATCH) {
+        let parsed = crate::par::map(batch.to_vec(), |(_, line, doc)| parse_yaml_doc(line, doc));
+        for (&(index, line, doc), parsed) in batch.iter().zip(parsed) {
+            let source = Source {
+                file: file.to_string(),
+                index,
+                line,
+                origin: None,
+            };
+            match parsed {
+                Parsed::Nothing => {}
+                Parsed::Value(v) => push_value(v, source, helm_source(doc), attribution, loaded),
+                Parsed::Error(reason) => loaded.error(LoadError { source, reason }),
             }
+        }
+    }
+}
+
+/// Documents parsed at once (in parallel) before they are handed to the sink.
+const PARSE_BATCH: usize = 512;
+
+enum Parsed {
+    /// Empty, comments only, or `null`.
+    Nothing,
+    Value(Value),
+    Error(String),
+}
+
+/// Parses one YAML document starting at `line` of its file.
+fn parse_yaml_doc(line: usize, doc: &str) -> Parsed {
+    if doc.len() > MAX_OBJECT_BYTES {
+        return Parsed::Error(format!("document is larger than {MAX_OBJECT_BYTES} bytes"));
+    }
+    if is_blank(doc) {
+        return Parsed::Nothing;
+    }
+    if let Some(at) = too_deep(doc) {
+        return Parsed::Error(format!(
+            "invalid YAML at line {}: nested more than {MAX_NESTING} levels deep",
+            line + at - 1
+        ));
+    }
+    match yaml_serde::from_str::<Value>(doc) {
+        Ok(Value::Null) => Parsed::Nothing,
+        Ok(v) => Parsed::Value(v),
+        Err(e) => {
+            // yaml_serde counts lines from the document; say where it is in the file.
+            Parsed::Error(match e.location() {
+                Some(at) => {
+                    let own = format!(" at line {} column {}", at.line(), at.column());
+                    let msg = serde_error(&e.to_string().replace(&own, ""));
+                    format!("invalid YAML at line {}: {msg}", line + at.line() - 1)
+                }
+                None => format!("invalid YAML: {}", serde_error(&e.to_string())),
+            })
         }
     }
 }

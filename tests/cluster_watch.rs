@@ -1,6 +1,8 @@
 //! The live cluster view against an in-process API server: kube-runtime's watchers list,
 //! watch, resume and relist through `tlsgate::cluster`, and the index follows.
 
+#[path = "../benches/common/cluster.rs"]
+mod bench_cluster;
 mod support;
 
 use serde_json::{json, Value};
@@ -601,20 +603,34 @@ async fn object_counts_follow_the_index() {
     assert_eq!(counts["referrer"], 1);
 }
 
-/// Time to ready for a large cluster; run with
-/// `cargo test --test cluster_watch -- --ignored --nocapture ready_with_10k_secrets`.
+/// Time to ready for a large cluster of distinct certificates (the growth benchmark's set,
+/// `benches/common/cluster.rs`), `TLSGATE_SECRETS` of them (default 10,000) plus one Gateway
+/// per ten; run with
+/// `TLSGATE_SECRETS=100000 cargo test --release --test cluster_watch -- --ignored --nocapture ready_with_many_secrets`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
-async fn ready_with_10k_secrets() {
-    const N: usize = 10_000;
+async fn ready_with_many_secrets() {
+    let n: usize = std::env::var("TLSGATE_SECRETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let set = bench_cluster::tls_cluster(n, n / 10);
     let server = FakeApiServer::start(&EVERYTHING).await;
-    let template = httpbin_credential();
-    for n in 0..N {
+    for (i, s) in set.secrets.iter().enumerate() {
+        server.apply(SECRETS, s.json(i));
+    }
+    for g in &set.gateways {
         server.apply(
-            SECRETS,
-            renamed(template.clone(), "apps", &format!("tls-{n:05}")),
+            ISTIO_GATEWAYS,
+            mk_istio_gateway(
+                "networking.istio.io/v1",
+                &g.namespace,
+                &g.name,
+                &g.credential,
+            ),
         );
     }
+    drop(set);
     let started = Instant::now();
     let c = start(&server);
 
@@ -622,8 +638,8 @@ async fn ready_with_10k_secrets() {
 
     let elapsed = started.elapsed();
     let counts = c.view.object_counts();
-    println!("{N} secrets: ready in {elapsed:?}; index counts {counts:?}");
-    assert_eq!(counts[0], ("secret", N));
+    println!("{n} distinct TLS secrets: ready in {elapsed:?}; index counts {counts:?}");
+    assert_eq!(counts[0], ("secret", n));
 }
 
 /// The `istio-galley` ValidatingWebhookConfiguration from tests/fixtures/audit/cabundles.json

@@ -400,6 +400,7 @@ fn admission_denials_are_counted_by_finding_code() {
         },
         path: "data[\"tls.crt\"]".into(),
         message: String::new(),
+        skipped: None,
     };
     metrics.count_denial(&[
         finding(

@@ -1,6 +1,9 @@
 //! Inputs shared by the benchmarks.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod serve;
+
 pub fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/tests/fixtures/{rel}",

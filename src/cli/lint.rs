@@ -2,7 +2,6 @@
 
 use crate::analysis::Analyzer;
 use crate::policy::Policy;
-use crate::report::Subject;
 use anyhow::Context;
 use clap::ValueEnum;
 use std::io::IsTerminal;
@@ -101,21 +100,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let mut paths = args.paths;
     paths.extend(args.filenames);
-    let mut loaded = crate::load::load_paths_as(&paths, args.stdin_filename.as_deref())
+    // Streamed: each document is indexed and dropped as it is parsed.
+    let mut sink = crate::lint::LintSink::new(Arc::new(Analyzer::new()));
+    crate::load::visit_paths_as(&paths, args.stdin_filename.as_deref(), &mut sink)
         .context("cannot load manifests")?;
     for dir in &args.kustomize {
         let text = kustomize(dir)?;
         let name = kustomization_file(dir);
-        crate::load::load_rendered(&text, &name, Some(dir.clone()), &mut loaded);
+        crate::load::load_rendered(&text, &name, Some(dir.clone()), &mut sink);
         paths.push(dir.clone());
     }
     let now = args.now.unwrap_or_else(crate::wall_clock);
-    let report = crate::lint::lint(&loaded, &policy, now, Arc::new(Analyzer::new()));
+    let documents = sink.documents();
+    let subjects = (args.output == Output::Junit).then(|| sink.subjects());
+    let report = sink.finish(&policy, now);
     if report.summary.objects == 0 && report.findings.is_empty() && !args.allow_empty {
         anyhow::bail!(
             "nothing to check in {}: {}; pass --allow-empty if that is expected",
             names(&paths),
-            match loaded.documents.len() {
+            match documents {
                 0 => "no documents".to_string(),
                 1 => "1 document, not of a kind tlsgate checks".to_string(),
                 n => format!("{n} documents, none of a kind tlsgate checks"),
@@ -140,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Output::Json => report.to_json() + "\n",
         Output::Text => report.to_text(std::io::stdout().is_terminal()),
         Output::Sarif => report.to_sarif(),
-        Output::Junit => report.to_junit(&checked(&loaded)),
+        Output::Junit => report.to_junit(subjects.as_deref().unwrap_or_default()),
     };
     write_stdout(&text)?;
     let failing = match args.fail_on {
@@ -208,20 +211,6 @@ fn names(paths: &[PathBuf]) -> String {
         })
         .collect();
     names.join(", ")
-}
-
-/// The objects `lint` checked, for JUnit's one-testcase-per-object. `lint::lint` returns only
-/// findings, so this decodes the documents a second time: cheap next to the X.509 work, and
-/// only done for `--output junit`.
-fn checked(loaded: &crate::load::Loaded) -> Vec<Subject> {
-    crate::lint::decode(loaded)
-        .objects
-        .iter()
-        .map(|(object, api_version, source)| Subject {
-            object: object.object_ref(api_version),
-            source: Some(source.into()),
-        })
-        .collect()
 }
 
 /// Writes to stdout; a closed pipe (`tlsgate lint ... | head`) is not an error.
