@@ -122,7 +122,7 @@ fn check_secret(
         }
     };
     out.extend(summary.issues.iter().cloned());
-    let mut validity = analysis::validity_issues(&summary, ctx.now, ctx.policy.expiry_warning_days);
+    let mut validity = analysis::validity_issues(summary, ctx.now, ctx.policy.expiry_warning_days);
     if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
@@ -130,7 +130,7 @@ fn check_secret(
         }
     }
     out.extend(validity);
-    out.extend(mesh_root_issues(&summary, namespace, &s.meta.name, ctx));
+    out.extend(mesh_root_issues(summary, namespace, &s.meta.name, ctx));
     if summary.server.is_none() {
         if let Some(r) = referrers.iter().find(|r| r.reference.needs_pair) {
             // The seed's "wrong key names": a Gateway reads this Secret, and it has no pair.
@@ -162,7 +162,7 @@ fn check_secret(
         }
         let served_by = format!(" served by {who} ({})", r.reference.path);
         out.extend(coverage_issues(
-            &summary,
+            summary,
             &r.reference,
             &served_by,
             &s.meta.name,
@@ -186,7 +186,7 @@ fn check_secret(
             ));
         }
         if r.reference.client {
-            out.extend(client_usage_issues(&summary, &s.meta.name, &served_by));
+            out.extend(client_usage_issues(summary, &s.meta.name, &served_by));
         }
     }
     if !referrer_names.is_empty() {
