@@ -31,7 +31,7 @@ async fn live_cluster_secrets_are_audited_and_unserved_resources_skipped() {
             _ => {}
         }
     }
-    let listed = tlsgate::audit::live::list(&server.client())
+    let listed = tlsgate::audit::live::list(&server.client(), &mut |_, _| {})
         .await
         .expect("unserved resources are skipped, not errors");
     let mut inv = Inventory::new();

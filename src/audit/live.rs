@@ -89,8 +89,12 @@ const RESOURCES: [Resource; 11] = [
 const PAGE: u32 = 500;
 
 /// Lists every resource the audit reads, all namespaces. ConfigMaps are listed by field
-/// selector: only `istio-ca-root-cert` matters.
-pub async fn list(client: &Client) -> anyhow::Result<Vec<Value>> {
+/// selector: only `istio-ca-root-cert` matters. `progress(plural, listed)` is called after
+/// every page with the resource being listed and the number of objects listed so far.
+pub async fn list(
+    client: &Client,
+    progress: &mut dyn FnMut(&str, usize),
+) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for r in &RESOURCES {
         for version in r.versions {
@@ -106,7 +110,10 @@ pub async fn list(client: &Client) -> anyhow::Result<Vec<Value>> {
                 kind: r.kind.into(),
                 plural: r.plural.into(),
             };
-            match list_all(client, &ar, r.kind == "ConfigMap").await {
+            progress(r.plural, out.len());
+            let before = out.len();
+            let mut page = |n: usize| progress(r.plural, before + n);
+            match list_all(client, &ar, r.kind == "ConfigMap", &mut page).await {
                 Ok(items) => {
                     out.extend(items);
                     break;
@@ -126,6 +133,7 @@ async fn list_all(
     client: &Client,
     ar: &ApiResource,
     root_cert_only: bool,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Value>, kube::Error> {
     let api = Api::<DynamicObject>::all_with(client.clone(), ar);
     let types = TypeMeta {
@@ -152,6 +160,7 @@ async fn list_all(
                 }
             }
         }
+        progress(out.len());
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => break,

@@ -65,82 +65,268 @@ fn issuer_label(c: &crate::analysis::cert::CertInfo) -> String {
     }
 }
 
-fn status_label(r: &Row<'_>) -> String {
-    let mut s = r.status.as_str().to_string();
-    for p in &r.cert.problems {
-        s.push_str(", ");
-        s.push_str(&p.code);
+fn problem_codes(r: &Row<'_>) -> String {
+    let codes: Vec<&str> = r.cert.problems.iter().map(|p| p.code.as_str()).collect();
+    if codes.is_empty() {
+        "-".into()
+    } else {
+        codes.join(", ")
     }
-    s
 }
 
-fn table(header: &[&str], body: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+/// The width the default table fits in: a terminal split in two, a CI log, a code review.
+pub const NARROW_WIDTH: usize = 120;
+
+/// How [`to_text`] lays the report out.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextOptions {
+    /// Every column, however wide (`-o wide`); else the columns an operator acts on, within
+    /// [`NARROW_WIDTH`].
+    pub wide: bool,
+    /// STATUS in colour (ANSI SGR); for a terminal only.
+    pub color: bool,
+}
+
+/// SGR style of a status: red for expired, yellow for expiring soon, magenta for not yet valid.
+fn status_style(s: Status) -> &'static str {
+    match s {
+        Status::Expired => "31;1",
+        Status::ExpiringSoon => "33;1",
+        Status::NotYetValid => "35;1",
+        Status::Ok => "32",
+    }
+}
+
+/// `data["tls.crt"]` reads `tls.crt`; `users["bob"].client-certificate-data` reads
+/// `users[bob].client-certificate-data`.
+fn short_key(r: &Row<'_>) -> String {
+    let k = &r.cert.key;
+    let k = match k
+        .strip_prefix("data[\"")
+        .and_then(|k| k.strip_suffix("\"]"))
+    {
+        Some(inner) => inner.to_string(),
+        None => k.replace("[\"", "[").replace("\"]", "]"),
+    };
+    if r.cert.index > 0 {
+        format!("{k} #{}", r.cert.index)
+    } else {
+        k
+    }
+}
+
+/// WHERE of the narrow table: the object and the place in it, in one cell. The long kinds
+/// that hold caBundles go by shorter names (`crd` is kubectl's), so the name survives the cut.
+fn where_label(r: &Row<'_>) -> String {
+    let key = short_key(r).replace(".clientConfig.caBundle", ".caBundle");
+    let short_kind = match r.cert.kind.as_str() {
+        "ValidatingWebhookConfiguration" => Some("validatingwebhook"),
+        "MutatingWebhookConfiguration" => Some("mutatingwebhook"),
+        "CustomResourceDefinition" => Some("crd"),
+        _ => None,
+    };
+    match (r.cert.kind.as_str(), &r.cert.namespace, short_kind) {
+        ("kubeadm PKI", _, _) => format!("pki/{key}"),
+        (_, _, Some(kind)) => format!("{kind}/{} {key}", r.cert.name),
+        (_, Some(ns), None) => format!("{ns}/{} {key}", name_label(r)),
+        (_, None, None) => format!("{} {key}", name_label(r)),
+    }
+}
+
+/// USED BY of the narrow table: the first user, and how many more.
+fn used_by_short(r: &Row<'_>) -> String {
+    match r.cert.used_by.as_slice() {
+        [] => "-".into(),
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} (+{} more)", rest.len()),
+    }
+}
+
+/// Days left, negative once expired: `327d`, `-31d`.
+fn days_left(seconds: i64) -> String {
+    format!("{}d", seconds.div_euclid(86_400))
+}
+
+/// A column: its header, and how readily it gives up width to fit (`0`: never, else the
+/// higher the weight, the more width it keeps).
+struct Column {
+    header: &'static str,
+    weight: u32,
+}
+
+const fn col(header: &'static str, weight: u32) -> Column {
+    Column { header, weight }
+}
+
+/// A table with `gap` spaces between columns. With a `width`, the flexible column widest for
+/// its weight gives up a character at a time until the table fits, and a cell longer than its column
+/// ends in `…`. `styles[i]` colours the first cell of body row `i`, after padding, so colour
+/// never shifts a column.
+fn table(
+    cols: &[Column],
+    body: Vec<Vec<String>>,
+    gap: usize,
+    width: Option<usize>,
+    styles: &[Option<&str>],
+) -> String {
+    let mut widths: Vec<usize> = cols.iter().map(|c| c.header.chars().count()).collect();
     for row in &body {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
+    if let Some(max) = width {
+        let total = |w: &[usize]| w.iter().sum::<usize>() + gap * w.len().saturating_sub(1);
+        while total(&widths) > max {
+            let widest = (0..cols.len())
+                .filter(|&i| {
+                    cols[i].weight > 0 && widths[i] > cols[i].header.chars().count().max(8)
+                })
+                .max_by_key(|&i| (widths[i] * 100 / cols[i].weight as usize, i));
+            match widest {
+                Some(i) => widths[i] -= 1,
+                None => break,
+            }
+        }
+    }
+    let line = |cells: Vec<String>, style: Option<&str>| {
         let mut l = String::new();
         let last = cells.len() - 1;
         for (i, c) in cells.into_iter().enumerate() {
-            if i == last {
-                l.push_str(&c);
+            let c = crate::report::truncate(&c, widths[i]);
+            let pad = if i == last {
+                0
             } else {
-                let pad = widths[i] - c.chars().count();
-                l.push_str(&c);
-                l.push_str(&" ".repeat(pad + 3));
+                widths[i] - c.chars().count() + gap
+            };
+            match (i, style) {
+                (0, Some(code)) => l.push_str(&crate::report::paint(&c, code, true)),
+                _ => l.push_str(&c),
             }
+            l.push_str(&" ".repeat(pad));
         }
         l.trim_end().to_string() + "\n"
     };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
-    for row in body {
-        out.push_str(&line(row));
+    let mut out = line(cols.iter().map(|c| c.header.to_string()).collect(), None);
+    for (i, row) in body.into_iter().enumerate() {
+        out.push_str(&line(row, styles.get(i).copied().flatten()));
     }
     out
 }
 
+/// Breaks `line` at spaces so that no piece is wider than `width`; pieces after the first
+/// are indented by `indent` spaces. A word longer than the width stays whole.
+fn wrap(line: &str, width: usize, indent: usize) -> String {
+    if line.chars().count() <= width {
+        return line.to_string();
+    }
+    let lead = line.len() - line.trim_start().len();
+    let mut out = String::new();
+    let mut cur = line[..lead].to_string();
+    let mut cur_len = lead;
+    for (n, word) in line[lead..].split(' ').enumerate() {
+        let len = word.chars().count();
+        if n > 0 && cur_len + 1 + len > width {
+            out.push_str(cur.trim_end());
+            out.push('\n');
+            cur = " ".repeat(indent);
+            cur_len = indent;
+        } else if n > 0 {
+            cur.push(' ');
+            cur_len += 1;
+        }
+        cur.push_str(word);
+        cur_len += len;
+    }
+    out.push_str(&cur);
+    out
+}
+
 /// The human report: the certificate table, kubeadm's two tables for a PKI directory, the
-/// Istio root, problems and notes, and a one-line summary.
-pub fn to_text(inv: &Inventory, now: i64, days: i64) -> String {
+/// Istio root, problems and notes, and a one-line summary. Without `wide`, every line of it
+/// fits [`NARROW_WIDTH`] columns (a single word longer than that excepted).
+pub fn to_text(inv: &Inventory, now: i64, days: i64, opts: TextOptions) -> String {
     let rows = rows(inv, now, days);
     let mut out = String::new();
-    let body = rows
+    let styles: Vec<Option<&str>> = rows
         .iter()
-        .map(|r| {
-            vec![
-                r.cert.namespace.clone().unwrap_or_else(|| "-".into()),
-                name_label(r),
-                key_label(r),
-                r.cert.cert.display_name(),
-                kubeadm_time(r.cert.cert.not_after),
-                residual(r.residual_seconds),
-                issuer_label(&r.cert.cert),
-                if r.cert.used_by.is_empty() {
-                    "-".into()
-                } else {
-                    r.cert.used_by.join("; ")
-                },
-                status_label(r),
-            ]
-        })
+        .map(|r| opts.color.then(|| status_style(r.status)))
         .collect();
-    out.push_str(&table(
-        &[
-            "NAMESPACE",
-            "NAME",
-            "KEY",
-            "SUBJECT",
-            "EXPIRES",
-            "RESIDUAL TIME",
-            "ISSUER",
-            "USED BY",
-            "STATUS",
-        ],
-        body,
-    ));
+    let gap = if opts.wide { 3 } else { 2 };
+    let width = (!opts.wide).then_some(NARROW_WIDTH);
+    if opts.wide {
+        let body = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.status.as_str().to_string(),
+                    r.cert.namespace.clone().unwrap_or_else(|| "-".into()),
+                    name_label(r),
+                    key_label(r),
+                    r.cert.cert.display_name(),
+                    issuer_label(&r.cert.cert),
+                    kubeadm_time(r.cert.cert.not_before),
+                    kubeadm_time(r.cert.cert.not_after),
+                    residual(r.residual_seconds),
+                    if r.cert.used_by.is_empty() {
+                        "-".into()
+                    } else {
+                        r.cert.used_by.join("; ")
+                    },
+                    r.cert.managed_by.clone().unwrap_or_else(|| "-".into()),
+                    problem_codes(r),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                col("STATUS", 0),
+                col("NAMESPACE", 0),
+                col("NAME", 0),
+                col("KEY", 0),
+                col("SUBJECT", 0),
+                col("ISSUER", 0),
+                col("NOT BEFORE", 0),
+                col("EXPIRES", 0),
+                col("RESIDUAL TIME", 0),
+                col("USED BY", 0),
+                col("MANAGED BY", 0),
+                col("PROBLEMS", 0),
+            ],
+            body,
+            gap,
+            None,
+            &styles,
+        ));
+    } else {
+        let body = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.status.as_str().to_string(),
+                    days_left(r.residual_seconds),
+                    rfc3339(r.cert.cert.not_after)[..10].to_string(),
+                    where_label(r),
+                    used_by_short(r),
+                    problem_codes(r),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                col("STATUS", 0),
+                col("LEFT", 0),
+                col("EXPIRES", 0),
+                col("WHERE", 3),
+                col("USED BY", 2),
+                col("PROBLEMS", 2),
+            ],
+            body,
+            gap,
+            width,
+            &styles,
+        ));
+    }
     let pki: Vec<&Row<'_>> = rows.iter().filter(|r| r.cert.pki.is_some()).collect();
     if !pki.is_empty() {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -165,16 +351,34 @@ pub fn to_text(inv: &Inventory, now: i64, days: i64) -> String {
             })
             .collect();
         cas.sort_by_key(|r| r.cert.name.clone());
-        out.push('\n');
-        out.push_str(&table(
-            &[
-                "CERTIFICATE",
-                "EXPIRES",
-                "RESIDUAL TIME",
-                "CERTIFICATE AUTHORITY",
-                "EXTERNALLY MANAGED",
-                "SIGNED BY CA",
-                "KEY MATCHES",
+        // kubeadm's two tables; the narrow report leaves out EXPIRES, which the main table has.
+        let kubeadm = |cols: Vec<Column>, body: Vec<Vec<String>>| {
+            let keep = |i: usize| opts.wide || i != 1;
+            let cols: Vec<Column> = cols
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, c)| keep(i).then_some(c))
+                .collect();
+            let body = body
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .enumerate()
+                        .filter_map(|(i, c)| keep(i).then_some(c))
+                        .collect()
+                })
+                .collect();
+            format!("\n{}", table(&cols, body, gap, width, &[]))
+        };
+        out.push_str(&kubeadm(
+            vec![
+                col("CERTIFICATE", 1),
+                col("EXPIRES", 0),
+                col("RESIDUAL TIME", 0),
+                col("CERTIFICATE AUTHORITY", 0),
+                col("EXTERNALLY MANAGED", 0),
+                col("SIGNED BY CA", 0),
+                col("KEY MATCHES", 0),
             ],
             leaves
                 .iter()
@@ -192,13 +396,12 @@ pub fn to_text(inv: &Inventory, now: i64, days: i64) -> String {
                 })
                 .collect(),
         ));
-        out.push('\n');
-        out.push_str(&table(
-            &[
-                "CERTIFICATE AUTHORITY",
-                "EXPIRES",
-                "RESIDUAL TIME",
-                "EXTERNALLY MANAGED",
+        out.push_str(&kubeadm(
+            vec![
+                col("CERTIFICATE AUTHORITY", 1),
+                col("EXPIRES", 0),
+                col("RESIDUAL TIME", 0),
+                col("EXTERNALLY MANAGED", 0),
             ],
             cas.iter()
                 .filter_map(|r| {
@@ -213,9 +416,10 @@ pub fn to_text(inv: &Inventory, now: i64, days: i64) -> String {
                 .collect(),
         ));
     }
+    let mut prose = String::new();
     if let Some(root) = &inv.mesh_root {
         let left = root.cert.not_after - now;
-        out.push_str(&format!(
+        prose.push_str(&format!(
             "\nIstio mesh root: {}/{} ({}), notAfter {}: {}\n",
             root.namespace,
             root.name,
@@ -228,10 +432,10 @@ pub fn to_text(inv: &Inventory, now: i64, days: i64) -> String {
             }
         ));
         if inv.root_mismatches.is_empty() {
-            out.push_str("  every istio-ca-root-cert ConfigMap and istio.io/key-and-cert Secret matches the current root\n");
+            prose.push_str("  every istio-ca-root-cert ConfigMap and istio.io/key-and-cert Secret matches the current root\n");
         } else {
             for f in &inv.root_mismatches {
-                out.push_str(&format!("  MISMATCH {}: {}\n", f.object, f.message));
+                prose.push_str(&format!("  MISMATCH {}: {}\n", f.object, f.message));
             }
         }
     }
@@ -248,19 +452,19 @@ pub fn to_text(inv: &Inventory, now: i64, days: i64) -> String {
         })
         .collect();
     if !problems.is_empty() {
-        out.push_str("\nProblems:\n");
+        prose.push_str("\nProblems:\n");
         for p in problems {
-            out.push_str(&p);
+            prose.push_str(&p);
         }
     }
     if !inv.notes.is_empty() {
-        out.push_str("\nNotes:\n");
+        prose.push_str("\nNotes:\n");
         for n in &inv.notes {
-            out.push_str(&format!("  {n}\n"));
+            prose.push_str(&format!("  {n}\n"));
         }
     }
     let s = Summary::of(&rows);
-    out.push_str(&format!(
+    prose.push_str(&format!(
         "\n{} certificates as of {}: {} expired, {} expire within {days} days, {} not yet valid, {} ok{}\n",
         s.certificates,
         rfc3339(now),
@@ -270,6 +474,15 @@ pub fn to_text(inv: &Inventory, now: i64, days: i64) -> String {
         s.ok,
         if failing(&rows) { "" } else { " — nothing to renew" }
     ));
+    match width {
+        Some(w) => {
+            for l in prose.lines() {
+                out.push_str(&wrap(l, w, 4));
+                out.push('\n');
+            }
+        }
+        None => out.push_str(&prose),
+    }
     out
 }
 
