@@ -697,6 +697,8 @@ fn cli_audit_of_a_dump_prints_the_table_sorted_by_expiry_and_exits_1() {
         "cabundles.json",
         "--now",
         NOW_ARG,
+        "-o",
+        "wide",
     ]);
     assert_eq!(
         o.status.code(),
@@ -736,7 +738,7 @@ fn cli_audit_of_a_dump_prints_the_table_sorted_by_expiry_and_exits_1() {
 
 #[test]
 fn cli_pki_dir_prints_kubeadm_tables() {
-    let o = tlsgate(&["--pki-dir", "pki", "--now", NOW_ARG]);
+    let o = tlsgate(&["--pki-dir", "pki", "--now", NOW_ARG, "-o", "wide"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(

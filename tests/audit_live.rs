@@ -31,7 +31,7 @@ async fn live_cluster_secrets_are_audited_and_unserved_resources_skipped() {
             _ => {}
         }
     }
-    let listed = tlsgate::audit::live::list(&server.client(), &Default::default())
+    let listed = tlsgate::audit::live::list(&server.client(), &Default::default(), &mut |_, _| {})
         .await
         .expect("unserved resources are skipped, not errors");
     let mut inv = Inventory::new();
@@ -52,6 +52,43 @@ async fn live_cluster_secrets_are_audited_and_unserved_resources_skipped() {
         .not_found()
         .iter()
         .any(|p| p.contains("validatingwebhookconfigurations")));
+}
+
+/// The progress line's source: after each page, the resource being listed and the objects
+/// listed so far, ending with the whole count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_listing_reports_progress_per_resource_up_to_the_total() {
+    let server = FakeApiServer::start(&[SECRETS]).await;
+    let dump: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit/cluster-dump.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for item in dump["items"].as_array().unwrap() {
+        if item["kind"] == "Secret" {
+            server.apply(SECRETS, item.clone());
+        }
+    }
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    let listed =
+        tlsgate::audit::live::list(&server.client(), &Default::default(), &mut |plural, n| {
+            seen.push((plural.to_string(), n))
+        })
+        .await
+        .unwrap();
+    assert!(!listed.is_empty());
+    assert!(
+        seen.iter()
+            .any(|(p, n)| p == "secrets" && *n == listed.len()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].1 <= w[1].1),
+        "never counts down: {seen:?}"
+    );
+    assert_eq!(seen.last().unwrap().1, listed.len());
 }
 
 /// A `--context` the kubeconfig does not have: exit 2 and one error line naming the context

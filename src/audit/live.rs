@@ -23,8 +23,13 @@ pub struct Scope {
 const PAGE: u32 = 500;
 
 /// Lists every resource the audit reads within `scope`. ConfigMaps are listed by field
-/// selector: only `istio-ca-root-cert` matters.
-pub async fn list(client: &Client, scope: &Scope) -> anyhow::Result<Vec<Value>> {
+/// selector: only `istio-ca-root-cert` matters. `progress(plural, listed)` is called after
+/// every page with the resource being listed and the number of objects listed so far.
+pub async fn list(
+    client: &Client,
+    scope: &Scope,
+    progress: &mut dyn FnMut(&str, usize),
+) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for r in kinds::ALL.into_iter().filter(|k| k.audit) {
         if scope.namespace.is_some() && r.scope == kinds::Scope::Cluster {
@@ -39,7 +44,10 @@ pub async fn list(client: &Client, scope: &Scope) -> anyhow::Result<Vec<Value>> 
                 kind: r.kind.into(),
                 plural: r.plural.into(),
             };
-            match list_all(client, &ar, scope, r.id == kinds::Id::ConfigMap).await {
+            progress(r.plural, out.len());
+            let before = out.len();
+            let mut page = |n: usize| progress(r.plural, before + n);
+            match list_all(client, &ar, scope, r.id == kinds::Id::ConfigMap, &mut page).await {
                 Ok(items) => {
                     out.extend(items);
                     break;
@@ -67,6 +75,7 @@ async fn list_all(
     ar: &ApiResource,
     scope: &Scope,
     root_cert_only: bool,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Value>, kube::Error> {
     let api = match &scope.namespace {
         Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, ar),
@@ -99,6 +108,7 @@ async fn list_all(
                 }
             }
         }
+        progress(out.len());
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => break,

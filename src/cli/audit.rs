@@ -9,13 +9,17 @@ use crate::analysis::Analyzer;
 use crate::audit::{self, Inventory};
 use anyhow::Context;
 use clap::ValueEnum;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Output {
+    /// The columns an operator acts on, within 120 columns.
     Text,
+    /// Every column (subject, issuer, both dates, every user, manager, problems).
+    Wide,
     Json,
     Html,
     /// Text exposition of x509-certificate-exporter's series, for node-exporter's textfile
@@ -78,6 +82,10 @@ pub struct Args {
     pub gateway_namespace: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub output: Output,
+    /// Colour STATUS in the text table: auto (on a terminal, unless NO_COLOR is set), always,
+    /// never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: super::ColorWhen,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -134,7 +142,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             // One line: what failed, which cluster, the root cause (kube's chain repeats
             // "client error (Connect)" at every layer).
-            audit::live::list(&client, &scope).await.map_err(|e| {
+            let bar = progress_line();
+            let listed = audit::live::list(&client, &scope, &mut |plural, n| {
+                bar.set_message(format!("listing {plural}: {n} objects so far"));
+            })
+            .await;
+            bar.finish_and_clear();
+            listed.map_err(|e| {
                 let root = e.root_cause().to_string();
                 let what = e.to_string();
                 let cluster = crate::cluster::connect::describe(&target);
@@ -172,7 +186,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let now = args.now.unwrap_or_else(crate::wall_clock);
     let days = policy.expiry_warning_days;
     let text = match args.output {
-        Output::Text => audit::render::to_text(&inventory, now, days),
+        Output::Text | Output::Wide => audit::render::to_text(
+            &inventory,
+            now,
+            days,
+            audit::render::TextOptions {
+                wide: args.output == Output::Wide,
+                color: args.color.enabled(std::io::stdout().is_terminal()),
+            },
+        ),
         Output::Json => audit::render::to_json(&inventory, now, days) + "\n",
         Output::Html => audit::render::to_html(&inventory, now, days),
         Output::Prometheus => audit::render::to_prometheus(&inventory, now),
@@ -212,6 +234,22 @@ fn deprecated_kubeconfig(files: &[PathBuf]) -> String {
          write --kubeconfig-certs for that (--kubeconfig now names the kubeconfig to connect with)",
         names.join(", ")
     )
+}
+
+/// A spinner on stderr while a live cluster is listed, so a long audit shows it is working;
+/// hidden when stderr is not a terminal (a CI log, a pipe), where it would be noise.
+fn progress_line() -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message("connecting");
+    bar
 }
 
 fn list(paths: &[PathBuf]) -> String {

@@ -141,7 +141,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let text = match args.output {
         Output::Json => report.to_json() + "\n",
-        Output::Text => report.to_text(std::io::stdout().is_terminal()),
+        Output::Text => {
+            report.to_text(super::ColorWhen::Auto.enabled(std::io::stdout().is_terminal()))
+        }
         Output::Sarif => report.to_sarif(),
         Output::Junit => report.to_junit(subjects.as_deref().unwrap_or_default()),
     };

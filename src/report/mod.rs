@@ -180,7 +180,8 @@ impl Report {
     }
 }
 
-fn paint(s: &str, code: &str, color: bool) -> String {
+/// `s` in the SGR style `code` (`"31;1"`: bold red) when `color`, else as it is.
+pub fn paint(s: &str, code: &str, color: bool) -> String {
     if color {
         format!("\x1b[{code}m{s}\x1b[0m")
     } else {
