@@ -147,8 +147,8 @@ fn check_secret(s: &Secret, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
                 Code::CaMissing,
                 "data",
                 format!(
-                    "{who} verifies client certificates ({}) with this secret, but it has no ca.crt or cacert and there is no {}-cacert secret",
-                    r.reference.path, s.meta.name
+                    "{who} verifies client certificates ({}) with this secret, but it has no ca.crt or cacert and there is no {} secret",
+                    r.reference.path, analysis::companion_ca_secret(&s.meta.name)
                 ),
             ));
         }
@@ -307,7 +307,10 @@ fn coverage_issues(
 }
 
 fn companion_ca_exists(namespace: &str, name: &str, ctx: &Ctx<'_>) -> bool {
-    match ctx.lookup.secret(namespace, &format!("{name}-cacert")) {
+    match ctx
+        .lookup
+        .secret(namespace, &analysis::companion_ca_secret(name))
+    {
         Found::Yes(s) => s.summary.ca.is_some(),
         _ => false,
     }
@@ -493,8 +496,8 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             Code::CaMissing,
             r.path.clone(),
             format!(
-                "client certificates are verified (MUTUAL) but {src} has no ca.crt or cacert and there is no {}-cacert secret; add the client CA as ca.crt",
-                secret.name
+                "client certificates are verified (MUTUAL) but {src} has no ca.crt or cacert and there is no {} secret; add the client CA as ca.crt",
+                analysis::companion_ca_secret(&secret.name)
             ),
         ));
     }
@@ -755,7 +758,7 @@ fn mesh_root_issues(
     }
     vec![Issue::new(
         Code::IstioRootMismatch,
-        analysis::data_path("root-cert.pem"),
+        analysis::data_path(analysis::ROOT_CERT_KEY),
         format!(
             "root-cert.pem of {namespace}/{name} ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…); workloads using it will fail mTLS after the root transition",
             theirs.display_name(),
@@ -770,7 +773,7 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
     if cm.metadata.name != "istio-ca-root-cert" {
         return Vec::new();
     }
-    let key = "root-cert.pem";
+    let key = analysis::ROOT_CERT_KEY;
     let Some(pem) = cm.data.get(key) else {
         return vec![Issue::new(
             Code::SecretMalformed,

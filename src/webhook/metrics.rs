@@ -324,7 +324,7 @@ impl Collector for ViewCollector {
             (
                 "x509_cert_expired",
                 "1 when the certificate is expired",
-                |_, na, now| i64::from(now > na),
+                |_, na, now| i64::from(crate::analysis::validity::is_expired_at(na, now)),
             ),
         ];
         for (name, help, value) in gauges {
