@@ -817,12 +817,18 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
 }
 
 /// DELETE of a Secret: who still uses it. Never denies inside a terminating namespace.
+/// `old` is the Secret being deleted, when the request carries it: its `tlsgate.io/skip`
+/// annotation and ignore label count as on any other write.
 pub fn check_delete(
     secret_ns: &str,
     secret_name: &str,
     namespace_terminating: bool,
+    old: Option<&crate::model::Meta>,
     ctx: &Ctx<'_>,
 ) -> Vec<Finding> {
+    if old.is_some_and(|m| exempt::is_ignored(&m.labels)) {
+        return Vec::new();
+    }
     let oref = ObjectRef {
         api_version: "v1".into(),
         kind: "Secret".into(),
@@ -859,7 +865,15 @@ pub fn check_delete(
     )
     .with_severity(severity)
     .on(&oref);
-    ctx.policy.apply(vec![f])
+    let none = std::collections::BTreeMap::new();
+    let exemptions = exempt::Exemptions::of(
+        "Secret",
+        Some(secret_ns),
+        secret_name,
+        old.map_or(&none, |m| &m.annotations),
+        &ctx.policy.exemptions,
+    );
+    exemptions.apply(ctx.policy.apply(vec![f]))
 }
 
 /// UPDATE ratchet: a finding that was already present on the old object only warns, so
