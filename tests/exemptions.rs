@@ -209,6 +209,27 @@ fn secret_annotation_does_not_skip_the_finding_on_the_gateway() {
     assert_eq!(f.severity, Severity::Deny);
 }
 
+#[test]
+fn sarif_marks_a_finding_skipped_by_annotation_as_suppressed_in_source() {
+    let mut loaded = tlsgate::load::Loaded::default();
+    let text = serde_json::to_string(&json!([skip_expired(expired_secret())])).unwrap();
+    tlsgate::load::load_text(&text, "k8s/secret.json", &mut loaded);
+    let report = tlsgate::lint::lint(&loaded, &Policy::default(), NOW, Arc::new(Analyzer::new()));
+    let sarif: Value = serde_json::from_str(&report.to_sarif()).unwrap();
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "cert-expired")
+        .unwrap();
+    assert_eq!(result["level"], "note");
+    assert_eq!(result["suppressions"][0]["kind"], "inSource");
+    assert_eq!(
+        result["suppressions"][0]["justification"],
+        "skipped by annotation tlsgate.io/skip: partner rotates in March (TICKET-123)"
+    );
+}
+
 // ---- the policy file ----------------------------------------------------------------------
 
 #[track_caller]
