@@ -180,8 +180,8 @@ fn check_secret(
                 Code::CaMissing,
                 "data",
                 format!(
-                    "{who} verifies {verifies} ({}) with this secret, but it has no ca.crt or cacert and there is no {}-cacert secret",
-                    r.reference.path, s.meta.name
+                    "{who} verifies {verifies} ({}) with this secret, but it has no ca.crt or cacert and there is no {} secret",
+                    r.reference.path, analysis::companion_ca_secret(&s.meta.name)
                 ),
             ));
         }
@@ -347,7 +347,10 @@ fn coverage_issues(
 }
 
 fn companion_ca_exists(namespace: &str, name: &str, ctx: &Ctx<'_>) -> bool {
-    match ctx.lookup.secret(namespace, &format!("{name}-cacert")) {
+    match ctx
+        .lookup
+        .secret(namespace, &analysis::companion_ca_secret(name))
+    {
         Found::Yes(s) => s.summary.ca.is_some(),
         _ => false,
     }
@@ -536,13 +539,13 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     {
         let message = if r.client {
             format!(
-                "the server certificate is verified (insecureSkipVerify is not set) but {src} has no ca.crt or cacert and there is no {}-cacert secret; add the server's CA as ca.crt",
-                secret.name
+                "the server certificate is verified (insecureSkipVerify is not set) but {src} has no ca.crt or cacert and there is no {} secret; add the server's CA as ca.crt",
+                analysis::companion_ca_secret(&secret.name)
             )
         } else {
             format!(
-                "client certificates are verified (MUTUAL) but {src} has no ca.crt or cacert and there is no {}-cacert secret; add the client CA as ca.crt",
-                secret.name
+                "client certificates are verified (MUTUAL) but {src} has no ca.crt or cacert and there is no {} secret; add the client CA as ca.crt",
+                analysis::companion_ca_secret(&secret.name)
             )
         };
         out.push(Issue::new(Code::CaMissing, r.path.clone(), message));
@@ -863,7 +866,7 @@ fn mesh_root_issues(
     }
     vec![Issue::new(
         Code::IstioRootMismatch,
-        analysis::data_path("root-cert.pem"),
+        analysis::data_path(analysis::ROOT_CERT_KEY),
         format!(
             "root-cert.pem of {namespace}/{name} ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…); workloads using it will fail mTLS after the root transition",
             theirs.display_name(),
@@ -878,7 +881,7 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
     if cm.metadata.name != "istio-ca-root-cert" {
         return Vec::new();
     }
-    let key = "root-cert.pem";
+    let key = analysis::ROOT_CERT_KEY;
     let Some(pem) = cm.data.get(key) else {
         return vec![Issue::new(
             Code::SecretMalformed,
@@ -922,12 +925,18 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
 }
 
 /// DELETE of a Secret: who still uses it. Never denies inside a terminating namespace.
+/// `old` is the Secret being deleted, when the request carries it: its `tlsgate.io/skip`
+/// annotation and ignore label count as on any other write.
 pub fn check_delete(
     secret_ns: &str,
     secret_name: &str,
     namespace_terminating: bool,
+    old: Option<&crate::model::Meta>,
     ctx: &Ctx<'_>,
 ) -> Vec<Finding> {
+    if old.is_some_and(|m| exempt::is_ignored(&m.labels)) {
+        return Vec::new();
+    }
     let oref = ObjectRef {
         api_version: "v1".into(),
         kind: "Secret".into(),
@@ -964,7 +973,15 @@ pub fn check_delete(
     )
     .with_severity(severity)
     .on(&oref);
-    ctx.policy.apply(vec![f])
+    let none = std::collections::BTreeMap::new();
+    let exemptions = exempt::Exemptions::of(
+        "Secret",
+        Some(secret_ns),
+        secret_name,
+        old.map_or(&none, |m| &m.annotations),
+        &ctx.policy.exemptions,
+    );
+    exemptions.apply(ctx.policy.apply(vec![f]))
 }
 
 /// UPDATE ratchet: a finding that was already present on the old object only warns, so

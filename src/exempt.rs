@@ -135,6 +135,12 @@ impl Exemption {
     }
 }
 
+/// Was the finding whose [`Finding::skipped`] note this is skipped by the annotation (rather
+/// than the policy file)?
+pub fn by_annotation(note: &str) -> bool {
+    note.starts_with(&format!("skipped by annotation {SKIP_ANNOTATION}"))
+}
+
 /// Everything that exempts findings on one object, and what was wrong with its annotation.
 #[derive(Debug, Clone, Default)]
 pub struct Exemptions {

@@ -292,7 +292,9 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
                 (_, None) => continue,
                 (0, Some(c)) => c.not_after,
                 (1, Some(c)) => c.not_before,
-                (2, Some(c)) => i64::from(now > c.not_after),
+                (2, Some(c)) => {
+                    i64::from(crate::analysis::validity::is_expired_at(c.not_after, now))
+                }
                 (3, Some(c)) => c.not_after - now,
                 (_, Some(c)) => now - c.not_before,
             };

@@ -276,6 +276,39 @@ fn seed_secret_cn_only_serial_zero_is_admitted_with_warnings_kubectl_prints() {
     }
 }
 
+#[test]
+fn an_expired_secret_annotated_tlsgate_io_skip_is_admitted_with_a_warning_saying_skipped() {
+    let Some(env) = env() else { return };
+    let _g = shared();
+    env.namespace("e2e-skip");
+    let skipped = fixture_secret("expired-tls-skipped.yaml", "e2e-skip", "skipped-credential");
+    let out = env.apply_ok(&skipped);
+    assert!(
+        out.contains("Warning: ")
+            && out.contains("(skipped by annotation tlsgate.io/skip: partner rotates in March (TICKET-123)) [cert-expired] at data[\"tls.crt\"]"),
+        "{out}"
+    );
+    // The same Secret without the annotation is denied.
+    env.apply_denied(
+        &fixture_secret("expired-tls.yaml", "e2e-skip", "unskipped-credential"),
+        Code::CertExpired,
+    );
+}
+
+#[test]
+fn an_expired_secret_labelled_tlsgate_io_ignore_never_reaches_tlsgate() {
+    let Some(env) = env() else { return };
+    // Counts requests: no other test may send one meanwhile.
+    let _g = METRICS.write().unwrap_or_else(|e| e.into_inner());
+    env.namespace("e2e-skip");
+    let mut ignored = fixture_secret("expired-tls.yaml", "e2e-skip", "ignored-credential");
+    ignored["metadata"]["labels"] = json!({"tlsgate.io/ignore": "true"});
+    let before = env.requests();
+    let out = env.apply_ok(&ignored);
+    assert!(!out.contains("tlsgate"), "{out}");
+    assert_eq!(env.requests(), before, "the objectSelector let it through");
+}
+
 // ---- matchConditions -------------------------------------------------------------------
 
 #[test]

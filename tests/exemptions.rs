@@ -209,6 +209,27 @@ fn secret_annotation_does_not_skip_the_finding_on_the_gateway() {
     assert_eq!(f.severity, Severity::Deny);
 }
 
+#[test]
+fn sarif_marks_a_finding_skipped_by_annotation_as_suppressed_in_source() {
+    let mut loaded = tlsgate::load::Loaded::default();
+    let text = serde_json::to_string(&json!([skip_expired(expired_secret())])).unwrap();
+    tlsgate::load::load_text(&text, "k8s/secret.json", &mut loaded);
+    let report = tlsgate::lint::lint(&loaded, &Policy::default(), NOW, Arc::new(Analyzer::new()));
+    let sarif: Value = serde_json::from_str(&report.to_sarif()).unwrap();
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "cert-expired")
+        .unwrap();
+    assert_eq!(result["level"], "note");
+    assert_eq!(result["suppressions"][0]["kind"], "inSource");
+    assert_eq!(
+        result["suppressions"][0]["justification"],
+        "skipped by annotation tlsgate.io/skip: partner rotates in March (TICKET-123)"
+    );
+}
+
 // ---- the policy file ----------------------------------------------------------------------
 
 #[track_caller]
@@ -263,7 +284,15 @@ fn secret_create(edit: impl FnOnce(Value) -> Value) -> Value {
 }
 
 fn review_with(review: &Value, now: i64, policy: &Policy) -> Answer {
-    let view = Index::new(Arc::new(Analyzer::new()));
+    review_in(&[], review, now, policy)
+}
+
+/// Reviews against a cluster view holding `objects`.
+fn review_in(objects: &[Value], review: &Value, now: i64, policy: &Policy) -> Answer {
+    let mut view = Index::new(Arc::new(Analyzer::new()));
+    for v in objects {
+        view.upsert(&tlsgate::model::Object::from_value(v).unwrap().unwrap());
+    }
     let analyzer = Analyzer::new();
     Reviewer {
         lookup: &view,
@@ -325,6 +354,35 @@ fn admission_policy_exemption_allows_with_a_warning_that_says_skipped() {
         warnings(&a).iter().any(|w| w.contains(
             "(skipped by policy file exemptions[0]: legacy partner endpoint) [cert-expired]"
         )),
+        "{:?}",
+        warnings(&a)
+    );
+}
+
+#[test]
+fn admission_delete_of_a_secret_in_use_is_skipped_by_the_old_objects_annotation() {
+    let mut r = capture("secret-delete-live-v1.json");
+    r["request"]["oldObject"] = annotate(
+        r["request"]["oldObject"].clone(),
+        &[("tlsgate.io/skip", "secret-in-use")],
+    );
+    let secret = capture("secret-create-live-v1.json")["request"]["object"].clone();
+    let gateway = capture("gateway-create-live-v1alpha3.json")["request"]["object"].clone();
+    // 2026-12-01, while the captured certificates are valid.
+    let a = review_in(
+        &[secret, gateway],
+        &r,
+        1_796_083_200,
+        &policy("denyDeleteInUse: true"),
+    );
+    assert!(a.allowed, "{}", a.body);
+    assert!(
+        warnings(&a)
+            .iter()
+            .any(|w| w.contains("Gateway istio-system/mygateway")
+                && w.ends_with(
+                    "(skipped by annotation tlsgate.io/skip) [secret-in-use] at metadata.name"
+                )),
         "{:?}",
         warnings(&a)
     );

@@ -69,6 +69,22 @@ fn sarif_of_the_examples_is_valid_and_uploadable() {
 }
 
 #[test]
+fn a_finding_skipped_by_annotation_is_uploaded_as_suppressed() {
+    let file = "tests/fixtures/secrets/expired-tls-skipped.yaml";
+    let o = tlsgate(&["lint", file, "--now", NOW, "-o", "sarif"], None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a skipped denial must not fail lint"
+    );
+    let sarif: Value = serde_json::from_slice(&o.stdout).expect("SARIF is JSON");
+    sarif_check::assert_uploadable(&sarif, &root());
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "cert-expired");
+    assert_eq!(result["suppressions"][0]["kind"], "inSource");
+}
+
+#[test]
 fn every_rule_of_every_code_has_help_after_a_full_run() {
     let o = tlsgate(&["lint", "examples/", "--now", NOW, "-o", "sarif"], None);
     let sarif = sarif_of(&o);

@@ -159,3 +159,65 @@ fn derive_ed25519(private_key: &[u8]) -> Option<Vec<u8>> {
 pub fn matches(key: &KeyFacts, cert_key: &PublicKeyMaterial) -> bool {
     key.public == *cert_key
 }
+
+/// Why a PEM private key cannot serve with a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairError {
+    /// The bytes do not split into PEM blocks (the reason, never the bytes).
+    NotPem(String),
+    NoKeyBlock,
+    Key(KeyError),
+    /// The key is readable and belongs to another certificate.
+    Mismatch {
+        facts: KeyFacts,
+    },
+}
+
+impl PairError {
+    /// The finding code of this failure, the same in every door: an encrypted key is
+    /// `key-encrypted`, another certificate's key `key-mismatch`, anything unreadable
+    /// `secret-malformed`.
+    pub fn code(&self) -> crate::finding::Code {
+        use crate::finding::Code;
+        match self {
+            PairError::Key(KeyError::Encrypted) => Code::KeyEncrypted,
+            PairError::Mismatch { .. } => Code::KeyMismatch,
+            _ => Code::SecretMalformed,
+        }
+    }
+}
+
+impl std::fmt::Display for PairError {
+    /// The predicate after the key's name: "`tls.key` is encrypted; …".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PairError::NotPem(e) => f.write_str(e),
+            PairError::NoKeyBlock => f.write_str("holds no PRIVATE KEY block"),
+            PairError::Key(e) => e.fmt(f),
+            PairError::Mismatch { facts } => write!(
+                f,
+                "({} {}) does not belong to the certificate",
+                facts.algorithm, facts.encoding
+            ),
+        }
+    }
+}
+
+/// The one key↔certificate rule: reads the first private-key block of `bytes` and, when
+/// `cert_key` is given, checks that it is that certificate's key. Used by the analysis of
+/// Secrets, the audit of kubeadm PKI and kubeconfigs, and so by every door.
+pub fn check_pair(
+    bytes: &[u8],
+    cert_key: Option<&PublicKeyMaterial>,
+) -> Result<KeyFacts, PairError> {
+    let blocks = super::pem::parse(bytes, 4).map_err(|e| PairError::NotPem(e.to_string()))?;
+    let block = blocks
+        .into_iter()
+        .find(|b| b.label.contains("PRIVATE KEY"))
+        .ok_or(PairError::NoKeyBlock)?;
+    let facts = parse(&block).map_err(PairError::Key)?;
+    match cert_key {
+        Some(k) if !matches(&facts, k) => Err(PairError::Mismatch { facts }),
+        _ => Ok(facts),
+    }
+}

@@ -38,6 +38,16 @@ pub enum Role {
     SigningCa,
 }
 
+/// A bundle finding with the severity its [`Code`] defaults to: the one place bundle findings
+/// get a severity, so the policy file and the docs describe what really happens.
+fn issue(code: Code, message: String) -> (Code, Severity, String) {
+    (code, code.default_severity(), message)
+}
+
+/// The one exception to a code's default: `weak-signature` is a warning for SHA-1, which some
+/// clients still accept, but MD5 is denied, because no TLS stack accepts it.
+pub const MD5_SEVERITY: Severity = Severity::Deny;
+
 /// A parsed PEM bundle: the certificates and what is wrong with them regardless of time.
 #[derive(Debug, Default)]
 pub struct Bundle {
@@ -56,7 +66,7 @@ impl Bundle {
         Bundle {
             role,
             certs: Vec::new(),
-            issues: vec![(Code::SecretMalformed, Severity::Deny, message)],
+            issues: vec![issue(Code::SecretMalformed, message)],
         }
     }
 }
@@ -154,9 +164,8 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
                 "certificate #0 "
             };
             if let Some(leaf) = bundle.certs.first().filter(|c| c.san_malformed) {
-                bundle.issues.push((
+                bundle.issues.push(issue(
                     Code::SanMalformed,
-                    Severity::Warn,
                     format!(
                         "{which}({}) has a subjectAltName extension that cannot be parsed; Go and browsers refuse the certificate and host coverage was not checked; reissue it",
                         leaf.display_name()
@@ -169,9 +178,8 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
                 .first()
                 .filter(|c| !c.has_san_extension && !c.is_ca && !c.client_auth_only)
             {
-                bundle.issues.push((
+                bundle.issues.push(issue(
                     Code::NoSubjectAltName,
-                    Severity::Warn,
                     format!(
                         "{}({}) has no subjectAltName; Go ≥ 1.15 and browsers ignore the CN it relies on; reissue it with -addext subjectAltName=DNS:{}",
                         if bundle.certs.len() == 1 { "" } else { "certificate #0 " },
@@ -185,9 +193,8 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
         Role::CaBundle => {
             for (i, c) in bundle.certs.iter().enumerate() {
                 if !c.is_ca {
-                    bundle.issues.push((
+                    bundle.issues.push(issue(
                         Code::CaNotCa,
-                        Severity::Deny,
                         format!(
                             "certificate #{i} ({}) is not a CA (no basicConstraints CA:TRUE), so it cannot verify client certificates; put the issuing CA here",
                             c.display_name()
@@ -206,9 +213,8 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
 fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertInfo, role: Role) {
     if let cert::KeyAlgorithm::Rsa { bits } = c.key_algorithm {
         if bits < 2048 {
-            out.push((
+            out.push(issue(
                 Code::WeakKey,
-                Severity::Warn,
                 format!("{who} has a {bits}-bit RSA key; use at least 2048 bits"),
             ));
         }
@@ -219,12 +225,11 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
     match c.signature_strength {
         SignatureStrength::Md5 if verified => out.push((
             Code::WeakSignature,
-            Severity::Deny,
+            MD5_SEVERITY,
             format!("{who} is signed with MD5 ({}), which no TLS stack accepts; reissue it", c.signature_algorithm),
         )),
-        SignatureStrength::Sha1 if verified => out.push((
+        SignatureStrength::Sha1 if verified => out.push(issue(
             Code::WeakSignature,
-            Severity::Warn,
             format!("{who} is signed with SHA-1 ({}), rejected by Go and browsers; reissue it with SHA-256", c.signature_algorithm),
         )),
         _ => {}
@@ -235,9 +240,8 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
             SerialProblem::Negative => "a negative serial number",
             SerialProblem::TooLong => "a serial number longer than 20 octets",
         };
-        out.push((
+        out.push(issue(
             Code::SerialInvalid,
-            Severity::Warn,
             format!("{who} has {what} (RFC 5280 §4.1.2.2); strict clients reject it — sign with -CAcreateserial instead of -set_serial 0"),
         ));
     }
@@ -252,9 +256,8 @@ fn chain_order(bundle: &mut Bundle) {
     }
     if certs[0].is_ca && certs.iter().skip(1).any(|c| !c.is_ca) {
         let pos = certs.iter().position(|c| !c.is_ca).unwrap_or(0);
-        bundle.issues.push((
+        bundle.issues.push(issue(
             Code::ChainOrder,
-            Severity::Warn,
             format!(
                 "the leaf certificate ({}) is #{pos}, not first; put it first, then its issuers (`cat leaf.crt intermediate.crt`)",
                 certs[pos].display_name()
@@ -264,9 +267,8 @@ fn chain_order(bundle: &mut Bundle) {
     }
     for i in 0..certs.len() - 1 {
         if !issued_by(&certs[i], &certs[i + 1]) {
-            bundle.issues.push((
+            bundle.issues.push(issue(
                 Code::ChainOrder,
-                Severity::Warn,
                 format!(
                     "certificate #{i} ({}) is issued by {}, but the next certificate is {}",
                     certs[i].display_name(),
@@ -293,10 +295,20 @@ pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
 /// Decoded data of a Secret, by key.
 pub type SecretData = BTreeMap<String, Vec<u8>>;
 
+/// The keys of a `kubernetes.io/tls` Secret, as `kubectl create secret tls` writes them.
+pub const TLS_PAIR: (&str, &str) = ("tls.crt", "tls.key");
 /// Where a gateway finds its server certificate and key, in Istio's order of preference.
-pub const SERVER_PAIRS: [(&str, &str); 2] = [("cert", "key"), ("tls.crt", "tls.key")];
+pub const SERVER_PAIRS: [(&str, &str); 2] = [("cert", "key"), TLS_PAIR];
 /// Where a gateway finds the CA for client certificates, in Istio's order of preference.
 pub const CA_KEYS: [&str; 2] = ["cacert", "ca.crt"];
+/// The mesh root in `istio-ca-root-cert` ConfigMaps, workload Secrets and `cacerts`.
+pub const ROOT_CERT_KEY: &str = "root-cert.pem";
+
+/// The Secret Istio reads the client CA from when the credential `name` has no CA key of its
+/// own (MUTUAL): `<name>-cacert`.
+pub fn companion_ca_secret(name: &str) -> String {
+    format!("{name}-cacert")
+}
 
 #[derive(Debug, Clone)]
 pub struct ServerCredential {
@@ -482,7 +494,7 @@ impl Analyzer {
             return s;
         }
         if secret_type == "kubernetes.io/tls" {
-            for k in ["tls.crt", "tls.key"] {
+            for k in [TLS_PAIR.0, TLS_PAIR.1] {
                 if non_empty(data, k).is_none() {
                     s.issues.push(Issue::new(
                         Code::SecretMalformed,
@@ -592,50 +604,17 @@ impl Analyzer {
         cert_key: &str,
     ) {
         let path = data_path(key_key);
-        let block = match pem::parse(bytes, 4) {
-            Ok(blocks) => blocks.into_iter().find(|b| b.label.contains("PRIVATE KEY")),
-            Err(e) => {
-                s.issues.push(Issue::new(
-                    Code::SecretMalformed,
-                    path,
-                    format!("{key_key} {e}"),
-                ));
-                return;
-            }
-        };
-        let Some(block) = block else {
-            s.issues.push(Issue::new(
-                Code::SecretMalformed,
-                path,
-                format!("{key_key} holds no PRIVATE KEY block"),
-            ));
+        let Err(e) = key::check_pair(bytes, cert.as_ref().map(|c| &c.public_key)) else {
             return;
         };
-        match key::parse(&block) {
-            Ok(facts) => {
-                let Some(cert) = cert else { return };
-                if !key::matches(&facts, &cert.public_key) {
-                    s.issues.push(Issue::new(
-                        Code::KeyMismatch,
-                        path,
-                        format!(
-                            "{key_key} ({} {}) does not belong to the certificate in {cert_key} ({}, {}); the pair was mixed up",
-                            facts.algorithm, facts.encoding, cert.display_name(), cert.key_algorithm
-                        ),
-                    ));
-                }
-            }
-            Err(key::KeyError::Encrypted) => s.issues.push(Issue::new(
-                Code::KeyEncrypted,
-                path,
-                format!("{key_key} {}", key::KeyError::Encrypted),
-            )),
-            Err(e) => s.issues.push(Issue::new(
-                Code::SecretMalformed,
-                path,
-                format!("{key_key} {e}"),
-            )),
-        }
+        let message = match (&e, &cert) {
+            (key::PairError::Mismatch { facts }, Some(cert)) => format!(
+                "{key_key} ({} {}) does not belong to the certificate in {cert_key} ({}, {}); the pair was mixed up",
+                facts.algorithm, facts.encoding, cert.display_name(), cert.key_algorithm
+            ),
+            _ => format!("{key_key} {e}"),
+        };
+        s.issues.push(Issue::new(e.code(), path, message));
     }
 
     fn key_and_cert(&self, s: &mut CredentialSummary, data: &SecretData) {
@@ -695,7 +674,7 @@ impl Analyzer {
         for issue in &mut s.issues[before..] {
             if issue.code == Code::KeyMismatch {
                 issue.code = Code::IstioCaInvalid;
-                issue.severity = Severity::Deny;
+                issue.severity = issue.code.default_severity();
             }
         }
         let root = non_empty(data, "root-cert.pem")

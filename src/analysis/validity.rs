@@ -29,13 +29,20 @@ pub enum Window {
 /// RFC 5280 §4.1.2.5: valid from notBefore through notAfter inclusive. Every door (analysis,
 /// audit, the self-managed planner) asks this function.
 pub fn window(c: &CertInfo, now: i64) -> Window {
-    if now > c.not_after {
+    if is_expired_at(c.not_after, now) {
         Window::Expired
     } else if now < c.not_before {
         Window::NotYetValid
     } else {
         Window::Valid
     }
+}
+
+/// Has a certificate with this notAfter expired at `now`? notAfter itself is still valid
+/// (RFC 5280 §4.1.2.5). For callers that hold only the notAfter (the serving certificate's
+/// readiness, its expiry log, the `x509_cert_expired` metric).
+pub fn is_expired_at(not_after: i64, now: i64) -> bool {
+    now > not_after
 }
 
 /// Whether `c` is inside its validity window at `now`.
@@ -122,56 +129,53 @@ pub fn bundle_windows(
     now: i64,
     warn_within_days: i64,
 ) -> Vec<(Code, String)> {
+    (0..bundle.certs.len())
+        .filter_map(|i| member_validity(key, bundle, i, now, warn_within_days))
+        .collect()
+}
+
+/// The finding of certificate `i` of the bundle at `key`, by the table in the module doc: the
+/// one decision lint, the webhook and the audit all read.
+pub fn member_validity(
+    key: &str,
+    bundle: &Bundle,
+    i: usize,
+    now: i64,
+    warn_within_days: i64,
+) -> Option<(Code, String)> {
     let certs = &bundle.certs;
-    let who = |i: usize, c: &CertInfo| {
-        if certs.len() > 1 {
-            format!("{key} certificate #{i} ({})", c.display_name())
-        } else {
-            format!("{key} ({})", c.display_name())
-        }
+    let c = certs.get(i)?;
+    let who = if certs.len() > 1 {
+        format!("{key} certificate #{i} ({})", c.display_name())
+    } else {
+        format!("{key} ({})", c.display_name())
     };
-    let mut out = Vec::new();
-    match bundle.role {
-        Role::ServerChain | Role::SigningCa => {
-            for (i, c) in certs.iter().enumerate() {
-                let finding = if i == 0 {
-                    cert_validity(c, now, warn_within_days)
-                } else {
-                    chain_member(c, now, warn_within_days)
-                };
-                if let Some((code, msg)) = finding {
-                    out.push((code, format!("{} {msg}", who(i, c))));
-                }
-            }
-        }
+    let finding = match bundle.role {
+        Role::ServerChain | Role::SigningCa if i == 0 => cert_validity(c, now, warn_within_days),
+        Role::ServerChain | Role::SigningCa => chain_member(c, now, warn_within_days),
         Role::CaBundle => {
             let valid = certs.iter().filter(|c| is_valid_at(c, now)).count();
-            for (i, c) in certs.iter().enumerate() {
-                let finding = if valid == 0 {
-                    cert_validity(c, now, warn_within_days).map(|(code, msg)| {
-                        if certs.len() > 1 {
-                            (code, format!("{msg}; no CA in {key} is valid, so nothing it should verify can be verified"))
-                        } else {
-                            (code, msg)
-                        }
+            if valid == 0 {
+                cert_validity(c, now, warn_within_days).map(|(code, msg)| {
+                    if certs.len() > 1 {
+                        (code, format!("{msg}; no CA in {key} is valid, so nothing it should verify can be verified"))
+                    } else {
+                        (code, msg)
+                    }
+                })
+            } else {
+                outside(c, now)
+                    .map(|msg| {
+                        (
+                            Code::ChainCertExpired,
+                            format!("{msg}; {key} still holds {} (a CA rotation in progress), so remove it once nothing it signed is in use", count(valid, "valid CA")),
+                        )
                     })
-                } else {
-                    outside(c, now)
-                        .map(|msg| {
-                            (
-                                Code::ChainCertExpired,
-                                format!("{msg}; {key} still holds {} (a CA rotation in progress), so remove it once nothing it signed is in use", count(valid, "valid CA")),
-                            )
-                        })
-                        .or_else(|| expiring(c, now, warn_within_days))
-                };
-                if let Some((code, msg)) = finding {
-                    out.push((code, format!("{} {msg}", who(i, c))));
-                }
+                    .or_else(|| expiring(c, now, warn_within_days))
             }
         }
-    }
-    out
+    };
+    finding.map(|(code, msg)| (code, format!("{who} {msg}")))
 }
 
 /// An intermediate or cross-sign after the leaf: clients that trust a newer root build a path

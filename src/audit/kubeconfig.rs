@@ -213,6 +213,7 @@ fn entry(
         pki: None,
         problems,
         skips: Vec::new(),
+        bundle: None,
     }
 }
 
@@ -291,12 +292,14 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
             certs.first(),
         ) {
             match super::pki::key_matches(&kbytes, leaf) {
-                Ok(true) => {}
-                Ok(false) => problems.push(Problem::new(
-                    Code::KeyMismatch,
-                    format!("{kkey} does not belong to {key} ({})", leaf.display_name()),
-                )),
-                Err(e) => problems.push(Problem::new(Code::SecretMalformed, format!("{kkey} {e}"))),
+                Ok(()) => {}
+                Err(e @ crate::analysis::key::PairError::Mismatch { .. }) => {
+                    problems.push(Problem::new(
+                        e.code(),
+                        format!("{kkey} does not belong to {key} ({})", leaf.display_name()),
+                    ))
+                }
+                Err(e) => problems.push(Problem::new(e.code(), format!("{kkey} {e}"))),
             }
         }
         // The client certificate must be signed by the CA of every cluster it is used with

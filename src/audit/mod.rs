@@ -126,6 +126,9 @@ pub struct AuditedCert {
     pub problems: Vec<Problem>,
     /// The exemptions of the object that holds it (`tlsgate.io/skip`, policy `exemptions:`).
     pub skips: Vec<Exemption>,
+    /// The bundle it sits in (a Secret's key, a ConfigMap's, a caBundle): what an expired
+    /// member costs depends on the others ([`analysis::validity::member_validity`]).
+    pub bundle: Option<Arc<analysis::Bundle>>,
 }
 
 impl AuditedCert {
@@ -141,19 +144,17 @@ impl AuditedCert {
         }
     }
 
-    /// The exemption that covers a status: `cert-expired` etc. for the first certificate of a
-    /// field, `chain-cert-expired` too for the ones after it.
-    fn skip_for(&self, status: Status) -> Option<&Exemption> {
-        let code = match status {
-            Status::Expired => Code::CertExpired,
-            Status::NotYetValid => Code::CertNotYetValid,
-            Status::ExpiringSoon => Code::CertExpiringSoon,
-            Status::Ok => return None,
-        };
-        let chain = self.index > 0 && status != Status::ExpiringSoon;
-        self.skips.iter().find(|e| {
-            e.codes.contains(&code) || (chain && e.codes.contains(&Code::ChainCertExpired))
-        })
+    /// The finding code of this certificate at `now`, decided as lint and the webhook decide it
+    /// ([`analysis::validity::member_validity`]): an expired CA beside a valid one in a bundle is
+    /// `chain-cert-expired` here too, not `cert-expired`.
+    pub fn code_at(&self, now: i64, threshold_days: i64) -> Option<Code> {
+        match &self.bundle {
+            Some(b) => {
+                analysis::validity::member_validity(&self.key, b, self.index, now, threshold_days)
+            }
+            None => analysis::cert_validity(&self.cert, now, threshold_days),
+        }
+        .map(|(code, _)| code)
     }
 }
 
@@ -209,6 +210,8 @@ impl Status {
 pub struct Row<'a> {
     pub cert: &'a AuditedCert,
     pub status: Status,
+    /// The finding code lint and the webhook would report for it ([`AuditedCert::code_at`]).
+    pub code: Option<Code>,
     pub residual_seconds: i64,
     /// The sentence [`analysis::cert_validity`] wrote, when the status is not `ok`.
     pub message: Option<String>,
@@ -233,13 +236,17 @@ pub fn rows(inventory: &Inventory, now: i64, threshold_days: i64) -> Vec<Row<'_>
         .iter()
         .map(|c| {
             let (status, mut message) = status_of(&c.cert, now, threshold_days);
-            let skipped = c.skip_for(status).map(Exemption::note);
+            let code = c.code_at(now, threshold_days);
+            let skipped = code
+                .and_then(|code| c.skips.iter().find(|e| e.codes.contains(&code)))
+                .map(Exemption::note);
             if let (Some(m), Some(note)) = (message.as_mut(), &skipped) {
                 m.push_str(&format!(" ({note})"));
             }
             Row {
                 cert: c,
                 status,
+                code,
                 residual_seconds: c.cert.not_after - now,
                 message,
                 skipped,
@@ -463,6 +470,7 @@ impl Inventory {
                         Vec::new()
                     },
                     skips: Vec::new(),
+                    bundle: Some(bundle.clone()),
                 });
             }
         }
@@ -474,7 +482,7 @@ impl Inventory {
         cm: &crate::model::ConfigMap,
         analyzer: &Analyzer,
     ) {
-        let key = "root-cert.pem";
+        let key = analysis::ROOT_CERT_KEY;
         let Some(pem) = cm.data.get(key) else {
             self.notes.push(format!(
                 "ConfigMap {namespace}/istio-ca-root-cert has no {key}"
@@ -501,6 +509,7 @@ impl Inventory {
                 pki: None,
                 problems: Vec::new(),
                 skips: Vec::new(),
+                bundle: Some(bundle.clone()),
             });
         }
     }
@@ -550,6 +559,7 @@ impl Inventory {
                 pki: None,
                 problems: Vec::new(),
                 skips: Vec::new(),
+                bundle: Some(bundle.clone()),
             });
         }
     }

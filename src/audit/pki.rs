@@ -95,15 +95,9 @@ fn parse_cert(bytes: &[u8]) -> Result<Parsed, String> {
     })
 }
 
-/// Does the private key in `bytes` belong to `cert`? `Err` says why it could not be read.
-pub fn key_matches(bytes: &[u8], c: &cert::CertInfo) -> Result<bool, String> {
-    let blocks = pem::parse(bytes, 4).map_err(|e| e.to_string())?;
-    let block = blocks
-        .into_iter()
-        .find(|b| b.label.contains("PRIVATE KEY"))
-        .ok_or("holds no PRIVATE KEY block")?;
-    let facts = key::parse(&block).map_err(|e| e.to_string())?;
-    Ok(key::matches(&facts, &c.public_key))
+/// Does the private key in `bytes` belong to `cert`? The shared rule, [`key::check_pair`].
+pub fn key_matches(bytes: &[u8], c: &cert::CertInfo) -> Result<(), key::PairError> {
+    key::check_pair(bytes, Some(&c.public_key)).map(|_| ())
 }
 
 /// Certificates of a kubeadm PKI directory, and notes about what is missing or not a
@@ -206,10 +200,10 @@ fn check_key(
     let key_file = format!("{stem}.key");
     let bytes = pki.files.get(&key_file)?;
     match key_matches(bytes, c) {
-        Ok(true) => Some(true),
-        Ok(false) => {
+        Ok(()) => Some(true),
+        Err(e @ key::PairError::Mismatch { .. }) => {
             problems.push(Problem::new(
-                Code::KeyMismatch,
+                e.code(),
                 format!(
                     "{key_file} does not belong to {stem}.crt ({}, {}); the component fails to start with this pair",
                     c.display_name(),
@@ -219,10 +213,7 @@ fn check_key(
             Some(false)
         }
         Err(e) => {
-            problems.push(Problem::new(
-                Code::SecretMalformed,
-                format!("{key_file} {e}"),
-            ));
+            problems.push(Problem::new(e.code(), format!("{key_file} {e}")));
             Some(false)
         }
     }
@@ -279,6 +270,7 @@ fn entry(
         }),
         problems,
         skips: Vec::new(),
+        bundle: None,
     }
 }
 

@@ -541,6 +541,10 @@ struct JsonCert<'a> {
     residual_seconds: i64,
     residual_time: String,
     status: Status,
+    /// The finding code lint and the webhook would give it (`chain-cert-expired` for an expired
+    /// CA beside a valid one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<crate::finding::Code>,
     message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<&'a str>,
@@ -633,6 +637,7 @@ pub fn to_json(inv: &Inventory, now: i64, days: i64) -> String {
                 residual_seconds: r.residual_seconds,
                 residual_time: residual(r.residual_seconds),
                 status: r.status,
+                code: r.code,
                 message: r.message.as_deref(),
                 skipped: r.skipped.as_deref(),
                 used_by: &r.cert.used_by,

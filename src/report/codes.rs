@@ -71,6 +71,20 @@ mod tests {
     }
 
     #[test]
+    fn every_skip_says_how_to_skip_it_on_one_object() {
+        for &code in Code::ALL {
+            let body = help_markdown(code).unwrap();
+            let skip = &body[body.find("**Skip:**").unwrap()..];
+            let annotation = format!("`{}: \"{code}\"`", crate::exempt::SKIP_ANNOTATION);
+            assert!(
+                skip.contains(&annotation) || code == Code::ManifestInvalid,
+                "{code}: its Skip does not show {annotation}"
+            );
+            assert!(skip.contains("exemptions:"), "{code}: no policy exemptions");
+        }
+    }
+
+    #[test]
     fn a_section_ends_before_the_next_heading() {
         let s = section(Code::CertExpired).unwrap();
         assert!(s.starts_with("## `cert-expired`"));

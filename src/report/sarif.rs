@@ -69,6 +69,18 @@ pub fn render(report: &Report) -> String {
                     logical_locations: logical_locations(f),
                 }],
                 partial_fingerprints: BTreeMap::from([(FINGERPRINT, fingerprint(f))]),
+                suppressions: f
+                    .skipped
+                    .iter()
+                    .map(|note| Suppression {
+                        kind: if crate::exempt::by_annotation(note) {
+                            "inSource"
+                        } else {
+                            "external"
+                        },
+                        justification: note.clone(),
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -271,6 +283,17 @@ struct SarifResult {
     message: Text,
     locations: [Location; 1],
     partial_fingerprints: BTreeMap<&'static str, String>,
+    /// SARIF §3.27.23: a finding skipped by an exemption is suppressed, not left out, so code
+    /// scanning shows it as such instead of as an open alert.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressions: Vec<Suppression>,
+}
+
+#[derive(Serialize)]
+struct Suppression {
+    /// `inSource` for the annotation on the object, `external` for the policy file.
+    kind: &'static str,
+    justification: String,
 }
 
 #[derive(Serialize)]

@@ -11,9 +11,10 @@ use rcgen::{
 };
 use std::sync::Arc;
 
-pub const TLS_CRT: &str = "tls.crt";
-pub const TLS_KEY: &str = "tls.key";
-pub const CA_BUNDLE: &str = "ca.crt";
+pub const TLS_CRT: &str = crate::analysis::TLS_PAIR.0;
+pub const TLS_KEY: &str = crate::analysis::TLS_PAIR.1;
+/// `ca.crt`, where the webhook's clients (and gateways) look for the CA.
+pub const CA_BUNDLE: &str = crate::analysis::CA_KEYS[1];
 pub const SIGNING_CRT: &str = "ca-signing.crt";
 pub const SIGNING_KEY: &str = "ca.key";
 pub const NEXT_CRT: &str = "ca-next.crt";
@@ -179,11 +180,13 @@ fn parse_keyed(cert: &[u8], key: Option<&Vec<u8>>) -> Result<Keyed, String> {
     let key_pem = String::from_utf8(key.to_vec()).map_err(|_| "key is not PEM text")?;
     let b = parse_bundle(cert, Role::ServerChain);
     let info = b.leaf().cloned().ok_or("holds no certificate")?;
-    let kp = KeyPair::from_pem(&key_pem).map_err(|_| "the private key does not parse")?;
-    let (_, der) = x509_parser::pem::parse_x509_pem(cert).map_err(|_| "not PEM")?;
-    let x = der.parse_x509().map_err(|_| "not X.509")?;
-    if x.public_key().subject_public_key.data.as_ref() != rcgen::PublicKeyData::der_bytes(&kp) {
-        return Err("the private key does not match the certificate".into());
+    // The same key↔certificate rule as lint, the webhook and the audit.
+    match crate::analysis::key::check_pair(key, Some(&info.public_key)) {
+        Ok(_) => {}
+        Err(crate::analysis::key::PairError::Mismatch { .. }) => {
+            return Err("the private key does not match the certificate".into())
+        }
+        Err(e) => return Err(format!("the private key {e}")),
     }
     Ok(Keyed {
         cert_pem,

@@ -146,7 +146,7 @@ impl World {
             .flatten()
         {
             assert!(
-                served.not_before <= now && now < served.not_after,
+                crate::analysis::is_valid_at(&served, now),
                 "served certificate not valid at {now}: {}..{}",
                 served.not_before,
                 served.not_after
@@ -163,7 +163,10 @@ impl World {
                         served.issuer
                     );
                 };
-                assert!(now < ca.not_after, "trusted CA expired at {now}");
+                assert!(
+                    crate::analysis::is_valid_at(ca, now),
+                    "trusted CA not valid at {now}"
+                );
             }
         }
     }
@@ -222,6 +225,44 @@ fn expired_serving_cert_is_reissued() {
     let d = w.plan(w.serving().not_after + DAY);
     assert_eq!(d.action, Action::IssueServing);
     assert!(d.why.contains("expired 24 hours ago"), "{}", d.why);
+}
+
+#[test]
+fn planner_and_analysis_agree_a_certificate_is_valid_at_its_not_after() {
+    use crate::analysis::cert_validity;
+    use crate::finding::Code;
+    let w = World::started();
+    let s = w.serving();
+    let at = s.not_after;
+    // At notAfter itself: valid for both (RFC 5280: inclusive). The planner renews it (it is
+    // past 2/3 of its life), but not because it expired.
+    assert_ne!(
+        cert_validity(&s, at, 0).map(|(c, _)| c),
+        Some(Code::CertExpired)
+    );
+    let d = w.plan(at);
+    assert_eq!(d.action, Action::IssueServing);
+    assert!(!d.why.contains("expired"), "{}", d.why);
+    // One second later: expired for both.
+    assert_eq!(
+        cert_validity(&s, at + 1, 0).map(|(c, _)| c),
+        Some(Code::CertExpired)
+    );
+    assert!(
+        w.plan(at + 1).why.contains("expired 1 second ago"),
+        "{}",
+        w.plan(at + 1).why
+    );
+}
+
+#[test]
+fn planner_and_analysis_agree_a_signing_ca_is_usable_at_its_not_after() {
+    let w = World::started();
+    let ca = w.signing();
+    assert!(crate::analysis::is_valid_at(&ca, ca.not_after));
+    assert!(!w.plan(ca.not_after).why.contains("signing CA expired"));
+    assert!(!crate::analysis::is_valid_at(&ca, ca.not_after + 1));
+    assert!(w.plan(ca.not_after + 1).why.contains("signing CA expired"));
 }
 
 #[test]

@@ -263,7 +263,18 @@ impl Reviewer<'_> {
                 // --use-service-account-credentials.
                 let terminating = request.user_info.username == NAMESPACE_CONTROLLER
                     || self.lookup.namespace_terminating(ns);
-                Ok(check_delete(ns, &request.name, terminating, &ctx))
+                let old = present(request.old_object).and_then(|t| {
+                    Object::from_json_typed(t, &request.kind.group, &request.kind.kind)
+                        .ok()
+                        .flatten()
+                });
+                Ok(check_delete(
+                    ns,
+                    &request.name,
+                    terminating,
+                    old.as_ref().map(Object::meta),
+                    &ctx,
+                ))
             }
             "CREATE" | "UPDATE" => {
                 let object = present(request.object).ok_or_else(|| {

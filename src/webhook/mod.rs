@@ -437,7 +437,7 @@ async fn readyz(State(s): State<Shared>) -> Response {
         )
             .into_response();
     }
-    if st.cert.not_after() < now {
+    if crate::analysis::validity::is_expired_at(st.cert.not_after(), now) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "serving certificate expired\n",

@@ -143,7 +143,7 @@ impl ExpiryLog {
     /// The line due at `now` for a certificate valid until `not_after`, if any.
     pub fn due(&mut self, not_after: i64, now: i64) -> Option<(tracing::Level, String)> {
         let level = expiry_level(not_after, now)?;
-        let expired = not_after < now;
+        let expired = crate::analysis::validity::is_expired_at(not_after, now);
         let every = if expired {
             EXPIRED_EVERY
         } else {

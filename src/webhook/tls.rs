@@ -35,8 +35,8 @@ pub fn load_pair(
     analyzer: &Analyzer,
 ) -> Result<Loaded, String> {
     let mut data = analysis::SecretData::new();
-    data.insert("tls.crt".into(), cert_pem.to_vec());
-    data.insert("tls.key".into(), key_pem.to_vec());
+    data.insert(analysis::TLS_PAIR.0.into(), cert_pem.to_vec());
+    data.insert(analysis::TLS_PAIR.1.into(), key_pem.to_vec());
     let summary = analyzer.credential("tlsgate-serving", "kubernetes.io/tls", &data);
     let problems: Vec<String> = summary
         .issues
