@@ -486,7 +486,7 @@ fn audit_prometheus_labels_dump_secrets_and_configmaps_like_the_exporter() {
 #[test]
 fn audit_prometheus_labels_kubeconfig_certificates_like_the_exporter() {
     let text = audit_prometheus(&[
-        "--kubeconfig",
+        "--kubeconfig-certs",
         "tests/fixtures/audit/kubeconfigs/admin.conf",
     ]);
     let user = series(&text, "x509_cert_not_after")

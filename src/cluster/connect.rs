@@ -205,11 +205,14 @@ async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> 
                 files.describe()
             );
         }
+        // The caller's message already names the kubeconfig tried. Outside a pod the in-cluster
+        // error only says an environment variable is unset; inside one it says what is missing.
         return Config::incluster().map_err(|e| {
-            anyhow::anyhow!(
-                "no kubeconfig file exists ({}) and not running in a cluster: {e}",
-                files.describe()
-            )
+            if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+                anyhow::anyhow!("no kubeconfig file exists and the in-cluster config failed: {e}")
+            } else {
+                anyhow::anyhow!("no kubeconfig file exists and not running in a cluster")
+            }
         });
     };
     let context = pick_context(&kubeconfig, target.context.as_deref())
