@@ -165,9 +165,22 @@ pub fn pick_context(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> anyhow::Re
     )
 }
 
+/// A client and what it was made from, for later errors (a refused connection shows up at
+/// the first request, not when the client is made).
+pub struct Connected {
+    pub client: Client,
+    /// `context NAME of kubeconfig FILES`, or `in-cluster config`.
+    pub via: String,
+}
+
 /// A client for `target`, resolved as [`Kubeconfigs`] says. The error names the kubeconfig and
 /// the context tried, and `hint` says how to go without a cluster.
 pub async fn client(target: &Target, hint: &str) -> anyhow::Result<Client> {
+    connect(target, hint).await.map(|c| c.client)
+}
+
+/// [`client`], keeping what it was made from.
+pub async fn connect(target: &Target, hint: &str) -> anyhow::Result<Connected> {
     let files = Kubeconfigs::from_env(target.kubeconfig.as_deref());
     let tried = files.describe();
     let what = match &target.context {
@@ -176,11 +189,15 @@ pub async fn client(target: &Target, hint: &str) -> anyhow::Result<Client> {
     };
     config(target, &files)
         .await
-        .and_then(|c| Client::try_from(c).map_err(anyhow::Error::from))
+        .and_then(|(c, via)| {
+            Client::try_from(c)
+                .map(|client| Connected { client, via })
+                .map_err(anyhow::Error::from)
+        })
         .with_context(|| format!("cannot connect to a cluster ({what}); {hint}"))
 }
 
-async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> {
+async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<(Config, String)> {
     let Some(kubeconfig) = files.load()? else {
         if let Some(name) = &target.context {
             anyhow::bail!(
@@ -188,16 +205,18 @@ async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> 
                 files.describe()
             );
         }
-        return Config::incluster().map_err(|e| {
+        let config = Config::incluster().map_err(|e| {
             anyhow::anyhow!(
                 "no kubeconfig file exists ({}) and not running in a cluster: {e}",
                 files.describe()
             )
-        });
+        })?;
+        return Ok((config, "in-cluster config".to_string()));
     };
     let context = pick_context(&kubeconfig, target.context.as_deref())
         .with_context(|| format!("kubeconfig {}", files.describe()))?;
-    Config::from_custom_kubeconfig(
+    let via = format!("context {context} of kubeconfig {}", files.describe());
+    let config = Config::from_custom_kubeconfig(
         kubeconfig,
         &KubeConfigOptions {
             context: Some(context),
@@ -205,7 +224,8 @@ async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> 
         },
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{}", crate::redact::serde_error(&e.to_string())))
+    .map_err(|e| anyhow::anyhow!("{}", crate::redact::serde_error(&e.to_string())))?;
+    Ok((config, via))
 }
 
 #[cfg(test)]
