@@ -883,6 +883,36 @@ fn cli_kubeconfig_beside_pki_dir_audits_its_certificates_with_a_deprecation_note
     assert!(String::from_utf8_lossy(&new.stderr).is_empty());
 }
 
+/// `--cluster` says which meaning: beside `--pki-dir` it connects with the kubeconfig (whose
+/// API server, 127.0.0.1:1 here, is not there), no deprecation note.
+#[test]
+fn cli_kubeconfig_beside_pki_dir_with_cluster_connects_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("unreachable.conf");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let o = tlsgate(&[
+        "--pki-dir",
+        "pki",
+        "--cluster",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--now",
+        NOW_ARG,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("context c of kubeconfig {}", kc.display()))
+            || err.contains(&format!("kubeconfig {}", kc.display())),
+        "{err}"
+    );
+    assert!(!err.contains("deprecated"), "{err}");
+}
+
 #[test]
 fn cli_two_kubeconfigs_to_connect_with_are_a_usage_error() {
     let o = tlsgate(&[

@@ -613,3 +613,139 @@ fn audit_context_reads_the_live_cluster_through_the_named_context_of_a_merged_ku
         "the live audit through --context envtest-admin misses the Secret: {stdout}"
     );
 }
+
+/// `tlsgate audit ARGS -o json` with `KUBECONFIG` naming nothing: only the flags connect.
+fn audit_live(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tlsgate"));
+    cmd.arg("audit")
+        .args(["-o", "json"])
+        .args(args)
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    for var in ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"] {
+        cmd.env_remove(var);
+    }
+    cmd.output().expect("run tlsgate audit")
+}
+
+/// `namespace/name` of every audited Secret.
+fn audited_secrets(out: &std::process::Output) -> Vec<String> {
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("audit JSON: {}", output_of(out)));
+    v["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "Secret")
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["namespace"].as_str().unwrap(),
+                c["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// `--kubeconfig FILE --context NAME`: FILE holds a context whose API server is gone (its
+/// current context) and the admin's; `--context` picks the admin's, and `KUBECONFIG` (naming
+/// nothing) is not read.
+#[test]
+fn audit_kubeconfig_flag_with_context_reads_the_cluster_through_that_context_of_that_file() {
+    let Some(env) = env() else { return };
+    let _g = shared();
+    let ns = "e2e-audit-kubeconfig-flag";
+    env.namespace(ns);
+    env.apply_ok(&fixture_secret(
+        "httpbin-credential-san.yaml",
+        ns,
+        "audited-by-flag",
+    ));
+    let admin: Value =
+        yaml_serde::from_str(&install::admin_kubeconfig_inline(env.cp, "e2e-admin")).unwrap();
+    let mut both = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "gone", "cluster": {
+            "server": format!("https://127.0.0.1:{}", support::envtest::free_port()),
+            "insecure-skip-tls-verify": true}}],
+        "users": [{"name": "nobody", "user": {"token": "none"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "nobody"}}],
+        "current-context": "gone",
+    });
+    for list in ["clusters", "users", "contexts"] {
+        let more = admin[list].as_array().unwrap().clone();
+        both[list].as_array_mut().unwrap().extend(more);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two-contexts.kubeconfig");
+    std::fs::write(&file, yaml_serde::to_string(&both).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+
+    let current = audit_live(&["--kubeconfig", file]);
+    assert_eq!(
+        current.status.code(),
+        Some(2),
+        "the current context's API server is gone: {}",
+        output_of(&current)
+    );
+    let named = audit_live(&["--kubeconfig", file, "--context", "e2e-admin"]);
+    assert!(
+        matches!(named.status.code(), Some(0 | 1)),
+        "{}",
+        output_of(&named)
+    );
+    assert!(
+        audited_secrets(&named).contains(&format!("{ns}/audited-by-flag")),
+        "{}",
+        output_of(&named)
+    );
+}
+
+/// `-n NS`: that namespace's Secrets only.
+#[test]
+fn audit_namespace_flag_reads_only_that_namespace() {
+    let Some(env) = env() else { return };
+    let _g = shared();
+    for ns in ["e2e-audit-n-in", "e2e-audit-n-out"] {
+        env.namespace(ns);
+        env.apply_ok(&fixture_secret(
+            "httpbin-credential-san.yaml",
+            ns,
+            "audited-by-namespace",
+        ));
+    }
+    let admin = env.cp.admin.to_str().unwrap();
+    let out = audit_live(&["--kubeconfig", admin, "-n", "e2e-audit-n-in"]);
+    assert_eq!(
+        audited_secrets(&out),
+        ["e2e-audit-n-in/audited-by-namespace"],
+        "{}",
+        output_of(&out)
+    );
+}
+
+/// `-l SELECTOR`: the API server's label selection, here one labelled Secret of two.
+#[test]
+fn audit_selector_flag_reads_only_the_labelled_objects() {
+    let Some(env) = env() else { return };
+    let _g = shared();
+    let ns = "e2e-audit-l";
+    env.namespace(ns);
+    let mut labelled = fixture_secret("httpbin-credential-san.yaml", ns, "labelled");
+    labelled["metadata"]["labels"] = json!({"e2e-audit": "selected"});
+    env.apply_ok(&labelled);
+    env.apply_ok(&fixture_secret(
+        "httpbin-credential-san.yaml",
+        ns,
+        "unlabelled",
+    ));
+    let admin = env.cp.admin.to_str().unwrap();
+    let out = audit_live(&["--kubeconfig", admin, "-l", "e2e-audit=selected"]);
+    assert_eq!(
+        audited_secrets(&out),
+        [format!("{ns}/labelled")],
+        "{}",
+        output_of(&out)
+    );
+}

@@ -131,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 kubeconfig: connect_with.pop(),
                 context: args.context.clone(),
             };
-            let client = crate::cluster::connect::client(
+            let connected = crate::cluster::connect::connect(
                 &target,
                 "audit a dump with -f FILE, or --pki-dir / --kubeconfig-certs",
             )
@@ -143,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             // One line: what failed, which cluster, the root cause (kube's chain repeats
             // "client error (Connect)" at every layer).
             let bar = progress_line();
-            let listed = audit::live::list(&client, &scope, &mut |plural, n| {
+            let listed = audit::live::list(&connected.client, &scope, &mut |plural, n| {
                 bar.set_message(format!("listing {plural}: {n} objects so far"));
             })
             .await;
@@ -151,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             listed.map_err(|e| {
                 let root = e.root_cause().to_string();
                 let what = e.to_string();
-                let cluster = crate::cluster::connect::describe(&target);
+                let cluster = &connected.via;
                 if root == what {
                     anyhow::anyhow!("{what} from the cluster ({cluster})")
                 } else {
@@ -216,22 +216,22 @@ fn live_flags(args: &Args) -> bool {
         || args.selector.is_some()
 }
 
-/// `--kubeconfig` as it was used before it meant "connect with": beside offline sources (or
-/// repeated) and with no flag that asks for the cluster. Such a command keeps working, with a
-/// note, rather than quietly connecting to whatever cluster the file points at.
+/// `--kubeconfig` as it was used before it meant "connect with": beside `-f` or `--pki-dir`
+/// (or repeated) and with no flag that asks for the cluster. Such a command keeps working, with
+/// a note, rather than quietly connecting to whatever cluster the file points at. Beside
+/// `--kubeconfig-certs` it is the new meaning: that user knows both flags.
 fn old_kubeconfig_meaning(args: &Args) -> bool {
-    let offline = !args.filenames.is_empty()
-        || !args.pki_dir.is_empty()
-        || !args.kubeconfig_certs.is_empty()
-        || args.kubeconfig.len() > 1;
+    let offline = args.kubeconfig_certs.is_empty()
+        && (!args.filenames.is_empty() || !args.pki_dir.is_empty() || args.kubeconfig.len() > 1);
     !args.kubeconfig.is_empty() && offline && !live_flags(args)
 }
 
 fn deprecated_kubeconfig(files: &[PathBuf]) -> String {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     format!(
-        "tlsgate: deprecated: --kubeconfig beside offline sources audits the certificates in {}; \
-         write --kubeconfig-certs for that (--kubeconfig now names the kubeconfig to connect with)",
+        "tlsgate: deprecated: --kubeconfig beside -f/--pki-dir audits the certificates in {}; write \
+         --kubeconfig-certs for that (--kubeconfig now names the kubeconfig to connect with: add \
+         --cluster for that)",
         names.join(", ")
     )
 }

@@ -165,16 +165,33 @@ pub fn pick_context(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> anyhow::Re
     )
 }
 
+/// A client and what it was made from, for later errors (a refused connection shows up at
+/// the first request, not when the client is made).
+pub struct Connected {
+    pub client: Client,
+    /// `context NAME of kubeconfig FILES`, or `in-cluster config`.
+    pub via: String,
+}
+
 /// A client for `target`, resolved as [`Kubeconfigs`] says. The error names the kubeconfig and
 /// the context tried, and `hint` says how to go without a cluster.
 pub async fn client(target: &Target, hint: &str) -> anyhow::Result<Client> {
+    connect(target, hint).await.map(|c| c.client)
+}
+
+/// [`client`], keeping what it was made from.
+pub async fn connect(target: &Target, hint: &str) -> anyhow::Result<Connected> {
     let files = Kubeconfigs::from_env(target.kubeconfig.as_deref());
     let what = describe_with(target, &files);
     // kube's infer error repeats its kubeconfig error three times over (700 characters): the
     // root cause alone says why, and it is printed once.
     config(target, &files)
         .await
-        .and_then(|c| Client::try_from(c).map_err(anyhow::Error::from))
+        .and_then(|(c, via)| {
+            Client::try_from(c)
+                .map(|client| Connected { client, via })
+                .map_err(anyhow::Error::from)
+        })
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot connect to a cluster ({what}): {}; {hint}",
@@ -197,7 +214,7 @@ fn describe_with(target: &Target, files: &Kubeconfigs) -> String {
     }
 }
 
-async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> {
+async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<(Config, String)> {
     let Some(kubeconfig) = files.load()? else {
         if let Some(name) = &target.context {
             anyhow::bail!(
@@ -207,17 +224,19 @@ async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> 
         }
         // The caller's message already names the kubeconfig tried. Outside a pod the in-cluster
         // error only says an environment variable is unset; inside one it says what is missing.
-        return Config::incluster().map_err(|e| {
+        let config = Config::incluster().map_err(|e| {
             if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
                 anyhow::anyhow!("no kubeconfig file exists and the in-cluster config failed: {e}")
             } else {
                 anyhow::anyhow!("no kubeconfig file exists and not running in a cluster")
             }
-        });
+        })?;
+        return Ok((config, "in-cluster config".to_string()));
     };
     let context = pick_context(&kubeconfig, target.context.as_deref())
         .with_context(|| format!("kubeconfig {}", files.describe()))?;
-    Config::from_custom_kubeconfig(
+    let via = format!("context {context} of kubeconfig {}", files.describe());
+    let config = Config::from_custom_kubeconfig(
         kubeconfig,
         &KubeConfigOptions {
             context: Some(context),
@@ -225,7 +244,8 @@ async fn config(target: &Target, files: &Kubeconfigs) -> anyhow::Result<Config> 
         },
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{}", crate::redact::serde_error(&e.to_string())))
+    .map_err(|e| anyhow::anyhow!("{}", crate::redact::serde_error(&e.to_string())))?;
+    Ok((config, via))
 }
 
 #[cfg(test)]

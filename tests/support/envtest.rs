@@ -186,6 +186,20 @@ exit 0"#;
         let _ = self.child.wait();
     }
 
+    /// The process `spawn` started (not its guard), once it runs: for reading its
+    /// `/proc/PID/status` (RSS). Linux only.
+    pub fn pid(&self) -> Option<u32> {
+        let guard = self.child.id().to_string();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces, so split after the last ')'.
+            let (comm, rest) = stat.rsplit_once(')')?;
+            let ppid = rest.split_whitespace().nth(1)?;
+            (ppid == guard && !comm.ends_with("(bash")).then_some(pid)
+        })
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
