@@ -570,3 +570,21 @@ fn secret_whose_tls_crt_is_not_pem_is_an_x509_cert_error_in_the_view() {
     );
     assert_eq!(series(&text, "x509_read_errors"), ["x509_read_errors 1"]);
 }
+
+#[test]
+fn the_same_certificate_twice_in_one_bundle_is_one_series() {
+    let ca = openssl_cert("chain/root.crt");
+    let at = secret_at("ca.crt");
+    let text = render(&mut vec![
+        Item {
+            location: &at,
+            cert: Some(&ca),
+        },
+        Item {
+            location: &at,
+            cert: Some(&ca),
+        },
+    ]);
+    assert_eq!(series(&text, "x509_cert_not_after").len(), 1, "{text}");
+    assert!(text.contains("tlsgate_x509_certificates{source_kind=\"kube-secret\"} 1"));
+}
