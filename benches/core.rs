@@ -6,6 +6,8 @@
 //!   (target ≤ 1 s).
 //! - `host_coverage_50k_sans_x_2k_hosts`: the SAN index of a 50,000-name certificate built and
 //!   2,000 served hosts matched against it (issue 9: this took 11–13 s; target: milliseconds).
+//! - `metrics_scrape`: `/metrics` of a view with 10,000 TLS Secrets (leaf + CA each, 20,000
+//!   certificates); prints the body size once.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::sync::Arc;
@@ -168,5 +170,45 @@ fn host_coverage(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, inspect, lint_10k, review, host_coverage);
+/// `Metrics::encode` over 10,000 kubernetes.io/tls Secrets with a 2-certificate chain each:
+/// the x509 series of 20,000 certificates plus the registry's own families.
+fn metrics_scrape(c: &mut Criterion) {
+    let mut index = tlsgate::lookup::Index::new(Arc::new(Analyzer::new()));
+    let (crt, key) = (
+        b64(&fixture("certs/chain/fullchain.pem")),
+        b64(&fixture("certs/chain/leaf.key")),
+    );
+    for i in 0..10_000 {
+        let v = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": format!("cred-{i}"), "namespace": format!("team-{}", i % 50)},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": crt, "tls.key": key},
+        });
+        let o = tlsgate::model::Object::from_value(&v).unwrap().unwrap();
+        index.upsert(&o);
+    }
+    let metrics =
+        tlsgate::webhook::metrics::Metrics::new(Arc::new(std::sync::RwLock::new(index)), || NOW);
+    let body = metrics.encode();
+    let series = body.lines().filter(|l| l.starts_with("x509_cert_")).count();
+    println!(
+        "metrics_scrape: {} bytes, {series} x509_cert_* series for 10,000 Secrets",
+        body.len()
+    );
+    let mut g = c.benchmark_group("metrics_scrape");
+    g.sample_size(10);
+    g.bench_function("10k_tls_secrets", |b| b.iter(|| metrics.encode().len()));
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    inspect,
+    lint_10k,
+    review,
+    host_coverage,
+    metrics_scrape
+);
 criterion_main!(benches);

@@ -274,16 +274,25 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
                 sa.cmp(&sb)
             })
     });
+    // A label set written twice is an invalid exposition; the exporter adds a discriminator
+    // label then. Here it only happens for the same certificate twice in one bundle (or a
+    // reissue keeping serial, subject and issuer), so the soonest-expiring one is kept.
+    let mut seen = std::collections::HashSet::new();
+    let mut blocks = Vec::with_capacity(items.len());
+    items.retain(|i| {
+        let mut s = String::with_capacity(256);
+        label_block(i, &mut s);
+        if seen.insert(s.clone()) {
+            blocks.push(s);
+            true
+        } else {
+            false
+        }
+    });
+    drop(seen);
     let dropped = items.len().saturating_sub(MAX_CERT_SERIES);
     items.truncate(MAX_CERT_SERIES);
-    let blocks: Vec<String> = items
-        .iter()
-        .map(|i| {
-            let mut s = String::with_capacity(256);
-            label_block(i, &mut s);
-            s
-        })
-        .collect();
+    blocks.truncate(MAX_CERT_SERIES);
     for (metric, (name, help)) in CERT_METRICS.iter().enumerate() {
         let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} gauge");
         for (item, labels) in items.iter().zip(&blocks) {

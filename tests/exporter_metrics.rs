@@ -538,3 +538,54 @@ fn audit_prometheus_writes_one_series_per_distinct_certificate() {
     let distinct: BTreeSet<&str> = lines.iter().copied().collect();
     assert_eq!(lines.len(), distinct.len(), "{text}");
 }
+
+#[test]
+fn secret_whose_tls_crt_is_not_pem_is_an_x509_cert_error_in_the_view() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let secret = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "broken", "namespace": "default"},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": b64(b"not a certificate"),
+            "tls.key": b64(&std::fs::read(fixture("certs/httpbin-san.key")).unwrap()),
+        },
+    });
+    let mut index = Index::new(Arc::new(Analyzer::new()));
+    index.upsert(
+        &tlsgate::model::Object::from_value(&secret)
+            .unwrap()
+            .unwrap(),
+    );
+    let text =
+        tlsgate::webhook::metrics::Metrics::new(Arc::new(RwLock::new(index)), || NOW).encode();
+    let error = series(&text, "x509_cert_error");
+    assert_eq!(error.len(), 1, "{text}");
+    assert!(
+        error[0].starts_with(r#"x509_cert_error{secret_namespace="default",secret_name="broken",secret_key="tls.crt","#)
+            && error[0].ends_with(" 1"),
+        "{}",
+        error[0]
+    );
+    assert_eq!(series(&text, "x509_read_errors"), ["x509_read_errors 1"]);
+}
+
+#[test]
+fn the_same_certificate_twice_in_one_bundle_is_one_series() {
+    let ca = openssl_cert("chain/root.crt");
+    let at = secret_at("ca.crt");
+    let text = render(&mut vec![
+        Item {
+            location: &at,
+            cert: Some(&ca),
+        },
+        Item {
+            location: &at,
+            cert: Some(&ca),
+        },
+    ]);
+    assert_eq!(series(&text, "x509_cert_not_after").len(), 1, "{text}");
+    assert!(text.contains("tlsgate_x509_certificates{source_kind=\"kube-secret\"} 1"));
+}

@@ -356,7 +356,7 @@ fn audit_in_every_format_prints_no_key_material() {
     )
     .unwrap();
     let scanner = Scanner::new();
-    for format in ["text", "json", "html"] {
+    for format in ["text", "json", "html", "prometheus"] {
         let base = ["audit", "--now", NOW, "-o", format];
         let runs: Vec<Vec<&str>> = vec![
             vec!["-f", s(&dump)],
@@ -629,7 +629,7 @@ async fn audit_of_a_live_cluster_prints_no_key_material() {
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig_for(&api, dir.path());
     let scanner = Scanner::new();
-    for format in ["text", "json", "html"] {
+    for format in ["text", "json", "html", "prometheus"] {
         let o = tokio::task::spawn_blocking({
             let kc = kc.clone();
             move || {

@@ -588,15 +588,13 @@ struct JsonReport<'a> {
 
 /// x509-certificate-exporter's series for every certificate (and unreadable caBundle) of the
 /// audit, in the Prometheus text format node-exporter's textfile collector reads: the same
-/// names and labels `/metrics` serves ([`crate::x509_metrics`]). A certificate listed twice
-/// (one PEM in two inputs) gets one series.
+/// names and labels `/metrics` serves ([`crate::x509_metrics`], which also writes a
+/// certificate listed twice at one place, one PEM in two inputs, once).
 pub fn to_prometheus(inv: &Inventory, now: i64) -> String {
     use crate::x509_metrics::{write, Item};
-    let mut seen = std::collections::HashSet::new();
     let mut items: Vec<Item<'_>> = inv
         .certs
         .iter()
-        .filter(|c| seen.insert((&c.location, c.cert.sha256)))
         .map(|c| Item {
             location: &c.location,
             cert: Some(&c.cert),
