@@ -5,7 +5,8 @@ use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
 use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
 use crate::model::{
-    ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Object, Secret, VirtualService,
+    ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Listener, Object, Secret,
+    VirtualService,
 };
 use crate::policy::Policy;
 use crate::refs::{self, istio_mode, CredentialRef, Scope, Via};
@@ -50,6 +51,11 @@ pub fn check(obj: &Object, api_version: &str, ctx: &Ctx<'_>) -> Vec<Finding> {
         Object::VirtualService(vs) => check_virtual_service(vs, obj.namespace(), ctx),
         Object::DestinationRule(dr) => check_destination_rule(dr, obj, ctx),
         Object::GatewayApiGateway(gw) => check_gateway_api(gw, obj, ctx),
+        Object::ListenerSet(ls) => {
+            let mut out = check_listeners(&ls.spec.listeners);
+            out.extend(check_references(obj, ctx));
+            out
+        }
         Object::Ingress(_) => check_references(obj, ctx),
         Object::ReferenceGrant(_) => Vec::new(),
     };
@@ -376,15 +382,14 @@ fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
                 continue;
             }
             if let Scope::Namespace(target) = &r.scope {
-                if target != obj.namespace()
-                    && !reference_granted(obj.namespace(), target, &r.name, ctx)
-                {
+                if target != obj.namespace() && !reference_granted(obj, target, &r.name, ctx) {
                     out.push(Issue::new(
                         Code::RefNotPermitted,
                         r.path.clone(),
                         format!(
-                            "certificateRef {target}/{} crosses namespaces without a ReferenceGrant in {target} allowing Gateways from {}; add one or move the Secret",
+                            "certificateRef {target}/{} crosses namespaces without a ReferenceGrant in {target} allowing {}s from {}; add one or move the Secret",
                             r.name,
+                            obj.kind(),
                             obj.namespace()
                         ),
                     ));
@@ -397,10 +402,12 @@ fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
     out
 }
 
-fn reference_granted(from_ns: &str, to_ns: &str, name: &str, ctx: &Ctx<'_>) -> bool {
+/// A ReferenceGrant in `to_ns` lets objects of `from`'s group and kind in its namespace read
+/// Secret `name` (grants are not inherited: a Gateway's do not cover its ListenerSets).
+fn reference_granted(from: &Object, to_ns: &str, name: &str, ctx: &Ctx<'_>) -> bool {
     ctx.lookup.reference_grants(to_ns).iter().any(|g| {
         g.spec.from.iter().any(|f| {
-            f.group == "gateway.networking.k8s.io" && f.kind == "Gateway" && f.namespace == from_ns
+            f.group == from.api_group() && f.kind == from.kind() && f.namespace == from.namespace()
         }) && g.spec.to.iter().any(|t| {
             t.group.is_empty() && t.kind == "Secret" && t.name.as_deref().is_none_or(|n| n == name)
         })
@@ -765,8 +772,15 @@ fn host_in_server(
 }
 
 fn check_gateway_api(gw: &GatewayApiGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = check_listeners(&gw.spec.listeners);
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+/// Listener rules that need no lookup (a Gateway's or a ListenerSet's listeners).
+fn check_listeners(listeners: &[Listener]) -> Vec<Issue> {
     let mut out = Vec::new();
-    for (i, l) in gw.spec.listeners.iter().enumerate() {
+    for (i, l) in listeners.iter().enumerate() {
         let Some(tls) = &l.tls else { continue };
         let mode = tls.mode.as_deref().unwrap_or("Terminate");
         if mode == "Passthrough" && !tls.certificate_refs.is_empty() {
@@ -786,7 +800,6 @@ fn check_gateway_api(gw: &GatewayApiGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec
             }
         }
     }
-    out.extend(check_references(obj, ctx));
     out
 }
 

@@ -15,6 +15,8 @@ pub enum Id {
     VirtualService,
     DestinationRule,
     GatewayApiGateway,
+    ListenerSet,
+    XListenerSet,
     ReferenceGrant,
     Ingress,
     ValidatingWebhookConfiguration,
@@ -243,6 +245,40 @@ pub const GATEWAY_API_GATEWAY: Kind = Kind {
     watch: Watch::Crd,
 };
 
+/// Listeners attached to a Gateway (standard group, Gateway API v1.5+).
+pub const LISTENER_SET: Kind = Kind {
+    id: Id::ListenerSet,
+    group: "gateway.networking.k8s.io",
+    kind: "ListenerSet",
+    versions: &["v1"],
+    plural: "listenersets",
+    resource: "listenersets.gateway.networking.k8s.io",
+    scope: Scope::Namespaced,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
+/// The experimental channel's ListenerSet (Gateway API v1.3-v1.4).
+pub const X_LISTENER_SET: Kind = Kind {
+    id: Id::XListenerSet,
+    group: "gateway.networking.x-k8s.io",
+    kind: "XListenerSet",
+    versions: &["v1alpha1"],
+    plural: "xlistenersets",
+    resource: "xlistenersets.gateway.networking.x-k8s.io",
+    scope: Scope::Namespaced,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
 /// Read for the cross-namespace checks of Gateways; not reviewed itself.
 pub const REFERENCE_GRANT: Kind = Kind {
     id: Id::ReferenceGrant,
@@ -344,7 +380,7 @@ pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
 };
 
 /// Every kind, in the order the audit lists them and the watchers start.
-pub const ALL: [&Kind; 14] = [
+pub const ALL: [&Kind; 16] = [
     &SECRET,
     &CONFIG_MAP,
     &POD,
@@ -353,6 +389,8 @@ pub const ALL: [&Kind; 14] = [
     &VIRTUAL_SERVICE,
     &DESTINATION_RULE,
     &GATEWAY_API_GATEWAY,
+    &LISTENER_SET,
+    &X_LISTENER_SET,
     &REFERENCE_GRANT,
     &INGRESS,
     &VALIDATING_WEBHOOK_CONFIGURATION,

@@ -1,7 +1,7 @@
 //! The ONE place that maps Kubernetes objects to the credentials they reference, each with
 //! the field path a message should point at and the hosts the certificate must cover.
 
-use crate::model::{ClientTls, DestinationRule, Object, ObjectReference, TrafficPolicy};
+use crate::model::{ClientTls, DestinationRule, Listener, Object, ObjectReference, TrafficPolicy};
 use std::collections::BTreeMap;
 
 /// Where the referenced Secret is looked up.
@@ -89,26 +89,24 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
             }
         }
         Object::GatewayApiGateway(gw) => {
-            for (i, l) in gw.spec.listeners.iter().enumerate() {
-                let Some(tls) = &l.tls else { continue };
-                if tls.mode.as_deref().unwrap_or("Terminate") != "Terminate" {
-                    continue;
-                }
-                for (j, r) in tls.certificate_refs.iter().enumerate() {
-                    out.push(CredentialRef {
-                        path: format!("spec.listeners[{i}].tls.certificateRefs[{j}]"),
-                        name: r.name.clone(),
-                        scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.clone())),
-                        hosts: l.hostname.iter().cloned().collect(),
-                        needs_ca: false,
-                        needs_pair: true,
-                        client: false,
-                        via: Via::GatewayApi,
-                        gateway_api_ref: Some(r.clone()),
-                    });
-                }
+            out.extend(listener_refs(&gw.spec.listeners, &ns));
+            let backend = gw.spec.tls.as_ref().and_then(|t| t.backend.as_ref());
+            if let Some(r) = backend.and_then(|b| b.client_certificate_ref.as_ref()) {
+                out.push(CredentialRef {
+                    path: "spec.tls.backend.clientCertificateRef".into(),
+                    name: r.name.clone(),
+                    scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.clone())),
+                    hosts: Vec::new(),
+                    needs_ca: false,
+                    needs_pair: true,
+                    client: true,
+                    via: Via::GatewayApi,
+                    gateway_api_ref: Some(r.clone()),
+                });
             }
         }
+        // Its listeners read certificates as a Gateway's do, from the ListenerSet's namespace.
+        Object::ListenerSet(ls) => out.extend(listener_refs(&ls.spec.listeners, &ns)),
         Object::Ingress(ing) => {
             for (i, t) in ing.spec.tls.iter().enumerate() {
                 let Some(name) = t.secret_name.as_deref().filter(|n| !n.is_empty()) else {
@@ -168,6 +166,31 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
             }
         }
         _ => {}
+    }
+    out
+}
+
+/// `certificateRefs` of Gateway API listeners (a Gateway's or a ListenerSet's) in Terminate mode.
+fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
+    let mut out = Vec::new();
+    for (i, l) in listeners.iter().enumerate() {
+        let Some(tls) = &l.tls else { continue };
+        if tls.mode.as_deref().unwrap_or("Terminate") != "Terminate" {
+            continue;
+        }
+        for (j, r) in tls.certificate_refs.iter().enumerate() {
+            out.push(CredentialRef {
+                path: format!("spec.listeners[{i}].tls.certificateRefs[{j}]"),
+                name: r.name.clone(),
+                scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.to_string())),
+                hosts: l.hostname.iter().cloned().collect(),
+                needs_ca: false,
+                needs_pair: true,
+                client: false,
+                via: Via::GatewayApi,
+                gateway_api_ref: Some(r.clone()),
+            });
+        }
     }
     out
 }

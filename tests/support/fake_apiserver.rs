@@ -47,6 +47,7 @@ pub const ISTIO_GATEWAYS_V1BETA1: &str = "/apis/networking.istio.io/v1beta1/gate
 pub const ISTIO_GATEWAYS_V1ALPHA3: &str = "/apis/networking.istio.io/v1alpha3/gateways";
 pub const DESTINATION_RULES: &str = "/apis/networking.istio.io/v1/destinationrules";
 pub const GATEWAYS: &str = "/apis/gateway.networking.k8s.io/v1/gateways";
+pub const LISTENER_SETS: &str = "/apis/gateway.networking.k8s.io/v1/listenersets";
 pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/referencegrants";
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 pub const VALIDATING_WEBHOOKS: &str =
@@ -380,6 +381,7 @@ impl Collection {
             "pods" => "Pod",
             "gateways" => "Gateway",
             "destinationrules" => "DestinationRule",
+            "listenersets" => "ListenerSet",
             "referencegrants" => "ReferenceGrant",
             "ingresses" => "Ingress",
             "validatingwebhookconfigurations" => "ValidatingWebhookConfiguration",
