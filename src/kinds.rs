@@ -124,7 +124,9 @@ pub const SECRET: Kind = Kind {
     watch: Watch::Typed,
 };
 
-/// Only `istio-ca-root-cert` is read (the audit lists it by name); never watched.
+/// `istio-ca-root-cert` (the audit lists it by name) and CA bundles (`ca.crt`) that Gateway
+/// API `caCertificateRefs` name: watched (only those with `ca.crt` are kept) and reviewed, so
+/// replacing one a Gateway uses is checked against it.
 pub const CONFIG_MAP: Kind = Kind {
     id: Id::ConfigMap,
     group: "",
@@ -133,12 +135,12 @@ pub const CONFIG_MAP: Kind = Kind {
     plural: "configmaps",
     resource: "configmaps",
     scope: Scope::Namespaced,
-    operations: &[],
-    webhook: None,
+    operations: CU,
+    webhook: Some(SECRETS_WEBHOOK),
     checked: true,
     ca_bundles: false,
     audit: true,
-    watch: Watch::No,
+    watch: Watch::Probe,
 };
 
 /// Pod labels: the namespace an Istio gateway workload runs in.

@@ -25,7 +25,18 @@ pub enum Via {
     Ingress,
 }
 
-/// One reference from an object to a credential Secret.
+/// What a reference names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Secret,
+    /// A CA bundle under `ca.crt` (Gateway API `caCertificateRefs`).
+    ConfigMap,
+}
+
+/// The key a Gateway API CA ConfigMap holds its bundle under.
+pub const CA_CONFIG_MAP_KEY: &str = "ca.crt";
+
+/// One reference from an object to a credential Secret or a CA ConfigMap.
 #[derive(Debug, Clone)]
 pub struct CredentialRef {
     /// `spec.servers[0].tls.credentialName`.
@@ -42,6 +53,7 @@ pub struct CredentialRef {
     pub needs_pair: bool,
     /// The pair is a client certificate (DestinationRule): no host coverage, clientAuth usage.
     pub client: bool,
+    pub target: Target,
     pub via: Via,
     /// For Gateway API: the reference as written, for kind and ReferenceGrant checks.
     pub gateway_api_ref: Option<ObjectReference>,
@@ -83,6 +95,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     needs_ca: matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
                     needs_pair: true,
                     client: false,
+                    target: Target::Secret,
                     via: Via::IstioGateway,
                     gateway_api_ref: None,
                 });
@@ -90,6 +103,24 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
         }
         Object::GatewayApiGateway(gw) => {
             out.extend(listener_refs(&gw.spec.listeners, &ns));
+            let frontend = gw.spec.tls.as_ref().and_then(|t| t.frontend.as_ref());
+            if let Some(f) = frontend {
+                let mut validations = vec![(
+                    "spec.tls.frontend.default.validation".to_string(),
+                    f.default.validation.as_ref(),
+                )];
+                for (i, p) in f.per_port.iter().enumerate() {
+                    validations.push((
+                        format!("spec.tls.frontend.perPort[{i}].tls.validation"),
+                        p.tls.validation.as_ref(),
+                    ));
+                }
+                for (path, v) in validations {
+                    if let Some(v) = v {
+                        out.extend(ca_refs(&path, &v.ca_certificate_refs, &ns));
+                    }
+                }
+            }
             let backend = gw.spec.tls.as_ref().and_then(|t| t.backend.as_ref());
             if let Some(r) = backend.and_then(|b| b.client_certificate_ref.as_ref()) {
                 out.push(CredentialRef {
@@ -100,6 +131,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     needs_ca: false,
                     needs_pair: true,
                     client: true,
+                    target: Target::Secret,
                     via: Via::GatewayApi,
                     gateway_api_ref: Some(r.clone()),
                 });
@@ -129,6 +161,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     needs_ca: false,
                     needs_pair: true,
                     client: false,
+                    target: Target::Secret,
                     via: Via::Ingress,
                     gateway_api_ref: None,
                 });
@@ -160,6 +193,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     needs_ca: tls.insecure_skip_verify != Some(true),
                     needs_pair: mode == "MUTUAL",
                     client: true,
+                    target: Target::Secret,
                     via: Via::DestinationRule,
                     gateway_api_ref: None,
                 });
@@ -170,6 +204,30 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
     out
 }
 
+/// `caCertificateRefs` entries: ConfigMaps (key `ca.crt`) or Secrets holding the CAs that
+/// client certificates are verified against.
+pub fn ca_refs(path: &str, refs: &[ObjectReference], ns: &str) -> Vec<CredentialRef> {
+    refs.iter()
+        .enumerate()
+        .map(|(k, r)| CredentialRef {
+            path: format!("{path}.caCertificateRefs[{k}]"),
+            name: r.name.clone(),
+            scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.to_string())),
+            hosts: Vec::new(),
+            needs_ca: true,
+            needs_pair: false,
+            client: false,
+            target: if r.kind.as_deref() == Some("ConfigMap") {
+                Target::ConfigMap
+            } else {
+                Target::Secret
+            },
+            via: Via::GatewayApi,
+            gateway_api_ref: Some(r.clone()),
+        })
+        .collect()
+}
+
 /// `certificateRefs` of Gateway API listeners (a Gateway's or a ListenerSet's) in Terminate mode.
 fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
     let mut out = Vec::new();
@@ -177,6 +235,13 @@ fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
         let Some(tls) = &l.tls else { continue };
         if tls.mode.as_deref().unwrap_or("Terminate") != "Terminate" {
             continue;
+        }
+        if let Some(fv) = &tls.frontend_validation {
+            out.extend(ca_refs(
+                &format!("spec.listeners[{i}].tls.frontendValidation"),
+                &fv.ca_certificate_refs,
+                ns,
+            ));
         }
         for (j, r) in tls.certificate_refs.iter().enumerate() {
             out.push(CredentialRef {
@@ -187,6 +252,7 @@ fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
                 needs_ca: false,
                 needs_pair: true,
                 client: false,
+                target: Target::Secret,
                 via: Via::GatewayApi,
                 gateway_api_ref: Some(r.clone()),
             });

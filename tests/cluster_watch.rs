@@ -503,6 +503,31 @@ async fn listener_set_and_backend_client_certificate_references_are_indexed() {
 }
 
 #[tokio::test]
+async fn ca_config_maps_are_indexed_and_others_are_not() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(CONFIG_MAPS);
+    let server = FakeApiServer::start(&served).await;
+    let mut ca = kubectl_secret("configmap-client-ca.yaml");
+    ca["metadata"]["namespace"] = json!("gateways");
+    server.apply(CONFIG_MAPS, ca);
+    server.apply(
+        CONFIG_MAPS,
+        json!({ "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "namespace": "gateways", "name": "app-config" },
+                "data": { "settings.yaml": "replicas: 3" } }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let found = c.read(|i| match i.config_map("gateways", "client-ca") {
+        Found::Yes(cm) => cm.ca.as_ref().map(|b| b.certs.len()),
+        _ => None,
+    });
+    assert_eq!(found, Some(1));
+    assert!(c.read(|i| matches!(i.config_map("gateways", "app-config"), Found::Missing)));
+}
+
+#[tokio::test]
 async fn dropped_watch_resumes_from_last_resource_version() {
     let server = FakeApiServer::start(&EVERYTHING).await;
     let c = start(&server);

@@ -421,3 +421,243 @@ fn audit_lists_listener_sets_and_backend_gateways_under_used_by() {
         )]
     );
 }
+
+// ---- Gateway.spec.tls.frontend: client certificate validation ----------------------------
+
+const DEFAULT_CA_PATH: &str = "spec.tls.frontend.default.validation.caCertificateRefs[0]";
+
+/// A Gateway verifying client certificates against `ca_ref` (conformance
+/// `gateway-frontend-client-certificate-validation`), serving httpbin.example.com.
+fn mk_frontend_gateway(ca_ref: Value) -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": { "name": "client-validation", "namespace": NS },
+        "spec": {
+            "gatewayClassName": "{GATEWAY_CLASS_NAME}",
+            "listeners": [{
+                "name": "https", "port": 443, "protocol": "HTTPS", "hostname": "httpbin.example.com",
+                "tls": { "mode": "Terminate",
+                         "certificateRefs": [{ "group": "", "kind": "Secret", "name": "httpbin-credential" }] },
+            }],
+            "tls": { "frontend": { "default": { "validation": { "caCertificateRefs": [ca_ref] } } } },
+        },
+    })
+}
+
+fn ca_config_map_ref() -> Value {
+    json!({ "group": "", "kind": "ConfigMap", "name": "client-ca" })
+}
+
+/// `kubectl create configmap client-ca --from-file=ca.crt=...` fixture, in `ns`.
+#[track_caller]
+fn config_map(file: &str, ns: &str) -> Value {
+    secret(file, ns, "client-ca")
+}
+
+fn frontend_findings(gateway: Value, ca: Option<Value>) -> Vec<Finding> {
+    let mut objects = vec![
+        gateway,
+        secret("httpbin-credential-san.yaml", NS, "httpbin-credential"),
+    ];
+    objects.extend(ca);
+    on_kind(&lint_at(&objects, NOW), "Gateway")
+}
+
+#[test]
+fn frontend_validation_with_a_ca_config_map_is_allowed() {
+    let f = frontend_findings(
+        mk_frontend_gateway(ca_config_map_ref()),
+        Some(config_map("configmap-client-ca.yaml", NS)),
+    );
+    assert_clean(&f);
+}
+
+#[test]
+fn frontend_validation_config_map_not_found_warns_at_the_ref() {
+    let f = frontend_findings(mk_frontend_gateway(ca_config_map_ref()), None);
+    let e = assert_finding(&f, Code::CredentialNotFound, Severity::Warn);
+    assert_eq!(e.path, DEFAULT_CA_PATH);
+    assert!(
+        e.message
+            .contains("configmap gateway-conformance-infra/client-ca"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn frontend_validation_config_map_holding_a_leaf_is_denied_ca_not_ca() {
+    let f = frontend_findings(
+        mk_frontend_gateway(ca_config_map_ref()),
+        Some(config_map("configmap-client-ca-not-ca.yaml", NS)),
+    );
+    let e = assert_finding(&f, Code::CaNotCa, Severity::Deny);
+    assert_eq!(e.path, DEFAULT_CA_PATH);
+}
+
+#[test]
+fn frontend_validation_bundle_with_one_expired_ca_only_warns() {
+    let f = frontend_findings(
+        mk_frontend_gateway(ca_config_map_ref()),
+        Some(config_map("configmap-client-ca-rotating.yaml", NS)),
+    );
+    assert_finding(&f, Code::ChainCertExpired, Severity::Warn);
+    assert_no(&f, Code::CertExpired);
+}
+
+#[test]
+fn frontend_validation_bundle_with_every_ca_expired_is_denied() {
+    let f = frontend_findings(
+        mk_frontend_gateway(ca_config_map_ref()),
+        Some(config_map("configmap-client-ca-expired.yaml", NS)),
+    );
+    let e = assert_finding(&f, Code::CertExpired, Severity::Deny);
+    assert_eq!(e.path, DEFAULT_CA_PATH);
+}
+
+#[test]
+fn per_port_validation_is_checked_at_its_path() {
+    let mut gw = mk_frontend_gateway(ca_config_map_ref());
+    gw["spec"]["tls"]["frontend"]["perPort"] = json!([{
+        "port": 8443,
+        "tls": { "validation": { "caCertificateRefs": [
+            { "group": "", "kind": "ConfigMap", "name": "port-ca" }] } },
+    }]);
+    let f = frontend_findings(gw, Some(config_map("configmap-client-ca.yaml", NS)));
+    let e = assert_finding(&f, Code::CredentialNotFound, Severity::Warn);
+    assert_eq!(
+        e.path,
+        "spec.tls.frontend.perPort[0].tls.validation.caCertificateRefs[0]"
+    );
+}
+
+#[test]
+fn frontend_validation_config_map_in_another_namespace_needs_a_grant() {
+    let mut r = ca_config_map_ref();
+    r["namespace"] = json!("certs");
+    let f = frontend_findings(
+        mk_frontend_gateway(r),
+        Some(config_map("configmap-client-ca.yaml", "certs")),
+    );
+    let e = assert_finding(&f, Code::RefNotPermitted, Severity::Deny);
+    assert!(e.message.contains("ConfigMap"), "{}", e.message);
+}
+
+#[test]
+fn frontend_validation_config_map_with_a_config_map_grant_is_allowed() {
+    let mut r = ca_config_map_ref();
+    r["namespace"] = json!("certs");
+    let grant = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": { "name": "allow-ca", "namespace": "certs" },
+        "spec": {
+            "from": [{ "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": NS }],
+            "to": [{ "group": "", "kind": "ConfigMap" }],
+        },
+    });
+    let objects = vec![
+        mk_frontend_gateway(r),
+        secret("httpbin-credential-san.yaml", NS, "httpbin-credential"),
+        config_map("configmap-client-ca.yaml", "certs"),
+        grant,
+    ];
+    assert_clean(&on_kind(&lint_at(&objects, NOW), "Gateway"));
+}
+
+#[test]
+fn allow_insecure_fallback_is_noted() {
+    let mut gw = mk_frontend_gateway(ca_config_map_ref());
+    gw["spec"]["tls"]["frontend"]["default"]["validation"]["mode"] = json!("AllowInsecureFallback");
+    let f = frontend_findings(gw, Some(config_map("configmap-client-ca.yaml", NS)));
+    let e = assert_finding(&f, Code::ClientValidationOptional, Severity::Info);
+    assert_eq!(e.path, "spec.tls.frontend.default.validation.mode");
+}
+
+#[test]
+fn frontend_validation_secret_without_a_ca_is_denied_ca_missing() {
+    let f = frontend_findings(
+        mk_frontend_gateway(json!({ "group": "", "kind": "Secret", "name": "client-ca" })),
+        Some(secret("httpbin-credential-san.yaml", NS, "client-ca")),
+    );
+    let e = assert_finding(&f, Code::CaMissing, Severity::Deny);
+    assert_eq!(e.path, DEFAULT_CA_PATH);
+}
+
+#[test]
+fn frontend_validation_secret_with_a_ca_is_allowed() {
+    let f = frontend_findings(
+        mk_frontend_gateway(json!({ "group": "", "kind": "Secret", "name": "client-ca" })),
+        Some(secret("client-credential-ca-only.yaml", NS, "client-ca")),
+    );
+    assert_clean(&f);
+}
+
+#[test]
+fn legacy_listener_frontend_validation_is_still_read() {
+    let gw = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": { "name": "client-validation", "namespace": NS },
+        "spec": {
+            "gatewayClassName": "{GATEWAY_CLASS_NAME}",
+            "listeners": [{
+                "name": "https", "port": 443, "protocol": "HTTPS", "hostname": "httpbin.example.com",
+                "tls": { "mode": "Terminate",
+                         "certificateRefs": [{ "group": "", "kind": "Secret", "name": "httpbin-credential" }],
+                         "frontendValidation": { "caCertificateRefs": [ca_config_map_ref()] } },
+            }],
+        },
+    });
+    let f = frontend_findings(gw, Some(config_map("configmap-client-ca-expired.yaml", NS)));
+    let e = assert_finding(&f, Code::CertExpired, Severity::Deny);
+    assert_eq!(
+        e.path,
+        "spec.listeners[0].tls.frontendValidation.caCertificateRefs[0]"
+    );
+}
+
+/// The captured Secret CREATE, rewritten as the API server sends a ConfigMap.
+fn config_map_review(cm: Value) -> Value {
+    let mut r = capture("secret-create-live-v1.json");
+    let gvk = json!({ "group": "", "version": "v1", "kind": "ConfigMap" });
+    let gvr = json!({ "group": "", "version": "v1", "resource": "configmaps" });
+    r["request"]["kind"] = gvk.clone();
+    r["request"]["requestKind"] = gvk;
+    r["request"]["resource"] = gvr.clone();
+    r["request"]["requestResource"] = gvr;
+    r["request"]["name"] = cm["metadata"]["name"].clone();
+    r["request"]["namespace"] = cm["metadata"]["namespace"].clone();
+    r["request"]["object"] = cm;
+    r
+}
+
+#[test]
+fn replacing_the_client_ca_config_map_with_expired_cas_is_denied_naming_the_gateway() {
+    let idx = view(&[
+        mk_frontend_gateway(ca_config_map_ref()),
+        config_map("configmap-client-ca.yaml", NS),
+    ]);
+    let a = review(
+        &config_map_review(config_map("configmap-client-ca-expired.yaml", NS)),
+        &idx,
+    );
+    assert!(!a.allowed, "{}", a.body);
+    let m = message(&a);
+    assert!(m.contains("cert-expired"), "{m}");
+    assert!(
+        m.contains(&format!("Gateway {NS}/client-validation")),
+        "{m}"
+    );
+}
+
+#[test]
+fn replacing_an_unreferenced_config_map_is_allowed() {
+    let idx = view(&[mk_frontend_gateway(ca_config_map_ref())]);
+    let mut cm = config_map("configmap-client-ca-expired.yaml", NS);
+    cm["metadata"]["name"] = json!("other-ca");
+    let a = review(&config_map_review(cm), &idx);
+    assert!(a.allowed, "{}", a.body);
+    assert!(a.findings.is_empty(), "{}", show(&a.findings));
+}

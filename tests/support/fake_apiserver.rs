@@ -42,6 +42,7 @@ use tokio::sync::watch;
 
 pub const SECRETS: &str = "/api/v1/secrets";
 pub const PODS: &str = "/api/v1/pods";
+pub const CONFIG_MAPS: &str = "/api/v1/configmaps";
 pub const ISTIO_GATEWAYS: &str = "/apis/networking.istio.io/v1/gateways";
 pub const ISTIO_GATEWAYS_V1BETA1: &str = "/apis/networking.istio.io/v1beta1/gateways";
 pub const ISTIO_GATEWAYS_V1ALPHA3: &str = "/apis/networking.istio.io/v1alpha3/gateways";
@@ -379,6 +380,7 @@ impl Collection {
         let kind = match plural {
             "secrets" => "Secret",
             "pods" => "Pod",
+            "configmaps" => "ConfigMap",
             "gateways" => "Gateway",
             "destinationrules" => "DestinationRule",
             "listenersets" => "ListenerSet",
