@@ -6,10 +6,11 @@ use crate::exempt;
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
 use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
 use crate::model::{
-    ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Object, Secret, VirtualService,
+    ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Listener, Object, Secret,
+    VirtualService,
 };
 use crate::policy::Policy;
-use crate::refs::{self, istio_mode, CredentialRef, Scope, Via};
+use crate::refs::{self, istio_mode, CredentialRef, Scope, Target, Via};
 use std::sync::Arc;
 
 /// Everything a check needs besides the object.
@@ -65,6 +66,11 @@ pub fn check_analyzed(
         Object::VirtualService(vs) => check_virtual_service(vs, obj.namespace(), ctx),
         Object::DestinationRule(dr) => check_destination_rule(dr, obj, ctx),
         Object::GatewayApiGateway(gw) => check_gateway_api(gw, obj, ctx),
+        Object::ListenerSet(ls) => {
+            let mut out = check_listeners(&ls.spec.listeners);
+            out.extend(check_references(obj, ctx));
+            out
+        }
         Object::Ingress(_) => check_references(obj, ctx),
         Object::ReferenceGrant(_) => Vec::new(),
     };
@@ -383,7 +389,7 @@ pub fn namespaces_for(scope: &Scope, lookup: &dyn Lookup, policy: &Policy) -> Ve
 }
 
 /// Everything that reads the Secret `namespace/name` (the reverse index, narrowed to the
-/// references that resolve to this namespace).
+/// Secret references that resolve to this namespace).
 pub fn referrers_of(
     lookup: &dyn Lookup,
     policy: &Policy,
@@ -393,10 +399,23 @@ pub fn referrers_of(
     lookup
         .referrers(name)
         .into_iter()
+        .filter(|r| r.reference.target == Target::Secret)
         .filter(|r| {
             namespaces_for(&r.reference.scope, lookup, policy)
                 .iter()
                 .any(|n| n == namespace)
+        })
+        .collect()
+}
+
+/// Everything that reads the CA bundle of ConfigMap `namespace/name`.
+pub fn config_map_referrers(lookup: &dyn Lookup, namespace: &str, name: &str) -> Vec<Referrer> {
+    lookup
+        .referrers(name)
+        .into_iter()
+        .filter(|r| {
+            r.reference.target == Target::ConfigMap
+                && r.reference.scope == Scope::Namespace(namespace.to_string())
         })
         .collect()
 }
@@ -408,28 +427,33 @@ fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
         if let Some(gr) = &r.gateway_api_ref {
             let group = gr.group.as_deref().unwrap_or("");
             let kind = gr.kind.as_deref().unwrap_or("Secret");
-            if !(group.is_empty() || group == "core") || kind != "Secret" {
+            let accepted = match r.target {
+                Target::Secret => "Secret",
+                Target::ConfigMap => "ConfigMap",
+            };
+            if !(group.is_empty() || group == "core") || kind != accepted {
                 out.push(Issue::new(
                     Code::RefInvalidKind,
                     r.path.clone(),
                     format!(
-                        "certificateRef {} is a {kind} of group \"{group}\"; listeners only accept core Secrets (group \"\", kind Secret)",
+                        "reference {} is a {kind} of group \"{group}\"; this field accepts only core {accepted}s (group \"\", kind {accepted})",
                         r.name
                     ),
                 ));
                 continue;
             }
             if let Scope::Namespace(target) = &r.scope {
-                if target != obj.namespace()
-                    && !reference_granted(obj.namespace(), target, &r.name, ctx)
-                {
+                if target != obj.namespace() && !reference_granted(obj, target, &r, ctx) {
                     out.push(Issue::new(
                         Code::RefNotPermitted,
                         r.path.clone(),
                         format!(
-                            "certificateRef {target}/{} crosses namespaces without a ReferenceGrant in {target} allowing Gateways from {}; add one or move the Secret",
+                            "reference {target}/{} crosses namespaces without a ReferenceGrant in {target} allowing {}s from {} to read {}s; add one or move the {}",
                             r.name,
-                            obj.namespace()
+                            obj.kind(),
+                            obj.namespace(),
+                            accepted,
+                            accepted
                         ),
                     ));
                     continue;
@@ -441,18 +465,30 @@ fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
     out
 }
 
-fn reference_granted(from_ns: &str, to_ns: &str, name: &str, ctx: &Ctx<'_>) -> bool {
+/// A ReferenceGrant in `to_ns` lets objects of `from`'s group and kind in its namespace read
+/// Secret `name` (grants are not inherited: a Gateway's do not cover its ListenerSets).
+fn reference_granted(from: &Object, to_ns: &str, r: &CredentialRef, ctx: &Ctx<'_>) -> bool {
+    let (name, to_kind) = (
+        r.name.as_str(),
+        match r.target {
+            Target::Secret => "Secret",
+            Target::ConfigMap => "ConfigMap",
+        },
+    );
     ctx.lookup.reference_grants(to_ns).iter().any(|g| {
         g.spec.from.iter().any(|f| {
-            f.group == "gateway.networking.k8s.io" && f.kind == "Gateway" && f.namespace == from_ns
+            f.group == from.api_group() && f.kind == from.kind() && f.namespace == from.namespace()
         }) && g.spec.to.iter().any(|t| {
-            t.group.is_empty() && t.kind == "Secret" && t.name.as_deref().is_none_or(|n| n == name)
+            t.group.is_empty() && t.kind == to_kind && t.name.as_deref().is_none_or(|n| n == name)
         })
     })
 }
 
 /// Resolves one reference and checks the credential it finds.
 fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
+    if r.target == Target::ConfigMap {
+        return check_ca_config_map_ref(r, ctx);
+    }
     let mut out = Vec::new();
     let reserved = ["istio", "prometheus"]
         .into_iter()
@@ -520,7 +556,11 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     // A client certificate names its holder: no host advice (no-subject-alt-name) for it.
     for i in own
         .into_iter()
-        .filter(|i| PROPAGATED.contains(&i.code))
+        .filter(|i| {
+            PROPAGATED.contains(&i.code)
+                // A CA reference (caCertificateRefs to a Secret) breaks on a non-CA entry.
+                || (i.code == Code::CaNotCa && r.needs_ca && !r.needs_pair)
+        })
         .filter(|i| !(r.client && i.code == Code::NoSubjectAltName))
     {
         out.push(Issue {
@@ -537,7 +577,11 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         && summary.ca.is_none()
         && !companion_ca_exists(&secret.namespace, &secret.name, ctx)
     {
-        let message = if r.client {
+        let message = if r.gateway_api_ref.is_some() {
+            format!(
+                "client certificates are verified against caCertificateRefs but {src} has no ca.crt; add the client CA as ca.crt"
+            )
+        } else if r.client {
             format!(
                 "the server certificate is verified (insecureSkipVerify is not set) but {src} has no ca.crt or cacert and there is no {} secret; add the server's CA as ca.crt",
                 analysis::companion_ca_secret(&secret.name)
@@ -559,6 +603,82 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     if secret.cert_manager {
         soften_for_cert_manager(&mut out);
     }
+    out
+}
+
+/// A `caCertificateRefs` entry naming a ConfigMap: present, a `ca.crt`, every entry a CA,
+/// bundle expiry (deny only when no CA is valid).
+fn check_ca_config_map_ref(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let Scope::Namespace(ns) = &r.scope else {
+        return Vec::new();
+    };
+    let cm = match ctx.lookup.config_map(ns, &r.name) {
+        Found::Yes(cm) => cm,
+        Found::NotSyncedYet => {
+            return vec![Issue::new(
+                Code::ViewNotSynced,
+                r.path.clone(),
+                format!(
+                    "cannot tell yet whether configmap {ns}/{} exists: the cluster view is still loading",
+                    r.name
+                ),
+            )]
+        }
+        Found::Missing => {
+            return vec![Issue::new(
+                Code::CredentialNotFound,
+                r.path.clone(),
+                format!(
+                    "configmap {ns}/{} with a ca.crt not found, so client certificates cannot be verified; create it with the client CA under ca.crt",
+                    r.name
+                ),
+            )]
+        }
+    };
+    let src = format!("configmap {ns}/{}", r.name);
+    ca_bundle_issues(&cm, ctx)
+        .into_iter()
+        .map(|i| Issue {
+            path: r.path.clone(),
+            message: format!("{src}: {}", i.message),
+            ..i
+        })
+        .collect()
+}
+
+/// What is wrong with a CA ConfigMap's `ca.crt`, each at `data["ca.crt"]`.
+fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let key = refs::CA_CONFIG_MAP_KEY;
+    let Some(bundle) = &cm.ca else {
+        return vec![Issue::new(
+            Code::CaMissing,
+            analysis::data_path(key),
+            format!(
+                "has no {key} (keys: {}); put the client CA there",
+                if cm.keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    cm.keys.join(", ")
+                }
+            ),
+        )];
+    };
+    let mut out: Vec<Issue> = bundle
+        .issues
+        .iter()
+        .map(|(c, s, m)| {
+            Issue::new(*c, analysis::data_path(key), format!("{key} {m}")).with_severity(*s)
+        })
+        .collect();
+    let summary = CredentialSummary {
+        bundles: vec![(key.to_string(), bundle.clone())],
+        ..Default::default()
+    };
+    out.extend(analysis::validity_issues(
+        &summary,
+        ctx.now,
+        ctx.policy.expiry_warning_days,
+    ));
     out
 }
 
@@ -809,8 +929,38 @@ fn host_in_server(
 }
 
 fn check_gateway_api(gw: &GatewayApiGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let mut out = check_listeners(&gw.spec.listeners);
+    if let Some(f) = gw.spec.tls.as_ref().and_then(|t| t.frontend.as_ref()) {
+        let ports = f.per_port.iter().enumerate().map(|(i, p)| {
+            (
+                format!("spec.tls.frontend.perPort[{i}].tls.validation"),
+                &p.tls,
+            )
+        });
+        for (path, tls) in std::iter::once((
+            "spec.tls.frontend.default.validation".to_string(),
+            &f.default,
+        ))
+        .chain(ports)
+        {
+            let Some(v) = &tls.validation else { continue };
+            if v.mode.as_deref() == Some("AllowInsecureFallback") {
+                out.push(Issue::new(
+                    Code::ClientValidationOptional,
+                    format!("{path}.mode"),
+                    "mode AllowInsecureFallback lets clients without a valid certificate through; use AllowValidOnly to require one",
+                ));
+            }
+        }
+    }
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+/// Listener rules that need no lookup (a Gateway's or a ListenerSet's listeners).
+fn check_listeners(listeners: &[Listener]) -> Vec<Issue> {
     let mut out = Vec::new();
-    for (i, l) in gw.spec.listeners.iter().enumerate() {
+    for (i, l) in listeners.iter().enumerate() {
         let Some(tls) = &l.tls else { continue };
         let mode = tls.mode.as_deref().unwrap_or("Terminate");
         if mode == "Passthrough" && !tls.certificate_refs.is_empty() {
@@ -830,7 +980,6 @@ fn check_gateway_api(gw: &GatewayApiGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec
             }
         }
     }
-    out.extend(check_references(obj, ctx));
     out
 }
 
@@ -879,7 +1028,7 @@ fn mesh_root_issues(
 
 fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
     if cm.metadata.name != "istio-ca-root-cert" {
-        return Vec::new();
+        return check_referenced_config_map(cm, namespace, ctx);
     }
     let key = analysis::ROOT_CERT_KEY;
     let Some(pem) = cm.data.get(key) else {
@@ -920,6 +1069,39 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
                 ),
             ));
         }
+    }
+    out
+}
+
+/// A ConfigMap that Gateways name in `caCertificateRefs`, checked against them when it is
+/// written (the reverse index): a denial names every Gateway that would stop verifying clients.
+fn check_referenced_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+    if !ctx.referrers {
+        return Vec::new();
+    }
+    let referrers = config_map_referrers(ctx.lookup, namespace, &cm.metadata.name);
+    if referrers.is_empty() {
+        return Vec::new();
+    }
+    let users: Vec<String> = referrers
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} ({})",
+                r.object.kind,
+                qualified(&r.object),
+                r.reference.path
+            )
+        })
+        .collect();
+    let stored = crate::lookup::StoredConfigMap::new(ctx.analyzer, cm);
+    let mut out = ca_bundle_issues(&stored, ctx);
+    let users = hosts::list_some(&users);
+    for i in out.iter_mut() {
+        i.message = format!(
+            "configmap {namespace}/{} {} (verifies clients for {users})",
+            cm.metadata.name, i.message
+        );
     }
     out
 }

@@ -91,6 +91,9 @@ codes! {
     GatewayWorkloadNotFound = "gateway-workload-not-found", Warn;
     VirtualserviceHostNotInGateway = "virtualservice-host-not-in-gateway", Warn;
     RefNotPermitted = "ref-not-permitted", Deny;
+    /// Gateway API frontend validation with `mode: AllowInsecureFallback`: clients without a
+    /// valid certificate are let through.
+    ClientValidationOptional = "client-validation-optional", Info;
     /// A client certificate (DestinationRule `credentialName`) whose extendedKeyUsage lacks
     /// clientAuth: servers that check usage refuse it.
     ClientAuthMissing = "client-auth-missing", Warn;

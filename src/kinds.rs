@@ -15,6 +15,8 @@ pub enum Id {
     VirtualService,
     DestinationRule,
     GatewayApiGateway,
+    ListenerSet,
+    XListenerSet,
     ReferenceGrant,
     Ingress,
     ValidatingWebhookConfiguration,
@@ -122,7 +124,9 @@ pub const SECRET: Kind = Kind {
     watch: Watch::Typed,
 };
 
-/// Only `istio-ca-root-cert` is read (the audit lists it by name); never watched.
+/// `istio-ca-root-cert` (the audit lists it by name) and CA bundles (`ca.crt`) that Gateway
+/// API `caCertificateRefs` name: watched (only those with `ca.crt` are kept) and reviewed, so
+/// replacing one a Gateway uses is checked against it.
 pub const CONFIG_MAP: Kind = Kind {
     id: Id::ConfigMap,
     group: "",
@@ -131,12 +135,12 @@ pub const CONFIG_MAP: Kind = Kind {
     plural: "configmaps",
     resource: "configmaps",
     scope: Scope::Namespaced,
-    operations: &[],
-    webhook: None,
+    operations: CU,
+    webhook: Some(SECRETS_WEBHOOK),
     checked: true,
     ca_bundles: false,
     audit: true,
-    watch: Watch::No,
+    watch: Watch::Probe,
 };
 
 /// Pod labels: the namespace an Istio gateway workload runs in.
@@ -234,6 +238,40 @@ pub const GATEWAY_API_GATEWAY: Kind = Kind {
     versions: GATEWAY_API_VERSIONS,
     plural: "gateways",
     resource: "gateways.gateway.networking.k8s.io",
+    scope: Scope::Namespaced,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
+/// Listeners attached to a Gateway (standard group, Gateway API v1.5+).
+pub const LISTENER_SET: Kind = Kind {
+    id: Id::ListenerSet,
+    group: "gateway.networking.k8s.io",
+    kind: "ListenerSet",
+    versions: &["v1"],
+    plural: "listenersets",
+    resource: "listenersets.gateway.networking.k8s.io",
+    scope: Scope::Namespaced,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
+/// The experimental channel's ListenerSet (Gateway API v1.3-v1.4).
+pub const X_LISTENER_SET: Kind = Kind {
+    id: Id::XListenerSet,
+    group: "gateway.networking.x-k8s.io",
+    kind: "XListenerSet",
+    versions: &["v1alpha1"],
+    plural: "xlistenersets",
+    resource: "xlistenersets.gateway.networking.x-k8s.io",
     scope: Scope::Namespaced,
     operations: CUD,
     webhook: Some(REFS_WEBHOOK),
@@ -344,7 +382,7 @@ pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
 };
 
 /// Every kind, in the order the audit lists them and the watchers start.
-pub const ALL: [&Kind; 14] = [
+pub const ALL: [&Kind; 16] = [
     &SECRET,
     &CONFIG_MAP,
     &POD,
@@ -353,6 +391,8 @@ pub const ALL: [&Kind; 14] = [
     &VIRTUAL_SERVICE,
     &DESTINATION_RULE,
     &GATEWAY_API_GATEWAY,
+    &LISTENER_SET,
+    &X_LISTENER_SET,
     &REFERENCE_GRANT,
     &INGRESS,
     &VALIDATING_WEBHOOK_CONFIGURATION,

@@ -32,6 +32,34 @@ pub struct StoredSecret {
     pub summary: CredentialSummary,
 }
 
+/// A ConfigMap as the index keeps it: the CA bundle under `ca.crt`, parsed, and the keys.
+#[derive(Debug)]
+pub struct StoredConfigMap {
+    pub namespace: String,
+    pub name: String,
+    /// `None` when there is no `ca.crt` key.
+    pub ca: Option<Arc<crate::analysis::Bundle>>,
+    pub keys: Vec<String>,
+}
+
+impl StoredConfigMap {
+    pub fn new(analyzer: &Analyzer, cm: &crate::model::ConfigMap) -> Self {
+        StoredConfigMap {
+            namespace: cm
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| crate::model::DEFAULT_NAMESPACE.into()),
+            name: cm.metadata.name.clone(),
+            ca: cm
+                .data
+                .get(crate::refs::CA_CONFIG_MAP_KEY)
+                .map(|pem| analyzer.bundle(pem.as_bytes(), crate::analysis::Role::CaBundle)),
+            keys: cm.data.keys().cloned().collect(),
+        }
+    }
+}
+
 /// One caBundle field: the CAs the API server trusts to reach a webhook or aggregated API.
 #[derive(Debug, Clone)]
 pub struct CaBundle {
@@ -59,6 +87,8 @@ pub trait Lookup: Send + Sync {
     fn secret(&self, namespace: &str, name: &str) -> Found<Arc<StoredSecret>>;
     /// Namespaces holding a Secret of this name (for "exists in default" hints).
     fn secret_namespaces(&self, name: &str) -> Vec<String>;
+    /// A ConfigMap that a Gateway API `caCertificateRefs` entry names.
+    fn config_map(&self, namespace: &str, name: &str) -> Found<Arc<StoredConfigMap>>;
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>>;
     fn istio_gateway_names(&self, namespace: &str) -> Vec<String>;
     /// A Gateway API Gateway: Istio resolves a VirtualService's `gateways` against both kinds.
@@ -96,6 +126,8 @@ pub struct Index {
     analyzer: Arc<Analyzer>,
     secrets: HashMap<Key, Arc<StoredSecret>>,
     secret_namespaces: HashMap<String, BTreeSet<String>>,
+    /// Only ConfigMaps with a `ca.crt` key (CA bundles Gateways may name).
+    config_maps: HashMap<Key, Arc<StoredConfigMap>>,
     istio_gateways: HashMap<Key, Arc<IstioGateway>>,
     gateway_api_gateways: HashMap<Key, Arc<GatewayApiGateway>>,
     grants: HashMap<Key, Arc<ReferenceGrant>>,
@@ -121,6 +153,7 @@ impl Index {
             analyzer,
             secrets: HashMap::new(),
             secret_namespaces: HashMap::new(),
+            config_maps: HashMap::new(),
             istio_gateways: HashMap::new(),
             gateway_api_gateways: HashMap::new(),
             grants: HashMap::new(),
@@ -255,6 +288,7 @@ impl Index {
     pub fn keys_of(&self, kind: &Kind) -> Vec<(String, String)> {
         match kind.id {
             Id::Secret => self.secrets.keys().cloned().collect(),
+            Id::ConfigMap => self.config_maps.keys().cloned().collect(),
             Id::IstioGateway => self.istio_gateways.keys().cloned().collect(),
             Id::GatewayApiGateway => self.gateway_api_gateways.keys().cloned().collect(),
             Id::ReferenceGrant => self.grants.keys().cloned().collect(),
@@ -316,6 +350,14 @@ impl Index {
                     .insert(ns.clone());
                 self.secrets.insert(key(&ns, &name), stored);
             }
+            Object::ConfigMap(cm) => {
+                let stored = StoredConfigMap::new(&self.analyzer, cm);
+                if stored.ca.is_some() {
+                    self.config_maps.insert(key(&ns, &name), Arc::new(stored));
+                } else {
+                    self.config_maps.remove(&key(&ns, &name));
+                }
+            }
             Object::IstioGateway(g) => {
                 self.istio_gateways
                     .insert(key(&ns, &name), Arc::new(g.clone()));
@@ -359,6 +401,9 @@ impl Index {
                         self.secret_namespaces.remove(name);
                     }
                 }
+            }
+            Id::ConfigMap => {
+                self.config_maps.remove(&key(ns, name));
             }
             Id::IstioGateway => {
                 self.istio_gateways.remove(&key(ns, name));
@@ -411,6 +456,14 @@ impl Lookup for Index {
             .get(name)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    fn config_map(&self, namespace: &str, name: &str) -> Found<Arc<StoredConfigMap>> {
+        match self.config_maps.get(&key(namespace, name)) {
+            Some(c) => Found::Yes(c.clone()),
+            None if self.resource_is_stale(kinds::CONFIG_MAP.resource) => Found::NotSyncedYet,
+            None => Found::Missing,
+        }
     }
 
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>> {

@@ -150,6 +150,59 @@ pub struct ClientTls {
 pub struct GatewaySpec {
     pub gateway_class_name: String,
     pub listeners: Vec<Listener>,
+    /// Gateway API v1.4+ `spec.tls`: client validation and the backend client certificate.
+    pub tls: Option<GatewayTls>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GatewayTls {
+    pub backend: Option<GatewayBackendTls>,
+    pub frontend: Option<FrontendTls>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GatewayBackendTls {
+    pub client_certificate_ref: Option<ObjectReference>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FrontendTls {
+    pub default: FrontendTlsConfig,
+    pub per_port: Vec<FrontendTlsPort>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FrontendTlsConfig {
+    pub validation: Option<FrontendValidation>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FrontendTlsPort {
+    pub port: Option<u32>,
+    pub tls: FrontendTlsConfig,
+}
+
+/// Gateway API `ListenerSet` (standard) or `XListenerSet` (experimental group): listeners
+/// attached to a parent Gateway.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ListenerSet {
+    pub metadata: Meta,
+    pub spec: ListenerSetSpec,
+    /// Which registry entry it was decoded as (`ListenerSet` or `XListenerSet`).
+    #[serde(skip)]
+    pub experimental: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ListenerSetSpec {
+    pub listeners: Vec<Listener>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -174,6 +227,8 @@ pub struct ListenerTls {
 #[serde(rename_all = "camelCase", default)]
 pub struct FrontendValidation {
     pub ca_certificate_refs: Vec<ObjectReference>,
+    /// `AllowValidOnly` (the default) or `AllowInsecureFallback`.
+    pub mode: Option<String>,
 }
 
 /// Gateway API `SecretObjectReference` / `ObjectReference`: group "" and kind Secret default.
@@ -260,6 +315,7 @@ pub enum Object {
     VirtualService(VirtualService),
     DestinationRule(DestinationRule),
     GatewayApiGateway(GatewayApiGateway),
+    ListenerSet(ListenerSet),
     ReferenceGrant(ReferenceGrant),
     Ingress(Ingress),
 }
@@ -295,6 +351,10 @@ impl Object {
             Id::VirtualService => Object::VirtualService(decode(v, kind)?),
             Id::DestinationRule => Object::DestinationRule(decode(v, kind)?),
             Id::GatewayApiGateway => Object::GatewayApiGateway(decode(v, kind)?),
+            Id::ListenerSet | Id::XListenerSet => Object::ListenerSet(ListenerSet {
+                experimental: k.id == Id::XListenerSet,
+                ..decode(v, kind)?
+            }),
             Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
             Id::Ingress => Object::Ingress(decode(v, kind)?),
             Id::Pod
@@ -333,6 +393,10 @@ impl Object {
             Id::VirtualService => Object::VirtualService(decode_str(text, kind)?),
             Id::DestinationRule => Object::DestinationRule(decode_str(text, kind)?),
             Id::GatewayApiGateway => Object::GatewayApiGateway(decode_str(text, kind)?),
+            Id::ListenerSet | Id::XListenerSet => Object::ListenerSet(ListenerSet {
+                experimental: k.id == Id::XListenerSet,
+                ..decode_str(text, kind)?
+            }),
             Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
             Id::Ingress => Object::Ingress(decode_str(text, kind)?),
             Id::Pod
@@ -353,6 +417,7 @@ impl Object {
             Object::VirtualService(o) => &mut o.metadata,
             Object::DestinationRule(o) => &mut o.metadata,
             Object::GatewayApiGateway(o) => &mut o.metadata,
+            Object::ListenerSet(o) => &mut o.metadata,
             Object::ReferenceGrant(o) => &mut o.metadata,
             Object::Ingress(o) => &mut o.metadata,
         }
@@ -366,6 +431,7 @@ impl Object {
             Object::VirtualService(o) => &o.metadata,
             Object::DestinationRule(o) => &o.metadata,
             Object::GatewayApiGateway(o) => &o.metadata,
+            Object::ListenerSet(o) => &o.metadata,
             Object::ReferenceGrant(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
         }
@@ -391,6 +457,8 @@ impl Object {
             Object::VirtualService(_) => Id::VirtualService,
             Object::DestinationRule(_) => Id::DestinationRule,
             Object::GatewayApiGateway(_) => Id::GatewayApiGateway,
+            Object::ListenerSet(l) if l.experimental => Id::XListenerSet,
+            Object::ListenerSet(_) => Id::ListenerSet,
             Object::ReferenceGrant(_) => Id::ReferenceGrant,
             Object::Ingress(_) => Id::Ingress,
         })

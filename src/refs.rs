@@ -1,7 +1,7 @@
 //! The ONE place that maps Kubernetes objects to the credentials they reference, each with
 //! the field path a message should point at and the hosts the certificate must cover.
 
-use crate::model::{ClientTls, DestinationRule, Object, ObjectReference, TrafficPolicy};
+use crate::model::{ClientTls, DestinationRule, Listener, Object, ObjectReference, TrafficPolicy};
 use std::collections::BTreeMap;
 
 /// Where the referenced Secret is looked up.
@@ -25,7 +25,18 @@ pub enum Via {
     Ingress,
 }
 
-/// One reference from an object to a credential Secret.
+/// What a reference names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Secret,
+    /// A CA bundle under `ca.crt` (Gateway API `caCertificateRefs`).
+    ConfigMap,
+}
+
+/// The key a Gateway API CA ConfigMap holds its bundle under.
+pub const CA_CONFIG_MAP_KEY: &str = "ca.crt";
+
+/// One reference from an object to a credential Secret or a CA ConfigMap.
 #[derive(Debug, Clone)]
 pub struct CredentialRef {
     /// `spec.servers[0].tls.credentialName`.
@@ -42,6 +53,7 @@ pub struct CredentialRef {
     pub needs_pair: bool,
     /// The pair is a client certificate (DestinationRule): no host coverage, clientAuth usage.
     pub client: bool,
+    pub target: Target,
     pub via: Via,
     /// For Gateway API: the reference as written, for kind and ReferenceGrant checks.
     pub gateway_api_ref: Option<ObjectReference>,
@@ -83,32 +95,50 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     needs_ca: matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
                     needs_pair: true,
                     client: false,
+                    target: Target::Secret,
                     via: Via::IstioGateway,
                     gateway_api_ref: None,
                 });
             }
         }
         Object::GatewayApiGateway(gw) => {
-            for (i, l) in gw.spec.listeners.iter().enumerate() {
-                let Some(tls) = &l.tls else { continue };
-                if tls.mode.as_deref().unwrap_or("Terminate") != "Terminate" {
-                    continue;
+            out.extend(listener_refs(&gw.spec.listeners, &ns));
+            let frontend = gw.spec.tls.as_ref().and_then(|t| t.frontend.as_ref());
+            if let Some(f) = frontend {
+                let mut validations = vec![(
+                    "spec.tls.frontend.default.validation".to_string(),
+                    f.default.validation.as_ref(),
+                )];
+                for (i, p) in f.per_port.iter().enumerate() {
+                    validations.push((
+                        format!("spec.tls.frontend.perPort[{i}].tls.validation"),
+                        p.tls.validation.as_ref(),
+                    ));
                 }
-                for (j, r) in tls.certificate_refs.iter().enumerate() {
-                    out.push(CredentialRef {
-                        path: format!("spec.listeners[{i}].tls.certificateRefs[{j}]"),
-                        name: r.name.clone(),
-                        scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.clone())),
-                        hosts: l.hostname.iter().cloned().collect(),
-                        needs_ca: false,
-                        needs_pair: true,
-                        client: false,
-                        via: Via::GatewayApi,
-                        gateway_api_ref: Some(r.clone()),
-                    });
+                for (path, v) in validations {
+                    if let Some(v) = v {
+                        out.extend(ca_refs(&path, &v.ca_certificate_refs, &ns));
+                    }
                 }
             }
+            let backend = gw.spec.tls.as_ref().and_then(|t| t.backend.as_ref());
+            if let Some(r) = backend.and_then(|b| b.client_certificate_ref.as_ref()) {
+                out.push(CredentialRef {
+                    path: "spec.tls.backend.clientCertificateRef".into(),
+                    name: r.name.clone(),
+                    scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.clone())),
+                    hosts: Vec::new(),
+                    needs_ca: false,
+                    needs_pair: true,
+                    client: true,
+                    target: Target::Secret,
+                    via: Via::GatewayApi,
+                    gateway_api_ref: Some(r.clone()),
+                });
+            }
         }
+        // Its listeners read certificates as a Gateway's do, from the ListenerSet's namespace.
+        Object::ListenerSet(ls) => out.extend(listener_refs(&ls.spec.listeners, &ns)),
         Object::Ingress(ing) => {
             for (i, t) in ing.spec.tls.iter().enumerate() {
                 let Some(name) = t.secret_name.as_deref().filter(|n| !n.is_empty()) else {
@@ -131,6 +161,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     needs_ca: false,
                     needs_pair: true,
                     client: false,
+                    target: Target::Secret,
                     via: Via::Ingress,
                     gateway_api_ref: None,
                 });
@@ -162,12 +193,70 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     needs_ca: tls.insecure_skip_verify != Some(true),
                     needs_pair: mode == "MUTUAL",
                     client: true,
+                    target: Target::Secret,
                     via: Via::DestinationRule,
                     gateway_api_ref: None,
                 });
             }
         }
         _ => {}
+    }
+    out
+}
+
+/// `caCertificateRefs` entries: ConfigMaps (key `ca.crt`) or Secrets holding the CAs that
+/// client certificates are verified against.
+pub fn ca_refs(path: &str, refs: &[ObjectReference], ns: &str) -> Vec<CredentialRef> {
+    refs.iter()
+        .enumerate()
+        .map(|(k, r)| CredentialRef {
+            path: format!("{path}.caCertificateRefs[{k}]"),
+            name: r.name.clone(),
+            scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.to_string())),
+            hosts: Vec::new(),
+            needs_ca: true,
+            needs_pair: false,
+            client: false,
+            target: if r.kind.as_deref() == Some("ConfigMap") {
+                Target::ConfigMap
+            } else {
+                Target::Secret
+            },
+            via: Via::GatewayApi,
+            gateway_api_ref: Some(r.clone()),
+        })
+        .collect()
+}
+
+/// `certificateRefs` of Gateway API listeners (a Gateway's or a ListenerSet's) in Terminate mode.
+fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
+    let mut out = Vec::new();
+    for (i, l) in listeners.iter().enumerate() {
+        let Some(tls) = &l.tls else { continue };
+        if tls.mode.as_deref().unwrap_or("Terminate") != "Terminate" {
+            continue;
+        }
+        if let Some(fv) = &tls.frontend_validation {
+            out.extend(ca_refs(
+                &format!("spec.listeners[{i}].tls.frontendValidation"),
+                &fv.ca_certificate_refs,
+                ns,
+            ));
+        }
+        for (j, r) in tls.certificate_refs.iter().enumerate() {
+            out.push(CredentialRef {
+                path: format!("spec.listeners[{i}].tls.certificateRefs[{j}]"),
+                name: r.name.clone(),
+                scope: Scope::Namespace(r.namespace.clone().unwrap_or_else(|| ns.to_string())),
+                hosts: l.hostname.iter().cloned().collect(),
+                needs_ca: false,
+                needs_pair: true,
+                client: false,
+                target: Target::Secret,
+                via: Via::GatewayApi,
+                gateway_api_ref: Some(r.clone()),
+            });
+        }
     }
     out
 }

@@ -132,12 +132,13 @@ async fn bounded_by<T>(limit: Duration, what: &str, f: impl Future<Output = T>) 
         .unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
 }
 
-/// The Istio probes that answered 404 (other optional sources are probed too).
+/// The Istio Gateway probes that answered 404 (other optional sources, DestinationRules
+/// among them, are probed too).
 fn istio_not_found(server: &FakeApiServer) -> Vec<String> {
     server
         .not_found()
         .into_iter()
-        .filter(|p| p.contains("networking.istio.io"))
+        .filter(|p| p.contains("networking.istio.io") && p.ends_with("/gateways"))
         .collect()
 }
 
@@ -450,6 +451,82 @@ async fn destination_rule_credential_is_indexed_and_forgotten_on_delete() {
         i.referrers("client-credential").is_empty()
     })
     .await;
+}
+
+#[tokio::test]
+async fn listener_set_and_backend_client_certificate_references_are_indexed() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(LISTENER_SETS);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(
+        LISTENER_SETS,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "ListenerSet",
+            "metadata": { "namespace": "apps", "name": "listenerset-https" },
+            "spec": {
+                "parentRef": { "name": "parent-gateway", "namespace": "gateways" },
+                "listeners": [{
+                    "name": "https", "hostname": "app.example.com", "port": 443, "protocol": "HTTPS",
+                    "tls": { "mode": "Terminate", "certificateRefs": [{ "name": "app-cert" }] },
+                }],
+            },
+        }),
+    );
+    server.apply(
+        GATEWAYS,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": { "namespace": "gateways", "name": "parent-gateway" },
+            "spec": {
+                "gatewayClassName": "istio",
+                "listeners": [{ "name": "http", "port": 80, "protocol": "HTTP" }],
+                "tls": { "backend": { "clientCertificateRef": { "name": "backend-client" } } },
+            },
+        }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let ls = c.read(|i| i.referrers("app-cert"));
+    assert_eq!(ls.len(), 1, "{ls:?}");
+    assert_eq!(ls[0].object.kind, "ListenerSet");
+    assert_eq!(
+        ls[0].reference.path,
+        "spec.listeners[0].tls.certificateRefs[0]"
+    );
+    let gw = c.read(|i| i.referrers("backend-client"));
+    assert_eq!(gw.len(), 1, "{gw:?}");
+    assert_eq!(
+        gw[0].reference.path,
+        "spec.tls.backend.clientCertificateRef"
+    );
+}
+
+#[tokio::test]
+async fn ca_config_maps_are_indexed_and_others_are_not() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(CONFIG_MAPS);
+    let server = FakeApiServer::start(&served).await;
+    let mut ca = kubectl_secret("configmap-client-ca.yaml");
+    ca["metadata"]["namespace"] = json!("gateways");
+    server.apply(CONFIG_MAPS, ca);
+    server.apply(
+        CONFIG_MAPS,
+        json!({ "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "namespace": "gateways", "name": "app-config" },
+                "data": { "settings.yaml": "replicas: 3" } }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let found = c.read(|i| match i.config_map("gateways", "client-ca") {
+        Found::Yes(cm) => cm.ca.as_ref().map(|b| b.certs.len()),
+        _ => None,
+    });
+    assert_eq!(found, Some(1));
+    assert!(c.read(|i| matches!(i.config_map("gateways", "app-config"), Found::Missing)));
 }
 
 #[tokio::test]

@@ -287,6 +287,7 @@ fn scraped_names() -> BTreeSet<String> {
         },
         path: "data[\"tls.key\"]".into(),
         message: String::new(),
+        skipped: None,
     }]);
     metrics
         .encode()

@@ -468,7 +468,7 @@ async fn follow_crd_backed(
         let ar = ApiResource {
             group: source.group.into(),
             version: version.clone(),
-            api_version: format!("{}/{version}", source.group),
+            api_version: source.api_version(&version),
             kind: source.kind.into(),
             plural: source.plural.into(),
         };
@@ -534,7 +534,7 @@ async fn probe(client: &Client, source: Kind) -> Result<Option<ApiResource>, kub
         let ar = ApiResource {
             group: source.group.into(),
             version: (*version).into(),
-            api_version: format!("{}/{version}", source.group),
+            api_version: source.api_version(version),
             kind: source.kind.into(),
             plural: source.plural.into(),
         };

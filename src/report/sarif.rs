@@ -211,6 +211,9 @@ pub fn short_description(code: Code) -> &'static str {
         Code::VirtualserviceHostNotInGateway => "VirtualService host is not served by its Gateway",
         Code::RefNotPermitted => "Cross-namespace certificateRef without a ReferenceGrant",
         Code::ClientAuthMissing => "Client certificate's extendedKeyUsage lacks clientAuth",
+        Code::ClientValidationOptional => {
+            "Client certificate validation lets invalid clients through (AllowInsecureFallback)"
+        }
         Code::RefInvalidKind => "certificateRef to a kind that cannot hold a certificate",
         Code::SecretInUse => "Secret being deleted is still referenced",
         Code::ViewNotSynced => "Cluster view was not synced yet",

@@ -9,7 +9,7 @@ pub mod server;
 pub mod tls;
 
 use crate::analysis::Analyzer;
-use crate::lookup::{Found, Index, Lookup, Referrer, StoredSecret};
+use crate::lookup::{Found, Index, Lookup, Referrer, StoredConfigMap, StoredSecret};
 use crate::model::{GatewayApiGateway, IstioGateway, ReferenceGrant};
 use crate::policy::Policy;
 use axum::body::{Body, Bytes};
@@ -165,6 +165,9 @@ impl Lookup for Locked<'_> {
     }
     fn secret_namespaces(&self, name: &str) -> Vec<String> {
         self.read().secret_namespaces(name)
+    }
+    fn config_map(&self, namespace: &str, name: &str) -> Found<Arc<StoredConfigMap>> {
+        self.read().config_map(namespace, name)
     }
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>> {
         self.read().istio_gateway(namespace, name)

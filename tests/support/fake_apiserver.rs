@@ -42,11 +42,13 @@ use tokio::sync::watch;
 
 pub const SECRETS: &str = "/api/v1/secrets";
 pub const PODS: &str = "/api/v1/pods";
+pub const CONFIG_MAPS: &str = "/api/v1/configmaps";
 pub const ISTIO_GATEWAYS: &str = "/apis/networking.istio.io/v1/gateways";
 pub const ISTIO_GATEWAYS_V1BETA1: &str = "/apis/networking.istio.io/v1beta1/gateways";
 pub const ISTIO_GATEWAYS_V1ALPHA3: &str = "/apis/networking.istio.io/v1alpha3/gateways";
 pub const DESTINATION_RULES: &str = "/apis/networking.istio.io/v1/destinationrules";
 pub const GATEWAYS: &str = "/apis/gateway.networking.k8s.io/v1/gateways";
+pub const LISTENER_SETS: &str = "/apis/gateway.networking.k8s.io/v1/listenersets";
 pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/referencegrants";
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 pub const VALIDATING_WEBHOOKS: &str =
@@ -404,8 +406,10 @@ impl Collection {
         let kind = match plural {
             "secrets" => "Secret",
             "pods" => "Pod",
+            "configmaps" => "ConfigMap",
             "gateways" => "Gateway",
             "destinationrules" => "DestinationRule",
+            "listenersets" => "ListenerSet",
             "referencegrants" => "ReferenceGrant",
             "ingresses" => "Ingress",
             "validatingwebhookconfigurations" => "ValidatingWebhookConfiguration",
