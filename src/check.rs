@@ -66,6 +66,8 @@ pub fn check_analyzed(
         Object::VirtualService(vs) => check_virtual_service(vs, obj.namespace(), ctx),
         Object::DestinationRule(dr) => check_destination_rule(dr, obj, ctx),
         Object::GatewayApiGateway(gw) => check_gateway_api(gw, obj, ctx),
+        Object::BackendTlsPolicy(p) => check_backend_tls_policy(p, obj, ctx),
+        Object::Service(_) => Vec::new(),
         Object::ListenerSet(ls) => {
             let mut out = check_listeners(&ls.spec.listeners);
             out.extend(check_references(obj, ctx));
@@ -629,8 +631,10 @@ fn check_ca_config_map_ref(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
                 Code::CredentialNotFound,
                 r.path.clone(),
                 format!(
-                    "configmap {ns}/{} with a ca.crt not found, so client certificates cannot be verified; create it with the client CA under ca.crt",
-                    r.name
+                    "configmap {ns}/{} with a ca.crt not found, so {} cannot be verified; create it with {} under ca.crt",
+                    r.name,
+                    if r.via == Via::BackendTlsPolicy { "the backend's certificate" } else { "client certificates" },
+                    if r.via == Via::BackendTlsPolicy { "the backend's CA" } else { "the client CA" },
                 ),
             )]
         }
@@ -654,7 +658,7 @@ fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<I
             Code::CaMissing,
             analysis::data_path(key),
             format!(
-                "has no {key} (keys: {}); put the client CA there",
+                "has no {key} (keys: {}); put the CA bundle there",
                 if cm.keys.is_empty() {
                     "none".to_string()
                 } else {
@@ -698,6 +702,7 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
         }
         (Via::IstioGateway, _) => "the ingress gateway reads credentials",
         (Via::GatewayApi, _) => "the listener reads it",
+        (Via::BackendTlsPolicy, _) => "the policy reads it",
         (Via::Ingress, _) => "the Ingress reads it",
     };
     let place = searched.join(" or ");
@@ -776,6 +781,76 @@ fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec
             "client certificate in {src}{who} has extendedKeyUsage without clientAuth, so servers that check usage refuse it; reissue it with extendedKeyUsage=clientAuth"
         ),
     )]
+}
+
+/// A BackendTLSPolicy: its CA ConfigMaps (through [`check_references`]), `hostname`, and
+/// whether its target Services exist.
+fn check_backend_tls_policy(
+    p: &crate::model::BackendTlsPolicy,
+    obj: &Object,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    let mut out = Vec::new();
+    let v = &p.spec.validation;
+    if let Some(why) = precise_hostname_problem(&v.hostname) {
+        out.push(Issue::new(
+            Code::HostnameInvalid,
+            "spec.validation.hostname",
+            format!("hostname {why}; set it to the DNS name the backend's certificate is issued for (no wildcard, no IP)"),
+        ));
+    }
+    if let Some(w) = &v.well_known_ca_certificates {
+        out.push(Issue::new(
+            Code::SystemCasUsed,
+            "spec.validation.wellKnownCACertificates",
+            format!("backend certificates are verified with the implementation's {w} CAs, which tlsgate cannot check; name a ConfigMap in caCertificateRefs to have them checked"),
+        ));
+    }
+    let ns = obj.namespace();
+    for (i, t) in p.spec.target_refs.iter().enumerate() {
+        let kind = t.kind.as_deref().unwrap_or_default();
+        if kind != "Service" || !t.group.as_deref().unwrap_or_default().is_empty() {
+            continue;
+        }
+        if ctx.lookup.service_exists(ns, &t.name) == Some(false) {
+            out.push(Issue::new(
+                Code::TargetNotFound,
+                format!("spec.targetRefs[{i}]"),
+                format!("service {ns}/{} not found, so this policy applies to nothing; fix the name or create the Service", t.name),
+            ));
+        }
+    }
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+/// Why `h` is not a Gateway API `PreciseHostname` (RFC 1123 labels, lower case, no wildcard,
+/// at most 253 characters, not an IP address), or `None`.
+fn precise_hostname_problem(h: &str) -> Option<&'static str> {
+    if h.is_empty() {
+        return Some("is empty");
+    }
+    if h.len() > 253 {
+        return Some("is longer than 253 characters");
+    }
+    if h.parse::<std::net::IpAddr>().is_ok() {
+        return Some("is an IP address");
+    }
+    if h.starts_with("*.") || h == "*" {
+        return Some("is a wildcard");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !h.split('.').all(label_ok) {
+        return Some("is not a DNS name of lower-case letters, digits and hyphens");
+    }
+    None
 }
 
 /// Modes that never send the credential: the rule reads as if it did.
@@ -1099,7 +1174,7 @@ fn check_referenced_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -
     let users = hosts::list_some(&users);
     for i in out.iter_mut() {
         i.message = format!(
-            "configmap {namespace}/{} {} (verifies clients for {users})",
+            "configmap {namespace}/{} {} (used by {users})",
             cm.metadata.name, i.message
         );
     }

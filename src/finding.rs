@@ -91,6 +91,12 @@ codes! {
     GatewayWorkloadNotFound = "gateway-workload-not-found", Warn;
     VirtualserviceHostNotInGateway = "virtualservice-host-not-in-gateway", Warn;
     RefNotPermitted = "ref-not-permitted", Deny;
+    /// A BackendTLSPolicy `validation.hostname` that is not a precise DNS name.
+    HostnameInvalid = "hostname-invalid", Deny;
+    /// BackendTLSPolicy `wellKnownCACertificates`: the implementation's CAs, not checkable.
+    SystemCasUsed = "system-cas-used", Info;
+    /// A BackendTLSPolicy `targetRefs` entry names a Service that does not exist.
+    TargetNotFound = "target-not-found", Warn;
     /// Gateway API frontend validation with `mode: AllowInsecureFallback`: clients without a
     /// valid certificate are let through.
     ClientValidationOptional = "client-validation-optional", Info;

@@ -11,12 +11,14 @@ pub enum Id {
     ConfigMap,
     Pod,
     Namespace,
+    Service,
     IstioGateway,
     VirtualService,
     DestinationRule,
     GatewayApiGateway,
     ListenerSet,
     XListenerSet,
+    BackendTlsPolicy,
     ReferenceGrant,
     Ingress,
     ValidatingWebhookConfiguration,
@@ -177,6 +179,23 @@ pub const NAMESPACE: Kind = Kind {
     watch: Watch::Metadata,
 };
 
+/// Service names (metadata only): whether a BackendTLSPolicy's `targetRefs` exist.
+pub const SERVICE: Kind = Kind {
+    id: Id::Service,
+    group: "",
+    kind: "Service",
+    versions: &["v1"],
+    plural: "services",
+    resource: "services",
+    scope: Scope::Namespaced,
+    operations: &[],
+    webhook: None,
+    checked: false,
+    ca_bundles: false,
+    audit: false,
+    watch: Watch::Metadata,
+};
+
 const ISTIO_VERSIONS: &[&str] = &["v1", "v1beta1", "v1alpha3"];
 const GATEWAY_API_VERSIONS: &[&str] = &["v1", "v1beta1"];
 
@@ -272,6 +291,23 @@ pub const X_LISTENER_SET: Kind = Kind {
     versions: &["v1alpha1"],
     plural: "xlistenersets",
     resource: "xlistenersets.gateway.networking.x-k8s.io",
+    scope: Scope::Namespaced,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
+/// How Gateways verify a backend Service's certificate (`validation.caCertificateRefs`).
+pub const BACKEND_TLS_POLICY: Kind = Kind {
+    id: Id::BackendTlsPolicy,
+    group: "gateway.networking.k8s.io",
+    kind: "BackendTLSPolicy",
+    versions: &["v1", "v1alpha3"],
+    plural: "backendtlspolicies",
+    resource: "backendtlspolicies.gateway.networking.k8s.io",
     scope: Scope::Namespaced,
     operations: CUD,
     webhook: Some(REFS_WEBHOOK),
@@ -382,17 +418,19 @@ pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
 };
 
 /// Every kind, in the order the audit lists them and the watchers start.
-pub const ALL: [&Kind; 16] = [
+pub const ALL: [&Kind; 18] = [
     &SECRET,
     &CONFIG_MAP,
     &POD,
     &NAMESPACE,
+    &SERVICE,
     &ISTIO_GATEWAY,
     &VIRTUAL_SERVICE,
     &DESTINATION_RULE,
     &GATEWAY_API_GATEWAY,
     &LISTENER_SET,
     &X_LISTENER_SET,
+    &BACKEND_TLS_POLICY,
     &REFERENCE_GRANT,
     &INGRESS,
     &VALIDATING_WEBHOOK_CONFIGURATION,

@@ -87,6 +87,9 @@ pub trait Lookup: Send + Sync {
     fn secret(&self, namespace: &str, name: &str) -> Found<Arc<StoredSecret>>;
     /// Namespaces holding a Secret of this name (for "exists in default" hints).
     fn secret_namespaces(&self, name: &str) -> Vec<String>;
+    /// Whether Service `namespace/name` exists; `None` when Services are not visible (offline
+    /// input without Services) or not synced: nothing is said then.
+    fn service_exists(&self, namespace: &str, name: &str) -> Option<bool>;
     /// A ConfigMap that a Gateway API `caCertificateRefs` entry names.
     fn config_map(&self, namespace: &str, name: &str) -> Found<Arc<StoredConfigMap>>;
     fn istio_gateway(&self, namespace: &str, name: &str) -> Found<Arc<IstioGateway>>;
@@ -137,6 +140,8 @@ pub struct Index {
     referenced: HashMap<ObjectRef, BTreeSet<String>>,
     /// caBundles of webhook configurations, APIServices and CRDs: (kind, name) -> bundles.
     ca_bundles: HashMap<Key, Vec<CaBundle>>,
+    /// Service (ns, name); `None` until Services are watched or one is in the input.
+    services: Option<BTreeSet<Key>>,
     /// pod (ns, name) -> labels; only filled when pods are watched.
     pods: Option<HashMap<Key, BTreeMap<String, String>>>,
     synced: bool,
@@ -160,6 +165,7 @@ impl Index {
             referrers: HashMap::new(),
             referenced: HashMap::new(),
             ca_bundles: HashMap::new(),
+            services: None,
             pods: None,
             synced: true,
             resource_synced: BTreeMap::new(),
@@ -203,6 +209,11 @@ impl Index {
 
     fn resource_is_stale(&self, resource: &str) -> bool {
         !self.synced || self.resource_synced.get(resource) == Some(&false)
+    }
+
+    /// Start tracking Service names (cluster mode) so policy targets resolve.
+    pub fn track_services(&mut self) {
+        self.services.get_or_insert_with(BTreeSet::new);
     }
 
     /// Start tracking pod labels (cluster mode) so Istio workload namespaces resolve.
@@ -293,6 +304,7 @@ impl Index {
             Id::GatewayApiGateway => self.gateway_api_gateways.keys().cloned().collect(),
             Id::ReferenceGrant => self.grants.keys().cloned().collect(),
             Id::Pod => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
+            Id::Service => self.services.iter().flatten().cloned().collect(),
             Id::Namespace => self
                 .terminating
                 .iter()
@@ -350,6 +362,11 @@ impl Index {
                     .insert(ns.clone());
                 self.secrets.insert(key(&ns, &name), stored);
             }
+            Object::Service(_) => {
+                self.services
+                    .get_or_insert_with(BTreeSet::new)
+                    .insert(key(&ns, &name));
+            }
             Object::ConfigMap(cm) => {
                 let stored = StoredConfigMap::new(&self.analyzer, cm);
                 if stored.ca.is_some() {
@@ -405,6 +422,11 @@ impl Index {
             Id::ConfigMap => {
                 self.config_maps.remove(&key(ns, name));
             }
+            Id::Service => {
+                if let Some(s) = &mut self.services {
+                    s.remove(&key(ns, name));
+                }
+            }
             Id::IstioGateway => {
                 self.istio_gateways.remove(&key(ns, name));
             }
@@ -456,6 +478,14 @@ impl Lookup for Index {
             .get(name)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    fn service_exists(&self, namespace: &str, name: &str) -> Option<bool> {
+        let services = self.services.as_ref()?;
+        if self.resource_is_stale(kinds::SERVICE.resource) {
+            return None;
+        }
+        Some(services.contains(&key(namespace, name)))
     }
 
     fn config_map(&self, namespace: &str, name: &str) -> Found<Arc<StoredConfigMap>> {

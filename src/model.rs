@@ -187,6 +187,37 @@ pub struct FrontendTlsPort {
     pub tls: FrontendTlsConfig,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Service {
+    pub metadata: Meta,
+}
+
+/// Gateway API `BackendTLSPolicy`: how Gateways verify the certificate of the Services it targets.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BackendTlsPolicy {
+    pub metadata: Meta,
+    pub spec: BackendTlsPolicySpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackendTlsPolicySpec {
+    pub target_refs: Vec<ObjectReference>,
+    pub validation: BackendTlsValidation,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackendTlsValidation {
+    /// LocalObjectReferences: always in the policy's namespace.
+    pub ca_certificate_refs: Vec<ObjectReference>,
+    pub hostname: String,
+    #[serde(rename = "wellKnownCACertificates")]
+    pub well_known_ca_certificates: Option<String>,
+}
+
 /// Gateway API `ListenerSet` (standard) or `XListenerSet` (experimental group): listeners
 /// attached to a parent Gateway.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -316,6 +347,9 @@ pub enum Object {
     DestinationRule(DestinationRule),
     GatewayApiGateway(GatewayApiGateway),
     ListenerSet(ListenerSet),
+    BackendTlsPolicy(BackendTlsPolicy),
+    /// Only its name: BackendTLSPolicy `targetRefs` name Services.
+    Service(Service),
     ReferenceGrant(ReferenceGrant),
     Ingress(Ingress),
 }
@@ -355,8 +389,10 @@ impl Object {
                 experimental: k.id == Id::XListenerSet,
                 ..decode(v, kind)?
             }),
+            Id::BackendTlsPolicy => Object::BackendTlsPolicy(decode(v, kind)?),
             Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
             Id::Ingress => Object::Ingress(decode(v, kind)?),
+            Id::Service => Object::Service(decode(v, kind)?),
             Id::Pod
             | Id::Namespace
             | Id::ValidatingWebhookConfiguration
@@ -397,8 +433,10 @@ impl Object {
                 experimental: k.id == Id::XListenerSet,
                 ..decode_str(text, kind)?
             }),
+            Id::BackendTlsPolicy => Object::BackendTlsPolicy(decode_str(text, kind)?),
             Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
             Id::Ingress => Object::Ingress(decode_str(text, kind)?),
+            Id::Service => Object::Service(decode_str(text, kind)?),
             Id::Pod
             | Id::Namespace
             | Id::ValidatingWebhookConfiguration
@@ -418,6 +456,8 @@ impl Object {
             Object::DestinationRule(o) => &mut o.metadata,
             Object::GatewayApiGateway(o) => &mut o.metadata,
             Object::ListenerSet(o) => &mut o.metadata,
+            Object::BackendTlsPolicy(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
             Object::ReferenceGrant(o) => &mut o.metadata,
             Object::Ingress(o) => &mut o.metadata,
         }
@@ -432,6 +472,8 @@ impl Object {
             Object::DestinationRule(o) => &o.metadata,
             Object::GatewayApiGateway(o) => &o.metadata,
             Object::ListenerSet(o) => &o.metadata,
+            Object::BackendTlsPolicy(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
             Object::ReferenceGrant(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
         }
@@ -459,6 +501,8 @@ impl Object {
             Object::GatewayApiGateway(_) => Id::GatewayApiGateway,
             Object::ListenerSet(l) if l.experimental => Id::XListenerSet,
             Object::ListenerSet(_) => Id::ListenerSet,
+            Object::BackendTlsPolicy(_) => Id::BackendTlsPolicy,
+            Object::Service(_) => Id::Service,
             Object::ReferenceGrant(_) => Id::ReferenceGrant,
             Object::Ingress(_) => Id::Ingress,
         })

@@ -21,6 +21,8 @@ pub enum Via {
     IstioGateway,
     /// Client TLS of the sidecars (or the egress gateway) that apply a DestinationRule.
     DestinationRule,
+    /// The CAs Gateways verify a backend's certificate with.
+    BackendTlsPolicy,
     GatewayApi,
     Ingress,
 }
@@ -117,7 +119,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                 }
                 for (path, v) in validations {
                     if let Some(v) = v {
-                        out.extend(ca_refs(&path, &v.ca_certificate_refs, &ns));
+                        out.extend(ca_refs(&path, &v.ca_certificate_refs, &ns, Via::GatewayApi));
                     }
                 }
             }
@@ -136,6 +138,25 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     gateway_api_ref: Some(r.clone()),
                 });
             }
+        }
+        Object::BackendTlsPolicy(p) => {
+            // LocalObjectReferences: a namespace written anyway is not honoured.
+            let local: Vec<ObjectReference> = p
+                .spec
+                .validation
+                .ca_certificate_refs
+                .iter()
+                .map(|r| ObjectReference {
+                    namespace: None,
+                    ..r.clone()
+                })
+                .collect();
+            out.extend(ca_refs(
+                "spec.validation",
+                &local,
+                &ns,
+                Via::BackendTlsPolicy,
+            ));
         }
         // Its listeners read certificates as a Gateway's do, from the ListenerSet's namespace.
         Object::ListenerSet(ls) => out.extend(listener_refs(&ls.spec.listeners, &ns)),
@@ -206,7 +227,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
 
 /// `caCertificateRefs` entries: ConfigMaps (key `ca.crt`) or Secrets holding the CAs that
 /// client certificates are verified against.
-pub fn ca_refs(path: &str, refs: &[ObjectReference], ns: &str) -> Vec<CredentialRef> {
+pub fn ca_refs(path: &str, refs: &[ObjectReference], ns: &str, via: Via) -> Vec<CredentialRef> {
     refs.iter()
         .enumerate()
         .map(|(k, r)| CredentialRef {
@@ -222,7 +243,7 @@ pub fn ca_refs(path: &str, refs: &[ObjectReference], ns: &str) -> Vec<Credential
             } else {
                 Target::Secret
             },
-            via: Via::GatewayApi,
+            via: via.clone(),
             gateway_api_ref: Some(r.clone()),
         })
         .collect()
@@ -241,6 +262,7 @@ fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
                 &format!("spec.listeners[{i}].tls.frontendValidation"),
                 &fv.ca_certificate_refs,
                 ns,
+                Via::GatewayApi,
             ));
         }
         for (j, r) in tls.certificate_refs.iter().enumerate() {

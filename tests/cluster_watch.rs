@@ -530,6 +530,57 @@ async fn ca_config_maps_are_indexed_and_others_are_not() {
 }
 
 #[tokio::test]
+async fn backend_tls_policy_references_and_services_are_indexed() {
+    let mut served = EVERYTHING.to_vec();
+    served.extend([SERVICES, BACKEND_TLS_POLICIES]);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(
+        SERVICES,
+        json!({ "apiVersion": "v1", "kind": "Service",
+                "metadata": { "namespace": "apps", "name": "backendtlspolicy-test" },
+                "spec": { "ports": [{ "port": 443 }] } }),
+    );
+    server.apply(
+        BACKEND_TLS_POLICIES,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "BackendTLSPolicy",
+            "metadata": { "namespace": "apps", "name": "normative-test-backendtlspolicy" },
+            "spec": {
+                "targetRefs": [{ "group": "", "kind": "Service", "name": "backendtlspolicy-test" }],
+                "validation": {
+                    "caCertificateRefs": [{ "group": "", "kind": "ConfigMap", "name": "backend-ca" }],
+                    "hostname": "abc.example.com",
+                },
+            },
+        }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let refs = c.read(|i| i.referrers("backend-ca"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "BackendTLSPolicy");
+    assert_eq!(
+        refs[0].reference.path,
+        "spec.validation.caCertificateRefs[0]"
+    );
+    assert_eq!(
+        c.read(|i| i.service_exists("apps", "backendtlspolicy-test")),
+        Some(true)
+    );
+    assert_eq!(c.read(|i| i.service_exists("apps", "gone")), Some(false));
+}
+
+#[tokio::test]
+async fn without_services_served_targets_are_not_judged() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+    assert_eq!(c.read(|i| i.service_exists("apps", "anything")), None);
+}
+
+#[tokio::test]
 async fn dropped_watch_resumes_from_last_resource_version() {
     let server = FakeApiServer::start(&EVERYTHING).await;
     let c = start(&server);

@@ -661,3 +661,188 @@ fn replacing_an_unreferenced_config_map_is_allowed() {
     assert!(a.allowed, "{}", a.body);
     assert!(a.findings.is_empty(), "{}", show(&a.findings));
 }
+
+// ---- BackendTLSPolicy ----------------------------------------------------------------------
+
+const BTP: &str = "normative-test-backendtlspolicy";
+const BTP_CA_PATH: &str = "spec.validation.caCertificateRefs[0]";
+
+/// The conformance `backendtlspolicy-normative` policy, in `api_version`.
+fn mk_policy(api_version: &str, validation: Value) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": "BackendTLSPolicy",
+        "metadata": { "name": BTP, "namespace": NS },
+        "spec": {
+            "targetRefs": [{ "group": "", "kind": "Service", "name": "backendtlspolicy-test" }],
+            "validation": validation,
+        },
+    })
+}
+
+fn ca_validation() -> Value {
+    json!({
+        "caCertificateRefs": [{ "group": "", "kind": "ConfigMap", "name": "backend-tls-checks-certificate" }],
+        "hostname": "abc.example.com",
+    })
+}
+
+fn backend_ca(file: &str) -> Value {
+    secret(file, NS, "backend-tls-checks-certificate")
+}
+
+fn mk_service(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": { "selector": { "app": name }, "ports": [{ "name": "https", "port": 443 }] },
+    })
+}
+
+fn policy_findings(objects: &[Value]) -> Vec<Finding> {
+    on_kind(&lint_at(objects, NOW), "BackendTLSPolicy")
+}
+
+#[test]
+fn backend_tls_policy_with_a_ca_config_map_and_its_service_is_allowed() {
+    assert_clean(&policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1", ca_validation()),
+        backend_ca("configmap-client-ca.yaml"),
+        mk_service("backendtlspolicy-test"),
+    ]));
+}
+
+#[test]
+fn backend_tls_policy_ca_config_map_not_found_warns() {
+    let f = policy_findings(&[mk_policy("gateway.networking.k8s.io/v1", ca_validation())]);
+    let e = assert_finding(&f, Code::CredentialNotFound, Severity::Warn);
+    assert_eq!(e.path, BTP_CA_PATH);
+    assert!(e.message.contains("backend's certificate"), "{}", e.message);
+}
+
+#[test]
+fn backend_tls_policy_ca_that_is_not_a_ca_is_denied() {
+    let f = policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1", ca_validation()),
+        backend_ca("configmap-client-ca-not-ca.yaml"),
+    ]);
+    let e = assert_finding(&f, Code::CaNotCa, Severity::Deny);
+    assert_eq!(e.path, BTP_CA_PATH);
+}
+
+#[test]
+fn backend_tls_policy_with_every_ca_expired_is_denied() {
+    let f = policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1alpha3", ca_validation()),
+        backend_ca("configmap-client-ca-expired.yaml"),
+    ]);
+    let e = assert_finding(&f, Code::CertExpired, Severity::Deny);
+    assert_eq!(e.path, BTP_CA_PATH);
+}
+
+#[test]
+fn backend_tls_policy_with_one_ca_expired_only_warns() {
+    let f = policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1", ca_validation()),
+        backend_ca("configmap-client-ca-rotating.yaml"),
+    ]);
+    assert_finding(&f, Code::ChainCertExpired, Severity::Warn);
+    assert_no(&f, Code::CertExpired);
+}
+
+#[test]
+fn backend_tls_policy_wildcard_hostname_is_denied() {
+    let mut v = ca_validation();
+    v["hostname"] = json!("*.example.com");
+    let f = policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1", v),
+        backend_ca("configmap-client-ca.yaml"),
+    ]);
+    let e = assert_finding(&f, Code::HostnameInvalid, Severity::Deny);
+    assert_eq!(e.path, "spec.validation.hostname");
+    assert!(e.message.contains("wildcard"), "{}", e.message);
+}
+
+#[test]
+fn backend_tls_policy_ip_hostname_is_denied() {
+    let mut v = ca_validation();
+    v["hostname"] = json!("10.0.0.1");
+    let f = policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1", v),
+        backend_ca("configmap-client-ca.yaml"),
+    ]);
+    assert_finding(&f, Code::HostnameInvalid, Severity::Deny);
+}
+
+#[test]
+fn backend_tls_policy_with_well_known_cas_is_noted() {
+    let v = json!({ "wellKnownCACertificates": "System", "hostname": "abc.example.com" });
+    let f = policy_findings(&[mk_policy("gateway.networking.k8s.io/v1", v)]);
+    let e = assert_finding(&f, Code::SystemCasUsed, Severity::Info);
+    assert_eq!(e.path, "spec.validation.wellKnownCACertificates");
+    assert_eq!(f.len(), 1, "{}", show(&f));
+}
+
+#[test]
+fn backend_tls_policy_targeting_a_missing_service_warns() {
+    let f = policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1", ca_validation()),
+        backend_ca("configmap-client-ca.yaml"),
+        mk_service("another-service"),
+    ]);
+    let e = assert_finding(&f, Code::TargetNotFound, Severity::Warn);
+    assert_eq!(e.path, "spec.targetRefs[0]");
+}
+
+#[test]
+fn backend_tls_policy_targets_are_not_judged_without_services_in_view() {
+    let f = policy_findings(&[
+        mk_policy("gateway.networking.k8s.io/v1", ca_validation()),
+        backend_ca("configmap-client-ca.yaml"),
+    ]);
+    assert_no(&f, Code::TargetNotFound);
+}
+
+/// The captured Gateway API Gateway CREATE, rewritten as the API server sends a BackendTLSPolicy.
+fn policy_review(p: Value) -> Value {
+    let mut r = capture("gatewayapi-gateway-create-live-v1.json");
+    let gvk = json!({ "group": "gateway.networking.k8s.io", "version": "v1", "kind": "BackendTLSPolicy" });
+    let gvr = json!({ "group": "gateway.networking.k8s.io", "version": "v1", "resource": "backendtlspolicies" });
+    r["request"]["kind"] = gvk.clone();
+    r["request"]["requestKind"] = gvk;
+    r["request"]["resource"] = gvr.clone();
+    r["request"]["requestResource"] = gvr;
+    r["request"]["name"] = p["metadata"]["name"].clone();
+    r["request"]["namespace"] = p["metadata"]["namespace"].clone();
+    r["request"]["object"] = p;
+    r
+}
+
+#[test]
+fn backend_tls_policy_review_with_a_non_ca_bundle_is_denied() {
+    let idx = view(&[backend_ca("configmap-client-ca-not-ca.yaml")]);
+    let a = review(
+        &policy_review(mk_policy("gateway.networking.k8s.io/v1", ca_validation())),
+        &idx,
+    );
+    assert!(!a.allowed, "{}", a.body);
+    assert_eq!(a.kind, "BackendTLSPolicy");
+    let f = assert_finding(&a.findings, Code::CaNotCa, Severity::Deny);
+    assert_eq!(f.path, BTP_CA_PATH);
+}
+
+#[test]
+fn replacing_the_backend_ca_config_map_with_a_leaf_is_denied_naming_the_policy() {
+    let idx = view(&[
+        mk_policy("gateway.networking.k8s.io/v1", ca_validation()),
+        backend_ca("configmap-client-ca.yaml"),
+    ]);
+    let a = review(
+        &config_map_review(backend_ca("configmap-client-ca-not-ca.yaml")),
+        &idx,
+    );
+    assert!(!a.allowed, "{}", a.body);
+    let m = message(&a);
+    assert!(m.contains("ca-not-ca"), "{m}");
+    assert!(m.contains(&format!("BackendTLSPolicy {NS}/{BTP}")), "{m}");
+}

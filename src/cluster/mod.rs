@@ -3,11 +3,13 @@
 //!
 //! ```text
 //!  Secrets ─────────── watcher ──────────┐
-//!  Pods, Namespaces ── watcher (meta) ───┤   decode outside the lock,    ┌─> Index (summaries,
+//!  Pods, Namespaces, ─ watcher (meta) ───┤   decode outside the lock,    ┌─> Index (summaries,
+//!  Services                              │
 //!  Istio Gateways ──┐                    ├─> apply one event per write ──┤    reverse index)
 //!  Gateway API GWs  ├─ probe, watcher ───┤   guard, prune after relist   └─> ready: watch<bool>
 //!  ReferenceGrants  │  (DynamicObject)   │
-//!  Ingresses ───────┘                    │
+//!  Ingresses, ConfigMaps, DestinationRules,
+//!  ListenerSets, BackendTLSPolicies ─────┘ (the registry's Crd/Probe kinds, src/kinds.rs)
 //! ```
 //!
 //! Only derived summaries reach the index: a Secret is decoded, summarised by
@@ -45,6 +47,7 @@ type Kind = &'static kinds::Kind;
 
 const SECRET: Kind = &kinds::SECRET;
 const POD: Kind = &kinds::POD;
+const SERVICE: Kind = &kinds::SERVICE;
 const NAMESPACE: Kind = &kinds::NAMESPACE;
 const CRD: Kind = &kinds::CUSTOM_RESOURCE_DEFINITION;
 
@@ -171,6 +174,8 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
         ctx.clone(),
         Arc::new(AtomicBool::new(false)),
     )));
+    // Service metadata: BackendTLSPolicy targetRefs name Services.
+    tasks.push(spawn(follow_services(client.clone(), ctx.clone())));
     // Namespace metadata: a DELETE inside a terminating namespace is the namespace being
     // emptied, whoever sends it (denyDeleteInUse must never block that).
     tasks.push(spawn(follow_namespaces(client.clone(), ctx.clone())));
@@ -336,6 +341,22 @@ fn decode_pod(p: PartialObjectMeta<Pod>) -> Decoded {
     }
 }
 
+fn decode_service(s: PartialObjectMeta<k8s_openapi::api::core::v1::Service>) -> Decoded {
+    let (namespace, name) = (namespace_of(&s), s.name_any());
+    let meta = crate::model::Meta {
+        name: name.clone(),
+        namespace: Some(namespace.clone()),
+        ..Default::default()
+    };
+    Decoded {
+        namespace,
+        name,
+        entry: Entry::Object(Box::new(Object::Service(crate::model::Service {
+            metadata: meta,
+        }))),
+    }
+}
+
 fn decode_namespace(n: PartialObjectMeta<Namespace>) -> Decoded {
     Decoded {
         namespace: namespace_of(&n),
@@ -418,6 +439,41 @@ async fn follow_namespaces(client: Client, ctx: Ctx) {
         NAMESPACE,
         move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
         decode_namespace,
+        ctx,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+}
+
+/// Service metadata, when tlsgate may read it: a ClusterRole from before Services were read
+/// answers 403, and then `target-not-found` is never said rather than the view never ready.
+async fn follow_services(client: Client, ctx: Ctx) {
+    let api = Api::<PartialObjectMeta<k8s_openapi::api::core::v1::Service>>::all(client);
+    let mut delay = RETRY_FIRST;
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => {
+                warn!(
+                    code = e.code,
+                    "cannot list services (the ClusterRole needs services get/list/watch); BackendTLSPolicy targets are not checked"
+                );
+                ctx.readiness.source_synced();
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?delay, "cannot tell whether services can be listed; readiness waits");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
+    }
+    // Only now: without a view of Services nothing is said about targets.
+    write(&ctx.index).track_services();
+    follow(
+        SERVICE,
+        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
+        decode_service,
         ctx,
         Arc::new(AtomicBool::new(false)),
     )

@@ -214,6 +214,9 @@ pub fn short_description(code: Code) -> &'static str {
         Code::ClientValidationOptional => {
             "Client certificate validation lets invalid clients through (AllowInsecureFallback)"
         }
+        Code::HostnameInvalid => "BackendTLSPolicy hostname is not a precise DNS name",
+        Code::SystemCasUsed => "Backend certificates are verified with the implementation's CAs",
+        Code::TargetNotFound => "Policy targets a Service that does not exist",
         Code::RefInvalidKind => "certificateRef to a kind that cannot hold a certificate",
         Code::SecretInUse => "Secret being deleted is still referenced",
         Code::ViewNotSynced => "Cluster view was not synced yet",

@@ -166,6 +166,9 @@ impl Lookup for Locked<'_> {
     fn secret_namespaces(&self, name: &str) -> Vec<String> {
         self.read().secret_namespaces(name)
     }
+    fn service_exists(&self, namespace: &str, name: &str) -> Option<bool> {
+        self.read().service_exists(namespace, name)
+    }
     fn config_map(&self, namespace: &str, name: &str) -> Found<Arc<StoredConfigMap>> {
         self.read().config_map(namespace, name)
     }

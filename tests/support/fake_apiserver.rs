@@ -43,6 +43,8 @@ use tokio::sync::watch;
 pub const SECRETS: &str = "/api/v1/secrets";
 pub const PODS: &str = "/api/v1/pods";
 pub const CONFIG_MAPS: &str = "/api/v1/configmaps";
+pub const SERVICES: &str = "/api/v1/services";
+pub const BACKEND_TLS_POLICIES: &str = "/apis/gateway.networking.k8s.io/v1/backendtlspolicies";
 pub const ISTIO_GATEWAYS: &str = "/apis/networking.istio.io/v1/gateways";
 pub const ISTIO_GATEWAYS_V1BETA1: &str = "/apis/networking.istio.io/v1beta1/gateways";
 pub const ISTIO_GATEWAYS_V1ALPHA3: &str = "/apis/networking.istio.io/v1alpha3/gateways";
@@ -407,6 +409,8 @@ impl Collection {
             "secrets" => "Secret",
             "pods" => "Pod",
             "configmaps" => "ConfigMap",
+            "services" => "Service",
+            "backendtlspolicies" => "BackendTLSPolicy",
             "gateways" => "Gateway",
             "destinationrules" => "DestinationRule",
             "listenersets" => "ListenerSet",
