@@ -348,7 +348,7 @@ impl Inventory {
 
     fn add_secret(&mut self, s: &StoredSecret, index: &Index, policy: &Policy) {
         let group = if matches!(
-            s.secret_type.as_str(),
+            s.summary.secret_type.as_str(),
             "istio.io/ca-root" | "istio.io/key-and-cert"
         ) || crate::analysis::is_istio_ca_secret(&s.name)
         {

@@ -285,9 +285,9 @@ impl Collector for ViewCollector {
                     secret_namespace: String::new(),
                     secret_name: b.name.clone(),
                     secret_key: b.path.clone(),
-                    subject_CN: c.common_name.clone().unwrap_or_default(),
-                    issuer_CN: c.issuer_cn.clone().unwrap_or_default(),
-                    serial_number: c.serial_hex.clone(),
+                    subject_CN: c.common_name.as_deref().unwrap_or_default().to_string(),
+                    issuer_CN: c.issuer_cn.as_deref().unwrap_or_default().to_string(),
+                    serial_number: c.serial_hex(),
                     source_kind: b.kind.clone(),
                 };
                 rows.push((labels, c.not_before, c.not_after));
@@ -299,10 +299,10 @@ impl Collector for ViewCollector {
                     let labels = X509Labels {
                         secret_namespace: s.namespace.clone(),
                         secret_name: s.name.clone(),
-                        secret_key: key.clone(),
-                        subject_CN: c.common_name.clone().unwrap_or_default(),
-                        issuer_CN: c.issuer_cn.clone().unwrap_or_default(),
-                        serial_number: c.serial_hex.clone(),
+                        secret_key: key.to_string(),
+                        subject_CN: c.common_name.as_deref().unwrap_or_default().to_string(),
+                        issuer_CN: c.issuer_cn.as_deref().unwrap_or_default().to_string(),
+                        serial_number: c.serial_hex(),
                         source_kind: "secret".into(),
                     };
                     rows.push((labels, c.not_before, c.not_after));
