@@ -103,7 +103,7 @@ fn check_secret(
         }
     };
     out.extend(summary.issues.iter().cloned());
-    let mut validity = analysis::validity_issues(&summary, ctx.now, ctx.policy.expiry_warning_days);
+    let mut validity = analysis::validity_issues(summary, ctx.now, ctx.policy.expiry_warning_days);
     if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
@@ -111,7 +111,7 @@ fn check_secret(
         }
     }
     out.extend(validity);
-    out.extend(mesh_root_issues(&summary, namespace, &s.meta.name, ctx));
+    out.extend(mesh_root_issues(summary, namespace, &s.meta.name, ctx));
     if summary.server.is_none() {
         if let Some(r) = referrers.first() {
             // The seed's "wrong key names": a Gateway reads this Secret, and it has no pair.
@@ -143,7 +143,7 @@ fn check_secret(
         }
         let served_by = format!(" served by {who} ({})", r.reference.path);
         out.extend(coverage_issues(
-            &summary,
+            summary,
             &r.reference,
             &served_by,
             &s.meta.name,

@@ -83,11 +83,9 @@ fn leaf(host: &str, issuer: &Issuer<'_, KeyPair>) -> (String, String) {
 /// `gateways` Secrets, every `secrets / gateways`-th). Generated on every core.
 pub fn tls_cluster(secrets: usize, gateways: usize) -> Cluster {
     let cas: Vec<_> = (0..CAS).map(ca).collect();
-    let step = if gateways == 0 {
-        usize::MAX
-    } else {
-        (secrets / gateways).max(1)
-    };
+    let step = secrets
+        .checked_div(gateways)
+        .map_or(usize::MAX, |s| s.max(1));
     let referenced = |i: usize| i % step == 0 && i / step < gateways;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = secrets.div_ceil(threads).max(1);
