@@ -3,9 +3,9 @@
 //!
 //! Run: `cargo bench --bench growth` (sizes: `-- 1000 10000`).
 //!
-//! Per size, with the set of `common::cluster` written to one YAML file:
-//! - `serve --manifests FILE` (the real binary): time from spawn to `/readyz` 200, RSS then;
-//! - `tlsgate lint -o json FILE` under `/usr/bin/time -v`: wall time and peak RSS;
+//! Per size, with the set of `common::cluster` written to a directory (10,000 Secrets a file):
+//! - `serve --manifests DIR` (the real binary): time from spawn to `/readyz` 200, RSS then;
+//! - `tlsgate lint -o json DIR` under `/usr/bin/time -v`: wall time and peak RSS;
 //! - one Secret CREATE AdmissionReview (of a Secret a Gateway references, so the referrer
 //!   checks run) reviewed in-process against an index of that size: mean µs per request.
 //!
@@ -63,12 +63,20 @@ fn lint(file: &std::path::Path) -> (f64, f64) {
 }
 
 /// Mean µs for one Secret CREATE review against an index built from `cluster`.
-fn review_us(cluster: &Cluster, yaml: &str) -> f64 {
+fn review_us(cluster: &Cluster, dir: &std::path::Path) -> f64 {
     let analyzer = Arc::new(tlsgate::analysis::Analyzer::new());
-    let mut loaded = tlsgate::load::Loaded::default();
-    tlsgate::load::load_text(yaml, "cluster.yaml", &mut loaded);
-    let index = tlsgate::lint::index(&tlsgate::lint::decode(&loaded), analyzer.clone());
-    drop(loaded);
+    let mut index = tlsgate::lookup::Index::new(analyzer.clone());
+    for f in tlsgate::load::manifest_files(dir).unwrap() {
+        let mut loaded = tlsgate::load::Loaded::default();
+        tlsgate::load::load_text(
+            &std::fs::read_to_string(f).unwrap(),
+            "cluster.yaml",
+            &mut loaded,
+        );
+        for o in tlsgate::lint::decode(&loaded).objects {
+            index.upsert(&o.0);
+        }
+    }
     let secret = &cluster.secrets[0];
     let mut review: serde_json::Value = serde_json::from_slice(&common::review_body()).unwrap();
     review["request"]["object"] = secret.json(0);
@@ -122,13 +130,12 @@ fn main() {
     for &n in &sizes {
         let generated = Instant::now();
         let cluster = tls_cluster(n, n / 10);
-        let yaml = cluster.yaml();
-        let file = work.path().join(format!("cluster-{n}.yaml"));
-        std::fs::write(&file, &yaml).unwrap();
+        let file = work.path().join(format!("cluster-{n}"));
+        let bytes = cluster.write_dir(&file);
         eprintln!(
             "{n} Secrets generated in {:.1} s ({:.1} MiB)",
             generated.elapsed().as_secs_f64(),
-            yaml.len() as f64 / 1_048_576.0
+            bytes as f64 / 1_048_576.0
         );
 
         let addr = free_addr();
@@ -139,11 +146,11 @@ fn main() {
         drop(child);
 
         let (lint_s, lint_peak_mib) = lint(&file);
-        let review_us = review_us(&cluster, &yaml);
+        let review_us = review_us(&cluster, &file);
         rows.push(Row {
             secrets: n,
             gateways: cluster.gateways.len(),
-            file_mib: yaml.len() as f64 / 1_048_576.0,
+            file_mib: bytes as f64 / 1_048_576.0,
             ready_s: ready.as_secs_f64(),
             rss_mib: rss,
             lint_s,

@@ -675,7 +675,7 @@ fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<I
         })
         .collect();
     let summary = CredentialSummary {
-        bundles: vec![(key.to_string(), bundle.clone())],
+        bundles: vec![(key, bundle.clone())],
         ..Default::default()
     };
     out.extend(analysis::validity_issues(
@@ -1124,7 +1124,7 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
         })
         .collect();
     let summary = CredentialSummary {
-        bundles: vec![(key.to_string(), bundle.clone())],
+        bundles: vec![(key, bundle.clone())],
         ..Default::default()
     };
     out.extend(analysis::validity_issues(

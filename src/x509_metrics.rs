@@ -239,16 +239,12 @@ fn label_block(item: &Item<'_>, out: &mut String) {
     for (name, value) in item.location.labels() {
         label(name, value, out);
     }
-    let empty = [const { String::new() }; 6];
+    let empty: crate::analysis::cert::DnFields = Default::default();
     let (serial, issuer, subject) = match item.cert {
-        Some(c) => (
-            c.serial_decimal.as_str(),
-            &c.issuer_fields,
-            &c.subject_fields,
-        ),
-        None => ("", &empty, &empty),
+        Some(c) => (c.serial_decimal(), &c.issuer_fields, &c.subject_fields),
+        None => (String::new(), &empty, &empty),
     };
-    label("serial_number", serial, out);
+    label("serial_number", &serial, out);
     for (names, fields) in [(&ISSUER_LABELS, issuer), (&SUBJECT_LABELS, subject)] {
         for (name, v) in names.iter().zip(fields.iter()) {
             label(name, v, out);
@@ -268,10 +264,7 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
             .cmp(&when(b))
             .then_with(|| a.location.cmp(b.location))
             .then_with(|| {
-                let (sa, sb) = (
-                    a.cert.map(|c| &c.serial_decimal),
-                    b.cert.map(|c| &c.serial_decimal),
-                );
+                let (sa, sb) = (a.cert.map(|c| &c.serial), b.cert.map(|c| &c.serial));
                 sa.cmp(&sb)
             })
     });
@@ -358,7 +351,7 @@ pub fn view_locations(
                 Location::Secret {
                     namespace: s.namespace.clone(),
                     name: s.name.clone(),
-                    key: key.clone(),
+                    key: key.to_string(),
                 },
                 bundle.certs.clone(),
             ));

@@ -461,7 +461,7 @@ fn istio_mesh_root_is_the_ca_secret_in_istio_system() {
         (root.namespace.as_str(), root.name.as_str()),
         ("istio-system", "istio-ca-secret")
     );
-    assert_eq!(root.cert.subject, "O=cluster.local");
+    assert_eq!(&*root.cert.subject, "O=cluster.local");
     let (c, _) = find(&inv, "istio-ca-secret", "data[\"ca-cert.pem\"]");
     assert_eq!(c.group, Group::IstioCa);
     assert!(c.used_by.iter().any(|u| u.contains("Istio mesh root")));

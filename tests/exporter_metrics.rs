@@ -226,10 +226,10 @@ fn serial_number_is_decimal_as_the_exporter_writes_it() {
         location: &at,
         cert: Some(&cert),
     }]);
-    let decimal = u128::from_str_radix(&cert.serial_hex, 16)
+    let decimal = u128::from_str_radix(&cert.serial_hex(), 16)
         .map(|n| n.to_string())
-        .unwrap_or_else(|_| cert.serial_decimal.clone());
-    assert_eq!(cert.serial_decimal, decimal);
+        .unwrap_or_else(|_| cert.serial_decimal());
+    assert_eq!(cert.serial_decimal(), decimal);
     assert!(
         text.contains(&format!("serial_number=\"{decimal}\"")),
         "{text}"

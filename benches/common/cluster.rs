@@ -190,6 +190,23 @@ impl GenGateway {
 }
 
 impl Cluster {
+    /// The set as multi-document YAML files of at most 10,000 Secrets each in `dir` (100,000
+    /// Secrets are ~290 MiB of YAML, over the 256 MiB limit for one file), Gateways last.
+    /// Returns the total bytes written.
+    pub fn write_dir(&self, dir: &std::path::Path) -> usize {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut total = 0;
+        for (i, chunk) in self.secrets.chunks(10_000).enumerate() {
+            let text: String = chunk.iter().map(|s| s.yaml() + "---\n").collect();
+            total += text.len();
+            std::fs::write(dir.join(format!("secrets-{i:02}.yaml")), text).unwrap();
+        }
+        let text: String = self.gateways.iter().map(|g| g.yaml() + "---\n").collect();
+        total += text.len();
+        std::fs::write(dir.join("gateways.yaml"), text).unwrap();
+        total
+    }
+
     /// One multi-document YAML file, Secrets then Gateways.
     pub fn yaml(&self) -> String {
         let mut out = String::new();

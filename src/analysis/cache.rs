@@ -91,27 +91,32 @@ pub fn estimated_bytes(b: &Bundle) -> usize {
     ENTRY_OVERHEAD + size_of::<Bundle>() + certs + issues
 }
 
-fn cert_bytes(c: &CertInfo) -> usize {
+pub(crate) fn cert_bytes(c: &CertInfo) -> usize {
     let strings = [
         Some(&c.subject),
         c.common_name.as_ref(),
         Some(&c.issuer),
         c.issuer_cn.as_ref(),
-        Some(&c.serial_hex),
-        Some(&c.serial_decimal),
-        Some(&c.signature_algorithm),
     ]
     .into_iter()
     .flatten()
-    .chain(&c.subject_fields)
-    .chain(&c.issuer_fields)
-    .map(String::len)
-    .sum::<usize>();
+    .map(|s| s.len())
+    .chain(
+        c.subject_fields
+            .iter()
+            .chain(&c.issuer_fields)
+            .map(|s| s.len()),
+    )
+    .sum::<usize>()
+        + match &c.signature_algorithm {
+            std::borrow::Cow::Owned(s) => s.len(),
+            std::borrow::Cow::Borrowed(_) => 0,
+        };
     let names: usize = c
         .dns_names
         .iter()
         .chain(&c.uris)
-        .map(|n| size_of::<String>() + n.len())
+        .map(|n| size_of::<Box<str>>() + n.len())
         .sum();
     let key = match &c.public_key {
         super::cert::PublicKeyMaterial::Rsa { n, e } => n.len() + e.len(),
@@ -119,15 +124,14 @@ fn cert_bytes(c: &CertInfo) -> usize {
         super::cert::PublicKeyMaterial::Ed25519(k) => k.len(),
         super::cert::PublicKeyMaterial::Unknown => 0,
     };
-    let ids = c.subject_key_id.as_ref().map_or(0, Vec::len)
-        + c.authority_key_id.as_ref().map_or(0, Vec::len);
+    let ids = c.serial.len()
+        + c.subject_key_id.as_ref().map_or(0, |k| k.len())
+        + c.authority_key_id.as_ref().map_or(0, |k| k.len());
     size_of::<Arc<CertInfo>>()
         + size_of::<CertInfo>()
         + strings
         + names
         + c.ip_addresses.len() * size_of::<std::net::IpAddr>()
-        + c.subject_raw.len()
-        + c.issuer_raw.len()
         + key
         + ids
 }

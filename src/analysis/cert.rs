@@ -1,6 +1,7 @@
 //! What tlsgate keeps of an X.509 certificate: only public facts, already extracted, so a
 //! cache of thousands of them stays small and never needs the DER again.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -10,7 +11,7 @@ use x509_parser::prelude::*;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyAlgorithm {
     Rsa { bits: usize },
-    Ec { curve: String },
+    Ec { curve: Cow<'static, str> },
     Ed25519,
     Other(String),
 }
@@ -30,8 +31,14 @@ impl std::fmt::Display for KeyAlgorithm {
 /// an EC point, or Ed25519 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKeyMaterial {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ec { curve: String, point: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    Ec {
+        curve: Cow<'static, str>,
+        point: Vec<u8>,
+    },
     Ed25519(Vec<u8>),
     Unknown,
 }
@@ -56,18 +63,19 @@ pub enum SignatureStrength {
 /// organization, organizational unit, common name.
 pub const DN_FIELDS: [&str; 6] = ["C", "ST", "L", "O", "OU", "CN"];
 
-/// One string per [`DN_FIELDS`] entry.
-pub type DnFields = [String; 6];
+/// One string per [`DN_FIELDS`] entry (an empty one does not allocate).
+pub type DnFields = [Box<str>; 6];
 
 #[derive(Debug, Clone)]
 pub struct CertInfo {
-    pub subject: String,
-    pub common_name: Option<String>,
-    pub issuer: String,
-    pub issuer_cn: Option<String>,
-    /// DER of the subject and issuer names, compared byte for byte when ordering a chain.
-    pub subject_raw: Vec<u8>,
-    pub issuer_raw: Vec<u8>,
+    pub subject: Box<str>,
+    pub common_name: Option<Box<str>>,
+    pub issuer: Box<str>,
+    pub issuer_cn: Option<Box<str>>,
+    /// SHA-256 of the DER subject and issuer names: compared (as the names are, byte for byte)
+    /// when ordering a chain, in 64 bytes instead of two copies of the names.
+    pub subject_digest: [u8; 32],
+    pub issuer_digest: [u8; 32],
     pub has_san_extension: bool,
     /// The subjectAltName extension is there but cannot be parsed (Go refuses the certificate).
     pub san_malformed: bool,
@@ -77,28 +85,27 @@ pub struct CertInfo {
     /// extendedKeyUsage is present and names neither clientAuth nor anyExtendedKeyUsage: a
     /// server that checks usage (RFC 5280 §4.2.1.12) refuses it as a client certificate.
     pub eku_lacks_client_auth: bool,
-    pub dns_names: Vec<String>,
-    pub ip_addresses: Vec<IpAddr>,
+    pub dns_names: Box<[Box<str>]>,
+    pub ip_addresses: Box<[IpAddr]>,
     /// URI SANs: Istio workload certificates carry only a SPIFFE ID (`spiffe://cluster.local/ns/..`).
-    pub uris: Vec<String>,
+    pub uris: Box<[Box<str>]>,
     pub not_before: i64,
     pub not_after: i64,
-    pub serial_hex: String,
-    /// The serial as an unsigned decimal number, as x509-certificate-exporter's
-    /// `serial_number` label writes it (Go's `big.Int.String()`).
-    pub serial_decimal: String,
+    /// The serial number's octets without leading zeros ([`CertInfo::serial_hex`] for messages,
+    /// [`CertInfo::serial_decimal`] for the exporter's label).
+    pub serial: Box<[u8]>,
     /// The first value of each name attribute in [`DN_FIELDS`] order, empty when absent:
     /// the `subject_C` … `subject_CN` and `issuer_*` labels of the expiry metrics.
     pub subject_fields: DnFields,
     pub issuer_fields: DnFields,
     pub serial_problem: Option<SerialProblem>,
-    pub signature_algorithm: String,
+    pub signature_algorithm: Cow<'static, str>,
     pub signature_strength: SignatureStrength,
     pub key_algorithm: KeyAlgorithm,
     pub public_key: PublicKeyMaterial,
     pub is_ca: bool,
-    pub subject_key_id: Option<Vec<u8>>,
-    pub authority_key_id: Option<Vec<u8>>,
+    pub subject_key_id: Option<Box<[u8]>>,
+    pub authority_key_id: Option<Box<[u8]>>,
     pub sha256: [u8; 32],
 }
 
@@ -107,24 +114,35 @@ impl CertInfo {
     pub fn display_name(&self) -> String {
         match (&self.common_name, self.uris.first()) {
             (Some(cn), _) => format!("CN={cn}"),
-            (None, _) if !self.subject.is_empty() => self.subject.clone(),
-            (None, Some(uri)) => uri.clone(),
-            (None, None) => format!("serial {}", self.serial_hex),
+            (None, _) if !self.subject.is_empty() => self.subject.to_string(),
+            (None, Some(uri)) => uri.to_string(),
+            (None, None) => format!("serial {}", self.serial_hex()),
         }
     }
 
     pub fn is_self_issued(&self) -> bool {
-        self.subject_raw == self.issuer_raw
+        self.subject_digest == self.issuer_digest
     }
 
     /// Names the certificate presents for host matching: SAN DNS names, or the CN when there is
     /// no SAN extension at all (the legacy fallback Go ≥ 1.15 and browsers no longer make).
     pub fn host_names(&self) -> Vec<&str> {
         if self.has_san_extension {
-            self.dns_names.iter().map(String::as_str).collect()
+            self.dns_names.iter().map(|n| &**n).collect()
         } else {
-            self.common_name.iter().map(String::as_str).collect()
+            self.common_name.iter().map(|n| &**n).collect()
         }
+    }
+
+    /// The serial number in lowercase hex, as `openssl x509 -serial` prints it (without `serial=`).
+    pub fn serial_hex(&self) -> String {
+        hex(&self.serial)
+    }
+
+    /// The serial as an unsigned decimal number, as x509-certificate-exporter's
+    /// `serial_number` label writes it (Go's `big.Int.String()`); computed when asked, not stored.
+    pub fn serial_decimal(&self) -> String {
+        decimal(&self.serial)
     }
 
     pub fn fingerprint_hex(&self) -> String {
@@ -168,8 +186,8 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
                 has_san_extension = true;
                 for name in &san.general_names {
                     match name {
-                        GeneralName::DNSName(d) => dns_names.push(d.to_string()),
-                        GeneralName::URI(u) => uris.push(u.to_string()),
+                        GeneralName::DNSName(d) => dns_names.push(Box::<str>::from(*d)),
+                        GeneralName::URI(u) => uris.push(Box::<str>::from(*u)),
                         GeneralName::IPAddress(b) => {
                             if let Some(ip) = ip_from_bytes(b) {
                                 ip_addresses.push(ip)
@@ -190,9 +208,9 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
                 eku_lacks_client_auth = !eku.client_auth && !eku.any;
             }
             ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
-            ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
+            ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.into()),
             ParsedExtension::AuthorityKeyIdentifier(a) => {
-                authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+                authority_key_id = a.key_identifier.as_ref().map(|k| k.0.into())
             }
             _ => {}
         }
@@ -203,23 +221,22 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     let (signature_algorithm, signature_strength) = signature_name(&sig_oid);
     let (key_algorithm, public_key) = public_key_of(tbs.public_key());
     CertInfo {
-        subject: tbs.subject().to_string(),
+        subject: tbs.subject().to_string().into(),
         common_name,
-        issuer: tbs.issuer().to_string(),
+        issuer: tbs.issuer().to_string().into(),
         issuer_cn,
-        subject_raw: tbs.subject().as_raw().to_vec(),
-        issuer_raw: tbs.issuer().as_raw().to_vec(),
+        subject_digest: sha2::Sha256::digest(tbs.subject().as_raw()).into(),
+        issuer_digest: sha2::Sha256::digest(tbs.issuer().as_raw()).into(),
         has_san_extension,
         san_malformed,
         client_auth_only,
         eku_lacks_client_auth,
-        dns_names,
-        ip_addresses,
-        uris,
+        dns_names: dns_names.into(),
+        ip_addresses: ip_addresses.into(),
+        uris: uris.into(),
         not_before: tbs.validity().not_before.timestamp(),
         not_after: tbs.validity().not_after.timestamp(),
-        serial_hex: hex(strip_zeros(raw_serial)),
-        serial_decimal: tbs.serial.to_string(),
+        serial: strip_zeros(raw_serial).into(),
         subject_fields: dn_fields(tbs.subject()),
         issuer_fields: dn_fields(tbs.issuer()),
         serial_problem,
@@ -234,11 +251,11 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     }
 }
 
-fn first_cn(name: &X509Name<'_>) -> Option<String> {
+fn first_cn(name: &X509Name<'_>) -> Option<Box<str>> {
     name.iter_common_name()
         .next()
         .and_then(|cn| cn.as_str().ok())
-        .map(str::to_string)
+        .map(Box::from)
 }
 
 /// The first value of each [`DN_FIELDS`] attribute; a value that is not a string type
@@ -246,10 +263,10 @@ fn first_cn(name: &X509Name<'_>) -> Option<String> {
 fn dn_fields(name: &X509Name<'_>) -> DnFields {
     fn first<'a>(
         mut it: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
-    ) -> String {
+    ) -> Box<str> {
         it.next()
             .and_then(|a| a.as_str().ok())
-            .map(str::to_string)
+            .map(Box::from)
             .unwrap_or_default()
     }
     [
@@ -260,6 +277,40 @@ fn dn_fields(name: &X509Name<'_>) -> DnFields {
         first(name.iter_organizational_unit()),
         first(name.iter_common_name()),
     ]
+}
+
+/// A big-endian unsigned integer in decimal (serials are at most 20 octets, RFC 5280 §4.1.2.2,
+/// but any length works): repeated division by 10^19 of base-2^32 limbs.
+fn decimal(be: &[u8]) -> String {
+    let mut limbs: Vec<u32> = Vec::with_capacity(be.len() / 4 + 1);
+    let pad = (4 - be.len() % 4) % 4;
+    let padded: Vec<u8> = std::iter::repeat_n(0u8, pad)
+        .chain(be.iter().copied())
+        .collect();
+    for c in padded.chunks(4) {
+        limbs.push(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+    }
+    const BASE: u64 = 10_000_000_000_000_000_000;
+    let mut parts: Vec<u64> = Vec::new();
+    while limbs.iter().any(|&l| l != 0) {
+        let mut rem: u128 = 0;
+        for l in limbs.iter_mut() {
+            let cur = (rem << 32) | u128::from(*l);
+            *l = (cur / u128::from(BASE)) as u32;
+            rem = cur % u128::from(BASE);
+        }
+        parts.push(rem as u64);
+    }
+    match parts.split_last() {
+        None => "0".to_string(),
+        Some((first, rest)) => {
+            let mut out = first.to_string();
+            for p in rest.iter().rev() {
+                out.push_str(&format!("{p:019}"));
+            }
+            out
+        }
+    }
 }
 
 fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
@@ -287,7 +338,7 @@ pub(crate) fn strip_zeros(b: &[u8]) -> &[u8] {
     &b[first..]
 }
 
-fn signature_name(oid: &str) -> (String, SignatureStrength) {
+fn signature_name(oid: &str) -> (Cow<'static, str>, SignatureStrength) {
     use SignatureStrength::*;
     let (name, strength) = match oid {
         "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", Md5),
@@ -301,17 +352,17 @@ fn signature_name(oid: &str) -> (String, SignatureStrength) {
         "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", Acceptable),
         "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", Acceptable),
         "1.3.101.112" => ("Ed25519", Acceptable),
-        other => return (other.to_string(), Acceptable),
+        other => return (other.to_string().into(), Acceptable),
     };
-    (name.to_string(), strength)
+    (name.into(), strength)
 }
 
-pub(crate) fn curve_name(oid: &str) -> String {
+pub(crate) fn curve_name(oid: &str) -> Cow<'static, str> {
     match oid {
         "1.2.840.10045.3.1.7" => "P-256".into(),
         "1.3.132.0.34" => "P-384".into(),
         "1.3.132.0.35" => "P-521".into(),
-        other => other.to_string(),
+        other => other.to_string().into(),
     }
 }
 
@@ -334,7 +385,7 @@ fn public_key_of(spki: &SubjectPublicKeyInfo<'_>) -> (KeyAlgorithm, PublicKeyMat
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
                 .map(|o| curve_name(&o.to_id_string()))
-                .unwrap_or_else(|| "unknown curve".into());
+                .unwrap_or(Cow::Borrowed("unknown curve"));
             let point = spki.subject_public_key.data.to_vec();
             (
                 KeyAlgorithm::Ec {

@@ -17,8 +17,8 @@ use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
 pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
 
 /// At most this many certificates in one PEM bundle.
@@ -75,6 +75,17 @@ impl Bundle {
 /// secrets is parsed once. Thread-safe; bounded by bytes ([`cache::DEFAULT_BUDGET_BYTES`]).
 pub struct Analyzer {
     cache: Mutex<cache::BundleCache>,
+    /// Every certificate alive anywhere (cache or cluster view), by DER digest: an issuing CA
+    /// repeated in 100,000 chains is one [`CertInfo`].
+    certs: Mutex<CertInterner>,
+}
+
+/// Weak references, so the interner holds no certificate alive; dead entries are swept when
+/// the map has doubled since the last sweep, so it stays within twice the live certificates.
+#[derive(Default)]
+struct CertInterner {
+    live: HashMap<[u8; 32], Weak<CertInfo>>,
+    swept_at: usize,
 }
 
 impl Default for Analyzer {
@@ -92,6 +103,7 @@ impl Analyzer {
     pub fn with_cache_budget(bytes: usize) -> Self {
         Analyzer {
             cache: Mutex::new(cache::BundleCache::new(bytes)),
+            certs: Mutex::new(CertInterner::default()),
         }
     }
 
@@ -101,9 +113,32 @@ impl Analyzer {
         if let Some(hit) = self.lock().get(&key) {
             return hit;
         }
-        let parsed = Arc::new(parse_bundle(bytes, role));
+        let parsed = Arc::new(parse_bundle_with(bytes, role, |der| self.cert(der)));
         self.lock().insert(key, parsed.clone());
         parsed
+    }
+
+    /// One DER certificate, parsed once while any bundle holds it.
+    fn cert(&self, der: &[u8]) -> Result<Arc<CertInfo>, String> {
+        let digest: [u8; 32] = sha2::Sha256::digest(der).into();
+        let certs = || self.certs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = certs().live.get(&digest).and_then(Weak::upgrade) {
+            return Ok(hit);
+        }
+        let (info, _) = cert::inspect(der)?;
+        let mut c = certs();
+        if c.live.len() >= 2 * c.swept_at.max(1024) {
+            c.live.retain(|_, w| w.strong_count() > 0);
+            c.swept_at = c.live.len();
+        }
+        c.live.insert(digest, Arc::downgrade(&info));
+        Ok(info)
+    }
+
+    /// Distinct certificates alive (shared by every bundle that holds them).
+    pub fn interned_certs(&self) -> usize {
+        let c = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+        c.live.values().filter(|w| w.strong_count() > 0).count()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, cache::BundleCache> {
@@ -122,6 +157,16 @@ impl Analyzer {
 
 /// Parses and checks one bundle. Work is bounded by [`MAX_CERTS_PER_BUNDLE`].
 pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
+    parse_bundle_with(bytes, role, |der| cert::inspect(der).map(|(info, _)| info))
+}
+
+/// [`parse_bundle`] with each certificate's DER turned into facts by `inspect` (the
+/// [`Analyzer`] shares one [`CertInfo`] per distinct certificate).
+fn parse_bundle_with(
+    bytes: &[u8],
+    role: Role,
+    inspect: impl Fn(&[u8]) -> Result<Arc<CertInfo>, String>,
+) -> Bundle {
     let blocks = match pem::parse(bytes, MAX_CERTS_PER_BUNDLE) {
         Ok(b) => b,
         Err(e) => return Bundle::malformed(role, e.to_string()),
@@ -143,8 +188,8 @@ pub fn parse_bundle(bytes: &[u8], role: Role) -> Bundle {
                 format!("PEM block #{i} is a {}, not a CERTIFICATE", block.label),
             );
         }
-        match cert::inspect(&block.der) {
-            Ok((info, _)) => bundle.certs.push(info),
+        match inspect(&block.der) {
+            Ok(info) => bundle.certs.push(info),
             Err(e) => return Bundle::malformed(role, format!("certificate #{i} {e}")),
         }
     }
@@ -283,7 +328,7 @@ fn chain_order(bundle: &mut Bundle) {
 
 /// Name chaining plus key identifiers when both are present (RFC 5280 §4.2.1.1).
 pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
-    if child.issuer_raw != issuer.subject_raw {
+    if child.issuer_digest != issuer.subject_digest {
         return false;
     }
     match (&child.authority_key_id, &issuer.subject_key_id) {
@@ -322,16 +367,17 @@ pub struct ServerCredential {
 pub struct CredentialSummary {
     pub secret_type: String,
     /// Keys with a non-empty value.
-    pub keys: Vec<String>,
+    pub keys: Box<[Box<str>]>,
     /// Keys present with an empty (or all-whitespace) value.
-    pub empty_keys: Vec<String>,
+    pub empty_keys: Box<[Box<str>]>,
     pub server: Option<ServerCredential>,
     /// The certificate half of a pair whose key is missing: still analysed, so an expired
     /// certificate or an uncovered host is reported with the missing key, not after its fix.
     pub lone_chain: Option<(&'static str, Arc<Bundle>)>,
-    pub ca: Option<(String, Arc<Bundle>)>,
+    pub ca: Option<(&'static str, Arc<Bundle>)>,
     /// Every certificate bundle in the secret, by key, for expiry checks and audits.
-    pub bundles: Vec<(String, Arc<Bundle>)>,
+    /// Keys are tlsgate's own constants (`tls.crt`, `ca.crt`, ...), never the user's strings.
+    pub bundles: Vec<(&'static str, Arc<Bundle>)>,
     /// Issues that do not depend on time, each with its `data["key"]` path.
     pub issues: Vec<Issue>,
     pub has_token: bool,
@@ -369,7 +415,7 @@ impl CredentialSummary {
     /// Whether exactly one half of a certificate/key pair is there (reported as
     /// `secret-malformed` at the missing half's key).
     pub fn has_lone_half(&self) -> bool {
-        let has = |k: &str| self.keys.iter().any(|x| x == k);
+        let has = |k: &str| self.keys.iter().any(|x| &**x == k);
         self.server.is_none() && SERVER_PAIRS.iter().any(|(c, k)| has(c) != has(k))
     }
 
@@ -474,12 +520,12 @@ impl Analyzer {
             keys: data
                 .keys()
                 .filter(|k| non_empty(data, k).is_some())
-                .cloned()
+                .map(|k| Box::from(k.as_str()))
                 .collect(),
             empty_keys: data
                 .keys()
                 .filter(|k| non_empty(data, k).is_none())
-                .cloned()
+                .map(|k| Box::from(k.as_str()))
                 .collect(),
             has_token: data.contains_key("token"),
             ..Default::default()
@@ -519,7 +565,7 @@ impl Analyzer {
         for ca_key in CA_KEYS {
             if let Some(bytes) = non_empty(data, ca_key) {
                 let b = self.add_bundle(&mut s, ca_key, bytes, Role::CaBundle);
-                s.ca = Some((ca_key.to_string(), b));
+                s.ca = Some((ca_key, b));
                 break;
             }
         }
@@ -529,7 +575,7 @@ impl Analyzer {
     fn add_bundle(
         &self,
         s: &mut CredentialSummary,
-        key: &str,
+        key: &'static str,
         bytes: &[u8],
         role: Role,
     ) -> Arc<Bundle> {
@@ -539,7 +585,7 @@ impl Analyzer {
                 Issue::new(*code, data_path(key), format!("{key} {msg}")).with_severity(*sev),
             );
         }
-        s.bundles.push((key.to_string(), b.clone()));
+        s.bundles.push((key, b.clone()));
         b
     }
 

@@ -430,7 +430,7 @@ impl Inventory {
 
     fn add_secret(&mut self, s: &StoredSecret, index: &Index, policy: &Policy) {
         let group = if matches!(
-            s.secret_type.as_str(),
+            s.summary.secret_type.as_str(),
             "istio.io/ca-root" | "istio.io/key-and-cert"
         ) || crate::analysis::is_istio_ca_secret(&s.name)
         {
@@ -458,7 +458,7 @@ impl Inventory {
                     location: crate::x509_metrics::Location::Secret {
                         namespace: s.namespace.clone(),
                         name: s.name.clone(),
-                        key: key.clone(),
+                        key: key.to_string(),
                     },
                     cert: cert.clone(),
                     used_by: used_by.clone(),

@@ -61,7 +61,7 @@ fn name_label(r: &Row<'_>) -> String {
 fn issuer_label(c: &crate::analysis::cert::CertInfo) -> String {
     match &c.issuer_cn {
         Some(cn) => format!("CN={cn}"),
-        None => c.issuer.clone(),
+        None => c.issuer.to_string(),
     }
 }
 
@@ -533,7 +533,7 @@ struct JsonCert<'a> {
     index: usize,
     subject: &'a str,
     issuer: &'a str,
-    serial: &'a str,
+    serial: String,
     sha256: String,
     is_ca: bool,
     not_before: String,
@@ -627,7 +627,7 @@ pub fn to_json(inv: &Inventory, now: i64, days: i64) -> String {
                 index: r.cert.index,
                 subject: &c.subject,
                 issuer: &c.issuer,
-                serial: &c.serial_hex,
+                serial: c.serial_hex(),
                 sha256: c.fingerprint_hex(),
                 is_ca: c.is_ca,
                 not_before: rfc3339(c.not_before),

@@ -26,8 +26,9 @@
 
 pub mod connect;
 
+use crate::analysis::Analyzer;
 use crate::kinds::{self, Watch};
-use crate::lookup::Index;
+use crate::lookup::{Index, StoredSecret};
 use crate::model::{Object, DEFAULT_NAMESPACE};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
@@ -616,10 +617,10 @@ async fn probe(client: &Client, source: Kind) -> Result<Option<ApiResource>, kub
 /// left tlsgate answering from a stale view for 10–40 s.
 async fn follow<K, W, S, D>(kind: Kind, watch: W, decode: D, ctx: Ctx, reported: Arc<AtomicBool>)
 where
-    K: ResourceExt,
+    K: ResourceExt + Send,
     W: Fn() -> S,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
-    D: Fn(K) -> Decoded + Send,
+    D: Fn(K) -> Decoded + Send + Sync,
 {
     let mut delay = RETRY_FIRST;
     loop {
@@ -673,9 +674,9 @@ async fn follow_stream<K, S, D>(
     reported: &AtomicBool,
 ) -> (Option<watcher::Error>, bool)
 where
-    K: ResourceExt,
+    K: ResourceExt + Send,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
-    D: Fn(K) -> Decoded + Send,
+    D: Fn(K) -> Decoded + Send + Sync,
 {
     let mut stream = std::pin::pin!(stream);
     // Keys seen since the last `Init`: what a relist did not mention is gone.
@@ -683,12 +684,23 @@ where
     // Established CRDs seen since the last `Init` (the CRD watch only).
     let mut listing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut listed = false;
+    // Secrets of a list, decoded and analysed a batch at a time on every core.
+    let mut batch: Vec<K> = Vec::new();
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Init) => {
                 relisted = Some(HashSet::new());
                 listing.clear();
                 write(&ctx.index).set_resource_synced(kind.resource, false);
+            }
+            Ok(Event::InitApply(obj)) if kind == SECRET => {
+                if let Some(seen) = &mut relisted {
+                    seen.insert((namespace_of(&obj), obj.name_any()));
+                }
+                batch.push(obj);
+                if batch.len() >= crate::lint::BATCH {
+                    apply_batch(&ctx.index, kind, decode, &mut batch);
+                }
             }
             Ok(Event::InitApply(obj)) => {
                 let d = decode(obj);
@@ -703,6 +715,7 @@ where
                 apply(&ctx.index, kind, d);
             }
             Ok(Event::InitDone) => {
+                apply_batch(&ctx.index, kind, decode, &mut batch);
                 let pruned = prune(&ctx.index, kind, &relisted.take().unwrap_or_default());
                 if pruned > 0 {
                     info!(
@@ -739,9 +752,13 @@ where
                 }
                 remove(&mut write(&ctx.index), kind, &namespace_of(&obj), &name);
             }
-            Err(e) => return (Some(e), listed),
+            Err(e) => {
+                apply_batch(&ctx.index, kind, decode, &mut batch);
+                return (Some(e), listed);
+            }
         }
     }
+    apply_batch(&ctx.index, kind, decode, &mut batch);
     (None, listed)
 }
 
@@ -764,30 +781,71 @@ fn note_crd(ctx: &Ctx, d: &Decoded) {
     });
 }
 
-fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
-    // Analyse a Secret (PEM, X.509, key match) before taking the write lock, so admission
-    // reviews reading the index never wait behind certificate parsing.
-    let analyzed = match &d.entry {
+/// A Secret analysed (PEM, X.509, key match); `None` for anything else.
+fn analyze(analyzer: &Analyzer, d: &Decoded) -> Option<StoredSecret> {
+    match &d.entry {
         Entry::Object(obj) => match obj.as_ref() {
-            Object::Secret(s) => {
-                let analyzer = index
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .analyzer()
-                    .clone();
-                Some(Index::analyze_secret(&analyzer, s))
-            }
+            Object::Secret(s) => Some(Index::analyze_secret(analyzer, s)),
             _ => None,
         },
         _ => None,
+    }
+}
+
+fn analyzer_of(index: &RwLock<Index>) -> Arc<Analyzer> {
+    index
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .analyzer()
+        .clone()
+}
+
+/// The objects of a list, decoded and analysed on every core (the bulk of start-up with
+/// 100,000 Secrets), then applied in list order under one write lock. On a current-thread
+/// runtime (tests) the work runs inline.
+fn apply_batch<K: Send, D: Fn(K) -> Decoded + Sync>(
+    index: &RwLock<Index>,
+    kind: Kind,
+    decode: &D,
+    batch: &mut Vec<K>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let analyzer = analyzer_of(index);
+    let work = |k: K| {
+        let d = decode(k);
+        let analyzed = analyze(&analyzer, &d);
+        (d, analyzed)
+    };
+    let items = std::mem::take(batch);
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let done: Vec<_> = if multi_thread {
+        tokio::task::block_in_place(|| crate::par::map(items, work))
+    } else {
+        items.into_iter().map(work).collect()
     };
     let mut idx = write(index);
+    for (d, analyzed) in done {
+        apply_analyzed(&mut idx, kind, d, analyzed);
+    }
+}
+
+fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
+    // Analyse a Secret (PEM, X.509, key match) before taking the write lock, so admission
+    // reviews reading the index never wait behind certificate parsing.
+    let analyzed = analyze(&analyzer_of(index), &d);
+    apply_analyzed(&mut write(index), kind, d, analyzed);
+}
+
+fn apply_analyzed(idx: &mut Index, kind: Kind, d: Decoded, analyzed: Option<StoredSecret>) {
     match d.entry {
         Entry::Object(obj) => idx.upsert_analyzed(&obj, analyzed),
         Entry::Pod(labels) => idx.upsert_pod(&d.namespace, &d.name, labels),
         Entry::Namespace(terminating) => idx.set_namespace_terminating(&d.name, terminating),
         Entry::CaBundles(v) => idx.upsert_ca_bundles(&v),
-        Entry::Unusable => remove(&mut idx, kind, &d.namespace, &d.name),
+        Entry::Unusable => remove(idx, kind, &d.namespace, &d.name),
     }
 }
 
