@@ -75,6 +75,7 @@ pub fn check_analyzed(
         }
         Object::Ingress(_) => check_references(obj, ctx),
         Object::ReferenceGrant(_) => Vec::new(),
+        Object::Issuer(_) => check_references(obj, ctx),
     };
     issues.extend(exemptions.invalid.iter().cloned());
     exemptions.apply(
@@ -195,6 +196,9 @@ fn check_secret(
         }
         if r.reference.client {
             out.extend(client_usage_issues(summary, &s.meta.name, &served_by));
+        }
+        if r.reference.via == Via::CertManagerIssuer {
+            out.extend(issuer_ca_issues(summary, &s.meta.name, &served_by));
         }
     }
     if !referrer_names.is_empty() {
@@ -374,6 +378,7 @@ fn resolve_namespaces(scope: &Scope, ctx: &Ctx<'_>) -> Vec<String> {
 pub fn namespaces_for(scope: &Scope, lookup: &dyn Lookup, policy: &Policy) -> Vec<String> {
     match scope {
         Scope::Namespace(ns) => vec![ns.clone()],
+        Scope::ClusterResource => vec![policy.cluster_resource_namespace.clone()],
         Scope::IstioWorkload {
             gateway_namespace,
             selector,
@@ -575,6 +580,15 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         i.path = r.path.clone();
         out.push(i);
     }
+    if r.via == Via::CertManagerIssuer {
+        for i in out.iter_mut().filter(|i| i.code == Code::CertExpired) {
+            i.message.push_str(ISSUER_CANNOT_SIGN);
+        }
+        for mut i in issuer_ca_issues(summary, &src, "") {
+            i.path = r.path.clone();
+            out.push(i);
+        }
+    }
     if r.needs_ca
         && summary.ca.is_none()
         && !companion_ca_exists(&secret.namespace, &secret.name, ctx)
@@ -694,7 +708,7 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
         .filter(|ns| !searched.contains(ns))
         .collect();
     let reader = match (&r.via, &r.scope) {
-        (Via::DestinationRule, Scope::Namespace(_)) => {
+        (Via::DestinationRule, Scope::Namespace(_) | Scope::ClusterResource) => {
             "its sidecars read it (an egress gateway reads its own namespace; select it with workloadSelector)"
         }
         (Via::DestinationRule, Scope::IstioWorkload { .. }) => {
@@ -704,6 +718,10 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
         (Via::GatewayApi, _) => "the listener reads it",
         (Via::BackendTlsPolicy, _) => "the policy reads it",
         (Via::Ingress, _) => "the Ingress reads it",
+        (Via::CertManagerIssuer, Scope::ClusterResource) => {
+            "cert-manager reads ClusterIssuer secrets (its --cluster-resource-namespace; tlsgate's flag of that name)"
+        }
+        (Via::CertManagerIssuer, _) => "cert-manager reads the Issuer's secret",
     };
     let place = searched.join(" or ");
     let mut msg = format!("secret {} not found in {place}, where {reader}", r.name);
@@ -779,6 +797,33 @@ fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec
         path,
         format!(
             "client certificate in {src}{who} has extendedKeyUsage without clientAuth, so servers that check usage refuse it; reissue it with extendedKeyUsage=clientAuth"
+        ),
+    )]
+}
+
+/// Said of an expired CA that a cert-manager issuer signs with.
+const ISSUER_CANNOT_SIGN: &str =
+    "; the issuer cannot sign certificates that clients accept until the CA is renewed";
+
+/// A cert-manager CA issuer signs with the first certificate of `tls.crt`: without
+/// basicConstraints CA:TRUE every certificate it signs fails path validation in every client
+/// (RFC 5280 §4.2.1.9).
+fn issuer_ca_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec<Issue> {
+    let Some(leaf) = summary.server.as_ref().and_then(|_| summary.leaf()) else {
+        return Vec::new();
+    };
+    if leaf.is_ca {
+        return Vec::new();
+    }
+    let path = summary
+        .cert_key()
+        .map_or("data".to_string(), analysis::data_path);
+    vec![Issue::new(
+        Code::CaNotCa,
+        path,
+        format!(
+            "certificate in {src}{who} ({}) is not a CA (no basicConstraints CA:TRUE), so every certificate the issuer signs fails verification; put a CA certificate and its key in tls.crt and tls.key",
+            leaf.display_name()
         ),
     )]
 }

@@ -445,7 +445,7 @@ impl Index {
         self.unlink(&ObjectRef {
             api_version: kind.group.to_string(),
             kind: kind.kind.to_string(),
-            namespace: Some(ns.to_string()),
+            namespace: (kind.scope == crate::kinds::Scope::Namespaced).then(|| ns.to_string()),
             name: name.to_string(),
         });
     }
