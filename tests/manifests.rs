@@ -514,7 +514,7 @@ fn every_overlay_passes_tlsgate_lint() {
             report
                 .findings
                 .iter()
-                .all(|f| f.severity == tlsgate::finding::Severity::Info),
+                .all(|e| e.finding.severity == tlsgate::finding::Severity::Info),
             "{overlay}: {}",
             report.to_text(false)
         );
