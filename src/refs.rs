@@ -226,7 +226,12 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
             }
         }
         Object::Issuer(issuer) => {
-            if let Some(ca) = issuer.spec.ca.as_ref().filter(|c| !c.secret_name.is_empty()) {
+            if let Some(ca) = issuer
+                .spec
+                .ca
+                .as_ref()
+                .filter(|c| !c.secret_name.is_empty())
+            {
                 out.push(CredentialRef {
                     path: "spec.ca.secretName".into(),
                     name: ca.secret_name.clone(),
