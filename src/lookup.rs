@@ -320,7 +320,16 @@ impl Index {
                 .referenced
                 .keys()
                 .filter(|o| o.api_version == kind.group && o.kind == kind.kind)
-                .map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone()))
+                // Cluster-scoped objects carry no namespace; the watchers key them as the
+                // default namespace, as the ca_bundles arm above does.
+                .map(|o| {
+                    (
+                        o.namespace
+                            .clone()
+                            .unwrap_or_else(|| crate::model::DEFAULT_NAMESPACE.to_string()),
+                        o.name.clone(),
+                    )
+                })
                 .collect(),
         }
     }
