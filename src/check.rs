@@ -220,7 +220,8 @@ fn check_secret(
     out
 }
 
-fn qualified(o: &ObjectRef) -> String {
+/// `namespace/name`, or `name` for a cluster-scoped object (a ClusterIssuer).
+pub fn qualified(o: &ObjectRef) -> String {
     match &o.namespace {
         Some(ns) => format!("{ns}/{}", o.name),
         None => o.name.clone(),

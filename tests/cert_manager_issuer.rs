@@ -290,3 +290,20 @@ fn issuer_review_with_a_missing_secret_is_allowed_with_a_warning() {
     let warnings = a.body["response"]["warnings"].to_string();
     assert!(warnings.contains("credential-not-found"), "{warnings}");
 }
+
+#[test]
+fn audit_lists_the_cluster_issuer_under_used_by() {
+    let policy = Policy::default();
+    let mut inv = tlsgate::audit::Inventory::new();
+    inv.add_objects(
+        &[mk_issuer("ClusterIssuer", None), good_ca("cert-manager")],
+        &policy,
+        &Arc::new(Analyzer::new()),
+    );
+    let ca = inv
+        .certs
+        .iter()
+        .find(|c| c.name == "ca-key-pair" && c.key == "data[\"tls.crt\"]")
+        .expect("the CA certificate is audited");
+    assert_eq!(ca.used_by, ["ClusterIssuer ca-issuer (spec.ca.secretName)"]);
+}
