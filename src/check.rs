@@ -76,6 +76,7 @@ pub fn check_analyzed(
         Object::Ingress(_) => check_references(obj, ctx),
         Object::ReferenceGrant(_) => Vec::new(),
         Object::Issuer(_) => check_references(obj, ctx),
+        Object::Certificate(c) => check_certificate(c, obj.namespace(), ctx),
     };
     issues.extend(exemptions.invalid.iter().cloned());
     exemptions.apply(
@@ -827,6 +828,104 @@ fn issuer_ca_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec<Is
             leaf.display_name()
         ),
     )]
+}
+
+/// cert-manager's default `spec.duration` (90 days).
+const CERTIFICATE_DEFAULT_DURATION: &str = "2160h";
+
+/// A Certificate issued by a CA issuer whose CA expires before a leaf issued now would: the
+/// leaf will outlive its issuer (cert-manager shortens it to the CA's notAfter, or clients
+/// reject it once the CA has expired). Silent when the issuer or its CA is not visible, and
+/// when the CA already expired (the Issuer reports that).
+fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let r = &c.spec.issuer_ref;
+    if r.group.as_deref().unwrap_or("cert-manager.io") != "cert-manager.io" {
+        return Vec::new();
+    }
+    let kind = r.kind.as_deref().unwrap_or("Issuer");
+    let cluster = match kind {
+        "Issuer" => false,
+        "ClusterIssuer" => true,
+        _ => return Vec::new(),
+    };
+    let Found::Yes(issuer) = ctx.lookup.issuer(cluster, ns, &r.name) else {
+        return Vec::new();
+    };
+    let Some(ca) = issuer.spec.ca.as_ref() else {
+        return Vec::new();
+    };
+    let secret_ns = if cluster {
+        ctx.policy.cluster_resource_namespace.as_str()
+    } else {
+        ns
+    };
+    let Found::Yes(secret) = ctx.lookup.secret(secret_ns, &ca.secret_name) else {
+        return Vec::new();
+    };
+    let Some(leaf) = secret.summary.leaf() else {
+        return Vec::new();
+    };
+    if analysis::validity::is_expired_at(leaf.not_after, ctx.now) {
+        return Vec::new();
+    }
+    let written = c
+        .spec
+        .duration
+        .as_deref()
+        .unwrap_or(CERTIFICATE_DEFAULT_DURATION);
+    let Some(duration) = go_duration_seconds(written) else {
+        return Vec::new();
+    };
+    let past = ctx.now.saturating_add(duration) - leaf.not_after;
+    if past <= 0 {
+        return Vec::new();
+    }
+    let who = if cluster {
+        format!("ClusterIssuer {}", r.name)
+    } else {
+        format!("Issuer {ns}/{}", r.name)
+    };
+    vec![Issue::new(
+        Code::LeafOutlivesIssuer,
+        if c.spec.duration.is_some() { "spec.duration" } else { "spec.issuerRef" },
+        format!(
+            "the leaf will outlive its issuer: duration {written} runs {} past the CA of {who} (secret {secret_ns}/{}, notAfter {}); renew the CA or shorten spec.duration",
+            analysis::validity::human_duration(past),
+            ca.secret_name,
+            analysis::validity::rfc3339(leaf.not_after)
+        ),
+    )]
+}
+
+/// Seconds in a Go duration (`2160h`, `1h30m`, `90m`, `1.5h`); `None` if it is not one.
+fn go_duration_seconds(s: &str) -> Option<i64> {
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = &rest[u..];
+        total += value * scale;
+    }
+    (total.is_finite() && total < i64::MAX as f64).then_some(total as i64)
 }
 
 /// A BackendTLSPolicy: its CA ConfigMaps (through [`check_references`]), `hostname`, and

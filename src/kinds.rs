@@ -23,6 +23,7 @@ pub enum Id {
     Ingress,
     Issuer,
     ClusterIssuer,
+    Certificate,
     ValidatingWebhookConfiguration,
     MutatingWebhookConfiguration,
     ApiService,
@@ -390,6 +391,24 @@ pub const CLUSTER_ISSUER: Kind = Kind {
     watch: Watch::Crd,
 };
 
+/// Checked against the CA of the issuer it names (`leaf-outlives-issuer`); read only from
+/// requests and the audit.
+pub const CERTIFICATE: Kind = Kind {
+    id: Id::Certificate,
+    group: "cert-manager.io",
+    kind: "Certificate",
+    versions: CERT_MANAGER_VERSIONS,
+    plural: "certificates",
+    resource: "certificates.cert-manager.io",
+    scope: Scope::Namespaced,
+    operations: CU,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::No,
+};
+
 /// The API server never sends webhook configurations to webhooks (so a broken webhook can
 /// always be removed): no rule; read from the watch for the x509 metrics and the audit.
 pub const VALIDATING_WEBHOOK_CONFIGURATION: Kind = Kind {
@@ -458,7 +477,7 @@ pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
 };
 
 /// Every kind, in the order the audit lists them and the watchers start.
-pub const ALL: [&Kind; 20] = [
+pub const ALL: [&Kind; 21] = [
     &SECRET,
     &CONFIG_MAP,
     &POD,
@@ -475,6 +494,7 @@ pub const ALL: [&Kind; 20] = [
     &INGRESS,
     &ISSUER,
     &CLUSTER_ISSUER,
+    &CERTIFICATE,
     &VALIDATING_WEBHOOK_CONFIGURATION,
     &MUTATING_WEBHOOK_CONFIGURATION,
     &API_SERVICE,

@@ -361,6 +361,32 @@ pub struct CaIssuer {
     pub secret_name: String,
 }
 
+/// cert-manager `Certificate`: only what says how long a leaf its issuer signs lives.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Certificate {
+    pub metadata: Meta,
+    pub spec: CertificateSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CertificateSpec {
+    pub issuer_ref: IssuerRef,
+    /// A Go duration (`2160h`); unset means cert-manager's default of 90 days.
+    pub duration: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct IssuerRef {
+    pub name: String,
+    /// Unset means `Issuer`.
+    pub kind: Option<String>,
+    /// Unset means `cert-manager.io`.
+    pub group: Option<String>,
+}
+
 /// An object tlsgate has rules for.
 #[derive(Debug, Clone)]
 pub enum Object {
@@ -377,6 +403,7 @@ pub enum Object {
     ReferenceGrant(ReferenceGrant),
     Ingress(Ingress),
     Issuer(Issuer),
+    Certificate(Certificate),
 }
 
 /// Why a document could not be read as the object it claims to be.
@@ -418,6 +445,7 @@ impl Object {
             Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
             Id::Ingress => Object::Ingress(decode(v, kind)?),
             Id::Service => Object::Service(decode(v, kind)?),
+            Id::Certificate => Object::Certificate(decode(v, kind)?),
             Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
                 cluster: k.id == Id::ClusterIssuer,
                 ..decode(v, kind)?
@@ -466,6 +494,7 @@ impl Object {
             Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
             Id::Ingress => Object::Ingress(decode_str(text, kind)?),
             Id::Service => Object::Service(decode_str(text, kind)?),
+            Id::Certificate => Object::Certificate(decode_str(text, kind)?),
             Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
                 cluster: k.id == Id::ClusterIssuer,
                 ..decode_str(text, kind)?
@@ -494,6 +523,7 @@ impl Object {
             Object::ReferenceGrant(o) => &mut o.metadata,
             Object::Ingress(o) => &mut o.metadata,
             Object::Issuer(o) => &mut o.metadata,
+            Object::Certificate(o) => &mut o.metadata,
         }
     }
 
@@ -511,6 +541,7 @@ impl Object {
             Object::ReferenceGrant(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
             Object::Issuer(o) => &o.metadata,
+            Object::Certificate(o) => &o.metadata,
         }
     }
 
@@ -542,6 +573,7 @@ impl Object {
             Object::Ingress(_) => Id::Ingress,
             Object::Issuer(i) if i.cluster => Id::ClusterIssuer,
             Object::Issuer(_) => Id::Issuer,
+            Object::Certificate(_) => Id::Certificate,
         })
     }
 

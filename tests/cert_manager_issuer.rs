@@ -307,3 +307,48 @@ fn audit_lists_the_cluster_issuer_under_used_by() {
         .expect("the CA certificate is audited");
     assert_eq!(ca.used_by, ["ClusterIssuer ca-issuer (spec.ca.secretName)"]);
 }
+
+fn mk_certificate(duration: Option<&str>) -> Value {
+    let mut spec = json!({
+        "secretName": "example-com-tls",
+        "dnsNames": ["example.com"],
+        "issuerRef": { "name": "ca-issuer", "kind": "Issuer", "group": "cert-manager.io" },
+    });
+    if let Some(d) = duration {
+        spec["duration"] = json!(d);
+    }
+    json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": { "name": "example-com", "namespace": NS }, "spec": spec,
+    })
+}
+
+#[test]
+fn certificate_outliving_its_issuer_ca_warns() {
+    // 20 days before the intermediate CA's notAfter; the default duration is 90 days.
+    let now = 2_110_867_508 - 20 * DAY;
+    let f = lint_at(
+        &[
+            mk_issuer("Issuer", Some(NS)),
+            good_ca(NS),
+            mk_certificate(None),
+        ],
+        now,
+    );
+    let e = assert_finding(&f, Code::LeafOutlivesIssuer, Severity::Warn);
+    assert_eq!(e.path, "spec.issuerRef");
+    assert!(e.message.contains("outlive its issuer"), "{}", e.message);
+}
+
+#[test]
+fn certificate_ending_before_its_issuer_ca_is_clean() {
+    let f = lint_at(
+        &[
+            mk_issuer("Issuer", Some(NS)),
+            good_ca(NS),
+            mk_certificate(Some("2160h")),
+        ],
+        NOW,
+    );
+    assert_no(&f, Code::LeafOutlivesIssuer);
+}
