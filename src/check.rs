@@ -75,6 +75,8 @@ pub fn check_analyzed(
         }
         Object::Ingress(_) => check_references(obj, ctx),
         Object::ReferenceGrant(_) => Vec::new(),
+        Object::Issuer(_) => check_references(obj, ctx),
+        Object::Certificate(c) => check_certificate(c, obj.namespace(), ctx),
     };
     issues.extend(exemptions.invalid.iter().cloned());
     exemptions.apply(
@@ -196,6 +198,9 @@ fn check_secret(
         if r.reference.client {
             out.extend(client_usage_issues(summary, &s.meta.name, &served_by));
         }
+        if r.reference.via == Via::CertManagerIssuer {
+            out.extend(issuer_ca_issues(summary, &s.meta.name, &served_by));
+        }
     }
     if !referrer_names.is_empty() {
         // Whoever replaces a Secret that Gateways serve learns which ones break, whatever the code.
@@ -216,7 +221,8 @@ fn check_secret(
     out
 }
 
-fn qualified(o: &ObjectRef) -> String {
+/// `namespace/name`, or `name` for a cluster-scoped object (a ClusterIssuer).
+pub fn qualified(o: &ObjectRef) -> String {
     match &o.namespace {
         Some(ns) => format!("{ns}/{}", o.name),
         None => o.name.clone(),
@@ -374,6 +380,7 @@ fn resolve_namespaces(scope: &Scope, ctx: &Ctx<'_>) -> Vec<String> {
 pub fn namespaces_for(scope: &Scope, lookup: &dyn Lookup, policy: &Policy) -> Vec<String> {
     match scope {
         Scope::Namespace(ns) => vec![ns.clone()],
+        Scope::ClusterResource => vec![policy.cluster_resource_namespace.clone()],
         Scope::IstioWorkload {
             gateway_namespace,
             selector,
@@ -575,6 +582,15 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         i.path = r.path.clone();
         out.push(i);
     }
+    if r.via == Via::CertManagerIssuer {
+        for i in out.iter_mut().filter(|i| i.code == Code::CertExpired) {
+            i.message.push_str(ISSUER_CANNOT_SIGN);
+        }
+        for mut i in issuer_ca_issues(summary, &src, "") {
+            i.path = r.path.clone();
+            out.push(i);
+        }
+    }
     if r.needs_ca
         && summary.ca.is_none()
         && !companion_ca_exists(&secret.namespace, &secret.name, ctx)
@@ -694,7 +710,7 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
         .filter(|ns| !searched.contains(ns))
         .collect();
     let reader = match (&r.via, &r.scope) {
-        (Via::DestinationRule, Scope::Namespace(_)) => {
+        (Via::DestinationRule, Scope::Namespace(_) | Scope::ClusterResource) => {
             "its sidecars read it (an egress gateway reads its own namespace; select it with workloadSelector)"
         }
         (Via::DestinationRule, Scope::IstioWorkload { .. }) => {
@@ -704,6 +720,10 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
         (Via::GatewayApi, _) => "the listener reads it",
         (Via::BackendTlsPolicy, _) => "the policy reads it",
         (Via::Ingress, _) => "the Ingress reads it",
+        (Via::CertManagerIssuer, Scope::ClusterResource) => {
+            "cert-manager reads ClusterIssuer secrets (its --cluster-resource-namespace; tlsgate's flag of that name)"
+        }
+        (Via::CertManagerIssuer, _) => "cert-manager reads the Issuer's secret",
     };
     let place = searched.join(" or ");
     let mut msg = format!("secret {} not found in {place}, where {reader}", r.name);
@@ -781,6 +801,131 @@ fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec
             "client certificate in {src}{who} has extendedKeyUsage without clientAuth, so servers that check usage refuse it; reissue it with extendedKeyUsage=clientAuth"
         ),
     )]
+}
+
+/// Said of an expired CA that a cert-manager issuer signs with.
+const ISSUER_CANNOT_SIGN: &str =
+    "; the issuer cannot sign certificates that clients accept until the CA is renewed";
+
+/// A cert-manager CA issuer signs with the first certificate of `tls.crt`: without
+/// basicConstraints CA:TRUE every certificate it signs fails path validation in every client
+/// (RFC 5280 §4.2.1.9).
+fn issuer_ca_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec<Issue> {
+    let Some(leaf) = summary.server.as_ref().and_then(|_| summary.leaf()) else {
+        return Vec::new();
+    };
+    if leaf.is_ca {
+        return Vec::new();
+    }
+    let path = summary
+        .cert_key()
+        .map_or("data".to_string(), analysis::data_path);
+    vec![Issue::new(
+        Code::CaNotCa,
+        path,
+        format!(
+            "certificate in {src}{who} ({}) is not a CA (no basicConstraints CA:TRUE), so every certificate the issuer signs fails verification; put a CA certificate and its key in tls.crt and tls.key",
+            leaf.display_name()
+        ),
+    )]
+}
+
+/// cert-manager's default `spec.duration` (90 days).
+const CERTIFICATE_DEFAULT_DURATION: &str = "2160h";
+
+/// A Certificate issued by a CA issuer whose CA expires before a leaf issued now would: the
+/// leaf will outlive its issuer (cert-manager shortens it to the CA's notAfter, or clients
+/// reject it once the CA has expired). Silent when the issuer or its CA is not visible, and
+/// when the CA already expired (the Issuer reports that).
+fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let r = &c.spec.issuer_ref;
+    if r.group.as_deref().unwrap_or("cert-manager.io") != "cert-manager.io" {
+        return Vec::new();
+    }
+    let kind = r.kind.as_deref().unwrap_or("Issuer");
+    let cluster = match kind {
+        "Issuer" => false,
+        "ClusterIssuer" => true,
+        _ => return Vec::new(),
+    };
+    let Found::Yes(issuer) = ctx.lookup.issuer(cluster, ns, &r.name) else {
+        return Vec::new();
+    };
+    let Some(ca) = issuer.spec.ca.as_ref() else {
+        return Vec::new();
+    };
+    let secret_ns = if cluster {
+        ctx.policy.cluster_resource_namespace.as_str()
+    } else {
+        ns
+    };
+    let Found::Yes(secret) = ctx.lookup.secret(secret_ns, &ca.secret_name) else {
+        return Vec::new();
+    };
+    let Some(leaf) = secret.summary.leaf() else {
+        return Vec::new();
+    };
+    if analysis::validity::is_expired_at(leaf.not_after, ctx.now) {
+        return Vec::new();
+    }
+    let written = c
+        .spec
+        .duration
+        .as_deref()
+        .unwrap_or(CERTIFICATE_DEFAULT_DURATION);
+    let Some(duration) = go_duration_seconds(written) else {
+        return Vec::new();
+    };
+    let past = ctx.now.saturating_add(duration) - leaf.not_after;
+    if past <= 0 {
+        return Vec::new();
+    }
+    let who = if cluster {
+        format!("ClusterIssuer {}", r.name)
+    } else {
+        format!("Issuer {ns}/{}", r.name)
+    };
+    vec![Issue::new(
+        Code::LeafOutlivesIssuer,
+        if c.spec.duration.is_some() { "spec.duration" } else { "spec.issuerRef" },
+        format!(
+            "the leaf will outlive its issuer: duration {written} runs {} past the CA of {who} (secret {secret_ns}/{}, notAfter {}); renew the CA or shorten spec.duration",
+            analysis::validity::human_duration(past),
+            ca.secret_name,
+            analysis::validity::rfc3339(leaf.not_after)
+        ),
+    )]
+}
+
+/// Seconds in a Go duration (`2160h`, `1h30m`, `90m`, `1.5h`); `None` if it is not one.
+fn go_duration_seconds(s: &str) -> Option<i64> {
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = &rest[u..];
+        total += value * scale;
+    }
+    (total.is_finite() && total < i64::MAX as f64).then_some(total as i64)
 }
 
 /// A BackendTLSPolicy: its CA ConfigMaps (through [`check_references`]), `hostname`, and

@@ -104,6 +104,9 @@ codes! {
     /// clientAuth: servers that check usage refuse it.
     ClientAuthMissing = "client-auth-missing", Warn;
     RefInvalidKind = "ref-invalid-kind", Deny;
+    /// A cert-manager Certificate whose `spec.duration` runs past the notAfter of its CA
+    /// issuer's certificate.
+    LeafOutlivesIssuer = "leaf-outlives-issuer", Warn;
     /// A Secret being deleted is still referenced by a Gateway or Ingress.
     SecretInUse = "secret-in-use", Warn;
     /// The webhook answered before its cluster view finished syncing.

@@ -21,6 +21,9 @@ pub enum Id {
     BackendTlsPolicy,
     ReferenceGrant,
     Ingress,
+    Issuer,
+    ClusterIssuer,
+    Certificate,
     ValidatingWebhookConfiguration,
     MutatingWebhookConfiguration,
     ApiService,
@@ -350,6 +353,62 @@ pub const INGRESS: Kind = Kind {
     watch: Watch::Probe,
 };
 
+const CERT_MANAGER_VERSIONS: &[&str] = &["v1"];
+
+/// cert-manager CA issuers (`spec.ca.secretName`): watched for the reverse index (a Secret
+/// replaced under an Issuer is checked against it).
+pub const ISSUER: Kind = Kind {
+    id: Id::Issuer,
+    group: "cert-manager.io",
+    kind: "Issuer",
+    versions: CERT_MANAGER_VERSIONS,
+    plural: "issuers",
+    resource: "issuers.cert-manager.io",
+    scope: Scope::Namespaced,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
+/// Its CA Secret is read from the cluster resource namespace
+/// ([`crate::policy::Policy::cluster_resource_namespace`]).
+pub const CLUSTER_ISSUER: Kind = Kind {
+    id: Id::ClusterIssuer,
+    group: "cert-manager.io",
+    kind: "ClusterIssuer",
+    versions: CERT_MANAGER_VERSIONS,
+    plural: "clusterissuers",
+    resource: "clusterissuers.cert-manager.io",
+    scope: Scope::Cluster,
+    operations: CUD,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::Crd,
+};
+
+/// Checked against the CA of the issuer it names (`leaf-outlives-issuer`); read only from
+/// requests and the audit.
+pub const CERTIFICATE: Kind = Kind {
+    id: Id::Certificate,
+    group: "cert-manager.io",
+    kind: "Certificate",
+    versions: CERT_MANAGER_VERSIONS,
+    plural: "certificates",
+    resource: "certificates.cert-manager.io",
+    scope: Scope::Namespaced,
+    operations: CU,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::No,
+};
+
 /// The API server never sends webhook configurations to webhooks (so a broken webhook can
 /// always be removed): no rule; read from the watch for the x509 metrics and the audit.
 pub const VALIDATING_WEBHOOK_CONFIGURATION: Kind = Kind {
@@ -418,7 +477,7 @@ pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
 };
 
 /// Every kind, in the order the audit lists them and the watchers start.
-pub const ALL: [&Kind; 18] = [
+pub const ALL: [&Kind; 21] = [
     &SECRET,
     &CONFIG_MAP,
     &POD,
@@ -433,6 +492,9 @@ pub const ALL: [&Kind; 18] = [
     &BACKEND_TLS_POLICY,
     &REFERENCE_GRANT,
     &INGRESS,
+    &ISSUER,
+    &CLUSTER_ISSUER,
+    &CERTIFICATE,
     &VALIDATING_WEBHOOK_CONFIGURATION,
     &MUTATING_WEBHOOK_CONFIGURATION,
     &API_SERVICE,

@@ -96,6 +96,13 @@ pub trait Lookup: Send + Sync {
     /// A Gateway API Gateway: Istio resolves a VirtualService's `gateways` against both kinds.
     fn gateway_api_gateway(&self, namespace: &str, name: &str) -> Found<Arc<GatewayApiGateway>>;
     fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>>;
+    /// A cert-manager `Issuer` in `namespace`, or with `cluster` the `ClusterIssuer` `name`.
+    fn issuer(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        name: &str,
+    ) -> Found<Arc<crate::model::Issuer>>;
     /// Everything that references a Secret called `name`, in any namespace.
     fn referrers(&self, name: &str) -> Vec<Referrer>;
     /// Namespaces of the pods `selector` matches; `None` when pods are not visible.
@@ -119,6 +126,11 @@ pub const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
 
 type Key = (String, String);
 
+/// ClusterIssuers have no namespace: ("", name).
+fn issuer_key(cluster: bool, ns: &str, name: &str) -> Key {
+    key(if cluster { "" } else { ns }, name)
+}
+
 fn key(ns: &str, name: &str) -> Key {
     (ns.to_string(), name.to_string())
 }
@@ -137,6 +149,8 @@ pub struct Index {
     istio_gateways: HashMap<Key, Arc<IstioGateway>>,
     gateway_api_gateways: HashMap<Key, Arc<GatewayApiGateway>>,
     grants: HashMap<Key, Arc<ReferenceGrant>>,
+    /// cert-manager Issuers by (namespace, name); ClusterIssuers by ("", name).
+    issuers: HashMap<Key, Arc<crate::model::Issuer>>,
     /// secret name -> referring object -> its references to that name.
     referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
     /// referring object -> names it references, to undo on update/delete.
@@ -161,6 +175,7 @@ impl Index {
             analyzer,
             secrets: HashMap::new(),
             secret_namespaces: HashMap::new(),
+            issuers: HashMap::new(),
             config_maps: HashMap::new(),
             namespaces: Default::default(),
             istio_gateways: HashMap::new(),
@@ -307,6 +322,18 @@ impl Index {
             Id::IstioGateway => self.istio_gateways.keys().cloned().collect(),
             Id::GatewayApiGateway => self.gateway_api_gateways.keys().cloned().collect(),
             Id::ReferenceGrant => self.grants.keys().cloned().collect(),
+            Id::Issuer => self
+                .issuers
+                .keys()
+                .filter(|(ns, _)| !ns.is_empty())
+                .cloned()
+                .collect(),
+            Id::ClusterIssuer => self
+                .issuers
+                .keys()
+                .filter(|(ns, _)| ns.is_empty())
+                .map(|(_, n)| (crate::model::DEFAULT_NAMESPACE.to_string(), n.clone()))
+                .collect(),
             Id::Pod => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
             Id::Service => self.services.iter().flatten().cloned().collect(),
             Id::Namespace => self
@@ -324,7 +351,16 @@ impl Index {
                 .referenced
                 .keys()
                 .filter(|o| o.api_version == kind.group && o.kind == kind.kind)
-                .map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone()))
+                // Cluster-scoped objects carry no namespace; the watchers key them as the
+                // default namespace, as the ca_bundles arm above does.
+                .map(|o| {
+                    (
+                        o.namespace
+                            .clone()
+                            .unwrap_or_else(|| crate::model::DEFAULT_NAMESPACE.to_string()),
+                        o.name.clone(),
+                    )
+                })
                 .collect(),
         }
     }
@@ -397,6 +433,10 @@ impl Index {
                 self.gateway_api_gateways
                     .insert(key(&ns, &name), Arc::new(g.clone()));
             }
+            Object::Issuer(i) => {
+                self.issuers
+                    .insert(issuer_key(i.cluster, &ns, &name), Arc::new(i.clone()));
+            }
             _ => {}
         }
         let refs = credential_refs(obj);
@@ -447,6 +487,10 @@ impl Index {
             Id::ReferenceGrant => {
                 self.grants.remove(&key(ns, name));
             }
+            Id::Issuer | Id::ClusterIssuer => {
+                self.issuers
+                    .remove(&issuer_key(kind.id == Id::ClusterIssuer, ns, name));
+            }
             _ if kind.ca_bundles => {
                 self.ca_bundles
                     .remove(&(kind.kind.to_string(), name.to_string()));
@@ -456,7 +500,7 @@ impl Index {
         self.unlink(&ObjectRef {
             api_version: kind.group.to_string(),
             kind: kind.kind.to_string(),
-            namespace: Some(ns.to_string()),
+            namespace: (kind.scope == crate::kinds::Scope::Namespaced).then(|| ns.to_string()),
             name: name.to_string(),
         });
     }
@@ -529,6 +573,19 @@ impl Lookup for Index {
     fn gateway_api_gateway(&self, namespace: &str, name: &str) -> Found<Arc<GatewayApiGateway>> {
         match self.gateway_api_gateways.get(&key(namespace, name)) {
             Some(g) => Found::Yes(g.clone()),
+            None if !self.synced => Found::NotSyncedYet,
+            None => Found::Missing,
+        }
+    }
+
+    fn issuer(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        name: &str,
+    ) -> Found<Arc<crate::model::Issuer>> {
+        match self.issuers.get(&issuer_key(cluster, namespace, name)) {
+            Some(i) => Found::Yes(i.clone()),
             None if !self.synced => Found::NotSyncedYet,
             None => Found::Missing,
         }

@@ -337,6 +337,56 @@ pub struct Ingress {
     pub spec: IngressSpec,
 }
 
+/// cert-manager `Issuer` or `ClusterIssuer`; only the CA issuer (`spec.ca`) names a Secret.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Issuer {
+    pub metadata: Meta,
+    pub spec: IssuerSpec,
+    /// Which registry entry it was decoded as (`Issuer` or `ClusterIssuer`).
+    #[serde(skip)]
+    pub cluster: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct IssuerSpec {
+    pub ca: Option<CaIssuer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CaIssuer {
+    /// The Secret holding the CA's `tls.crt` and `tls.key`.
+    pub secret_name: String,
+}
+
+/// cert-manager `Certificate`: only what says how long a leaf its issuer signs lives.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Certificate {
+    pub metadata: Meta,
+    pub spec: CertificateSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CertificateSpec {
+    pub issuer_ref: IssuerRef,
+    /// A Go duration (`2160h`); unset means cert-manager's default of 90 days.
+    pub duration: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct IssuerRef {
+    pub name: String,
+    /// Unset means `Issuer`.
+    pub kind: Option<String>,
+    /// Unset means `cert-manager.io`.
+    pub group: Option<String>,
+}
+
 /// An object tlsgate has rules for.
 #[derive(Debug, Clone)]
 pub enum Object {
@@ -352,6 +402,8 @@ pub enum Object {
     Service(Service),
     ReferenceGrant(ReferenceGrant),
     Ingress(Ingress),
+    Issuer(Issuer),
+    Certificate(Certificate),
 }
 
 /// Why a document could not be read as the object it claims to be.
@@ -393,6 +445,11 @@ impl Object {
             Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
             Id::Ingress => Object::Ingress(decode(v, kind)?),
             Id::Service => Object::Service(decode(v, kind)?),
+            Id::Certificate => Object::Certificate(decode(v, kind)?),
+            Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
+                cluster: k.id == Id::ClusterIssuer,
+                ..decode(v, kind)?
+            }),
             Id::Pod
             | Id::Namespace
             | Id::ValidatingWebhookConfiguration
@@ -437,6 +494,11 @@ impl Object {
             Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
             Id::Ingress => Object::Ingress(decode_str(text, kind)?),
             Id::Service => Object::Service(decode_str(text, kind)?),
+            Id::Certificate => Object::Certificate(decode_str(text, kind)?),
+            Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
+                cluster: k.id == Id::ClusterIssuer,
+                ..decode_str(text, kind)?
+            }),
             Id::Pod
             | Id::Namespace
             | Id::ValidatingWebhookConfiguration
@@ -460,6 +522,8 @@ impl Object {
             Object::Service(o) => &mut o.metadata,
             Object::ReferenceGrant(o) => &mut o.metadata,
             Object::Ingress(o) => &mut o.metadata,
+            Object::Issuer(o) => &mut o.metadata,
+            Object::Certificate(o) => &mut o.metadata,
         }
     }
 
@@ -476,6 +540,8 @@ impl Object {
             Object::Service(o) => &o.metadata,
             Object::ReferenceGrant(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
+            Object::Issuer(o) => &o.metadata,
+            Object::Certificate(o) => &o.metadata,
         }
     }
 
@@ -505,6 +571,9 @@ impl Object {
             Object::Service(_) => Id::Service,
             Object::ReferenceGrant(_) => Id::ReferenceGrant,
             Object::Ingress(_) => Id::Ingress,
+            Object::Issuer(i) if i.cluster => Id::ClusterIssuer,
+            Object::Issuer(_) => Id::Issuer,
+            Object::Certificate(_) => Id::Certificate,
         })
     }
 
@@ -520,7 +589,8 @@ impl Object {
         ObjectRef {
             api_version: api_version.to_string(),
             kind: self.kind().to_string(),
-            namespace: Some(self.namespace().to_string()),
+            namespace: (self.registry().scope == kinds::Scope::Namespaced)
+                .then(|| self.namespace().to_string()),
             name: self.name().to_string(),
         }
     }

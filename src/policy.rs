@@ -24,6 +24,9 @@ pub enum Override {
     Off,
 }
 
+/// cert-manager's default `--cluster-resource-namespace` (the namespace it is installed in).
+pub const DEFAULT_CLUSTER_RESOURCE_NAMESPACE: &str = "cert-manager";
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Policy {
@@ -33,6 +36,8 @@ pub struct Policy {
     pub exclude_namespaces: Vec<String>,
     /// Where Istio gateway workloads run when tlsgate cannot see pods.
     pub gateway_namespace: String,
+    /// Where cert-manager reads ClusterIssuer Secrets (its `--cluster-resource-namespace`).
+    pub cluster_resource_namespace: String,
     /// Deny (rather than warn about) deleting a Secret a Gateway or Ingress still uses.
     pub deny_delete_in_use: bool,
     /// Findings skipped on objects one cannot annotate ([`crate::exempt`]).
@@ -46,6 +51,7 @@ impl Default for Policy {
             severities: BTreeMap::new(),
             exclude_namespaces: Vec::new(),
             gateway_namespace: "istio-system".to_string(),
+            cluster_resource_namespace: DEFAULT_CLUSTER_RESOURCE_NAMESPACE.to_string(),
             deny_delete_in_use: false,
             exemptions: Vec::new(),
         }

@@ -14,6 +14,9 @@ pub enum Scope {
         gateway_namespace: String,
         selector: BTreeMap<String, String>,
     },
+    /// cert-manager's cluster resource namespace (ClusterIssuer Secrets), which
+    /// `--cluster-resource-namespace` sets.
+    ClusterResource,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub enum Via {
     BackendTlsPolicy,
     GatewayApi,
     Ingress,
+    /// The CA a cert-manager `Issuer`/`ClusterIssuer` signs certificates with.
+    CertManagerIssuer,
 }
 
 /// What a reference names.
@@ -216,6 +221,31 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     client: true,
                     target: Target::Secret,
                     via: Via::DestinationRule,
+                    gateway_api_ref: None,
+                });
+            }
+        }
+        Object::Issuer(issuer) => {
+            if let Some(ca) = issuer
+                .spec
+                .ca
+                .as_ref()
+                .filter(|c| !c.secret_name.is_empty())
+            {
+                out.push(CredentialRef {
+                    path: "spec.ca.secretName".into(),
+                    name: ca.secret_name.clone(),
+                    scope: if issuer.cluster {
+                        Scope::ClusterResource
+                    } else {
+                        Scope::Namespace(ns.clone())
+                    },
+                    hosts: Vec::new(),
+                    needs_ca: false,
+                    needs_pair: true,
+                    client: false,
+                    target: Target::Secret,
+                    via: Via::CertManagerIssuer,
                     gateway_api_ref: None,
                 });
             }

@@ -454,6 +454,47 @@ async fn destination_rule_credential_is_indexed_and_forgotten_on_delete() {
 }
 
 #[tokio::test]
+async fn cert_manager_issuer_secrets_are_indexed_and_forgotten_on_delete() {
+    let mut served = EVERYTHING.to_vec();
+    served.extend([ISSUERS, CLUSTER_ISSUERS]);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(
+        ISSUERS,
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": { "namespace": "sandbox", "name": "ca-issuer" },
+            "spec": { "ca": { "secretName": "ca-key-pair" } },
+        }),
+    );
+    server.apply(
+        CLUSTER_ISSUERS,
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": { "name": "ca-cluster-issuer" },
+            "spec": { "ca": { "secretName": "cluster-ca-key-pair" } },
+        }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let refs = c.read(|i| i.referrers("ca-key-pair"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "Issuer");
+    assert_eq!(refs[0].reference.path, "spec.ca.secretName");
+    let cluster = c.read(|i| i.referrers("cluster-ca-key-pair"));
+    assert_eq!(cluster.len(), 1, "{cluster:?}");
+    assert_eq!(cluster[0].object.kind, "ClusterIssuer");
+    assert_eq!(cluster[0].object.namespace, None);
+    server.delete(CLUSTER_ISSUERS, "", "ca-cluster-issuer");
+    c.eventually("the cluster issuer gone from the referrers", |i| {
+        i.referrers("cluster-ca-key-pair").is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn listener_set_and_backend_client_certificate_references_are_indexed() {
     let mut served = EVERYTHING.to_vec();
     served.push(LISTENER_SETS);

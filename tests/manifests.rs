@@ -509,8 +509,12 @@ fn every_overlay_passes_tlsgate_lint() {
             1_798_761_600,
             Default::default(),
         );
+        // Skipped findings stay in the report as notes; warnings and denials fail.
         assert!(
-            report.findings.is_empty(),
+            report
+                .findings
+                .iter()
+                .all(|e| e.finding.severity == tlsgate::finding::Severity::Info),
             "{overlay}: {}",
             report.to_text(false)
         );

@@ -572,10 +572,11 @@ fn used_by(s: &StoredSecret, index: &Index, policy: &Policy) -> Vec<String> {
     crate::check::referrers_of(index, policy, &s.namespace, &s.name)
         .into_iter()
         .map(|r| {
-            let ns = r.object.namespace.as_deref().unwrap_or_default();
             format!(
-                "{} {ns}/{} ({})",
-                r.object.kind, r.object.name, r.reference.path
+                "{} {} ({})",
+                r.object.kind,
+                crate::check::qualified(&r.object),
+                r.reference.path
             )
         })
         .collect()

@@ -80,6 +80,8 @@ pub struct Args {
     /// Where the Istio mesh root (`istio-ca-secret` / `cacerts`) lives.
     #[arg(long)]
     pub gateway_namespace: Option<String>,
+    #[command(flatten)]
+    pub cert_manager: super::CertManagerArgs,
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub output: Output,
     /// Colour STATUS in the text table: auto (on a terminal, unless NO_COLOR is set), always,
@@ -93,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.config.as_ref(),
         args.gateway_namespace.clone(),
         args.expiry_warning_days,
+        &args.cert_manager,
     )?;
     let analyzer = Arc::new(Analyzer::new());
     let mut inventory = Inventory::new();

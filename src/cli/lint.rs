@@ -54,6 +54,8 @@ pub struct Args {
     /// Where Istio gateway workloads run (credentials are read there).
     #[arg(long)]
     pub gateway_namespace: Option<String>,
+    #[command(flatten)]
+    pub cert_manager: super::CertManagerArgs,
     /// Warn about certificates expiring within this many days (overrides the policy file).
     #[arg(long)]
     pub expiry_warning_days: Option<i64>,
@@ -77,6 +79,7 @@ pub fn load_policy(
     config: Option<&PathBuf>,
     gateway_namespace: Option<String>,
     days: Option<i64>,
+    cert_manager: &super::CertManagerArgs,
 ) -> anyhow::Result<Policy> {
     let mut policy = match config {
         Some(p) => Policy::from_file(p)?,
@@ -84,6 +87,13 @@ pub fn load_policy(
     };
     if let Some(ns) = gateway_namespace {
         policy.gateway_namespace = ns;
+    }
+    if let Some(ns) = &cert_manager.cluster_resource_namespace {
+        anyhow::ensure!(
+            !ns.is_empty(),
+            "--cluster-resource-namespace must not be empty"
+        );
+        policy.cluster_resource_namespace = ns.clone();
     }
     if let Some(d) = days {
         anyhow::ensure!(d >= 0, "--expiry-warning-days must not be negative");
@@ -97,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.config.as_ref(),
         args.gateway_namespace,
         args.expiry_warning_days,
+        &args.cert_manager,
     )?;
     let mut paths = args.paths;
     paths.extend(args.filenames);

@@ -11,6 +11,15 @@ pub mod serve;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// `--cluster-resource-namespace`, shared by lint, serve and audit.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CertManagerArgs {
+    /// Namespace cert-manager reads ClusterIssuer Secrets from: its own
+    /// --cluster-resource-namespace (default: cert-manager).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub cluster_resource_namespace: Option<String>,
+}
+
 /// `tlsgate --version` and `tlsgate version`: the release and the commit it was built from
 /// (build.rs; "unknown" outside a git checkout).
 pub const VERSION: &str = concat!(

@@ -25,6 +25,8 @@ pub struct Args {
     /// Policy file (YAML).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub cert_manager: super::CertManagerArgs,
     /// Use these manifests (files or directories) as the cluster view instead of a cluster.
     #[arg(long, value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
@@ -202,7 +204,12 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let addr = args.addr.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)));
-    let policy = Arc::new(super::lint::load_policy(args.config.as_ref(), None, None)?);
+    let policy = Arc::new(super::lint::load_policy(
+        args.config.as_ref(),
+        None,
+        None,
+        &args.cert_manager,
+    )?);
     let analyzer = Arc::new(Analyzer::new());
     let from_files = if args.self_managed_certs {
         if let Some(f) = &args.tls_cert_file {

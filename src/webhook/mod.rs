@@ -181,6 +181,14 @@ impl Lookup for Locked<'_> {
     fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>> {
         self.read().reference_grants(namespace)
     }
+    fn issuer(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        name: &str,
+    ) -> Found<Arc<crate::model::Issuer>> {
+        self.read().issuer(cluster, namespace, name)
+    }
     fn referrers(&self, name: &str) -> Vec<Referrer> {
         self.read().referrers(name)
     }

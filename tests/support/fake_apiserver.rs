@@ -50,6 +50,8 @@ pub const ISTIO_GATEWAYS_V1BETA1: &str = "/apis/networking.istio.io/v1beta1/gate
 pub const ISTIO_GATEWAYS_V1ALPHA3: &str = "/apis/networking.istio.io/v1alpha3/gateways";
 pub const DESTINATION_RULES: &str = "/apis/networking.istio.io/v1/destinationrules";
 pub const GATEWAYS: &str = "/apis/gateway.networking.k8s.io/v1/gateways";
+pub const ISSUERS: &str = "/apis/cert-manager.io/v1/issuers";
+pub const CLUSTER_ISSUERS: &str = "/apis/cert-manager.io/v1/clusterissuers";
 pub const LISTENER_SETS: &str = "/apis/gateway.networking.k8s.io/v1/listenersets";
 pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/referencegrants";
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
@@ -413,6 +415,8 @@ impl Collection {
             "backendtlspolicies" => "BackendTLSPolicy",
             "gateways" => "Gateway",
             "destinationrules" => "DestinationRule",
+            "issuers" => "Issuer",
+            "clusterissuers" => "ClusterIssuer",
             "listenersets" => "ListenerSet",
             "referencegrants" => "ReferenceGrant",
             "ingresses" => "Ingress",
