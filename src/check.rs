@@ -132,7 +132,21 @@ fn check_secret(
         }
     };
     out.extend(summary.issues.iter().cloned());
-    let mut validity = analysis::validity_issues(summary, ctx.now, ctx.policy.expiry_warning_days);
+    let linkerd = is_linkerd_issuer(namespace, &s.meta.name);
+    let warn_days = if linkerd {
+        ctx.policy
+            .expiry_warning_days
+            .max(analysis::LINKERD_EXPIRY_WARNING_DAYS)
+    } else {
+        ctx.policy.expiry_warning_days
+    };
+    let mut validity = analysis::validity_issues(summary, ctx.now, warn_days);
+    if linkerd {
+        for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
+            i.message.push_str("; Linkerd's identity controller cannot issue proxy certificates with it — rotate the issuer (Linkerd's \"Manually rotating the control plane TLS credentials\")");
+        }
+        out.extend(linkerd_issuer_issues(summary, ctx));
+    }
     if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
@@ -1246,7 +1260,128 @@ fn mesh_root_issues(
     )]
 }
 
+fn is_linkerd_issuer(namespace: &str, name: &str) -> bool {
+    namespace == analysis::LINKERD_NAMESPACE && analysis::is_linkerd_issuer(name)
+}
+
+fn linkerd_roots_ref() -> String {
+    format!(
+        "configmap {}/{} {}",
+        analysis::LINKERD_NAMESPACE,
+        analysis::LINKERD_TRUST_ROOTS,
+        analysis::LINKERD_TRUST_ROOTS_KEY
+    )
+}
+
+/// Is the issuer certificate signed by one of the trust anchors (by signature, as Linkerd's
+/// identity controller verifies it at start)? `None`: nothing to check against.
+fn issuer_verifies(issuer_der: &[u8], anchors: &[Vec<u8>]) -> bool {
+    anchors
+        .iter()
+        .any(|a| a.as_slice() == issuer_der || crate::audit::signed_by(issuer_der, a))
+}
+
+/// The issuer Secret against the trust roots the index holds (the ConfigMap may be absent in
+/// a `lint` input or not synced yet: then nothing is said).
+fn linkerd_issuer_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let (Some(der), Some(cert_key), Some(leaf)) = (
+        summary.linkerd_issuer_der.as_deref(),
+        summary.cert_key(),
+        summary.leaf(),
+    ) else {
+        return Vec::new();
+    };
+    let Found::Yes(roots) = ctx
+        .lookup
+        .config_map(analysis::LINKERD_NAMESPACE, analysis::LINKERD_TRUST_ROOTS)
+    else {
+        return Vec::new();
+    };
+    if roots.anchors_der.is_empty() || issuer_verifies(der, &roots.anchors_der) {
+        return Vec::new();
+    }
+    vec![Issue::new(
+        Code::NotSignedByCa,
+        analysis::data_path(cert_key),
+        format!(
+            "the Linkerd issuer in {cert_key} ({}) is not signed by any of the {} in {}, so Linkerd's identity cannot verify it and proxies reject what it issues; sign the issuer with a trust anchor or add its CA to the bundle",
+            leaf.display_name(),
+            analysis::validity::count(roots.anchors_der.len(), "trust anchor"),
+            linkerd_roots_ref()
+        ),
+    )]
+}
+
+/// `linkerd-identity-trust-roots`: the anchors' validity (bundle semantics) and, when the
+/// webhook reviews a replacement, whether the stored issuer still verifies with it.
+fn check_linkerd_trust_roots(cm: &ConfigMap, ctx: &Ctx<'_>) -> Vec<Issue> {
+    let key = analysis::LINKERD_TRUST_ROOTS_KEY;
+    let path = analysis::data_path(key);
+    let Some(pem) = cm.data.get(key) else {
+        return vec![Issue::new(
+            Code::SecretMalformed,
+            path,
+            format!("{} has no {key}; Linkerd's proxies cannot verify any identity — add the trust anchors under {key}", analysis::LINKERD_TRUST_ROOTS),
+        )];
+    };
+    let bundle = ctx
+        .analyzer
+        .bundle(pem.as_bytes(), analysis::Role::CaBundle);
+    let mut out: Vec<Issue> = bundle
+        .issues
+        .iter()
+        .map(|(c, s, m)| Issue::new(*c, path.clone(), format!("{key} {m}")).with_severity(*s))
+        .collect();
+    let summary = CredentialSummary {
+        bundles: vec![(key, bundle.clone())],
+        ..Default::default()
+    };
+    out.extend(analysis::validity_issues(
+        &summary,
+        ctx.now,
+        ctx.policy
+            .expiry_warning_days
+            .max(analysis::LINKERD_EXPIRY_WARNING_DAYS),
+    ));
+    if !ctx.referrers {
+        return out;
+    }
+    let Found::Yes(issuer) = ctx
+        .lookup
+        .secret(analysis::LINKERD_NAMESPACE, analysis::LINKERD_ISSUER_SECRET)
+    else {
+        return out;
+    };
+    let anchors = analysis::cert_ders(pem.as_bytes());
+    if let (Some(der), Some(cert_key)) = (
+        issuer.summary.linkerd_issuer_der.as_deref(),
+        issuer.summary.cert_key(),
+    ) {
+        if !issuer_verifies(der, &anchors) {
+            let name = issuer
+                .summary
+                .leaf()
+                .map(|c| c.display_name())
+                .unwrap_or_default();
+            out.push(Issue::new(
+                Code::NotSignedByCa,
+                path,
+                format!(
+                    "{key} no longer holds the CA of the issuer in secret {}/{} {cert_key} ({name}), so Linkerd's identity cannot verify it and proxies reject new certificates; keep the old anchor in the bundle until the issuer is rotated",
+                    analysis::LINKERD_NAMESPACE,
+                    analysis::LINKERD_ISSUER_SECRET
+                ),
+            ));
+        }
+    }
+    out
+}
+
 fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
+    if namespace == analysis::LINKERD_NAMESPACE && cm.metadata.name == analysis::LINKERD_TRUST_ROOTS
+    {
+        return check_linkerd_trust_roots(cm, ctx);
+    }
     if cm.metadata.name != "istio-ca-root-cert" {
         return check_referenced_config_map(cm, namespace, ctx);
     }

@@ -39,6 +39,9 @@ pub struct StoredConfigMap {
     /// `None` when there is no `ca.crt` key.
     pub ca: Option<Arc<crate::analysis::Bundle>>,
     pub keys: Vec<String>,
+    /// DER of each trust anchor, for `linkerd-identity-trust-roots` only (its `ca-bundle.crt`
+    /// is also its `ca`): the issuer's signature is checked against them.
+    pub anchors_der: Vec<Vec<u8>>,
 }
 
 impl StoredConfigMap {
@@ -53,10 +56,21 @@ impl StoredConfigMap {
             ca: cm
                 .data
                 .get(crate::refs::CA_CONFIG_MAP_KEY)
+                .or_else(|| linkerd_anchors(cm))
                 .map(|pem| analyzer.bundle(pem.as_bytes(), crate::analysis::Role::CaBundle)),
             keys: cm.data.keys().cloned().collect(),
+            anchors_der: linkerd_anchors(cm)
+                .map(|pem| crate::analysis::cert_ders(pem.as_bytes()))
+                .unwrap_or_default(),
         }
     }
+}
+
+/// The `ca-bundle.crt` of a `linkerd-identity-trust-roots` ConfigMap.
+fn linkerd_anchors(cm: &crate::model::ConfigMap) -> Option<&String> {
+    (cm.metadata.name == crate::analysis::LINKERD_TRUST_ROOTS)
+        .then(|| cm.data.get(crate::analysis::LINKERD_TRUST_ROOTS_KEY))
+        .flatten()
 }
 
 /// One caBundle field: the CAs the API server trusts to reach a webhook or aggregated API.

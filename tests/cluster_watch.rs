@@ -1054,3 +1054,48 @@ fn secret_field_selector_and_the_manifests_match_condition_exclude_the_same_type
         assert!(selector.contains(&format!("type!={t}")), "{selector}");
     }
 }
+
+#[tokio::test]
+async fn linkerd_trust_roots_are_indexed_and_a_replacement_is_checked_against_the_issuer() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(CONFIG_MAPS);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(SECRETS, kubectl_secret("linkerd-identity-issuer.yaml"));
+    server.apply(CONFIG_MAPS, kubectl_secret("linkerd-trust-roots.yaml"));
+    let c = start(&server);
+    c.ready().await;
+
+    let anchors = c.read(
+        |i| match i.config_map("linkerd", "linkerd-identity-trust-roots") {
+            Found::Yes(cm) => Some(cm.anchors_der.len()),
+            _ => None,
+        },
+    );
+    assert_eq!(anchors, Some(1));
+    // 2026-06-01, inside the issuer's and anchors' windows.
+    let replacement =
+        tlsgate::model::Object::from_value(&kubectl_secret("linkerd-trust-roots-other.yaml"))
+            .unwrap()
+            .unwrap();
+    let found = c.read(|i| {
+        let analyzer = Analyzer::new();
+        let policy = tlsgate::policy::Policy::default();
+        let ctx = tlsgate::check::Ctx {
+            lookup: i,
+            policy: &policy,
+            analyzer: &analyzer,
+            now: 1_780_272_000,
+            referrers: true,
+        };
+        tlsgate::check::check(&replacement, "v1", &ctx)
+    });
+    let f = found
+        .iter()
+        .find(|f| f.code == Code::NotSignedByCa)
+        .unwrap_or_else(|| panic!("no not-signed-by-ca in {found:?}"));
+    assert!(
+        f.message.contains("secret linkerd/linkerd-identity-issuer"),
+        "{}",
+        f.message
+    );
+}

@@ -383,6 +383,9 @@ pub struct CredentialSummary {
     pub has_token: bool,
     /// Istio root certificate, for root consistency checks (`istio-ca-secret`, `cacerts`).
     pub mesh_root: Option<Arc<CertInfo>>,
+    /// DER of the certificate a `linkerd-identity-issuer` Secret holds, kept (public bytes
+    /// only) so its signature can be checked against the trust roots when either is replaced.
+    pub linkerd_issuer_der: Option<Vec<u8>>,
 }
 
 impl CredentialSummary {
@@ -488,12 +491,31 @@ pub fn is_istio_ca_secret(name: &str) -> bool {
     ISTIO_CA_SECRETS.contains(&name)
 }
 
+/// Linkerd's control-plane namespace, where its identity issuer and trust roots live.
+pub const LINKERD_NAMESPACE: &str = "linkerd";
+/// The Secret Linkerd's identity controller signs proxy certificates with.
+pub const LINKERD_ISSUER_SECRET: &str = "linkerd-identity-issuer";
+/// The pair of a `linkerd-identity-issuer` Secret made before Linkerd 2.9 (`kubernetes.io/tls`
+/// with `ca.crt` since; both are read).
+pub const LINKERD_LEGACY_PAIR: (&str, &str) = ("crt.pem", "key.pem");
+/// The ConfigMap holding the trust anchors every proxy verifies identities with, and its key.
+pub const LINKERD_TRUST_ROOTS: &str = "linkerd-identity-trust-roots";
+pub const LINKERD_TRUST_ROOTS_KEY: &str = "ca-bundle.crt";
+/// `linkerd check` warns this many days before the issuer or a trust anchor expires.
+pub const LINKERD_EXPIRY_WARNING_DAYS: i64 = 60;
+
+/// Is `name` the Secret Linkerd's identity issuer is read from?
+pub fn is_linkerd_issuer(name: &str) -> bool {
+    name == LINKERD_ISSUER_SECRET
+}
+
 /// Is this Secret one tlsgate has an opinion about on its own (without a referrer)?
 pub fn is_tls_secret(name: &str, secret_type: &str, data: &SecretData) -> bool {
     matches!(
         secret_type,
         "kubernetes.io/tls" | "istio.io/key-and-cert" | "istio.io/ca-root"
     ) || is_istio_ca_secret(name)
+        || is_linkerd_issuer(name)
         || [
             "tls.crt",
             "cert",
@@ -561,7 +583,11 @@ impl Analyzer {
             self.key_and_cert(&mut s, data);
             return s;
         }
-        self.server_pair(&mut s, data);
+        if is_linkerd_issuer(name) {
+            self.linkerd_issuer(&mut s, data);
+        } else {
+            self.server_pair(&mut s, data);
+        }
         for ca_key in CA_KEYS {
             if let Some(bytes) = non_empty(data, ca_key) {
                 let b = self.add_bundle(&mut s, ca_key, bytes, Role::CaBundle);
@@ -638,6 +664,39 @@ impl Analyzer {
             key_key,
             chain,
         });
+    }
+
+    /// `linkerd-identity-issuer`: `tls.crt`/`tls.key`, or the legacy `crt.pem`/`key.pem`.
+    fn linkerd_issuer(&self, s: &mut CredentialSummary, data: &SecretData) {
+        let (c, k) = LINKERD_LEGACY_PAIR;
+        if non_empty(data, TLS_PAIR.0).is_none() && non_empty(data, c).is_some() {
+            match non_empty(data, k) {
+                Some(key) => {
+                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    self.check_key(s, k, key, chain.leaf().cloned(), c);
+                    s.server = Some(ServerCredential {
+                        cert_key: c,
+                        key_key: k,
+                        chain,
+                    });
+                }
+                None => {
+                    s.issues.push(Issue::new(
+                        Code::SecretMalformed,
+                        data_path(k),
+                        format!("has {c} but no non-empty {k}; Linkerd's identity controller needs both halves of the issuer pair"),
+                    ));
+                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    s.lone_chain = Some((c, chain));
+                }
+            }
+        } else {
+            self.server_pair(s, data);
+        }
+        let cert_key = s.cert_key();
+        s.linkerd_issuer_der = cert_key
+            .and_then(|key| non_empty(data, key))
+            .and_then(first_cert_der);
     }
 
     /// Parses the private key at `key_key` and matches it against `cert`.
@@ -749,6 +808,27 @@ fn parse_der(d: &[u8]) -> Option<x509_parser::certificate::X509Certificate<'_>> 
     x509_parser::certificate::X509Certificate::from_der(d)
         .ok()
         .map(|(_, c)| c)
+}
+
+/// The DER of the first certificate in a PEM bundle.
+pub fn first_cert_der(pem_bytes: &[u8]) -> Option<Vec<u8>> {
+    pem::parse(pem_bytes, MAX_CERTS_PER_BUNDLE)
+        .ok()?
+        .into_iter()
+        .find(|b| b.label == "CERTIFICATE")
+        .map(|b| b.der)
+}
+
+/// Every certificate's DER in a PEM bundle (none when it does not parse).
+pub fn cert_ders(pem_bytes: &[u8]) -> Vec<Vec<u8>> {
+    pem::parse(pem_bytes, MAX_CERTS_PER_BUNDLE)
+        .map(|b| {
+            b.into_iter()
+                .filter(|b| b.label == "CERTIFICATE")
+                .map(|b| b.der)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn verify_istio_chain(
