@@ -697,23 +697,7 @@ fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<I
             ),
         )];
     };
-    let mut out: Vec<Issue> = bundle
-        .issues
-        .iter()
-        .map(|(c, s, m)| {
-            Issue::new(*c, analysis::data_path(key), format!("{key} {m}")).with_severity(*s)
-        })
-        .collect();
-    let summary = CredentialSummary {
-        bundles: vec![(key, bundle.clone())],
-        ..Default::default()
-    };
-    out.extend(analysis::validity_issues(
-        &summary,
-        ctx.now,
-        ctx.policy.expiry_warning_days,
-    ));
-    out
+    ca_bundle_findings(key, bundle, ctx.now, ctx.policy.expiry_warning_days)
 }
 
 fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
@@ -1327,22 +1311,11 @@ fn check_linkerd_trust_roots(cm: &ConfigMap, ctx: &Ctx<'_>) -> Vec<Issue> {
     let bundle = ctx
         .analyzer
         .bundle(pem.as_bytes(), analysis::Role::CaBundle);
-    let mut out: Vec<Issue> = bundle
-        .issues
-        .iter()
-        .map(|(c, s, m)| Issue::new(*c, path.clone(), format!("{key} {m}")).with_severity(*s))
-        .collect();
-    let summary = CredentialSummary {
-        bundles: vec![(key, bundle.clone())],
-        ..Default::default()
-    };
-    out.extend(analysis::validity_issues(
-        &summary,
-        ctx.now,
-        ctx.policy
-            .expiry_warning_days
-            .max(analysis::LINKERD_EXPIRY_WARNING_DAYS),
-    ));
+    let days = ctx
+        .policy
+        .expiry_warning_days
+        .max(analysis::LINKERD_EXPIRY_WARNING_DAYS);
+    let mut out = ca_bundle_findings(key, &bundle, ctx.now, days);
     if !ctx.referrers {
         return out;
     }
@@ -1396,22 +1369,7 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
     let bundle = ctx
         .analyzer
         .bundle(pem.as_bytes(), analysis::Role::CaBundle);
-    let mut out: Vec<Issue> = bundle
-        .issues
-        .iter()
-        .map(|(c, s, m)| {
-            Issue::new(*c, analysis::data_path(key), format!("{key} {m}")).with_severity(*s)
-        })
-        .collect();
-    let summary = CredentialSummary {
-        bundles: vec![(key, bundle.clone())],
-        ..Default::default()
-    };
-    out.extend(analysis::validity_issues(
-        &summary,
-        ctx.now,
-        ctx.policy.expiry_warning_days,
-    ));
+    let mut out = ca_bundle_findings(key, &bundle, ctx.now, ctx.policy.expiry_warning_days);
     if let Some(root) = current_mesh_root(ctx) {
         if !bundle.certs.iter().any(|c| c.sha256 == root.sha256) {
             out.push(Issue::new(
@@ -1535,4 +1493,27 @@ pub fn ratchet(new: Vec<Finding>, old: &[Finding]) -> Vec<Finding> {
             f
         })
         .collect()
+}
+
+/// The findings of a CA bundle read from `data[key]` of a ConfigMap: its parse issues, then the
+/// bundle's validity (some entries expired warn, all expired deny) with `warning_days` of notice.
+fn ca_bundle_findings(
+    key: &'static str,
+    bundle: &Arc<analysis::Bundle>,
+    now: i64,
+    warning_days: i64,
+) -> Vec<Issue> {
+    let mut out: Vec<Issue> = bundle
+        .issues
+        .iter()
+        .map(|(c, s, m)| {
+            Issue::new(*c, analysis::data_path(key), format!("{key} {m}")).with_severity(*s)
+        })
+        .collect();
+    let summary = CredentialSummary {
+        bundles: vec![(key, bundle.clone())],
+        ..Default::default()
+    };
+    out.extend(analysis::validity_issues(&summary, now, warning_days));
+    out
 }

@@ -430,34 +430,7 @@ impl Object {
         let Some(k) = kinds::find_api_version(api_version, kind) else {
             return Ok(None);
         };
-        let obj = match k.id {
-            Id::Secret => Object::Secret(decode_secret(v)?),
-            Id::ConfigMap => Object::ConfigMap(decode(v, kind)?),
-            Id::IstioGateway => Object::IstioGateway(decode(v, kind)?),
-            Id::VirtualService => Object::VirtualService(decode(v, kind)?),
-            Id::DestinationRule => Object::DestinationRule(decode(v, kind)?),
-            Id::GatewayApiGateway => Object::GatewayApiGateway(decode(v, kind)?),
-            Id::ListenerSet | Id::XListenerSet => Object::ListenerSet(ListenerSet {
-                experimental: k.id == Id::XListenerSet,
-                ..decode(v, kind)?
-            }),
-            Id::BackendTlsPolicy => Object::BackendTlsPolicy(decode(v, kind)?),
-            Id::ReferenceGrant => Object::ReferenceGrant(decode(v, kind)?),
-            Id::Ingress => Object::Ingress(decode(v, kind)?),
-            Id::Service => Object::Service(decode(v, kind)?),
-            Id::Certificate => Object::Certificate(decode(v, kind)?),
-            Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
-                cluster: k.id == Id::ClusterIssuer,
-                ..decode(v, kind)?
-            }),
-            Id::Pod
-            | Id::Namespace
-            | Id::ValidatingWebhookConfiguration
-            | Id::MutatingWebhookConfiguration
-            | Id::ApiService
-            | Id::CustomResourceDefinition => return Ok(None),
-        };
-        Ok(Some(obj.with_printable_name()))
+        Ok(build(k, kind, v)?.map(Object::with_printable_name))
     }
 
     /// The API server allows only DNS names as object names, so a name carrying a PEM or base64
@@ -479,34 +452,7 @@ impl Object {
         let Some(k) = kinds::find(group, kind) else {
             return Ok(None);
         };
-        let obj = match k.id {
-            Id::Secret => Object::Secret(secret_from_raw(decode_str(text, kind)?)),
-            Id::ConfigMap => Object::ConfigMap(decode_str(text, kind)?),
-            Id::IstioGateway => Object::IstioGateway(decode_str(text, kind)?),
-            Id::VirtualService => Object::VirtualService(decode_str(text, kind)?),
-            Id::DestinationRule => Object::DestinationRule(decode_str(text, kind)?),
-            Id::GatewayApiGateway => Object::GatewayApiGateway(decode_str(text, kind)?),
-            Id::ListenerSet | Id::XListenerSet => Object::ListenerSet(ListenerSet {
-                experimental: k.id == Id::XListenerSet,
-                ..decode_str(text, kind)?
-            }),
-            Id::BackendTlsPolicy => Object::BackendTlsPolicy(decode_str(text, kind)?),
-            Id::ReferenceGrant => Object::ReferenceGrant(decode_str(text, kind)?),
-            Id::Ingress => Object::Ingress(decode_str(text, kind)?),
-            Id::Service => Object::Service(decode_str(text, kind)?),
-            Id::Certificate => Object::Certificate(decode_str(text, kind)?),
-            Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
-                cluster: k.id == Id::ClusterIssuer,
-                ..decode_str(text, kind)?
-            }),
-            Id::Pod
-            | Id::Namespace
-            | Id::ValidatingWebhookConfiguration
-            | Id::MutatingWebhookConfiguration
-            | Id::ApiService
-            | Id::CustomResourceDefinition => return Ok(None),
-        };
-        Ok(Some(obj.with_printable_name()))
+        Ok(build(k, kind, text)?.map(Object::with_printable_name))
     }
 
     pub fn meta_mut(&mut self) -> &mut Meta {
@@ -596,6 +542,59 @@ impl Object {
     }
 }
 
+/// Where an object's JSON is read from: a parsed `Value` (manifests, the cluster view) or the
+/// raw text of an AdmissionReview's object. One dispatch over the registry serves both.
+trait Source<'a>: Copy {
+    fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError>;
+}
+
+impl<'a> Source<'a> for &'a Value {
+    fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError> {
+        decode(self, kind)
+    }
+}
+
+impl<'a> Source<'a> for &'a str {
+    fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError> {
+        decode_str(self, kind)
+    }
+}
+
+/// The typed object for registry entry `k`; `None` for kinds read only as metadata or caBundles.
+fn build<'a>(
+    k: &kinds::Kind,
+    kind: &str,
+    src: impl Source<'a>,
+) -> Result<Option<Object>, DecodeError> {
+    Ok(Some(match k.id {
+        Id::Secret => Object::Secret(secret_from_raw(src.decode(kind)?)),
+        Id::ConfigMap => Object::ConfigMap(src.decode(kind)?),
+        Id::IstioGateway => Object::IstioGateway(src.decode(kind)?),
+        Id::VirtualService => Object::VirtualService(src.decode(kind)?),
+        Id::DestinationRule => Object::DestinationRule(src.decode(kind)?),
+        Id::GatewayApiGateway => Object::GatewayApiGateway(src.decode(kind)?),
+        Id::ListenerSet | Id::XListenerSet => Object::ListenerSet(ListenerSet {
+            experimental: k.id == Id::XListenerSet,
+            ..src.decode(kind)?
+        }),
+        Id::BackendTlsPolicy => Object::BackendTlsPolicy(src.decode(kind)?),
+        Id::ReferenceGrant => Object::ReferenceGrant(src.decode(kind)?),
+        Id::Ingress => Object::Ingress(src.decode(kind)?),
+        Id::Service => Object::Service(src.decode(kind)?),
+        Id::Certificate => Object::Certificate(src.decode(kind)?),
+        Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
+            cluster: k.id == Id::ClusterIssuer,
+            ..src.decode(kind)?
+        }),
+        Id::Pod
+        | Id::Namespace
+        | Id::ValidatingWebhookConfiguration
+        | Id::MutatingWebhookConfiguration
+        | Id::ApiService
+        | Id::CustomResourceDefinition => return Ok(None),
+    }))
+}
+
 fn decode<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, DecodeError> {
     serde_path_to_error::deserialize(v).map_err(|e| DecodeError {
         kind: kind.to_string(),
@@ -641,10 +640,6 @@ struct RawSecret<'a> {
     #[serde(borrow)]
     data: BTreeMap<String, Option<Cow<'a, str>>>,
     string_data: BTreeMap<String, Option<String>>,
-}
-
-fn decode_secret(v: &Value) -> Result<Secret, DecodeError> {
-    Ok(secret_from_raw(decode(v, "Secret")?))
 }
 
 /// Decodes a `data` value as the API server does: Go's `base64.StdEncoding`, which skips `\r`

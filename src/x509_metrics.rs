@@ -239,16 +239,17 @@ fn label_block(item: &Item<'_>, out: &mut String) {
     for (name, value) in item.location.labels() {
         label(name, value, out);
     }
-    let empty: crate::analysis::cert::DnFields = Default::default();
-    let (serial, issuer, subject) = match item.cert {
-        Some(c) => (c.serial_decimal(), &c.issuer_fields, &c.subject_fields),
-        None => (String::new(), &empty, &empty),
+    let empty = crate::analysis::cert::DnFields::default();
+    let (serial, fields) = match item.cert {
+        Some(c) => (c.serial_decimal(), &c.dn_fields),
+        None => (String::new(), &empty),
     };
     label("serial_number", &serial, out);
-    for (names, fields) in [(&ISSUER_LABELS, issuer), (&SUBJECT_LABELS, subject)] {
-        for (name, v) in names.iter().zip(fields.iter()) {
-            label(name, v, out);
-        }
+    for (name, v) in ISSUER_LABELS.iter().zip(fields.issuer()) {
+        label(name, v, out);
+    }
+    for (name, v) in SUBJECT_LABELS.iter().zip(fields.subject()) {
+        label(name, v, out);
     }
     out.push('}');
 }

@@ -101,13 +101,8 @@ pub(crate) fn cert_bytes(c: &CertInfo) -> usize {
     .into_iter()
     .flatten()
     .map(|s| s.len())
-    .chain(
-        c.subject_fields
-            .iter()
-            .chain(&c.issuer_fields)
-            .map(|s| s.len()),
-    )
     .sum::<usize>()
+        + c.dn_fields.heap_len()
         + match &c.signature_algorithm {
             std::borrow::Cow::Owned(s) => s.len(),
             std::borrow::Cow::Borrowed(_) => 0,

@@ -63,8 +63,43 @@ pub enum SignatureStrength {
 /// organization, organizational unit, common name.
 pub const DN_FIELDS: [&str; 6] = ["C", "ST", "L", "O", "OU", "CN"];
 
-/// One string per [`DN_FIELDS`] entry (an empty one does not allocate).
-pub type DnFields = [Box<str>; 6];
+/// The [`DN_FIELDS`] values of the subject, then of the issuer: twelve strings kept as one
+/// allocation, separated by U+001F (a value holding one has it replaced by a space), so a
+/// certificate costs 16 bytes and the text, not twelve string headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnFields(Box<str>);
+
+const DN_SEP: char = '\u{1f}';
+
+impl DnFields {
+    fn new(subject: [String; 6], issuer: [String; 6]) -> Self {
+        let all: Vec<String> = subject
+            .into_iter()
+            .chain(issuer)
+            .map(|v| v.replace(DN_SEP, " "))
+            .collect();
+        DnFields(all.join(&DN_SEP.to_string()).into())
+    }
+
+    /// Six values in [`DN_FIELDS`] order; empty strings when unknown.
+    fn part(&self, skip: usize) -> impl Iterator<Item = &str> {
+        let mut it = self.0.split(DN_SEP).skip(skip).take(6);
+        (0..6).map(move |_| it.next().unwrap_or(""))
+    }
+
+    pub fn subject(&self) -> impl Iterator<Item = &str> {
+        self.part(0)
+    }
+
+    pub fn issuer(&self) -> impl Iterator<Item = &str> {
+        self.part(6)
+    }
+
+    /// Heap bytes, for the cache's estimate.
+    pub fn heap_len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct CertInfo {
@@ -96,8 +131,7 @@ pub struct CertInfo {
     pub serial: Box<[u8]>,
     /// The first value of each name attribute in [`DN_FIELDS`] order, empty when absent:
     /// the `subject_C` … `subject_CN` and `issuer_*` labels of the expiry metrics.
-    pub subject_fields: DnFields,
-    pub issuer_fields: DnFields,
+    pub dn_fields: DnFields,
     pub serial_problem: Option<SerialProblem>,
     pub signature_algorithm: Cow<'static, str>,
     pub signature_strength: SignatureStrength,
@@ -237,8 +271,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         not_before: tbs.validity().not_before.timestamp(),
         not_after: tbs.validity().not_after.timestamp(),
         serial: strip_zeros(raw_serial).into(),
-        subject_fields: dn_fields(tbs.subject()),
-        issuer_fields: dn_fields(tbs.issuer()),
+        dn_fields: DnFields::new(dn_fields(tbs.subject()), dn_fields(tbs.issuer())),
         serial_problem,
         signature_algorithm,
         signature_strength,
@@ -260,13 +293,13 @@ fn first_cn(name: &X509Name<'_>) -> Option<Box<str>> {
 
 /// The first value of each [`DN_FIELDS`] attribute; a value that is not a string type
 /// (or not UTF-8) counts as absent, as it would be unreadable in a label anyway.
-fn dn_fields(name: &X509Name<'_>) -> DnFields {
+fn dn_fields(name: &X509Name<'_>) -> [String; 6] {
     fn first<'a>(
         mut it: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
-    ) -> Box<str> {
+    ) -> String {
         it.next()
             .and_then(|a| a.as_str().ok())
-            .map(Box::from)
+            .map(str::to_string)
             .unwrap_or_default()
     }
     [
