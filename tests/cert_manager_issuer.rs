@@ -5,15 +5,13 @@
 
 mod common;
 
+use common::review::*;
 use common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tlsgate::analysis::Analyzer;
 use tlsgate::finding::{Code, Finding, Severity};
-use tlsgate::lookup::Index;
-use tlsgate::model::Object;
 use tlsgate::policy::Policy;
-use tlsgate::webhook::admission::{Answer, Reviewer};
 
 const NS: &str = "sandbox";
 const PATH: &str = "spec.ca.secretName";
@@ -183,62 +181,9 @@ fn issuer_without_a_ca_block_is_not_checked() {
 
 // ---- reverse index and webhook ---------------------------------------------------------
 
-fn view(objects: &[Value]) -> Index {
-    let mut idx = Index::new(Arc::new(Analyzer::new()));
-    for v in objects {
-        idx.upsert(&Object::from_value(v).unwrap().unwrap());
-    }
-    idx
-}
-
-fn review(body: &Value, view: &Index) -> Answer {
-    let analyzer = Analyzer::new();
-    let policy = Policy::default();
-    Reviewer {
-        lookup: view,
-        policy: &policy,
-        analyzer: &analyzer,
-        now: NOW,
-        synced: true,
-    }
-    .review(&serde_json::to_vec(body).unwrap())
-    .expect("a readable review")
-}
-
-#[track_caller]
-fn capture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("tests/admission").join(name)).unwrap())
-        .unwrap()
-}
-
-fn secret_review(secret: Value) -> Value {
-    let mut r = capture("secret-create-live-v1.json");
-    r["request"]["name"] = secret["metadata"]["name"].clone();
-    r["request"]["namespace"] = secret["metadata"]["namespace"].clone();
-    r["request"]["object"] = secret;
-    r
-}
-
 /// The captured Istio Gateway CREATE, rewritten as the API server sends an Issuer.
 fn issuer_review(issuer: Value) -> Value {
-    let mut r = capture("gateway-create-live-v1alpha3.json");
-    let gvk = json!({ "group": "cert-manager.io", "version": "v1", "kind": "Issuer" });
-    let gvr = json!({ "group": "cert-manager.io", "version": "v1", "resource": "issuers" });
-    r["request"]["kind"] = gvk.clone();
-    r["request"]["requestKind"] = gvk;
-    r["request"]["resource"] = gvr.clone();
-    r["request"]["requestResource"] = gvr;
-    r["request"]["name"] = issuer["metadata"]["name"].clone();
-    r["request"]["namespace"] = issuer["metadata"]["namespace"].clone();
-    r["request"]["object"] = issuer;
-    r
-}
-
-fn message(a: &Answer) -> String {
-    a.body["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    custom_review(("cert-manager.io", "v1", "Issuer"), "issuers", issuer)
 }
 
 #[test]

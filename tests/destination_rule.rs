@@ -5,15 +5,13 @@
 
 mod common;
 
+use common::review::*;
 use common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tlsgate::analysis::Analyzer;
 use tlsgate::finding::{Code, Finding, Severity};
-use tlsgate::lookup::Index;
-use tlsgate::model::Object;
 use tlsgate::policy::Policy;
-use tlsgate::webhook::admission::{Answer, Reviewer};
 
 const NS: &str = "istio-system";
 const DR: &str = "originate-mtls-for-nginx";
@@ -267,63 +265,13 @@ fn credential_name_with_mode_disable_warns_that_it_is_ignored() {
 
 // ---- reverse index and webhook ---------------------------------------------------------
 
-/// 2027-01-01, inside the egress fixtures' windows.
-fn view(objects: &[Value]) -> Index {
-    let mut idx = Index::new(Arc::new(Analyzer::new()));
-    for v in objects {
-        idx.upsert(&Object::from_value(v).unwrap().unwrap());
-    }
-    idx
-}
-
-fn review(body: &Value, view: &Index) -> Answer {
-    let analyzer = Analyzer::new();
-    let policy = Policy::default();
-    Reviewer {
-        lookup: view,
-        policy: &policy,
-        analyzer: &analyzer,
-        now: NOW,
-        synced: true,
-    }
-    .review(&serde_json::to_vec(body).unwrap())
-    .expect("a readable review")
-}
-
-#[track_caller]
-fn capture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("tests/admission").join(name)).unwrap())
-        .unwrap()
-}
-
-/// The captured Secret CREATE, carrying `secret` instead.
-fn secret_review(secret: Value) -> Value {
-    let mut r = capture("secret-create-live-v1.json");
-    r["request"]["name"] = secret["metadata"]["name"].clone();
-    r["request"]["object"] = secret;
-    r
-}
-
 /// The captured Istio Gateway CREATE, rewritten as the API server sends a DestinationRule.
 fn rule_review(rule: Value) -> Value {
-    let mut r = capture("gateway-create-live-v1alpha3.json");
-    let gvk = json!({ "group": "networking.istio.io", "version": "v1", "kind": "DestinationRule" });
-    let gvr =
-        json!({ "group": "networking.istio.io", "version": "v1", "resource": "destinationrules" });
-    r["request"]["kind"] = gvk.clone();
-    r["request"]["requestKind"] = gvk;
-    r["request"]["resource"] = gvr.clone();
-    r["request"]["requestResource"] = gvr;
-    r["request"]["name"] = rule["metadata"]["name"].clone();
-    r["request"]["object"] = rule;
-    r
-}
-
-fn message(a: &Answer) -> String {
-    a.body["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    custom_review(
+        ("networking.istio.io", "v1", "DestinationRule"),
+        "destinationrules",
+        rule,
+    )
 }
 
 #[test]

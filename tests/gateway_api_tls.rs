@@ -5,15 +5,13 @@
 
 mod common;
 
+use common::review::*;
 use common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tlsgate::analysis::Analyzer;
 use tlsgate::finding::{Code, Finding, Severity};
-use tlsgate::lookup::Index;
-use tlsgate::model::Object;
 use tlsgate::policy::Policy;
-use tlsgate::webhook::admission::{Answer, Reviewer};
 
 const NS: &str = "gateway-conformance-infra";
 const BACKEND_PATH: &str = "spec.tls.backend.clientCertificateRef";
@@ -261,63 +259,8 @@ fn listener_set_with_a_grant_for_listener_sets_is_allowed() {
 
 // ---- reverse index and webhook -----------------------------------------------------------
 
-fn view(objects: &[Value]) -> Index {
-    let mut idx = Index::new(Arc::new(Analyzer::new()));
-    for v in objects {
-        idx.upsert(&Object::from_value(v).unwrap().unwrap());
-    }
-    idx
-}
-
-fn review(body: &Value, view: &Index) -> Answer {
-    let analyzer = Analyzer::new();
-    let policy = Policy::default();
-    Reviewer {
-        lookup: view,
-        policy: &policy,
-        analyzer: &analyzer,
-        now: NOW,
-        synced: true,
-    }
-    .review(&serde_json::to_vec(body).unwrap())
-    .expect("a readable review")
-}
-
-#[track_caller]
-fn capture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("tests/admission").join(name)).unwrap())
-        .unwrap()
-}
-
-fn secret_review(secret: Value) -> Value {
-    let mut r = capture("secret-create-live-v1.json");
-    r["request"]["name"] = secret["metadata"]["name"].clone();
-    r["request"]["namespace"] = secret["metadata"]["namespace"].clone();
-    r["request"]["object"] = secret;
-    r
-}
-
-/// The captured Gateway API Gateway CREATE, rewritten as the API server sends a ListenerSet.
 fn listener_set_review(ls: Value) -> Value {
-    let mut r = capture("gatewayapi-gateway-create-live-v1.json");
-    let gvk =
-        json!({ "group": "gateway.networking.k8s.io", "version": "v1", "kind": "ListenerSet" });
-    let gvr = json!({ "group": "gateway.networking.k8s.io", "version": "v1", "resource": "listenersets" });
-    r["request"]["kind"] = gvk.clone();
-    r["request"]["requestKind"] = gvk;
-    r["request"]["resource"] = gvr.clone();
-    r["request"]["requestResource"] = gvr;
-    r["request"]["name"] = ls["metadata"]["name"].clone();
-    r["request"]["namespace"] = ls["metadata"]["namespace"].clone();
-    r["request"]["object"] = ls;
-    r
-}
-
-fn message(a: &Answer) -> String {
-    a.body["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    gateway_api_review("ListenerSet", "listenersets", ls)
 }
 
 #[test]
@@ -618,21 +561,6 @@ fn legacy_listener_frontend_validation_is_still_read() {
     );
 }
 
-/// The captured Secret CREATE, rewritten as the API server sends a ConfigMap.
-fn config_map_review(cm: Value) -> Value {
-    let mut r = capture("secret-create-live-v1.json");
-    let gvk = json!({ "group": "", "version": "v1", "kind": "ConfigMap" });
-    let gvr = json!({ "group": "", "version": "v1", "resource": "configmaps" });
-    r["request"]["kind"] = gvk.clone();
-    r["request"]["requestKind"] = gvk;
-    r["request"]["resource"] = gvr.clone();
-    r["request"]["requestResource"] = gvr;
-    r["request"]["name"] = cm["metadata"]["name"].clone();
-    r["request"]["namespace"] = cm["metadata"]["namespace"].clone();
-    r["request"]["object"] = cm;
-    r
-}
-
 #[test]
 fn replacing_the_client_ca_config_map_with_expired_cas_is_denied_naming_the_gateway() {
     let idx = view(&[
@@ -803,19 +731,8 @@ fn backend_tls_policy_targets_are_not_judged_without_services_in_view() {
     assert_no(&f, Code::TargetNotFound);
 }
 
-/// The captured Gateway API Gateway CREATE, rewritten as the API server sends a BackendTLSPolicy.
 fn policy_review(p: Value) -> Value {
-    let mut r = capture("gatewayapi-gateway-create-live-v1.json");
-    let gvk = json!({ "group": "gateway.networking.k8s.io", "version": "v1", "kind": "BackendTLSPolicy" });
-    let gvr = json!({ "group": "gateway.networking.k8s.io", "version": "v1", "resource": "backendtlspolicies" });
-    r["request"]["kind"] = gvk.clone();
-    r["request"]["requestKind"] = gvk;
-    r["request"]["resource"] = gvr.clone();
-    r["request"]["requestResource"] = gvr;
-    r["request"]["name"] = p["metadata"]["name"].clone();
-    r["request"]["namespace"] = p["metadata"]["namespace"].clone();
-    r["request"]["object"] = p;
-    r
+    gateway_api_review("BackendTLSPolicy", "backendtlspolicies", p)
 }
 
 #[test]

@@ -5,15 +5,10 @@
 
 mod common;
 
+use common::review::*;
 use common::*;
 use serde_json::Value;
-use std::sync::Arc;
-use tlsgate::analysis::Analyzer;
 use tlsgate::finding::{Code, Finding, Severity};
-use tlsgate::lookup::Index;
-use tlsgate::model::Object;
-use tlsgate::policy::Policy;
-use tlsgate::webhook::admission::{Answer, Reviewer};
 
 /// 2026-06-01: the issuer has seven months left.
 const VALID: i64 = 1_780_272_000;
@@ -169,76 +164,16 @@ fn trust_roots_outside_the_linkerd_namespace_are_not_linkerds() {
 
 // ---- reverse index and webhook ---------------------------------------------------------
 
-fn view(objects: &[Value]) -> Index {
-    let mut idx = Index::new(Arc::new(Analyzer::new()));
-    for v in objects {
-        idx.upsert(&Object::from_value(v).unwrap().unwrap());
-    }
-    idx
-}
-
-fn review(body: &Value, view: &Index, now: i64) -> Answer {
-    let analyzer = Analyzer::new();
-    let policy = Policy::default();
-    Reviewer {
-        lookup: view,
-        policy: &policy,
-        analyzer: &analyzer,
-        now,
-        synced: true,
-    }
-    .review(&serde_json::to_vec(body).unwrap())
-    .expect("a readable review")
-}
-
-#[track_caller]
-fn capture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("tests/admission").join(name)).unwrap())
-        .unwrap()
-}
-
-/// The captured Secret CREATE, carrying `secret` instead.
-fn secret_review(secret: Value) -> Value {
-    let mut r = capture("secret-create-live-v1.json");
-    r["request"]["name"] = secret["metadata"]["name"].clone();
-    r["request"]["namespace"] = secret["metadata"]["namespace"].clone();
-    r["request"]["object"] = secret;
-    r
-}
-
-/// The captured Secret UPDATE, rewritten as the API server sends a ConfigMap UPDATE.
-fn config_map_review(cm: Value, old: Value) -> Value {
-    let mut r = capture("secret-update-live-v1.json");
-    let gvk = serde_json::json!({ "group": "", "version": "v1", "kind": "ConfigMap" });
-    let gvr = serde_json::json!({ "group": "", "version": "v1", "resource": "configmaps" });
-    r["request"]["kind"] = gvk.clone();
-    r["request"]["requestKind"] = gvk;
-    r["request"]["resource"] = gvr.clone();
-    r["request"]["requestResource"] = gvr;
-    r["request"]["name"] = cm["metadata"]["name"].clone();
-    r["request"]["namespace"] = cm["metadata"]["namespace"].clone();
-    r["request"]["object"] = cm;
-    r["request"]["oldObject"] = old;
-    r
-}
-
-fn message(a: &Answer) -> String {
-    a.body["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn issuer_secret_review_signed_by_the_anchor_is_allowed() {
-    let a = review(&secret_review(issuer()), &view(&[roots()]), VALID);
+    let a = review_at(&secret_review(issuer()), &view(&[roots()]), VALID);
     assert!(a.allowed, "{}", a.body);
     assert!(a.findings.is_empty(), "{}", show(&a.findings));
 }
 
 #[test]
 fn issuer_secret_review_signed_by_another_root_is_denied() {
-    let a = review(
+    let a = review_at(
         &secret_review(obj("linkerd-identity-issuer-other.yaml")),
         &view(&[roots()]),
         VALID,
@@ -250,8 +185,8 @@ fn issuer_secret_review_signed_by_another_root_is_denied() {
 #[test]
 fn replacing_the_trust_roots_without_the_issuers_ca_is_denied_naming_the_issuer() {
     let idx = view(&[issuer(), roots()]);
-    let a = review(
-        &config_map_review(obj("linkerd-trust-roots-other.yaml"), roots()),
+    let a = review_at(
+        &config_map_update_review(obj("linkerd-trust-roots-other.yaml"), roots()),
         &idx,
         VALID,
     );
@@ -268,8 +203,8 @@ fn replacing_the_trust_roots_without_the_issuers_ca_is_denied_naming_the_issuer(
 #[test]
 fn replacing_the_trust_roots_with_a_rotation_bundle_is_allowed() {
     let idx = view(&[issuer(), roots()]);
-    let a = review(
-        &config_map_review(obj("linkerd-trust-roots-rotating.yaml"), roots()),
+    let a = review_at(
+        &config_map_update_review(obj("linkerd-trust-roots-rotating.yaml"), roots()),
         &idx,
         VALID,
     );

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod https;
+pub mod review;
 
 use base64::Engine;
 use serde_json::{json, Value};
