@@ -297,3 +297,19 @@ fn certificate_ending_before_its_issuer_ca_is_clean() {
     );
     assert_no(&f, Code::LeafOutlivesIssuer);
 }
+
+#[test]
+fn certificate_review_outliving_its_issuer_ca_is_allowed_with_a_warning() {
+    let idx = view(&[mk_issuer("Issuer", Some(NS)), good_ca(NS)]);
+    let a = review(
+        &custom_review(
+            ("cert-manager.io", "v1", "Certificate"),
+            "certificates",
+            mk_certificate(Some("87600h")),
+        ),
+        &idx,
+    );
+    assert!(a.allowed, "{}", a.body);
+    let f = assert_finding(&a.findings, Code::LeafOutlivesIssuer, Severity::Warn);
+    assert_eq!(f.path, "spec.duration");
+}

@@ -241,7 +241,7 @@ fn parse_bundle_with(
                     bundle.issues.push(issue(
                         Code::CaNotCa,
                         format!(
-                            "certificate #{i} ({}) is not a CA (no basicConstraints CA:TRUE), so it cannot verify client certificates; put the issuing CA here",
+                            "certificate #{i} ({}) is not a CA (no basicConstraints CA:TRUE), so no certificate verifies against it; put the issuing CA here",
                             c.display_name()
                         ),
                     ));
@@ -887,4 +887,32 @@ pub fn validity_issues(summary: &CredentialSummary, now: i64, warn_within_days: 
         .iter()
         .flat_map(|(key, bundle)| validity::bundle_validity(key, bundle, now, warn_within_days))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CA bundle verifies client certificates (Gateway frontend validation), a backend's
+    /// certificate (BackendTLSPolicy, DestinationRule `ca.crt`) or a webhook's: the finding
+    /// says what holds in all of them.
+    #[test]
+    fn a_leaf_in_a_ca_bundle_is_ca_not_ca_without_naming_what_it_verifies() {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/certs/httpbin.example.com.crt"),
+        )
+        .unwrap();
+        let bundle = parse_bundle(&pem, Role::CaBundle);
+        let messages: Vec<&str> = bundle
+            .issues
+            .iter()
+            .filter(|(code, _, _)| *code == Code::CaNotCa)
+            .map(|(_, _, m)| m.as_str())
+            .collect();
+        assert_eq!(
+            messages,
+            ["certificate #0 (CN=httpbin.example.com) is not a CA (no basicConstraints CA:TRUE), so no certificate verifies against it; put the issuing CA here"]
+        );
+    }
 }
