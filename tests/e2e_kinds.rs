@@ -424,11 +424,12 @@ fn x_listener_set_for_a_host_its_certificate_does_not_cover_is_denied() {
         &listener_set(ns, "helloworld-v1.example.com"),
         Code::HostNotCovered,
     );
-    assert!(
-        out.contains(&format!(
-            "tlsgate denied XListenerSet {ns}/listenerset-https: spec.listeners[0].tls.certificateRefs[0]: "
-        )),
-        "{out}"
+    assert_eq!(
+        out.trim_end(),
+        format!(
+            "{}tlsgate denied XListenerSet {ns}/listenerset-https: spec.listeners[0].tls.certificateRefs[0]: certificate in secret {ns}/httpbin-credential covers httpbin.example.com, not helloworld-v1.example.com; reissue it with subjectAltName=DNS:helloworld-v1.example.com [host-not-covered]",
+            creation_denied_by("credential-refs.tlsgate.io")
+        )
     );
 }
 
