@@ -570,7 +570,9 @@ fn certificate_whose_duration_outlives_its_issuer_ca_is_admitted_with_a_warning(
         "{out}"
     );
     assert!(
-        warning.ends_with("[leaf-outlives-issuer] at spec.duration"),
+        warning.ends_with(
+            "; renew the CA or shorten spec.duration [leaf-outlives-issuer] at spec.duration"
+        ),
         "{out}"
     );
 }

@@ -273,7 +273,8 @@ pub fn warnings(findings: &[&Finding]) -> Vec<String> {
 
 /// kubectl prints each entry as one `Warning:` line: the statement first, then the code and
 /// the field path, `tls.crt (CN=a) has no subjectAltName; … [no-subject-alt-name] at data["tls.crt"]`.
-/// A longer sentence is cut in its middle, so the path at the end survives.
+/// A longer sentence is cut in its middle, so the path at the end survives, and so does the fix
+/// after its last `; ` when that is short: what is cut is the detail of the statement.
 /// A skipped finding keeps its "(skipped by …)" note beside the code, so a long sentence never
 /// cuts it off.
 pub fn warning(f: &Finding) -> String {
@@ -289,7 +290,23 @@ pub fn warning(f: &Finding) -> String {
         MAX_WARNING_CHARS / 2,
     );
     let room = MAX_WARNING_CHARS - tail.chars().count();
-    format!("{}{tail}", truncate(message, room))
+    format!("{}{tail}", cut_keeping_the_fix(message, room))
+}
+
+/// `message` within `room` characters: cut before its fix (the part from the last `; `) when
+/// that takes less than half the room, else at the end.
+fn cut_keeping_the_fix(message: &str, room: usize) -> String {
+    if message.chars().count() <= room {
+        return message.to_string();
+    }
+    if let Some(at) = message.rfind("; ") {
+        let fix = &message[at..];
+        let n = fix.chars().count();
+        if n < room / 2 {
+            return format!("{}{fix}", truncate(&message[..at], room - n));
+        }
+    }
+    truncate(message, room)
 }
 
 pub fn truncate(s: &str, max: usize) -> String {
@@ -339,6 +356,44 @@ mod warning_tests {
         assert_eq!(w.chars().count(), MAX_WARNING_CHARS);
         assert!(
             w.ends_with("… [host-not-covered] at spec.servers[0].hosts"),
+            "{w}"
+        );
+    }
+
+    /// The Certificate warning kubectl showed cut in its fix (tests/e2e_kinds.rs).
+    #[test]
+    fn long_warning_keeps_its_fix_and_cuts_the_statement() {
+        let f = finding(
+            Code::LeafOutlivesIssuer,
+            "spec.duration",
+            "the leaf will outlive its issuer: duration 87600h runs 37 days past the CA of Issuer e2e-certificate/ca-issuer (secret e2e-certificate/ca-key-pair, notAfter 2036-11-21T07:25:08Z); renew the CA or shorten spec.duration",
+        );
+        let w = warning(&f);
+        assert_eq!(w.chars().count(), MAX_WARNING_CHARS);
+        assert!(
+            w.starts_with("the leaf will outlive its issuer: duration 87600h runs 37 days past the CA of Issuer e2e-certificate/ca-issuer "),
+            "{w}"
+        );
+        assert!(
+            w.ends_with(
+                "…; renew the CA or shorten spec.duration [leaf-outlives-issuer] at spec.duration"
+            ),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn long_fix_is_cut_at_the_end() {
+        let f = finding(
+            Code::HostNotCovered,
+            "spec.servers[0].hosts",
+            &format!("{}; {}", "x".repeat(100), "y".repeat(300)),
+        );
+        let w = warning(&f);
+        assert_eq!(w.chars().count(), MAX_WARNING_CHARS);
+        assert!(
+            w.starts_with(&"x".repeat(100))
+                && w.ends_with("y… [host-not-covered] at spec.servers[0].hosts"),
             "{w}"
         );
     }
