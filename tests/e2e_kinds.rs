@@ -357,6 +357,32 @@ fn replacing_the_gateways_client_ca_config_map_with_a_non_ca_is_denied_naming_th
     );
 }
 
+#[test]
+fn per_port_client_validation_with_a_non_ca_config_map_is_denied_at_its_port() {
+    let Some(env) = env() else { return };
+    let ns = "e2e-gw-per-port";
+    env.namespace(ns);
+    env.apply_clean(&fixture(
+        "httpbin-credential-san.yaml",
+        ns,
+        "httpbin-credential",
+    ));
+    env.apply_ok(&fixture("configmap-client-ca-not-ca.yaml", ns, "leaf-ca"));
+    env.apply_clean(&fixture("configmap-client-ca.yaml", ns, "client-ca"));
+    // Port 443 overrides the default (a real CA) with a ConfigMap holding a leaf.
+    let mut gw = frontend_gateway(ns);
+    gw["spec"]["tls"]["frontend"]["perPort"] = json!([{ "port": 443, "tls": { "validation": {
+        "caCertificateRefs": [{ "group": "", "kind": "ConfigMap", "name": "leaf-ca" }],
+    } } }]);
+    let out = env.denied_once_seen(&gw, Code::CaNotCa);
+    assert!(
+        out.contains(&format!(
+            "tlsgate denied Gateway {ns}/{FRONTEND_GW}: spec.tls.frontend.perPort[0].tls.validation.caCertificateRefs[0]: configmap {ns}/leaf-ca: "
+        )),
+        "{out}"
+    );
+}
+
 // ---- XListenerSet ------------------------------------------------------------------------
 
 /// An experimental XListenerSet attached to `parent-gateway` with one HTTPS listener for
