@@ -1599,9 +1599,8 @@ fn check_route(route: &crate::model::Route, obj: &Object, ctx: &Ctx<'_>) -> Vec<
         ),
         _ => {}
     }
-    let pems = f::RoutePems {
-        destination_ca: pems.destination_ca.filter(|_| termination == "reencrypt"),
-        ..pems
+    let Some(pems) = refs::route_pems(tls) else {
+        return out;
     };
     let summary = ctx.analyzer.route_tls(&pems);
     out.extend(route_inline_issues(&summary, route, ctx));

@@ -287,6 +287,21 @@ pub fn route_terminates(termination: Option<&str>) -> bool {
     matches!(termination, Some("edge" | "reencrypt"))
 }
 
+/// The inline PEM of a Route that the router uses: everything under edge and reencrypt except
+/// `destinationCACertificate`, which only reencrypt reads; `None` for passthrough (the router
+/// reads none of it). What the checks, the index (x509 metrics) and the audit analyse.
+pub fn route_pems(tls: &crate::model::RouteTls) -> Option<crate::analysis::inline::RoutePems<'_>> {
+    use crate::analysis::inline::inline_pem;
+    let termination = tls.termination.as_deref();
+    route_terminates(termination).then(|| crate::analysis::inline::RoutePems {
+        certificate: inline_pem(&tls.certificate),
+        key: inline_pem(&tls.key),
+        ca_certificate: inline_pem(&tls.ca_certificate),
+        destination_ca: inline_pem(&tls.destination_ca_certificate)
+            .filter(|_| termination == Some("reencrypt")),
+    })
+}
+
 /// The hosts a Route's certificate must cover: `spec.host`, or with `wildcardPolicy: Subdomain`
 /// every host beside it (`www.example.com` serves `*.example.com`, as the router maps it).
 /// No host: the router generates one, unknown here, so nothing is checked.
