@@ -414,6 +414,7 @@ pub struct RouteTls {
     pub certificate: Option<String>,
     pub key: Option<String>,
     pub ca_certificate: Option<String>,
+    #[serde(rename = "destinationCACertificate")]
     pub destination_ca_certificate: Option<String>,
     /// `Allow`, `None` or `Redirect`.
     pub insecure_edge_termination_policy: Option<String>,
