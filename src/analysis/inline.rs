@@ -167,7 +167,7 @@ fn route_chain_issues(s: &mut CredentialSummary, leaf_pem: &[u8], ca_pem: &[u8],
             Code::NotSignedByCa,
             ROUTE_CA_CERTIFICATE,
             format!(
-                "{ROUTE_CERTIFICATE} ({}, issued by {}) is signed by none of the {} in {ROUTE_CA_CERTIFICATE}, so the router rejects the Route (ExtendedValidationFailed); put the certificate's issuing CA there",
+                "{ROUTE_CERTIFICATE} ({}, issued by {}) is signed by no certificate in {ROUTE_CA_CERTIFICATE} ({}), so the router rejects the Route (ExtendedValidationFailed); put the certificate's issuing CA there",
                 leaf.display_name(),
                 leaf.issuer,
                 super::validity::count(ca.certs.len(), "certificate")
