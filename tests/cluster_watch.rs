@@ -494,6 +494,77 @@ async fn cert_manager_issuer_secrets_are_indexed_and_forgotten_on_delete() {
     .await;
 }
 
+/// An OpenShift Route as `oc get route -o json` lists it: inline certificate and key, and the
+/// OpenShift 4.16+ externalCertificate naming a Secret in its namespace.
+fn mk_route(external: &str) -> Value {
+    let text = |f: &str| {
+        let path = format!(
+            "{}/tests/fixtures/certs/route/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    json!({
+        "apiVersion": "route.openshift.io/v1",
+        "kind": "Route",
+        "metadata": { "namespace": "frontend", "name": "frontend" },
+        "spec": {
+            "host": "www.example.com",
+            "to": { "kind": "Service", "name": "frontend", "weight": 100 },
+            "tls": {
+                "termination": "reencrypt",
+                "certificate": text("www.crt"),
+                "key": text("www.key"),
+                "destinationCACertificate": text("ca.crt"),
+                "externalCertificate": { "name": external },
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn openshift_routes_are_indexed_with_their_external_certificate_and_forgotten_on_delete() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(ROUTES);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(ROUTES, mk_route("www-tls"));
+    let c = start(&server);
+    c.ready().await;
+
+    let refs = c.read(|i| i.referrers("www-tls"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "Route");
+    assert_eq!(refs[0].object.namespace.as_deref(), Some("frontend"));
+    assert_eq!(refs[0].reference.path, "spec.tls.externalCertificate.name");
+    let fields: Vec<&str> = c.read(|i| {
+        i.routes()
+            .flat_map(|r| r.summary.bundles.iter().map(|(f, _)| *f))
+            .collect()
+    });
+    assert_eq!(
+        fields,
+        ["spec.tls.certificate", "spec.tls.destinationCACertificate"]
+    );
+    server.apply(ROUTES, mk_route("www-tls-2"));
+    c.eventually("the renamed externalCertificate indexed", |i| {
+        i.referrers("www-tls").is_empty() && i.referrers("www-tls-2").len() == 1
+    })
+    .await;
+    server.delete(ROUTES, "frontend", "frontend");
+    c.eventually("the Route gone from the index", |i| {
+        i.referrers("www-tls-2").is_empty() && i.routes().next().is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_the_route_crd_the_view_still_becomes_ready() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+    assert!(c.read(|i| i.routes().next().is_none()));
+}
+
 #[tokio::test]
 async fn listener_set_and_backend_client_certificate_references_are_indexed() {
     let mut served = EVERYTHING.to_vec();
