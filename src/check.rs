@@ -216,6 +216,16 @@ fn check_secret(
         if r.reference.via == Via::CertManagerIssuer {
             out.extend(issuer_ca_issues(summary, &s.meta.name, &served_by));
         }
+        if r.reference.via == Via::Route && s.secret_type != ROUTE_SECRET_TYPE {
+            out.push(Issue::new(
+                Code::SecretMalformed,
+                "type",
+                format!(
+                    "secret of type {} is{served_by}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
+                    s.secret_type
+                ),
+            ));
+        }
     }
     if !referrer_names.is_empty() {
         // Whoever replaces a Secret that Gateways serve learns which ones break, whatever the code.
@@ -571,12 +581,12 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             ),
         ));
     }
-    if r.via == Via::Route && summary.secret_type != "kubernetes.io/tls" {
+    if r.via == Via::Route && summary.secret_type != ROUTE_SECRET_TYPE {
         out.push(Issue::new(
             Code::SecretMalformed,
             r.path.clone(),
             format!(
-                "{src} is of type {}, but the router serves externalCertificate only from kubernetes.io/tls secrets; recreate it with kubectl create secret tls",
+                "{src} is of type {}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
                 summary.secret_type
             ),
         ));
@@ -1530,6 +1540,9 @@ fn ca_bundle_findings(
     out
 }
 
+/// The only Secret type the OpenShift router serves a Route's `externalCertificate` from.
+const ROUTE_SECRET_TYPE: &str = "kubernetes.io/tls";
+
 /// An OpenShift Route's `spec.tls`: termination consistency, the inline certificate, key and
 /// CAs as the router reads them, and `externalCertificate` (through [`check_references`]).
 /// Where the Route API itself rejects a combination (passthrough with certificates, edge with
@@ -1577,6 +1590,17 @@ fn check_route(route: &crate::model::Route, obj: &Object, ctx: &Ctx<'_>) -> Vec<
             f::ROUTE_DESTINATION_CA,
             format!("termination edge sends plain HTTP to the pod, so the router ignores {}; use termination reencrypt to verify the pod with it", f::ROUTE_DESTINATION_CA),
         ));
+    }
+    if pems.certificate.is_some() && external {
+        // The Route API (OpenShift 4.16+) refuses this itself; lint still says so.
+        out.push(
+            Issue::new(
+                Code::SecretMalformed,
+                "spec.tls.externalCertificate",
+                format!("{} and spec.tls.externalCertificate are both set, which the Route API rejects; keep one of them", f::ROUTE_CERTIFICATE),
+            )
+            .with_severity(Severity::Warn),
+        );
     }
     match (pems.certificate.is_some(), pems.key.is_some(), external) {
         (false, false, false) => out.push(Issue::new(

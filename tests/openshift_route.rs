@@ -378,6 +378,17 @@ fn reencrypt_with_a_rotating_destination_ca_warns() {
 
 // ---- externalCertificate --------------------------------------------------------------
 
+#[test]
+fn certificate_and_external_certificate_together_warn() {
+    let f = lint_route(&edge().external("www-tls"));
+    at(
+        &f,
+        Code::SecretMalformed,
+        Severity::Warn,
+        "spec.tls.externalCertificate",
+    );
+}
+
 fn external() -> Route {
     route("edge").external("www-tls")
 }
@@ -598,6 +609,42 @@ fn replacing_the_external_certificate_secret_with_one_for_another_host_is_denied
     assert!(
         f.message
             .contains("Route frontend/frontend (spec.tls.externalCertificate.name)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn replacing_the_external_certificate_secret_with_an_opaque_one_is_denied_naming_the_route() {
+    let idx = view(&[external().value(), secret("route-www-tls.yaml")]);
+    let a = review(
+        &secret_update(
+            secret("route-www-tls-opaque.yaml"),
+            secret("route-www-tls.yaml"),
+        ),
+        &idx,
+    );
+    assert!(!a.allowed, "{}", a.body);
+    let f = at(&a.findings, Code::SecretMalformed, Severity::Deny, "type");
+    assert!(
+        f.message.contains("Route frontend/frontend"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn deleting_the_external_certificate_secret_warns_naming_the_route() {
+    let idx = view(&[external().value(), secret("route-www-tls.yaml")]);
+    let mut r = capture("secret-delete-live-v1.json");
+    r["request"]["name"] = "www-tls".into();
+    r["request"]["namespace"] = "frontend".into();
+    r["request"]["oldObject"] = secret("route-www-tls.yaml");
+    let a = review(&r, &idx);
+    assert!(a.allowed, "{}", a.body);
+    let f = assert_finding(&a.findings, Code::SecretInUse, Severity::Warn);
+    assert!(
+        f.message.contains("Route frontend/frontend"),
         "{}",
         f.message
     );
