@@ -342,7 +342,7 @@ fn coverage_issues(
     };
     let mut out = Vec::new();
     if !uncovered.is_empty() {
-        out.push(Issue::new(
+        let mut i = Issue::new(
             Code::HostNotCovered,
             path.clone(),
             format!(
@@ -351,7 +351,15 @@ fn coverage_issues(
                 hosts::list_some(&uncovered),
                 fix(&uncovered[0])
             ),
-        ));
+        );
+        // A Subdomain Route serves spec.host and its siblings (`*.parent`): clients of
+        // spec.host still verify when only the wildcard is uncovered.
+        if r.via == Via::Route && uncovered.len() < r.hosts.len() {
+            i.severity = Severity::Warn;
+            i.message
+                .push_str(" (spec.host itself is covered: only its sibling subdomains fail)");
+        }
+        out.push(i);
     }
     if !dns_only_ips.is_empty() {
         out.push(Issue::new(

@@ -302,8 +302,8 @@ pub fn route_pems(tls: &crate::model::RouteTls) -> Option<crate::analysis::inlin
     })
 }
 
-/// The hosts a Route's certificate must cover: `spec.host`, or with `wildcardPolicy: Subdomain`
-/// every host beside it (`www.example.com` serves `*.example.com`, as the router maps it).
+/// The hosts a Route's certificate must cover: `spec.host`, and with `wildcardPolicy: Subdomain`
+/// every host beside it (`www.example.com` also serves `*.example.com`, as the router maps it).
 /// No host: the router generates one, unknown here, so nothing is checked.
 pub fn route_hosts(route: &Route) -> Vec<String> {
     let Some(host) = route.spec.host.as_deref().filter(|h| !h.is_empty()) else {
@@ -311,7 +311,7 @@ pub fn route_hosts(route: &Route) -> Vec<String> {
     };
     if route.spec.wildcard_policy.as_deref() == Some("Subdomain") {
         if let Some((_, parent)) = host.split_once('.') {
-            return vec![format!("*.{parent}")];
+            return vec![host.to_string(), format!("*.{parent}")];
         }
     }
     vec![host.to_string()]

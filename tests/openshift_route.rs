@@ -175,15 +175,27 @@ fn route_without_host_checks_no_host() {
 }
 
 #[test]
-fn subdomain_wildcard_route_with_a_single_host_certificate_is_denied() {
+fn subdomain_wildcard_route_with_a_certificate_for_its_host_only_warns() {
     let f = lint_route(&edge().subdomain());
+    let e = at(
+        &f,
+        Code::HostNotCovered,
+        Severity::Warn,
+        "spec.tls.certificate",
+    );
+    assert!(e.message.contains("not *.example.com"), "{}", e.message);
+}
+
+#[test]
+fn subdomain_wildcard_route_with_a_certificate_for_another_host_is_denied() {
+    let f = lint_route(&edge().subdomain().host(Some("shop.example.com")));
     let e = at(
         &f,
         Code::HostNotCovered,
         Severity::Deny,
         "spec.tls.certificate",
     );
-    assert!(e.message.contains("*.example.com"), "{}", e.message);
+    assert!(e.message.contains("shop.example.com"), "{}", e.message);
 }
 
 #[test]
