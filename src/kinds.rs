@@ -59,6 +59,10 @@ pub enum Watch {
     /// Defined by a CustomResourceDefinition: watched while the CRD is Established, in the
     /// first of [`Kind::versions`] it serves.
     Crd,
+    /// [`Watch::Crd`] where a CRD defines it (MicroShift, HyperShift); where none does at
+    /// start, probed once, as an aggregated API may serve it (OpenShift's Routes come from
+    /// openshift-apiserver through an APIService, not a CRD).
+    CrdOrAggregated,
     /// Built in but optional (aggregated or disabled APIs): probed once at start.
     Probe,
 }
@@ -414,6 +418,7 @@ pub const CERTIFICATE: Kind = Kind {
 /// destinationCACertificate) and, on OpenShift 4.16+, `spec.tls.externalCertificate` naming a
 /// `kubernetes.io/tls` Secret in its namespace; watched for the reverse index (a Secret replaced
 /// under a Route is checked against it) and for the x509 metrics of its inline certificates.
+/// A CRD on MicroShift and HyperShift, an aggregated API on OpenShift itself.
 pub const ROUTE: Kind = Kind {
     id: Id::Route,
     group: "route.openshift.io",
@@ -427,7 +432,7 @@ pub const ROUTE: Kind = Kind {
     checked: true,
     ca_bundles: false,
     audit: true,
-    watch: Watch::Crd,
+    watch: Watch::CrdOrAggregated,
 };
 
 /// The API server never sends webhook configurations to webhooks (so a broken webhook can
@@ -480,7 +485,8 @@ pub const API_SERVICE: Kind = Kind {
     watch: Watch::Probe,
 };
 
-/// Also the watch that tells the [`Watch::Crd`] kinds when their CRD is Established.
+/// Also the watch that tells the [`Watch::Crd`] (and [`Watch::CrdOrAggregated`]) kinds when
+/// their CRD is Established.
 pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
     id: Id::CustomResourceDefinition,
     group: "apiextensions.k8s.io",

@@ -1170,3 +1170,45 @@ async fn linkerd_trust_roots_are_indexed_and_a_replacement_is_checked_against_th
         f.message
     );
 }
+
+/// OpenShift serves Routes from openshift-apiserver (an APIService), not a CRD: with a CRD
+/// watch running and no Route CRD, Routes are probed once and watched.
+#[tokio::test]
+async fn aggregated_routes_without_a_crd_are_watched() {
+    let server = FakeApiServer::start(&[SECRETS, PODS, CRDS, ROUTES]).await;
+    server.apply(ROUTES, mk_route("www-tls"));
+    let c = start(&server);
+    c.ready().await;
+    let refs = c.read(|i| i.referrers("www-tls"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "Route");
+}
+
+/// MicroShift installs Routes as a CRD: one Established after start is watched then.
+#[tokio::test]
+async fn route_crd_established_after_start_is_watched() {
+    let server = FakeApiServer::start(&[SECRETS, PODS, CRDS]).await;
+    let c = start(&server);
+    c.ready().await;
+    server.apply(
+        CRDS,
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "routes.route.openshift.io"},
+            "spec": {
+                "group": "route.openshift.io",
+                "names": {"kind": "Route", "plural": "routes"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true}],
+            },
+            "status": {"conditions": [{"type": "Established", "status": "True"}]},
+        }),
+    );
+    server.serve_collection(ROUTES);
+    server.apply(ROUTES, mk_route("www-tls"));
+    c.eventually("the Route of a late CRD indexed", |i| {
+        i.referrers("www-tls").len() == 1
+    })
+    .await;
+}
