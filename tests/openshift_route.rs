@@ -748,3 +748,28 @@ fn metrics_of_a_passthrough_route_have_no_series() {
     let locations = tlsgate::x509_metrics::view_locations(&idx);
     assert!(locations.is_empty(), "{locations:?}");
 }
+
+// ---- bad input ------------------------------------------------------------------------
+
+#[test]
+fn certificate_that_is_not_pem_is_malformed_at_its_field() {
+    let mut v = edge().value();
+    v["spec"]["tls"]["certificate"] = "not a certificate".into();
+    let f = on_route(&lint_at(&[v], NOW));
+    at(
+        &f,
+        Code::SecretMalformed,
+        Severity::Deny,
+        "spec.tls.certificate",
+    );
+}
+
+#[test]
+fn tls_that_is_not_an_object_is_a_manifest_error_with_its_path() {
+    let mut v = edge().value();
+    v["spec"]["tls"] = fixture_text("certs/route/www.key").into();
+    let f = lint_at(&[v], NOW);
+    let e = assert_finding(&f, Code::ManifestInvalid, Severity::Deny);
+    assert!(e.message.contains("spec.tls"), "{}", e.message);
+    assert!(!e.message.contains("PRIVATE KEY"), "{}", e.message);
+}
