@@ -77,6 +77,7 @@ pub fn check_analyzed(
         Object::ReferenceGrant(_) => Vec::new(),
         Object::Issuer(_) => check_references(obj, ctx),
         Object::Certificate(c) => check_certificate(c, obj.namespace(), ctx),
+        Object::Route(r) => check_route(r, obj, ctx),
     };
     issues.extend(exemptions.invalid.iter().cloned());
     exemptions.apply(
@@ -215,6 +216,16 @@ fn check_secret(
         if r.reference.via == Via::CertManagerIssuer {
             out.extend(issuer_ca_issues(summary, &s.meta.name, &served_by));
         }
+        if r.reference.via == Via::Route && s.secret_type != ROUTE_SECRET_TYPE {
+            out.push(Issue::new(
+                Code::SecretMalformed,
+                "type",
+                format!(
+                    "secret of type {} is{served_by}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
+                    s.secret_type
+                ),
+            ));
+        }
     }
     if !referrer_names.is_empty() {
         // Whoever replaces a Secret that Gateways serve learns which ones break, whatever the code.
@@ -331,7 +342,7 @@ fn coverage_issues(
     };
     let mut out = Vec::new();
     if !uncovered.is_empty() {
-        out.push(Issue::new(
+        let mut i = Issue::new(
             Code::HostNotCovered,
             path.clone(),
             format!(
@@ -340,7 +351,15 @@ fn coverage_issues(
                 hosts::list_some(&uncovered),
                 fix(&uncovered[0])
             ),
-        ));
+        );
+        // A Subdomain Route serves spec.host and its siblings (`*.parent`): clients of
+        // spec.host still verify when only the wildcard is uncovered.
+        if r.via == Via::Route && uncovered.len() < r.hosts.len() {
+            i.severity = Severity::Warn;
+            i.message
+                .push_str(" (spec.host itself is covered: only its sibling subdomains fail)");
+        }
+        out.push(i);
     }
     if !dns_only_ips.is_empty() {
         out.push(Issue::new(
@@ -570,6 +589,16 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             ),
         ));
     }
+    if r.via == Via::Route && summary.secret_type != ROUTE_SECRET_TYPE {
+        out.push(Issue::new(
+            Code::SecretMalformed,
+            r.path.clone(),
+            format!(
+                "{src} is of type {}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
+                summary.secret_type
+            ),
+        ));
+    }
     let mut own: Vec<Issue> = summary.issues.clone();
     own.extend(analysis::validity_issues(
         summary,
@@ -722,6 +751,7 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
             "cert-manager reads ClusterIssuer secrets (its --cluster-resource-namespace; tlsgate's flag of that name)"
         }
         (Via::CertManagerIssuer, _) => "cert-manager reads the Issuer's secret",
+        (Via::Route, _) => "the router reads a Route's externalCertificate from the Route's namespace",
     };
     let place = searched.join(" or ");
     let mut msg = format!("secret {} not found in {place}, where {reader}", r.name);
@@ -1515,5 +1545,143 @@ fn ca_bundle_findings(
         ..Default::default()
     };
     out.extend(analysis::validity_issues(&summary, now, warning_days));
+    out
+}
+
+/// The only Secret type the OpenShift router serves a Route's `externalCertificate` from.
+const ROUTE_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// An OpenShift Route's `spec.tls`: termination consistency, the inline certificate, key and
+/// CAs as the router reads them, and `externalCertificate` (through [`check_references`]).
+/// Where the Route API itself rejects a combination (passthrough with certificates, edge with
+/// destinationCACertificate), this only warns: the API server's denial is its own.
+fn check_route(route: &crate::model::Route, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    use analysis::inline::{self as f, inline_pem};
+    let Some(tls) = &route.spec.tls else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let termination = tls.termination.as_deref().unwrap_or_default();
+    let pems = f::RoutePems {
+        certificate: inline_pem(&tls.certificate),
+        key: inline_pem(&tls.key),
+        ca_certificate: inline_pem(&tls.ca_certificate),
+        destination_ca: inline_pem(&tls.destination_ca_certificate),
+    };
+    let external = tls
+        .external_certificate
+        .as_ref()
+        .is_some_and(|r| !r.name.is_empty());
+    if termination == "passthrough" {
+        let ignored = [
+            (f::ROUTE_CERTIFICATE, pems.certificate.is_some()),
+            (f::ROUTE_KEY, pems.key.is_some()),
+            (f::ROUTE_CA_CERTIFICATE, pems.ca_certificate.is_some()),
+            (f::ROUTE_DESTINATION_CA, pems.destination_ca.is_some()),
+            ("spec.tls.externalCertificate", external),
+        ];
+        for (field, _) in ignored.iter().filter(|(_, set)| *set) {
+            out.push(Issue::new(
+                Code::TlsModeIgnoresCredential,
+                *field,
+                format!("termination passthrough forwards TLS to the pod untouched, so the router ignores {field}; serve the certificate from the pod, or use termination edge or reencrypt"),
+            ));
+        }
+        return out;
+    }
+    if !refs::route_terminates(Some(termination)) {
+        return out;
+    }
+    if termination == "edge" && pems.destination_ca.is_some() {
+        out.push(Issue::new(
+            Code::TlsModeIgnoresCredential,
+            f::ROUTE_DESTINATION_CA,
+            format!("termination edge sends plain HTTP to the pod, so the router ignores {}; use termination reencrypt to verify the pod with it", f::ROUTE_DESTINATION_CA),
+        ));
+    }
+    if pems.certificate.is_some() && external {
+        // The Route API (OpenShift 4.16+) refuses this itself; lint still says so.
+        out.push(
+            Issue::new(
+                Code::SecretMalformed,
+                "spec.tls.externalCertificate",
+                format!("{} and spec.tls.externalCertificate are both set, which the Route API rejects; keep one of them", f::ROUTE_CERTIFICATE),
+            )
+            .with_severity(Severity::Warn),
+        );
+    }
+    match (pems.certificate.is_some(), pems.key.is_some(), external) {
+        (false, false, false) => out.push(Issue::new(
+            Code::RouteDefaultCertificate,
+            "spec.tls",
+            format!("termination {termination} with no certificate of its own: the router serves its default certificate (the IngressController's defaultCertificate); set spec.tls.certificate and spec.tls.key, or spec.tls.externalCertificate, to serve your own"),
+        )),
+        (true, false, false) => out.push(Issue::new(
+            Code::SecretMalformed,
+            f::ROUTE_KEY,
+            format!("{} is set but {} is empty, so the router cannot load the pair and rejects the Route; add the certificate's private key", f::ROUTE_CERTIFICATE, f::ROUTE_KEY),
+        )),
+        (false, true, false) => out.push(
+            Issue::new(
+                Code::SecretMalformed,
+                f::ROUTE_CERTIFICATE,
+                format!("{} is set without {}, so the router ignores it and serves its default certificate; add the certificate or remove the key", f::ROUTE_KEY, f::ROUTE_CERTIFICATE),
+            )
+            .with_severity(Severity::Warn),
+        ),
+        _ => {}
+    }
+    let Some(pems) = refs::route_pems(tls) else {
+        return out;
+    };
+    let summary = ctx.analyzer.route_tls(&pems);
+    out.extend(route_inline_issues(&summary, route, ctx));
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+/// The findings of a Route's inline credentials: their own issues, validity (an expired
+/// `caCertificate` entry only warns: the router still serves, and clients holding a newer copy
+/// of the CA still verify), and whether the certificate covers the Route's host.
+fn route_inline_issues(
+    summary: &CredentialSummary,
+    route: &crate::model::Route,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    use analysis::inline as f;
+    let mut out = summary.issues.clone();
+    for (field, bundle) in &summary.bundles {
+        for (code, message) in analysis::validity::bundle_windows(
+            field,
+            bundle,
+            ctx.now,
+            ctx.policy.expiry_warning_days,
+        ) {
+            let mut i = Issue::new(code, *field, message);
+            if *field == f::ROUTE_CA_CERTIFICATE
+                && matches!(code, Code::CertExpired | Code::CertNotYetValid)
+            {
+                i.severity = Severity::Warn;
+                i.message.push_str("; the router still serves the Route, but clients without a newer copy of this CA fail");
+            }
+            out.push(i);
+        }
+    }
+    let r = CredentialRef {
+        path: f::ROUTE_CERTIFICATE.into(),
+        name: route.metadata.name.clone(),
+        scope: Scope::Namespace(String::new()),
+        hosts: refs::route_hosts(route),
+        needs_ca: false,
+        needs_pair: true,
+        client: false,
+        target: Target::Secret,
+        via: Via::Route,
+        gateway_api_ref: None,
+    };
+    for mut i in coverage_issues(summary, &r, "", f::ROUTE_CERTIFICATE) {
+        i.path = f::ROUTE_CERTIFICATE.into();
+        out.push(i);
+    }
     out
 }

@@ -73,6 +73,29 @@ fn linkerd_anchors(cm: &crate::model::ConfigMap) -> Option<&String> {
         .flatten()
 }
 
+/// An OpenShift Route's inline certificates as the index keeps them (public facts only; the
+/// inline key is read to match it and dropped).
+#[derive(Debug)]
+pub struct StoredRoute {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.tls.certificate`, `spec.tls.caCertificate`, `spec.tls.destinationCACertificate`.
+    pub summary: CredentialSummary,
+}
+
+impl StoredRoute {
+    /// `None` for a Route whose router reads no inline PEM (no TLS, passthrough, none set).
+    pub fn new(analyzer: &Analyzer, ns: &str, route: &crate::model::Route) -> Option<Self> {
+        let pems = crate::refs::route_pems(route.spec.tls.as_ref()?)?;
+        let summary = analyzer.route_tls(&pems);
+        (!summary.bundles.is_empty()).then(|| StoredRoute {
+            namespace: ns.to_string(),
+            name: route.metadata.name.clone(),
+            summary,
+        })
+    }
+}
+
 /// One caBundle field: the CAs the API server trusts to reach a webhook or aggregated API.
 #[derive(Debug, Clone)]
 pub struct CaBundle {
@@ -165,6 +188,8 @@ pub struct Index {
     grants: HashMap<Key, Arc<ReferenceGrant>>,
     /// cert-manager Issuers by (namespace, name); ClusterIssuers by ("", name).
     issuers: HashMap<Key, Arc<crate::model::Issuer>>,
+    /// OpenShift Routes with inline certificates the router serves.
+    routes: HashMap<Key, Arc<StoredRoute>>,
     /// secret name -> referring object -> its references to that name.
     referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
     /// referring object -> names it references, to undo on update/delete.
@@ -190,6 +215,7 @@ impl Index {
             secrets: HashMap::new(),
             secret_namespaces: HashMap::new(),
             issuers: HashMap::new(),
+            routes: HashMap::new(),
             config_maps: HashMap::new(),
             namespaces: Default::default(),
             istio_gateways: HashMap::new(),
@@ -322,6 +348,11 @@ impl Index {
         self.ca_bundles.values().flatten()
     }
 
+    /// Every Route with inline certificates (for metrics).
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<StoredRoute>> {
+        self.routes.values()
+    }
+
     /// Every stored Secret (for metrics and audits).
     pub fn secrets(&self) -> impl Iterator<Item = &Arc<StoredSecret>> {
         self.secrets.values()
@@ -348,6 +379,17 @@ impl Index {
                 .filter(|(ns, _)| ns.is_empty())
                 .map(|(_, n)| (crate::model::DEFAULT_NAMESPACE.to_string(), n.clone()))
                 .collect(),
+            // Inline certificates or an externalCertificate reference: either keeps it here.
+            Id::Route => {
+                let mut keys: BTreeSet<Key> = self.routes.keys().cloned().collect();
+                keys.extend(
+                    self.referenced
+                        .keys()
+                        .filter(|o| o.api_version == kind.group && o.kind == kind.kind)
+                        .map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone())),
+                );
+                keys.into_iter().collect()
+            }
             Id::Pod => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
             Id::Service => self.services.iter().flatten().cloned().collect(),
             Id::Namespace => self
@@ -451,6 +493,14 @@ impl Index {
                 self.issuers
                     .insert(issuer_key(i.cluster, &ns, &name), Arc::new(i.clone()));
             }
+            Object::Route(r) => match StoredRoute::new(&self.analyzer, &ns, r) {
+                Some(stored) => {
+                    self.routes.insert(key(&ns, &name), Arc::new(stored));
+                }
+                None => {
+                    self.routes.remove(&key(&ns, &name));
+                }
+            },
             _ => {}
         }
         let refs = credential_refs(obj);
@@ -504,6 +554,9 @@ impl Index {
             Id::Issuer | Id::ClusterIssuer => {
                 self.issuers
                     .remove(&issuer_key(kind.id == Id::ClusterIssuer, ns, name));
+            }
+            Id::Route => {
+                self.routes.remove(&key(ns, name));
             }
             _ if kind.ca_bundles => {
                 self.ca_bundles

@@ -1,7 +1,9 @@
 //! The ONE place that maps Kubernetes objects to the credentials they reference, each with
 //! the field path a message should point at and the hosts the certificate must cover.
 
-use crate::model::{ClientTls, DestinationRule, Listener, Object, ObjectReference, TrafficPolicy};
+use crate::model::{
+    ClientTls, DestinationRule, Listener, Object, ObjectReference, Route, TrafficPolicy,
+};
 use std::collections::BTreeMap;
 
 /// Where the referenced Secret is looked up.
@@ -30,6 +32,8 @@ pub enum Via {
     Ingress,
     /// The CA a cert-manager `Issuer`/`ClusterIssuer` signs certificates with.
     CertManagerIssuer,
+    /// An OpenShift Route's `spec.tls.externalCertificate`, served by the router.
+    Route,
 }
 
 /// What a reference names.
@@ -250,9 +254,67 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                 });
             }
         }
+        Object::Route(route) => {
+            let tls = route.spec.tls.as_ref();
+            let external = tls
+                .filter(|t| route_terminates(t.termination.as_deref()))
+                .and_then(|t| t.external_certificate.as_ref())
+                .filter(|r| !r.name.is_empty());
+            if let Some(r) = external {
+                out.push(CredentialRef {
+                    // The router reads it from the Route's own namespace only.
+                    path: "spec.tls.externalCertificate.name".into(),
+                    name: r.name.clone(),
+                    scope: Scope::Namespace(ns.clone()),
+                    hosts: route_hosts(route),
+                    needs_ca: false,
+                    needs_pair: true,
+                    client: false,
+                    target: Target::Secret,
+                    via: Via::Route,
+                    gateway_api_ref: None,
+                });
+            }
+        }
         _ => {}
     }
     out
+}
+
+/// Route terminations in which the router serves a certificate (its own default one when the
+/// Route has none): `edge` and `reencrypt`. `passthrough` forwards TLS to the pod untouched.
+pub fn route_terminates(termination: Option<&str>) -> bool {
+    matches!(termination, Some("edge" | "reencrypt"))
+}
+
+/// The inline PEM of a Route that the router uses: everything under edge and reencrypt except
+/// `destinationCACertificate`, which only reencrypt reads; `None` for passthrough (the router
+/// reads none of it). What the checks, the index (x509 metrics) and the audit analyse.
+pub fn route_pems(tls: &crate::model::RouteTls) -> Option<crate::analysis::inline::RoutePems<'_>> {
+    use crate::analysis::inline::inline_pem;
+    let termination = tls.termination.as_deref();
+    route_terminates(termination).then(|| crate::analysis::inline::RoutePems {
+        certificate: inline_pem(&tls.certificate),
+        key: inline_pem(&tls.key),
+        ca_certificate: inline_pem(&tls.ca_certificate),
+        destination_ca: inline_pem(&tls.destination_ca_certificate)
+            .filter(|_| termination == Some("reencrypt")),
+    })
+}
+
+/// The hosts a Route's certificate must cover: `spec.host`, and with `wildcardPolicy: Subdomain`
+/// every host beside it (`www.example.com` also serves `*.example.com`, as the router maps it).
+/// No host: the router generates one, unknown here, so nothing is checked.
+pub fn route_hosts(route: &Route) -> Vec<String> {
+    let Some(host) = route.spec.host.as_deref().filter(|h| !h.is_empty()) else {
+        return Vec::new();
+    };
+    if route.spec.wildcard_policy.as_deref() == Some("Subdomain") {
+        if let Some((_, parent)) = host.split_once('.') {
+            return vec![host.to_string(), format!("*.{parent}")];
+        }
+    }
+    vec![host.to_string()]
 }
 
 /// `caCertificateRefs` entries: ConfigMaps (key `ca.crt`) or Secrets holding the CAs that

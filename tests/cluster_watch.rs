@@ -494,6 +494,77 @@ async fn cert_manager_issuer_secrets_are_indexed_and_forgotten_on_delete() {
     .await;
 }
 
+/// An OpenShift Route as `oc get route -o json` lists it: inline certificate and key, and the
+/// OpenShift 4.16+ externalCertificate naming a Secret in its namespace.
+fn mk_route(external: &str) -> Value {
+    let text = |f: &str| {
+        let path = format!(
+            "{}/tests/fixtures/certs/route/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    json!({
+        "apiVersion": "route.openshift.io/v1",
+        "kind": "Route",
+        "metadata": { "namespace": "frontend", "name": "frontend" },
+        "spec": {
+            "host": "www.example.com",
+            "to": { "kind": "Service", "name": "frontend", "weight": 100 },
+            "tls": {
+                "termination": "reencrypt",
+                "certificate": text("www.crt"),
+                "key": text("www.key"),
+                "destinationCACertificate": text("ca.crt"),
+                "externalCertificate": { "name": external },
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn openshift_routes_are_indexed_with_their_external_certificate_and_forgotten_on_delete() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(ROUTES);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(ROUTES, mk_route("www-tls"));
+    let c = start(&server);
+    c.ready().await;
+
+    let refs = c.read(|i| i.referrers("www-tls"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "Route");
+    assert_eq!(refs[0].object.namespace.as_deref(), Some("frontend"));
+    assert_eq!(refs[0].reference.path, "spec.tls.externalCertificate.name");
+    let fields: Vec<&str> = c.read(|i| {
+        i.routes()
+            .flat_map(|r| r.summary.bundles.iter().map(|(f, _)| *f))
+            .collect()
+    });
+    assert_eq!(
+        fields,
+        ["spec.tls.certificate", "spec.tls.destinationCACertificate"]
+    );
+    server.apply(ROUTES, mk_route("www-tls-2"));
+    c.eventually("the renamed externalCertificate indexed", |i| {
+        i.referrers("www-tls").is_empty() && i.referrers("www-tls-2").len() == 1
+    })
+    .await;
+    server.delete(ROUTES, "frontend", "frontend");
+    c.eventually("the Route gone from the index", |i| {
+        i.referrers("www-tls-2").is_empty() && i.routes().next().is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_the_route_crd_the_view_still_becomes_ready() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+    assert!(c.read(|i| i.routes().next().is_none()));
+}
+
 #[tokio::test]
 async fn listener_set_and_backend_client_certificate_references_are_indexed() {
     let mut served = EVERYTHING.to_vec();
@@ -1098,4 +1169,46 @@ async fn linkerd_trust_roots_are_indexed_and_a_replacement_is_checked_against_th
         "{}",
         f.message
     );
+}
+
+/// OpenShift serves Routes from openshift-apiserver (an APIService), not a CRD: with a CRD
+/// watch running and no Route CRD, Routes are probed once and watched.
+#[tokio::test]
+async fn aggregated_routes_without_a_crd_are_watched() {
+    let server = FakeApiServer::start(&[SECRETS, PODS, CRDS, ROUTES]).await;
+    server.apply(ROUTES, mk_route("www-tls"));
+    let c = start(&server);
+    c.ready().await;
+    let refs = c.read(|i| i.referrers("www-tls"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "Route");
+}
+
+/// MicroShift installs Routes as a CRD: one Established after start is watched then.
+#[tokio::test]
+async fn route_crd_established_after_start_is_watched() {
+    let server = FakeApiServer::start(&[SECRETS, PODS, CRDS]).await;
+    let c = start(&server);
+    c.ready().await;
+    server.apply(
+        CRDS,
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "routes.route.openshift.io"},
+            "spec": {
+                "group": "route.openshift.io",
+                "names": {"kind": "Route", "plural": "routes"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true}],
+            },
+            "status": {"conditions": [{"type": "Established", "status": "True"}]},
+        }),
+    );
+    server.serve_collection(ROUTES);
+    server.apply(ROUTES, mk_route("www-tls"));
+    c.eventually("the Route of a late CRD indexed", |i| {
+        i.referrers("www-tls").len() == 1
+    })
+    .await;
 }

@@ -382,6 +382,13 @@ impl Inventory {
                 Object::ConfigMap(cm) if cm.metadata.name == "istio-ca-root-cert" => {
                     self.add_root_config_map(o.namespace(), cm, analyzer)
                 }
+                Object::Route(r) => {
+                    if let Some(stored) =
+                        crate::lookup::StoredRoute::new(analyzer, o.namespace(), r)
+                    {
+                        self.add_route(&stored);
+                    }
+                }
                 _ => {}
             }
             for f in &mismatches {
@@ -463,6 +470,50 @@ impl Inventory {
                     cert: cert.clone(),
                     used_by: used_by.clone(),
                     managed_by: s.cert_manager.then(|| "cert-manager".to_string()),
+                    pki: None,
+                    problems: if b == 0 && i == 0 {
+                        problems.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    skips: Vec::new(),
+                    bundle: Some(bundle.clone()),
+                });
+            }
+        }
+    }
+
+    /// A Route's inline certificates: rows sourced from the Route, used by the Route itself.
+    fn add_route(&mut self, r: &crate::lookup::StoredRoute) {
+        let problems: Vec<Problem> = r
+            .summary
+            .issues
+            .iter()
+            .filter(|i| SECRET_PROBLEMS.contains(&i.code))
+            .map(|i| Problem::new(i.code, &i.message))
+            .collect();
+        for (b, (field, bundle)) in r.summary.bundles.iter().enumerate() {
+            let role = if *field == analysis::inline::ROUTE_DESTINATION_CA {
+                "verifies the pod"
+            } else {
+                "served by the router"
+            };
+            for (i, cert) in bundle.certs.iter().enumerate() {
+                self.certs.push(AuditedCert {
+                    group: Group::GatewayCredentials,
+                    kind: "Route".into(),
+                    namespace: Some(r.namespace.clone()),
+                    name: r.name.clone(),
+                    key: field.to_string(),
+                    index: i,
+                    location: crate::x509_metrics::Location::Route {
+                        namespace: r.namespace.clone(),
+                        name: r.name.clone(),
+                        field: field.to_string(),
+                    },
+                    cert: cert.clone(),
+                    used_by: vec![format!("Route {}/{} ({role})", r.namespace, r.name)],
+                    managed_by: None,
                     pki: None,
                     problems: if b == 0 && i == 0 {
                         problems.clone()

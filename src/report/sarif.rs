@@ -219,6 +219,9 @@ pub fn short_description(code: Code) -> &'static str {
         Code::TargetNotFound => "Policy targets a Service that does not exist",
         Code::LeafOutlivesIssuer => "Certificate's duration outlives its issuer's CA",
         Code::RefInvalidKind => "certificateRef to a kind that cannot hold a certificate",
+        Code::RouteDefaultCertificate => {
+            "OpenShift Route terminates TLS with the router's default certificate"
+        }
         Code::SecretInUse => "Secret being deleted is still referenced",
         Code::ViewNotSynced => "Cluster view was not synced yet",
         Code::ManifestInvalid => "Document is not a valid Kubernetes object",
