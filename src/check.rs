@@ -1,6 +1,7 @@
 //! `check(object, lookup, policy, now) -> findings`: the rules, written once, shared by the
 //! webhook, the linter and the audit.
 
+use crate::analysis::cert::KeyAlgorithm;
 use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
 use crate::exempt;
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
@@ -185,12 +186,14 @@ fn check_secret(
             referrer_names.push(who.clone());
         }
         let served_by = format!(" served by {who} ({})", r.reference.path);
-        out.extend(coverage_issues(
-            summary,
+        let mut coverage = coverage_issues(summary, &r.reference, &served_by, &s.meta.name);
+        soften_for_alternative(
             &r.reference,
-            &served_by,
-            &s.meta.name,
-        ));
+            summary.leaf().map(|l| &l.key_algorithm),
+            &mut coverage,
+            ctx,
+        );
+        out.extend(coverage);
         if r.reference.needs_ca
             && summary.ca.is_none()
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
@@ -524,18 +527,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         ));
     }
     let namespaces = resolve_namespaces(&r.scope, ctx);
-    let mut found: Option<Arc<StoredSecret>> = None;
-    let mut not_synced = false;
-    for ns in &namespaces {
-        match ctx.lookup.secret(ns, &r.name) {
-            Found::Yes(s) => {
-                found = Some(s);
-                break;
-            }
-            Found::NotSyncedYet => not_synced = true,
-            Found::Missing => {}
-        }
-    }
+    let (found, not_synced) = resolve_secret(r, &namespaces, ctx);
     let Some(secret) = found else {
         if not_synced {
             out.push(Issue::new(
@@ -635,7 +627,120 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     if secret.cert_manager {
         soften_for_cert_manager(&mut out);
     }
+    soften_for_alternative(r, summary.leaf().map(|l| &l.key_algorithm), &mut out, ctx);
     out
+}
+
+/// The Secret a reference resolves to: the first of `namespaces` holding it, and whether a
+/// namespace could not be answered yet (the view is loading).
+fn resolve_secret(
+    r: &CredentialRef,
+    namespaces: &[String],
+    ctx: &Ctx<'_>,
+) -> (Option<Arc<StoredSecret>>, bool) {
+    let mut not_synced = false;
+    for ns in namespaces {
+        match ctx.lookup.secret(ns, &r.name) {
+            Found::Yes(s) => return (Some(s), not_synced),
+            Found::NotSyncedYet => not_synced = true,
+            Found::Missing => {}
+        }
+    }
+    (None, not_synced)
+}
+
+/// Whether two keys are of one type as TLS negotiates it (RSA, ECDSA, Ed25519): a server
+/// holds one certificate per type, and a client that accepts one type gets that certificate.
+fn same_key_type(a: &KeyAlgorithm, b: &KeyAlgorithm) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// The key type a client must accept to be served `alg` ("RSA", "ECDSA").
+fn key_type_name(alg: &KeyAlgorithm) -> String {
+    match alg {
+        KeyAlgorithm::Rsa { .. } => "RSA".into(),
+        KeyAlgorithm::Ec { .. } => "ECDSA".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Another Secret of the same Istio server's `credentialNames` that serves `r`'s hosts with no
+/// denial of its own and holds a key of another type than `own` (the broken one's, when it
+/// has a certificate): clients that accept that type get it, so `r` breaking is not an outage.
+/// Said as "secret ns/name (ECDSA P-256)".
+fn healthy_alternative(
+    r: &CredentialRef,
+    own: Option<&KeyAlgorithm>,
+    ctx: &Ctx<'_>,
+) -> Option<(String, KeyAlgorithm)> {
+    for alt in &r.alternatives {
+        let sibling = CredentialRef {
+            name: alt.clone(),
+            alternatives: Vec::new(),
+            ..r.clone()
+        };
+        let namespaces = resolve_namespaces(&sibling.scope, ctx);
+        let Some(secret) = resolve_secret(&sibling, &namespaces, ctx).0 else {
+            continue;
+        };
+        let summary = &secret.summary;
+        let Some(leaf) = summary.leaf() else { continue };
+        if own.is_some_and(|a| same_key_type(a, &leaf.key_algorithm)) {
+            continue;
+        }
+        let denied = summary
+            .issues
+            .iter()
+            .chain(&analysis::validity_issues(
+                summary,
+                ctx.now,
+                ctx.policy.expiry_warning_days,
+            ))
+            .chain(&coverage_issues(summary, &sibling, "", alt))
+            .any(|i| i.severity == Severity::Deny);
+        if !denied {
+            return Some((
+                format!(
+                    "secret {}/{} ({})",
+                    secret.namespace, secret.name, leaf.key_algorithm
+                ),
+                leaf.key_algorithm.clone(),
+            ));
+        }
+    }
+    None
+}
+
+/// With a healthy alternative ([`healthy_alternative`]) a client that accepts its key type still
+/// connects, so `r`'s denials become warnings that say which clients fail (a false denial is
+/// the worst outcome; clients that only accept the broken one's type do fail).
+fn soften_for_alternative(
+    r: &CredentialRef,
+    own: Option<&KeyAlgorithm>,
+    issues: &mut [Issue],
+    ctx: &Ctx<'_>,
+) {
+    if r.alternatives.is_empty()
+        || !issues
+            .iter()
+            .any(|i| i.severity == Severity::Deny && i.code != Code::CaMissing)
+    {
+        return;
+    }
+    let Some((alt, alg)) = healthy_alternative(r, own, ctx) else {
+        return;
+    };
+    // The client CA of a MUTUAL server is read from the first credential for both key types.
+    for i in issues
+        .iter_mut()
+        .filter(|i| i.severity == Severity::Deny && i.code != Code::CaMissing)
+    {
+        i.severity = Severity::Warn;
+        i.message.push_str(&format!(
+            "; the server also serves {alt}, so only clients that cannot use {} fail",
+            key_type_name(&alg)
+        ));
+    }
 }
 
 /// A `caCertificateRefs` entry naming a ConfigMap: present, a `ca.crt`, every entry a CA,
@@ -754,28 +859,99 @@ fn check_istio_gateway(gw: &IstioGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Is
     }
     for (i, server) in gw.spec.servers.iter().enumerate() {
         let Some(tls) = &server.tls else { continue };
-        let Some(cred) = tls.credential_name.as_deref().filter(|c| !c.is_empty()) else {
+        let creds = refs::istio_server_credentials(i, tls);
+        let Some((path, _)) = creds.first() else {
             continue;
         };
-        let path = format!("spec.servers[{i}].tls.credentialName");
+        let path = path.clone();
+        let cred = creds.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ");
+        let field = if tls.credential_names.is_empty() {
+            "credentialName"
+        } else {
+            "credentialNames"
+        };
         match istio_mode(tls.mode.as_deref()) {
             "ISTIO_MUTUAL" => out.push(Issue::new(
                 Code::IstioMutualWithCredential,
                 path,
-                format!("tls.mode ISTIO_MUTUAL uses the mesh's own certificates and must not set credentialName ({cred}); use MUTUAL to serve {cred}"),
+                format!("tls.mode ISTIO_MUTUAL uses the mesh's own certificates and must not set {field} ({cred}); use MUTUAL to serve {cred}"),
             )),
             m @ ("PASSTHROUGH" | "AUTO_PASSTHROUGH") => {
                 let unset = if tls.mode.is_none() { " (tls.mode is unset, which means PASSTHROUGH)" } else { "" };
                 out.push(Issue::new(
                     Code::TlsModeIgnoresCredential,
                     path,
-                    format!("tls.mode {m}{unset} forwards TLS untouched, so credentialName {cred} is ignored; set mode: SIMPLE to terminate TLS with it"),
+                    format!("tls.mode {m}{unset} forwards TLS untouched, so {field} {cred} is ignored; set mode: SIMPLE to terminate TLS with it"),
                 ));
             }
-            _ => {}
+            _ => out.extend(credential_names_conflicts(i, tls, obj, ctx)),
         }
     }
     out.extend(check_references(obj, ctx));
+    out
+}
+
+/// Istio serves `credentialNames` as alternatives for key types, at most two (istio/api's CEL
+/// rule; one RSA and one ECDSA certificate), and ignores `credentialName` beside them. Each
+/// way a server departs from that warns: traffic still flows on the credential istiod picks.
+fn credential_names_conflicts(
+    i: usize,
+    tls: &crate::model::IstioServerTls,
+    obj: &Object,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    let mut out = Vec::new();
+    if tls.credential_names.is_empty() {
+        return out;
+    }
+    if let Some(single) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) {
+        out.push(Issue::new(
+            Code::CredentialNamesConflict,
+            format!("spec.servers[{i}].tls.credentialName"),
+            format!("credentialName {single} is ignored because credentialNames is set (istiod serves only credentialNames, and Istio 1.26+ rejects both); remove credentialName or list it in credentialNames"),
+        ));
+    }
+    let n = tls.credential_names.len();
+    if n > 2 {
+        out.push(Issue::new(
+            Code::CredentialNamesConflict,
+            format!("spec.servers[{i}].tls.credentialNames[2]"),
+            format!("credentialNames has {n} entries but Istio serves at most 2 (one RSA and one ECDSA certificate); remove the extra ones"),
+        ));
+    }
+    let mut seen: Vec<(String, String, KeyAlgorithm)> = Vec::new();
+    for r in refs::credential_refs(obj).into_iter().filter(|r| {
+        r.path
+            .starts_with(&format!("spec.servers[{i}].tls.credentialNames["))
+    }) {
+        let namespaces = resolve_namespaces(&r.scope, ctx);
+        let Some(secret) = resolve_secret(&r, &namespaces, ctx).0 else {
+            continue;
+        };
+        let Some(leaf) = secret.summary.leaf() else {
+            continue;
+        };
+        let alg = leaf.key_algorithm.clone();
+        if let Some((first_path, first_name, _)) =
+            seen.iter().find(|(_, _, a)| same_key_type(a, &alg))
+        {
+            let field = |p: &str| p.rsplit('.').next().unwrap_or_default().to_string();
+            out.push(Issue::new(
+                Code::CredentialNamesConflict,
+                r.path.clone(),
+                format!(
+                    "{} (secret {first_name}) and {} (secret {}) both hold {} certificates, so they are not alternatives and Envoy serves one certificate per key type; make one of them {}",
+                    field(first_path),
+                    field(&r.path),
+                    r.name,
+                    key_type_name(&alg),
+                    if matches!(alg, KeyAlgorithm::Rsa { .. }) { "ECDSA" } else { "RSA" },
+                ),
+            ));
+        } else {
+            seen.push((r.path.clone(), r.name.clone(), alg));
+        }
+    }
     out
 }
 

@@ -66,6 +66,9 @@ pub struct IstioPort {
 pub struct IstioServerTls {
     pub mode: Option<String>,
     pub credential_name: Option<String>,
+    /// Istio 1.26+: up to two credentials for one server (an RSA and an ECDSA certificate for
+    /// the same hosts); set, it is what istiod serves and `credentialName` is ignored.
+    pub credential_names: Vec<String>,
     pub server_certificate: Option<String>,
     pub ca_certificates: Option<String>,
 }
