@@ -5,6 +5,7 @@ use crate::analysis::cert::KeyAlgorithm;
 use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
 use crate::exempt;
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
+use crate::kinds;
 use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
 use crate::model::{
     ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Listener, Object, Secret,
@@ -217,6 +218,7 @@ fn check_secret(
         }
         if r.reference.via == Via::CertManagerIssuer {
             out.extend(issuer_ca_issues(summary, &s.meta.name, &served_by));
+            out.extend(outliving_certificates(summary, &r.object, ctx));
         }
     }
     if !referrer_names.is_empty() {
@@ -1012,17 +1014,10 @@ const CERTIFICATE_DEFAULT_DURATION: &str = "2160h";
 /// reject it once the CA has expired). Silent when the issuer or its CA is not visible, and
 /// when the CA already expired (the Issuer reports that).
 fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
-    let r = &c.spec.issuer_ref;
-    if r.group.as_deref().unwrap_or("cert-manager.io") != "cert-manager.io" {
+    let Some((cluster, issuer_name)) = c.issuer() else {
         return Vec::new();
-    }
-    let kind = r.kind.as_deref().unwrap_or("Issuer");
-    let cluster = match kind {
-        "Issuer" => false,
-        "ClusterIssuer" => true,
-        _ => return Vec::new(),
     };
-    let Found::Yes(issuer) = ctx.lookup.issuer(cluster, ns, &r.name) else {
+    let Found::Yes(issuer) = ctx.lookup.issuer(cluster, ns, issuer_name) else {
         return Vec::new();
     };
     let Some(ca) = issuer.spec.ca.as_ref() else {
@@ -1039,25 +1034,13 @@ fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> 
     let Some(leaf) = secret.summary.leaf() else {
         return Vec::new();
     };
-    if analysis::validity::is_expired_at(leaf.not_after, ctx.now) {
-        return Vec::new();
-    }
-    let written = c
-        .spec
-        .duration
-        .as_deref()
-        .unwrap_or(CERTIFICATE_DEFAULT_DURATION);
-    let Some(duration) = go_duration_seconds(written) else {
+    let Some((written, past)) = leaf_outlives(c, leaf.not_after, ctx.now) else {
         return Vec::new();
     };
-    let past = ctx.now.saturating_add(duration) - leaf.not_after;
-    if past <= 0 {
-        return Vec::new();
-    }
     let who = if cluster {
-        format!("ClusterIssuer {}", r.name)
+        format!("ClusterIssuer {issuer_name}")
     } else {
-        format!("Issuer {ns}/{}", r.name)
+        format!("Issuer {ns}/{issuer_name}")
     };
     vec![Issue::new(
         Code::LeafOutlivesIssuer,
@@ -1067,6 +1050,80 @@ fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> 
             analysis::validity::human_duration(past),
             ca.secret_name,
             analysis::validity::rfc3339(leaf.not_after)
+        ),
+    )]
+}
+
+/// How far past a CA's `ca_not_after` a leaf issued for `c` at `now` would run: its duration as
+/// written and the seconds past; `None` when it ends in time, when the duration is not a Go
+/// duration, or when the CA already expired (the issuer reports that).
+fn leaf_outlives(
+    c: &crate::model::Certificate,
+    ca_not_after: i64,
+    now: i64,
+) -> Option<(&str, i64)> {
+    if analysis::validity::is_expired_at(ca_not_after, now) {
+        return None;
+    }
+    let written = c
+        .spec
+        .duration
+        .as_deref()
+        .unwrap_or(CERTIFICATE_DEFAULT_DURATION);
+    let past = now.saturating_add(go_duration_seconds(written)?) - ca_not_after;
+    (past > 0).then_some((written, past))
+}
+
+/// When the CA Secret of a cert-manager issuer is replaced: the Certificates it issues whose
+/// leaves would outlive the new CA, in one warning on the Secret (the first few named, the rest
+/// counted) — `leaf-outlives-issuer` on each Certificate says it again when it is next written.
+fn outliving_certificates(
+    summary: &CredentialSummary,
+    issuer: &ObjectRef,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    let Some(leaf) = summary.server.as_ref().and_then(|_| summary.leaf()) else {
+        return Vec::new();
+    };
+    let cluster = issuer.kind == kinds::CLUSTER_ISSUER.kind;
+    let certificates = ctx.lookup.certificates_issued_by(
+        cluster,
+        issuer.namespace.as_deref().unwrap_or_default(),
+        &issuer.name,
+    );
+    let mut named = Vec::new();
+    let mut longest = 0;
+    for c in &certificates {
+        if let Some((_, past)) = leaf_outlives(c, leaf.not_after, ctx.now) {
+            named.push(format!(
+                "{}/{}",
+                c.metadata
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(crate::model::DEFAULT_NAMESPACE),
+                c.metadata.name
+            ));
+            longest = longest.max(past);
+        }
+    }
+    if named.is_empty() {
+        return Vec::new();
+    }
+    let path = summary
+        .cert_key()
+        .map_or("data".to_string(), analysis::data_path);
+    vec![Issue::new(
+        Code::LeafOutlivesIssuer,
+        path,
+        format!(
+            "{} of {} {} {} this CA (notAfter {}) by up to {}: {}; renew the CA or shorten spec.duration",
+            analysis::validity::count(named.len(), "Certificate"),
+            issuer.kind,
+            qualified(issuer),
+            if named.len() == 1 { "outlives" } else { "outlive" },
+            analysis::validity::rfc3339(leaf.not_after),
+            analysis::validity::human_duration(longest),
+            hosts::list_some(&named),
         ),
     )]
 }

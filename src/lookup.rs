@@ -117,6 +117,14 @@ pub trait Lookup: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Found<Arc<crate::model::Issuer>>;
+    /// cert-manager `Certificate`s whose `issuerRef` names this issuer (with `cluster` the
+    /// `ClusterIssuer` `name`, from any namespace), by namespace and name.
+    fn certificates_issued_by(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        issuer: &str,
+    ) -> Vec<Arc<crate::model::Certificate>>;
     /// Everything that references a Secret called `name`, in any namespace.
     fn referrers(&self, name: &str) -> Vec<Referrer>;
     /// Namespaces of the pods `selector` matches; `None` when pods are not visible.
@@ -165,6 +173,9 @@ pub struct Index {
     grants: HashMap<Key, Arc<ReferenceGrant>>,
     /// cert-manager Issuers by (namespace, name); ClusterIssuers by ("", name).
     issuers: HashMap<Key, Arc<crate::model::Issuer>>,
+    /// cert-manager Certificates by (namespace, name): searched only when an issuer's CA
+    /// Secret is replaced, which is rare, so there is no index by issuer.
+    certificates: HashMap<Key, Arc<crate::model::Certificate>>,
     /// secret name -> referring object -> its references to that name.
     referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
     /// referring object -> names it references, to undo on update/delete.
@@ -190,6 +201,7 @@ impl Index {
             secrets: HashMap::new(),
             secret_namespaces: HashMap::new(),
             issuers: HashMap::new(),
+            certificates: HashMap::new(),
             config_maps: HashMap::new(),
             namespaces: Default::default(),
             istio_gateways: HashMap::new(),
@@ -348,6 +360,7 @@ impl Index {
                 .filter(|(ns, _)| ns.is_empty())
                 .map(|(_, n)| (crate::model::DEFAULT_NAMESPACE.to_string(), n.clone()))
                 .collect(),
+            Id::Certificate => self.certificates.keys().cloned().collect(),
             Id::Pod => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
             Id::Service => self.services.iter().flatten().cloned().collect(),
             Id::Namespace => self
@@ -451,6 +464,10 @@ impl Index {
                 self.issuers
                     .insert(issuer_key(i.cluster, &ns, &name), Arc::new(i.clone()));
             }
+            Object::Certificate(c) => {
+                self.certificates
+                    .insert(key(&ns, &name), Arc::new(c.clone()));
+            }
             _ => {}
         }
         let refs = credential_refs(obj);
@@ -504,6 +521,9 @@ impl Index {
             Id::Issuer | Id::ClusterIssuer => {
                 self.issuers
                     .remove(&issuer_key(kind.id == Id::ClusterIssuer, ns, name));
+            }
+            Id::Certificate => {
+                self.certificates.remove(&key(ns, name));
             }
             _ if kind.ca_bundles => {
                 self.ca_bundles
@@ -603,6 +623,23 @@ impl Lookup for Index {
             None if !self.synced => Found::NotSyncedYet,
             None => Found::Missing,
         }
+    }
+
+    fn certificates_issued_by(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        issuer: &str,
+    ) -> Vec<Arc<crate::model::Certificate>> {
+        let mut out: Vec<(&Key, &Arc<crate::model::Certificate>)> = self
+            .certificates
+            .iter()
+            .filter(|((ns, _), c)| {
+                c.issuer() == Some((cluster, issuer)) && (cluster || ns == namespace)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out.into_iter().map(|(_, c)| c.clone()).collect()
     }
 
     fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>> {

@@ -380,6 +380,22 @@ pub struct CertificateSpec {
     pub duration: Option<String>,
 }
 
+impl Certificate {
+    /// The cert-manager issuer it names: (`ClusterIssuer`?, name); `None` for issuers of
+    /// other groups (external issuers) or kinds.
+    pub fn issuer(&self) -> Option<(bool, &str)> {
+        let r = &self.spec.issuer_ref;
+        if r.group.as_deref().unwrap_or("cert-manager.io") != "cert-manager.io" {
+            return None;
+        }
+        match r.kind.as_deref().unwrap_or("Issuer") {
+            "Issuer" => Some((false, &r.name)),
+            "ClusterIssuer" => Some((true, &r.name)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct IssuerRef {

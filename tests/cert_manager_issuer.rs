@@ -192,13 +192,17 @@ fn view(objects: &[Value]) -> Index {
 }
 
 fn review(body: &Value, view: &Index) -> Answer {
+    review_at(body, view, NOW)
+}
+
+fn review_at(body: &Value, view: &Index, now: i64) -> Answer {
     let analyzer = Analyzer::new();
     let policy = Policy::default();
     Reviewer {
         lookup: view,
         policy: &policy,
         analyzer: &analyzer,
-        now: NOW,
+        now,
         synced: true,
     }
     .review(&serde_json::to_vec(body).unwrap())
@@ -351,4 +355,159 @@ fn certificate_ending_before_its_issuer_ca_is_clean() {
         NOW,
     );
     assert_no(&f, Code::LeafOutlivesIssuer);
+}
+
+// ---- replacing an issuer's CA re-checks the Certificates it issues ---------------------
+
+/// 20 days before the intermediate CA's notAfter (2036-11-21): a 90-day leaf outlives it.
+const NEAR_CA_END: i64 = 2_110_867_508 - 20 * DAY;
+
+/// A Certificate `name` in `ns` issued by `issuer` of `kind`, with an optional duration.
+fn mk_certificate_of(
+    ns: &str,
+    name: &str,
+    kind: &str,
+    issuer: &str,
+    duration: Option<&str>,
+) -> Value {
+    let mut c = mk_certificate(duration);
+    c["metadata"] = json!({ "name": name, "namespace": ns });
+    c["spec"]["issuerRef"] = json!({ "name": issuer, "kind": kind, "group": "cert-manager.io" });
+    c
+}
+
+fn warnings(a: &Answer) -> Vec<String> {
+    a.body["response"]["warnings"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[track_caller]
+fn outlives_warning(a: &Answer) -> String {
+    assert!(a.allowed, "{}", message(a));
+    warnings(a)
+        .into_iter()
+        .find(|w| w.contains("leaf-outlives-issuer"))
+        .unwrap_or_else(|| panic!("no leaf-outlives-issuer warning: {:?}", warnings(a)))
+}
+
+#[test]
+fn replacing_the_ca_secret_names_the_certificates_that_would_outlive_it() {
+    let idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "example-com", "Issuer", "ca-issuer", None),
+        mk_certificate_of(NS, "short-lived", "Issuer", "ca-issuer", Some("240h")),
+    ]);
+    let w = outlives_warning(&review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END));
+    assert!(
+        w.contains("1 Certificate of Issuer sandbox/ca-issuer outlives this CA")
+            && w.contains("by up to 70 days: sandbox/example-com;")
+            && w.contains("data[\"tls.crt\"]"),
+        "{w}"
+    );
+    assert!(!w.contains("short-lived"), "{w}");
+}
+
+#[test]
+fn replacing_the_ca_secret_with_a_long_lived_ca_names_no_certificate() {
+    let idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "example-com", "Issuer", "ca-issuer", None),
+    ]);
+    let a = review(&secret_review(good_ca(NS)), &idx);
+    assert!(a.allowed, "{}", message(&a));
+    assert!(
+        !warnings(&a)
+            .iter()
+            .any(|w| w.contains("leaf-outlives-issuer")),
+        "{:?}",
+        warnings(&a)
+    );
+}
+
+#[test]
+fn certificates_of_another_issuer_are_not_named() {
+    let idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "other", "Issuer", "another-issuer", None),
+        mk_certificate_of("elsewhere", "same-name", "Issuer", "ca-issuer", None),
+    ]);
+    let a = review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END);
+    assert!(
+        !warnings(&a)
+            .iter()
+            .any(|w| w.contains("leaf-outlives-issuer")),
+        "{:?}",
+        warnings(&a)
+    );
+}
+
+#[test]
+fn replacing_a_cluster_issuer_ca_names_certificates_in_every_namespace() {
+    let idx = view(&[
+        mk_issuer("ClusterIssuer", None),
+        good_ca("cert-manager"),
+        mk_certificate_of("team-a", "a", "ClusterIssuer", "ca-issuer", None),
+        mk_certificate_of("team-b", "b", "ClusterIssuer", "ca-issuer", Some("4320h")),
+        mk_certificate_of("team-c", "c", "Issuer", "ca-issuer", None),
+    ]);
+    let w = outlives_warning(&review_at(
+        &secret_review(good_ca("cert-manager")),
+        &idx,
+        NEAR_CA_END,
+    ));
+    assert!(
+        w.contains("2 Certificates of ClusterIssuer ca-issuer")
+            && w.contains("by up to 160 days: team-a/a, team-b/b;"),
+        "{w}"
+    );
+    assert!(!w.contains("team-c"), "{w}");
+}
+
+#[test]
+fn many_outliving_certificates_are_named_up_to_three_and_counted() {
+    let mut objects = vec![mk_issuer("Issuer", Some(NS)), good_ca(NS)];
+    for i in 0..5 {
+        objects.push(mk_certificate_of(
+            NS,
+            &format!("cert-{i}"),
+            "Issuer",
+            "ca-issuer",
+            None,
+        ));
+    }
+    let idx = view(&objects);
+    let w = outlives_warning(&review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END));
+    assert!(
+        w.contains("5 Certificates")
+            && w.contains("sandbox/cert-0, sandbox/cert-1, sandbox/cert-2 and 2 more;"),
+        "{w}"
+    );
+    assert!(!w.contains("cert-3"), "{w}");
+}
+
+#[test]
+fn a_deleted_certificate_is_no_longer_named() {
+    let mut idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "example-com", "Issuer", "ca-issuer", None),
+    ]);
+    idx.remove(&tlsgate::kinds::CERTIFICATE, NS, "example-com");
+    let a = review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END);
+    assert!(
+        !warnings(&a)
+            .iter()
+            .any(|w| w.contains("leaf-outlives-issuer")),
+        "{:?}",
+        warnings(&a)
+    );
 }
