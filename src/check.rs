@@ -6,7 +6,7 @@ use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
 use crate::exempt;
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
 use crate::kinds;
-use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
+use crate::lookup::{Found, Lookup, Referrer, StoredConfigMap, StoredSecret};
 use crate::model::{
     ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Listener, Object, Secret,
     VirtualService,
@@ -448,6 +448,37 @@ pub fn config_map_referrers(lookup: &dyn Lookup, namespace: &str, name: &str) ->
         .collect()
 }
 
+/// Who reads the CA bundle of a ConfigMap the index keeps, as the audit's USED BY says it: the
+/// objects whose `caCertificateRefs` name it, or by name Linkerd's proxies
+/// (`linkerd-identity-trust-roots`) and a namespace's sidecars (`istio-ca-root-cert`). Empty
+/// when nothing tlsgate knows of reads it (a `kube-root-ca.crt`): the audit and the x509
+/// metrics list only ConfigMaps with readers.
+pub fn config_map_readers(lookup: &dyn Lookup, cm: &StoredConfigMap) -> Vec<String> {
+    match cm.ca_key {
+        analysis::LINKERD_TRUST_ROOTS_KEY => {
+            return vec!["Linkerd proxies: trust anchors for every identity, and the issuer in linkerd-identity-issuer".into()]
+        }
+        analysis::ROOT_CERT_KEY => {
+            return vec![format!(
+                "sidecars in namespace {} (trust anchor)",
+                cm.namespace
+            )]
+        }
+        _ => {}
+    }
+    config_map_referrers(lookup, &cm.namespace, &cm.name)
+        .into_iter()
+        .map(|r| {
+            format!(
+                "{} {} ({})",
+                r.object.kind,
+                qualified(&r.object),
+                r.reference.path
+            )
+        })
+        .collect()
+}
+
 /// Checks every credential reference of a Gateway/Ingress.
 fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
     let mut out = Vec::new();
@@ -790,7 +821,7 @@ fn check_ca_config_map_ref(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
 /// What is wrong with a CA ConfigMap's `ca.crt`, each at `data["ca.crt"]`.
 fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<Issue> {
     let key = refs::CA_CONFIG_MAP_KEY;
-    let Some(bundle) = &cm.ca else {
+    let Some(bundle) = cm.ca_crt() else {
         return vec![Issue::new(
             Code::CaMissing,
             analysis::data_path(key),

@@ -31,21 +31,42 @@ pub struct StoredSecret {
     pub summary: CredentialSummary,
 }
 
-/// A ConfigMap as the index keeps it: the CA bundle under `ca.crt`, parsed, and the keys.
+/// A ConfigMap as the index keeps it: the CA bundle tlsgate reads from it, parsed, and the keys.
 #[derive(Debug)]
 pub struct StoredConfigMap {
     pub namespace: String,
     pub name: String,
-    /// `None` when there is no `ca.crt` key.
+    /// `None` when it holds none of the keys of [`ca_key_of`].
     pub ca: Option<Arc<crate::analysis::Bundle>>,
+    /// The key `ca` was read from: `ca.crt`, or by name `ca-bundle.crt` (Linkerd's trust roots)
+    /// or `root-cert.pem` (Istio's `istio-ca-root-cert`).
+    pub ca_key: &'static str,
     pub keys: Vec<String>,
     /// DER of each trust anchor, for `linkerd-identity-trust-roots` only (its `ca-bundle.crt`
     /// is also its `ca`): the issuer's signature is checked against them.
     pub anchors_der: Vec<Vec<u8>>,
 }
 
+/// The key a ConfigMap's CA bundle is read from: the one home of which ConfigMaps tlsgate
+/// reads certificates from, and under which key (the audit rows and the x509 metrics follow it).
+/// `ca.crt` (Gateway API and BackendTLSPolicy `caCertificateRefs`) unless the name says
+/// otherwise.
+pub fn ca_key_of(cm: &crate::model::ConfigMap) -> &'static str {
+    let linkerd = crate::analysis::LINKERD_TRUST_ROOTS_KEY;
+    let istio = crate::analysis::ROOT_CERT_KEY;
+    match cm.metadata.name.as_str() {
+        crate::analysis::LINKERD_TRUST_ROOTS if cm.data.contains_key(linkerd) => linkerd,
+        ISTIO_ROOT_CONFIG_MAP if cm.data.contains_key(istio) => istio,
+        _ => crate::refs::CA_CONFIG_MAP_KEY,
+    }
+}
+
+/// The ConfigMap istiod writes the mesh root to, in every namespace, under `root-cert.pem`.
+pub const ISTIO_ROOT_CONFIG_MAP: &str = "istio-ca-root-cert";
+
 impl StoredConfigMap {
     pub fn new(analyzer: &Analyzer, cm: &crate::model::ConfigMap) -> Self {
+        let ca_key = ca_key_of(cm);
         StoredConfigMap {
             namespace: cm
                 .metadata
@@ -55,22 +76,24 @@ impl StoredConfigMap {
             name: cm.metadata.name.clone(),
             ca: cm
                 .data
-                .get(crate::refs::CA_CONFIG_MAP_KEY)
-                .or_else(|| linkerd_anchors(cm))
+                .get(ca_key)
                 .map(|pem| analyzer.bundle(pem.as_bytes(), crate::analysis::Role::CaBundle)),
+            ca_key,
             keys: cm.data.keys().cloned().collect(),
-            anchors_der: linkerd_anchors(cm)
+            anchors_der: (ca_key == crate::analysis::LINKERD_TRUST_ROOTS_KEY)
+                .then(|| cm.data.get(ca_key))
+                .flatten()
                 .map(|pem| crate::analysis::cert_ders(pem.as_bytes()))
                 .unwrap_or_default(),
         }
     }
-}
 
-/// The `ca-bundle.crt` of a `linkerd-identity-trust-roots` ConfigMap.
-fn linkerd_anchors(cm: &crate::model::ConfigMap) -> Option<&String> {
-    (cm.metadata.name == crate::analysis::LINKERD_TRUST_ROOTS)
-        .then(|| cm.data.get(crate::analysis::LINKERD_TRUST_ROOTS_KEY))
-        .flatten()
+    /// The bundle under `ca.crt`, which is all a `caCertificateRefs` entry reads.
+    pub fn ca_crt(&self) -> Option<&Arc<crate::analysis::Bundle>> {
+        self.ca
+            .as_ref()
+            .filter(|_| self.ca_key == crate::refs::CA_CONFIG_MAP_KEY)
+    }
 }
 
 /// One caBundle field: the CAs the API server trusts to reach a webhook or aggregated API.
@@ -166,7 +189,8 @@ pub struct Index {
     secret_namespaces: HashMap<String, Vec<Arc<str>>>,
     /// Every namespace named by a Secret, once.
     namespaces: std::collections::HashSet<Arc<str>>,
-    /// Only ConfigMaps with a `ca.crt` key (CA bundles Gateways may name).
+    /// Only ConfigMaps with a CA bundle ([`ca_key_of`]): CA bundles Gateways may name, Linkerd's
+    /// trust roots, Istio's root ConfigMaps.
     config_maps: HashMap<Key, Arc<StoredConfigMap>>,
     istio_gateways: HashMap<Key, Arc<IstioGateway>>,
     gateway_api_gateways: HashMap<Key, Arc<GatewayApiGateway>>,
@@ -337,6 +361,11 @@ impl Index {
     /// Every stored Secret (for metrics and audits).
     pub fn secrets(&self) -> impl Iterator<Item = &Arc<StoredSecret>> {
         self.secrets.values()
+    }
+
+    /// The ConfigMaps holding a CA bundle ([`ca_key_of`]), referenced or not.
+    pub fn config_maps(&self) -> impl Iterator<Item = &Arc<StoredConfigMap>> {
+        self.config_maps.values()
     }
 
     /// (namespace, name) of every indexed object of a kind, for pruning after a relist.
