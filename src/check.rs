@@ -700,7 +700,7 @@ fn key_type_name(alg: &KeyAlgorithm) -> String {
 /// Another Secret of the same Istio server's `credentialNames` that serves `r`'s hosts with no
 /// denial of its own and holds a key of another type than `own` (the broken one's, when it
 /// has a certificate): clients that accept that type get it, so `r` breaking is not an outage.
-/// Said as "secret ns/name (ECDSA P-256)".
+/// Said as "secret ns/name".
 fn healthy_alternative(
     r: &CredentialRef,
     own: Option<&KeyAlgorithm>,
@@ -733,10 +733,7 @@ fn healthy_alternative(
             .any(|i| i.severity == Severity::Deny);
         if !denied {
             return Some((
-                format!(
-                    "secret {}/{} ({})",
-                    secret.namespace, secret.name, leaf.key_algorithm
-                ),
+                format!("secret {}/{}", secret.namespace, secret.name),
                 leaf.key_algorithm.clone(),
             ));
         }
@@ -769,10 +766,12 @@ fn soften_for_alternative(
         .filter(|i| i.severity == Severity::Deny && i.code != Code::CaMissing)
     {
         i.severity = Severity::Warn;
-        i.message.push_str(&format!(
-            "; the server also serves {alt}, so only clients that cannot use {} fail",
-            key_type_name(&alg)
-        ));
+        // First, so the API server's 256-character cut keeps it.
+        i.message = format!(
+            "only clients without {} support fail (the others get {alt}): {}",
+            key_type_name(&alg),
+            i.message
+        );
     }
 }
 
@@ -941,7 +940,7 @@ fn credential_names_conflicts(
         out.push(Issue::new(
             Code::CredentialNamesConflict,
             format!("spec.servers[{i}].tls.credentialName"),
-            format!("credentialName {single} is ignored because credentialNames is set (istiod serves only credentialNames, and Istio 1.26+ rejects both); remove credentialName or list it in credentialNames"),
+            format!("credentialName {single} is ignored because credentialNames is set (istiod serves only those; Istio 1.26+ rejects both); remove credentialName or add it to credentialNames"),
         ));
     }
     let n = tls.credential_names.len();
@@ -973,7 +972,7 @@ fn credential_names_conflicts(
                 Code::CredentialNamesConflict,
                 r.path.clone(),
                 format!(
-                    "{} (secret {first_name}) and {} (secret {}) both hold {} certificates, so they are not alternatives and Envoy serves one certificate per key type; make one of them {}",
+                    "{} (secret {first_name}) and {} (secret {}) both hold {} certificates: not alternatives, as Envoy serves one per key type; make one of them {}",
                     field(first_path),
                     field(&r.path),
                     r.name,
