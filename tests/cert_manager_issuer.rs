@@ -511,3 +511,54 @@ fn a_deleted_certificate_is_no_longer_named() {
         warnings(&a)
     );
 }
+
+/// Cost of naming outliving Certificates on a CA Secret UPDATE: the Certificates are searched
+/// linearly (no index by issuer), so this reviews with `TLSGATE_CERTIFICATES` (default 10,000)
+/// of them in the view, all of one Issuer. Prints the review time; run with
+/// `cargo test --release --test cert_manager_issuer -- --ignored --nocapture ca_replacement_with_many`.
+#[test]
+#[ignore]
+fn ca_replacement_with_many_certificates_in_the_view() {
+    let n: usize = std::env::var("TLSGATE_CERTIFICATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut objects = vec![mk_issuer("Issuer", Some(NS)), good_ca(NS)];
+    for i in 0..n {
+        let ns = format!("team-{}", i % 100);
+        objects.push(mk_certificate_of(
+            &ns,
+            &format!("cert-{i}"),
+            "Issuer",
+            "ca-issuer",
+            None,
+        ));
+        objects.push(mk_certificate_of(
+            NS,
+            &format!("cert-{i}"),
+            "Issuer",
+            "ca-issuer",
+            None,
+        ));
+    }
+    let idx = view(&objects);
+    let body = secret_review(good_ca(NS));
+    let _ = review_at(&body, &idx, NEAR_CA_END);
+    let runs = 20;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        let w = outlives_warning(&review_at(&body, &idx, NEAR_CA_END));
+        assert!(
+            w.contains(&format!(
+                "{} Certificates",
+                tlsgate::analysis::validity::grouped(n)
+            )),
+            "{w}"
+        );
+    }
+    let per = started.elapsed() / runs;
+    println!(
+        "{} Certificates in the view ({n} of the issuer): CA Secret UPDATE review {per:?}",
+        2 * n
+    );
+}
