@@ -396,8 +396,8 @@ pub const CLUSTER_ISSUER: Kind = Kind {
     watch: Watch::Crd,
 };
 
-/// Checked against the CA of the issuer it names (`leaf-outlives-issuer`); read only from
-/// requests and the audit.
+/// Checked against the CA of the issuer it names (`leaf-outlives-issuer`); watched so that
+/// replacing an issuer's CA Secret names the Certificates whose leaves would outlive the new CA.
 pub const CERTIFICATE: Kind = Kind {
     id: Id::Certificate,
     group: "cert-manager.io",
@@ -411,7 +411,7 @@ pub const CERTIFICATE: Kind = Kind {
     checked: true,
     ca_bundles: false,
     audit: true,
-    watch: Watch::No,
+    watch: Watch::Crd,
 };
 
 /// OpenShift `Route`: inline PEM in `spec.tls` (certificate, key, caCertificate,

@@ -31,21 +31,42 @@ pub struct StoredSecret {
     pub summary: CredentialSummary,
 }
 
-/// A ConfigMap as the index keeps it: the CA bundle under `ca.crt`, parsed, and the keys.
+/// A ConfigMap as the index keeps it: the CA bundle tlsgate reads from it, parsed, and the keys.
 #[derive(Debug)]
 pub struct StoredConfigMap {
     pub namespace: String,
     pub name: String,
-    /// `None` when there is no `ca.crt` key.
+    /// `None` when it holds none of the keys of [`ca_key_of`].
     pub ca: Option<Arc<crate::analysis::Bundle>>,
+    /// The key `ca` was read from: `ca.crt`, or by name `ca-bundle.crt` (Linkerd's trust roots)
+    /// or `root-cert.pem` (Istio's `istio-ca-root-cert`).
+    pub ca_key: &'static str,
     pub keys: Vec<String>,
     /// DER of each trust anchor, for `linkerd-identity-trust-roots` only (its `ca-bundle.crt`
     /// is also its `ca`): the issuer's signature is checked against them.
     pub anchors_der: Vec<Vec<u8>>,
 }
 
+/// The key a ConfigMap's CA bundle is read from: the one home of which ConfigMaps tlsgate
+/// reads certificates from, and under which key (the audit rows and the x509 metrics follow it).
+/// `ca.crt` (Gateway API and BackendTLSPolicy `caCertificateRefs`) unless the name says
+/// otherwise.
+pub fn ca_key_of(cm: &crate::model::ConfigMap) -> &'static str {
+    let linkerd = crate::analysis::LINKERD_TRUST_ROOTS_KEY;
+    let istio = crate::analysis::ROOT_CERT_KEY;
+    match cm.metadata.name.as_str() {
+        crate::analysis::LINKERD_TRUST_ROOTS if cm.data.contains_key(linkerd) => linkerd,
+        ISTIO_ROOT_CONFIG_MAP if cm.data.contains_key(istio) => istio,
+        _ => crate::refs::CA_CONFIG_MAP_KEY,
+    }
+}
+
+/// The ConfigMap istiod writes the mesh root to, in every namespace, under `root-cert.pem`.
+pub const ISTIO_ROOT_CONFIG_MAP: &str = "istio-ca-root-cert";
+
 impl StoredConfigMap {
     pub fn new(analyzer: &Analyzer, cm: &crate::model::ConfigMap) -> Self {
+        let ca_key = ca_key_of(cm);
         StoredConfigMap {
             namespace: cm
                 .metadata
@@ -55,22 +76,24 @@ impl StoredConfigMap {
             name: cm.metadata.name.clone(),
             ca: cm
                 .data
-                .get(crate::refs::CA_CONFIG_MAP_KEY)
-                .or_else(|| linkerd_anchors(cm))
+                .get(ca_key)
                 .map(|pem| analyzer.bundle(pem.as_bytes(), crate::analysis::Role::CaBundle)),
+            ca_key,
             keys: cm.data.keys().cloned().collect(),
-            anchors_der: linkerd_anchors(cm)
+            anchors_der: (ca_key == crate::analysis::LINKERD_TRUST_ROOTS_KEY)
+                .then(|| cm.data.get(ca_key))
+                .flatten()
                 .map(|pem| crate::analysis::cert_ders(pem.as_bytes()))
                 .unwrap_or_default(),
         }
     }
-}
 
-/// The `ca-bundle.crt` of a `linkerd-identity-trust-roots` ConfigMap.
-fn linkerd_anchors(cm: &crate::model::ConfigMap) -> Option<&String> {
-    (cm.metadata.name == crate::analysis::LINKERD_TRUST_ROOTS)
-        .then(|| cm.data.get(crate::analysis::LINKERD_TRUST_ROOTS_KEY))
-        .flatten()
+    /// The bundle under `ca.crt`, which is all a `caCertificateRefs` entry reads.
+    pub fn ca_crt(&self) -> Option<&Arc<crate::analysis::Bundle>> {
+        self.ca
+            .as_ref()
+            .filter(|_| self.ca_key == crate::refs::CA_CONFIG_MAP_KEY)
+    }
 }
 
 /// An OpenShift Route's inline certificates as the index keeps them (public facts only; the
@@ -140,6 +163,14 @@ pub trait Lookup: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Found<Arc<crate::model::Issuer>>;
+    /// cert-manager `Certificate`s whose `issuerRef` names this issuer (with `cluster` the
+    /// `ClusterIssuer` `name`, from any namespace), by namespace and name.
+    fn certificates_issued_by(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        issuer: &str,
+    ) -> Vec<Arc<crate::model::Certificate>>;
     /// Everything that references a Secret called `name`, in any namespace.
     fn referrers(&self, name: &str) -> Vec<Referrer>;
     /// Namespaces of the pods `selector` matches; `None` when pods are not visible.
@@ -181,7 +212,8 @@ pub struct Index {
     secret_namespaces: HashMap<String, Vec<Arc<str>>>,
     /// Every namespace named by a Secret, once.
     namespaces: std::collections::HashSet<Arc<str>>,
-    /// Only ConfigMaps with a `ca.crt` key (CA bundles Gateways may name).
+    /// Only ConfigMaps with a CA bundle ([`ca_key_of`]): CA bundles Gateways may name, Linkerd's
+    /// trust roots, Istio's root ConfigMaps.
     config_maps: HashMap<Key, Arc<StoredConfigMap>>,
     istio_gateways: HashMap<Key, Arc<IstioGateway>>,
     gateway_api_gateways: HashMap<Key, Arc<GatewayApiGateway>>,
@@ -190,6 +222,9 @@ pub struct Index {
     issuers: HashMap<Key, Arc<crate::model::Issuer>>,
     /// OpenShift Routes with inline certificates the router serves.
     routes: HashMap<Key, Arc<StoredRoute>>,
+    /// cert-manager Certificates by (namespace, name): searched only when an issuer's CA
+    /// Secret is replaced, which is rare, so there is no index by issuer.
+    certificates: HashMap<Key, Arc<crate::model::Certificate>>,
     /// secret name -> referring object -> its references to that name.
     referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
     /// referring object -> names it references, to undo on update/delete.
@@ -216,6 +251,7 @@ impl Index {
             secret_namespaces: HashMap::new(),
             issuers: HashMap::new(),
             routes: HashMap::new(),
+            certificates: HashMap::new(),
             config_maps: HashMap::new(),
             namespaces: Default::default(),
             istio_gateways: HashMap::new(),
@@ -358,6 +394,11 @@ impl Index {
         self.secrets.values()
     }
 
+    /// The ConfigMaps holding a CA bundle ([`ca_key_of`]), referenced or not.
+    pub fn config_maps(&self) -> impl Iterator<Item = &Arc<StoredConfigMap>> {
+        self.config_maps.values()
+    }
+
     /// (namespace, name) of every indexed object of a kind, for pruning after a relist.
     /// Gateway API Gateways and Ingresses are indexed only through their references.
     pub fn keys_of(&self, kind: &Kind) -> Vec<(String, String)> {
@@ -390,6 +431,7 @@ impl Index {
                 );
                 keys.into_iter().collect()
             }
+            Id::Certificate => self.certificates.keys().cloned().collect(),
             Id::Pod => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
             Id::Service => self.services.iter().flatten().cloned().collect(),
             Id::Namespace => self
@@ -501,6 +543,10 @@ impl Index {
                     self.routes.remove(&key(&ns, &name));
                 }
             },
+            Object::Certificate(c) => {
+                self.certificates
+                    .insert(key(&ns, &name), Arc::new(c.clone()));
+            }
             _ => {}
         }
         let refs = credential_refs(obj);
@@ -557,6 +603,9 @@ impl Index {
             }
             Id::Route => {
                 self.routes.remove(&key(ns, name));
+            }
+            Id::Certificate => {
+                self.certificates.remove(&key(ns, name));
             }
             _ if kind.ca_bundles => {
                 self.ca_bundles
@@ -656,6 +705,23 @@ impl Lookup for Index {
             None if !self.synced => Found::NotSyncedYet,
             None => Found::Missing,
         }
+    }
+
+    fn certificates_issued_by(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        issuer: &str,
+    ) -> Vec<Arc<crate::model::Certificate>> {
+        let mut out: Vec<(&Key, &Arc<crate::model::Certificate>)> = self
+            .certificates
+            .iter()
+            .filter(|((ns, _), c)| {
+                c.issuer() == Some((cluster, issuer)) && (cluster || ns == namespace)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out.into_iter().map(|(_, c)| c.clone()).collect()
     }
 
     fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>> {

@@ -66,6 +66,9 @@ pub struct IstioPort {
 pub struct IstioServerTls {
     pub mode: Option<String>,
     pub credential_name: Option<String>,
+    /// Istio 1.26+: up to two credentials for one server (an RSA and an ECDSA certificate for
+    /// the same hosts); set, it is what istiod serves and `credentialName` is ignored.
+    pub credential_names: Vec<String>,
     pub server_certificate: Option<String>,
     pub ca_certificates: Option<String>,
 }
@@ -375,6 +378,22 @@ pub struct CertificateSpec {
     pub issuer_ref: IssuerRef,
     /// A Go duration (`2160h`); unset means cert-manager's default of 90 days.
     pub duration: Option<String>,
+}
+
+impl Certificate {
+    /// The cert-manager issuer it names: (`ClusterIssuer`?, name); `None` for issuers of
+    /// other groups (external issuers) or kinds.
+    pub fn issuer(&self) -> Option<(bool, &str)> {
+        let r = &self.spec.issuer_ref;
+        if r.group.as_deref().unwrap_or("cert-manager.io") != "cert-manager.io" {
+            return None;
+        }
+        match r.kind.as_deref().unwrap_or("Issuer") {
+            "Issuer" => Some((false, &r.name)),
+            "ClusterIssuer" => Some((true, &r.name)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

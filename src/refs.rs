@@ -68,6 +68,9 @@ pub struct CredentialRef {
     pub via: Via,
     /// For Gateway API: the reference as written, for kind and ReferenceGrant checks.
     pub gateway_api_ref: Option<ObjectReference>,
+    /// The other Secrets of the same Istio server's `credentialNames`: certificates of other
+    /// key types for the same hosts, which clients that negotiate those key types get instead.
+    pub alternatives: Vec<String>,
 }
 
 /// Istio's ServerTLSSettings mode; an unset mode is PASSTHROUGH (enum value 0).
@@ -80,6 +83,35 @@ pub fn istio_mode_uses_credential(mode: &str) -> bool {
     matches!(mode, "SIMPLE" | "MUTUAL" | "OPTIONAL_MUTUAL")
 }
 
+/// The credentials an Istio server serves, with their field paths: `credentialNames` when it
+/// is set (istiod then ignores `credentialName`, `ApplyCredentialSDSToServerCommonTLSContext`),
+/// else `credentialName`. Empty names are skipped.
+pub fn istio_server_credentials(
+    server: usize,
+    tls: &crate::model::IstioServerTls,
+) -> Vec<(String, &str)> {
+    if !tls.credential_names.is_empty() {
+        return tls
+            .credential_names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_empty())
+            .map(|(j, n)| {
+                (
+                    format!("spec.servers[{server}].tls.credentialNames[{j}]"),
+                    n.as_str(),
+                )
+            })
+            .collect();
+    }
+    tls.credential_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .map(|n| (format!("spec.servers[{server}].tls.credentialName"), n))
+        .into_iter()
+        .collect()
+}
+
 /// Every credential reference of an object, in field order.
 pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
     let ns = obj.namespace().to_string();
@@ -89,27 +121,35 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
             for (i, server) in gw.spec.servers.iter().enumerate() {
                 let Some(tls) = &server.tls else { continue };
                 let mode = istio_mode(tls.mode.as_deref());
-                let Some(name) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) else {
-                    continue;
-                };
                 if !istio_mode_uses_credential(mode) {
                     continue;
                 }
-                out.push(CredentialRef {
-                    path: format!("spec.servers[{i}].tls.credentialName"),
-                    name: name.to_string(),
-                    scope: Scope::IstioWorkload {
-                        gateway_namespace: ns.clone(),
-                        selector: gw.spec.selector.clone(),
-                    },
-                    hosts: server.hosts.clone(),
-                    needs_ca: matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
-                    needs_pair: true,
-                    client: false,
-                    target: Target::Secret,
-                    via: Via::IstioGateway,
-                    gateway_api_ref: None,
-                });
+                let names = istio_server_credentials(i, tls);
+                for (j, (path, name)) in names.iter().enumerate() {
+                    out.push(CredentialRef {
+                        path: path.clone(),
+                        name: name.to_string(),
+                        scope: Scope::IstioWorkload {
+                            gateway_namespace: ns.clone(),
+                            selector: gw.spec.selector.clone(),
+                        },
+                        hosts: server.hosts.clone(),
+                        // istiod reads the client CA of a MUTUAL server with credentialNames
+                        // from the first one only (`credentialNames[0]-cacert`).
+                        needs_ca: j == 0 && matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
+                        needs_pair: true,
+                        client: false,
+                        target: Target::Secret,
+                        via: Via::IstioGateway,
+                        gateway_api_ref: None,
+                        alternatives: names
+                            .iter()
+                            .enumerate()
+                            .filter(|(k, (_, n))| *k != j && n != name)
+                            .map(|(_, (_, n))| n.to_string())
+                            .collect(),
+                    });
+                }
             }
         }
         Object::GatewayApiGateway(gw) => {
@@ -145,6 +185,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::GatewayApi,
                     gateway_api_ref: Some(r.clone()),
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -194,6 +235,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::Ingress,
                     gateway_api_ref: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -226,6 +268,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::DestinationRule,
                     gateway_api_ref: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -251,6 +294,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::CertManagerIssuer,
                     gateway_api_ref: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -273,6 +317,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::Route,
                     gateway_api_ref: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -337,6 +382,7 @@ pub fn ca_refs(path: &str, refs: &[ObjectReference], ns: &str, via: Via) -> Vec<
             },
             via: via.clone(),
             gateway_api_ref: Some(r.clone()),
+            alternatives: Vec::new(),
         })
         .collect()
 }
@@ -369,6 +415,7 @@ fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
                 target: Target::Secret,
                 via: Via::GatewayApi,
                 gateway_api_ref: Some(r.clone()),
+                alternatives: Vec::new(),
             });
         }
     }

@@ -352,8 +352,9 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
     }
 }
 
-/// Every certificate of the cluster view: Secrets by data key, Routes by field, caBundles by
-/// object and entry;
+/// Every certificate of the cluster view: Secrets by data key, Routes by field, the CA
+/// ConfigMaps something reads by key ([`crate::check::config_map_readers`]), caBundles by object
+/// and entry;
 /// a bundle that failed to parse is one unreadable item.
 pub fn view_locations(
     view: &crate::lookup::Index,
@@ -394,6 +395,26 @@ pub fn view_locations(
                 bundle.certs.clone(),
             ));
         }
+    }
+    // Only the ConfigMaps something reads (not every namespace's kube-root-ca.crt).
+    let mut config_maps: Vec<_> = view
+        .config_maps()
+        .filter(|cm| !crate::check::config_map_readers(view, cm).is_empty())
+        .filter_map(|cm| cm.ca.as_ref().map(|b| (cm, b)))
+        .collect();
+    config_maps.sort_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
+    for (cm, bundle) in config_maps {
+        if bundle.certs.is_empty() && !unreadable(bundle) {
+            continue;
+        }
+        out.push((
+            Location::ConfigMap {
+                namespace: cm.namespace.clone(),
+                name: cm.name.clone(),
+                key: cm.ca_key.to_string(),
+            },
+            bundle.certs.clone(),
+        ));
     }
     for b in view.ca_bundles() {
         if b.bundle.certs.is_empty() && !unreadable(&b.bundle) {

@@ -454,6 +454,42 @@ async fn destination_rule_credential_is_indexed_and_forgotten_on_delete() {
 }
 
 #[tokio::test]
+async fn istio_credential_names_are_indexed_each_at_its_index() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(
+        ISTIO_GATEWAYS,
+        json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "Gateway",
+            "metadata": { "namespace": "istio-system", "name": "dual-cert-gateway" },
+            "spec": {
+                "selector": { "istio": "ingressgateway" },
+                "servers": [{
+                    "port": { "number": 443, "name": "https", "protocol": "HTTPS" },
+                    "hosts": ["keys.example.com"],
+                    "tls": { "mode": "SIMPLE", "credentialNames": ["keys-rsa", "keys-ecdsa"] },
+                }],
+            },
+        }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let ecdsa = c.read(|i| i.referrers("keys-ecdsa"));
+    assert_eq!(ecdsa.len(), 1, "{ecdsa:?}");
+    assert_eq!(
+        ecdsa[0].reference.path,
+        "spec.servers[0].tls.credentialNames[1]"
+    );
+    assert_eq!(ecdsa[0].reference.alternatives, ["keys-rsa"]);
+    let rsa = c.read(|i| i.referrers("keys-rsa"));
+    assert_eq!(
+        rsa[0].reference.path,
+        "spec.servers[0].tls.credentialNames[0]"
+    );
+}
+
+#[tokio::test]
 async fn cert_manager_issuer_secrets_are_indexed_and_forgotten_on_delete() {
     let mut served = EVERYTHING.to_vec();
     served.extend([ISSUERS, CLUSTER_ISSUERS]);
