@@ -729,7 +729,7 @@ fn key_type_name(alg: &KeyAlgorithm) -> String {
 /// Another Secret of the same Istio server's `credentialNames` that serves `r`'s hosts with no
 /// denial of its own and holds a key of another type than `own` (the broken one's, when it
 /// has a certificate): clients that accept that type get it, so `r` breaking is not an outage.
-/// Said as "secret ns/name".
+/// Said by its name: the alternatives are read from the same namespace.
 fn healthy_alternative(
     r: &CredentialRef,
     own: Option<&KeyAlgorithm>,
@@ -761,10 +761,7 @@ fn healthy_alternative(
             .chain(&coverage_issues(summary, &sibling, "", alt))
             .any(|i| i.severity == Severity::Deny);
         if !denied {
-            return Some((
-                format!("secret {}/{}", secret.namespace, secret.name),
-                leaf.key_algorithm.clone(),
-            ));
+            return Some((secret.name.clone(), leaf.key_algorithm.clone()));
         }
     }
     None
@@ -797,7 +794,7 @@ fn soften_for_alternative(
         i.severity = Severity::Warn;
         // First, so the API server's 256-character cut keeps it.
         i.message = format!(
-            "only clients without {} support fail (the others get {alt}): {}",
+            "{alt} still serves {} clients: {}",
             key_type_name(&alg),
             i.message
         );

@@ -110,9 +110,8 @@ fn one_credential_not_covering_the_host_warns_naming_the_other() {
     ));
     let w = assert_at(&f, Code::HostNotCovered, Severity::Warn, FIRST);
     assert!(
-        w.message.starts_with(
-            "only clients without ECDSA support fail (the others get secret istio-system/keys-ecdsa): "
-        ),
+        w.message
+            .starts_with("keys-ecdsa still serves ECDSA clients: "),
         "{}",
         w.message
     );
@@ -164,8 +163,7 @@ fn a_key_mismatch_in_one_credential_warns() {
     ));
     let w = assert_at(&f, Code::KeyMismatch, Severity::Warn, SECOND);
     assert!(
-        w.message
-            .starts_with("only clients without RSA support fail"),
+        w.message.starts_with("keys-rsa still serves RSA clients: "),
         "{}",
         w.message
     );
@@ -396,7 +394,7 @@ fn gateway_review_with_one_credential_broken_is_allowed_with_a_warning() {
     assert!(
         w.contains("host-not-covered")
             && w.contains(FIRST)
-            && w.contains("only clients without ECDSA support fail"),
+            && w.contains("keys-ecdsa still serves ECDSA clients"),
         "{w}"
     );
 }
