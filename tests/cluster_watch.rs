@@ -530,6 +530,52 @@ async fn cert_manager_issuer_secrets_are_indexed_and_forgotten_on_delete() {
     .await;
 }
 
+/// cert-manager Certificates are watched so that replacing their issuer's CA Secret can name
+/// the ones whose leaves would outlive the new CA.
+#[tokio::test]
+async fn cert_manager_certificates_are_found_by_their_issuer_and_forgotten_on_delete() {
+    use tlsgate::lookup::Lookup;
+    let mut served = EVERYTHING.to_vec();
+    served.extend([ISSUERS, CLUSTER_ISSUERS, CERTIFICATES]);
+    let server = FakeApiServer::start(&served).await;
+    let certificate = |name: &str, kind: &str, issuer: &str| {
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": { "namespace": "sandbox", "name": name },
+            "spec": {
+                "secretName": format!("{name}-tls"),
+                "dnsNames": ["app.example.com"],
+                "issuerRef": { "name": issuer, "kind": kind, "group": "cert-manager.io" },
+            },
+        })
+    };
+    server.apply(CERTIFICATES, certificate("app", "Issuer", "ca-issuer"));
+    server.apply(
+        CERTIFICATES,
+        certificate("edge", "ClusterIssuer", "ca-cluster-issuer"),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let names = |cluster: bool, issuer: &'static str| {
+        move |i: &tlsgate::lookup::Index| -> Vec<String> {
+            i.certificates_issued_by(cluster, "sandbox", issuer)
+                .iter()
+                .map(|c| c.metadata.name.clone())
+                .collect()
+        }
+    };
+    assert_eq!(c.read(names(false, "ca-issuer")), ["app"]);
+    assert_eq!(c.read(names(true, "ca-cluster-issuer")), ["edge"]);
+    server.delete(CERTIFICATES, "sandbox", "app");
+    c.eventually("the Certificate gone from its issuer's list", |i| {
+        i.certificates_issued_by(false, "sandbox", "ca-issuer")
+            .is_empty()
+    })
+    .await;
+}
+
 /// An OpenShift Route as `oc get route -o json` lists it: inline certificate and key, and the
 /// OpenShift 4.16+ externalCertificate naming a Secret in its namespace.
 fn mk_route(external: &str) -> Value {
