@@ -284,6 +284,40 @@ fn coverage_issues(
     who: &str,
     secret_name: &str,
 ) -> Vec<Issue> {
+    let mut out = server_usage_issues(summary, r, who, secret_name);
+    out.extend(host_issues(summary, r, who, secret_name));
+    out
+}
+
+/// A served certificate must allow server authentication when it restricts its usage
+/// (RFC 5280 §4.2.1.12). Warn, not deny: a client that does not check usage still connects.
+fn server_usage_issues(
+    summary: &CredentialSummary,
+    r: &CredentialRef,
+    who: &str,
+    secret_name: &str,
+) -> Vec<Issue> {
+    match summary.leaf() {
+        Some(leaf) if !r.client && leaf.eku_lacks_server_auth => vec![Issue::new(
+            Code::ServerAuthMissing,
+            summary
+                .cert_key()
+                .map_or("data".to_string(), analysis::data_path),
+            format!(
+                "certificate in {secret_name}{who} has extendedKeyUsage without serverAuth, so browsers, Go, OpenSSL and rustls clients refuse it; reissue it with extendedKeyUsage=serverAuth"
+            ),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// The hosts `r` serves that the certificate does not cover.
+fn host_issues(
+    summary: &CredentialSummary,
+    r: &CredentialRef,
+    who: &str,
+    secret_name: &str,
+) -> Vec<Issue> {
     let Some(leaf) = summary.leaf() else {
         return Vec::new();
     };

@@ -103,6 +103,9 @@ codes! {
     /// A client certificate (DestinationRule `credentialName`) whose extendedKeyUsage lacks
     /// clientAuth: servers that check usage refuse it.
     ClientAuthMissing = "client-auth-missing", Warn;
+    /// A served certificate (Gateway, Ingress, Route, ...) whose extendedKeyUsage lacks
+    /// serverAuth: TLS clients that check usage refuse it.
+    ServerAuthMissing = "server-auth-missing", Warn;
     RefInvalidKind = "ref-invalid-kind", Deny;
     /// A cert-manager Certificate whose `spec.duration` runs past the notAfter of its CA
     /// issuer's certificate.

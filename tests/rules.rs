@@ -1473,3 +1473,52 @@ fn uncovered_hosts_are_named_a_few_and_counted() {
     assert!(f.message.contains("and 1,997 more"), "{}", f.message);
     assert!(f.message.len() < 400, "{}", f.message);
 }
+
+#[test]
+fn served_certificate_with_client_auth_only_usage_warns_server_auth_missing() {
+    let objs = [
+        mk_tls_secret(
+            NS,
+            "client-credential",
+            "certs/egress/client-eku.crt",
+            "certs/egress/client-eku.key",
+        ),
+        gw("client-credential", &["client.example.com"]),
+    ];
+    let f = assert_finding(
+        &lint_at(&objs, NOW),
+        Code::ServerAuthMissing,
+        Severity::Warn,
+    );
+    assert_eq!(f.object.kind, "Gateway");
+    assert_eq!(f.path, "spec.servers[0].tls.credentialName");
+    assert!(f.message.contains("without serverAuth"), "{}", f.message);
+}
+
+#[test]
+fn served_certificate_with_server_auth_usage_has_no_usage_finding() {
+    let objs = [
+        mk_tls_secret(
+            NS,
+            "httpbin-credential",
+            "certs/httpbin-san.crt",
+            "certs/httpbin-san.key",
+        ),
+        gw("httpbin-credential", &["httpbin.example.com"]),
+    ];
+    assert_no(&lint_at(&objs, NOW), Code::ServerAuthMissing);
+}
+
+#[test]
+fn served_certificate_without_extended_key_usage_has_no_usage_finding() {
+    let objs = [
+        mk_tls_secret(
+            NS,
+            "client-credential",
+            "certs/client.example.com.crt",
+            "certs/client.example.com.key",
+        ),
+        gw("client-credential", &["client.example.com"]),
+    ];
+    assert_no(&lint_at(&objs, NOW), Code::ServerAuthMissing);
+}

@@ -120,6 +120,10 @@ pub struct CertInfo {
     /// extendedKeyUsage is present and names neither clientAuth nor anyExtendedKeyUsage: a
     /// server that checks usage (RFC 5280 §4.2.1.12) refuses it as a client certificate.
     pub eku_lacks_client_auth: bool,
+    /// extendedKeyUsage is present and names neither serverAuth, anyExtendedKeyUsage nor a
+    /// Server Gated Crypto purpose (which Go still takes for serverAuth): TLS clients that check
+    /// usage (Go, browsers, OpenSSL's libssl, rustls) refuse it as a server certificate.
+    pub eku_lacks_server_auth: bool,
     pub dns_names: Box<[Box<str>]>,
     pub ip_addresses: Box<[IpAddr]>,
     /// URI SANs: Istio workload certificates carry only a SPIFFE ID (`spiffe://cluster.local/ns/..`).
@@ -199,6 +203,10 @@ pub fn inspect(der: &[u8]) -> Result<(Arc<CertInfo>, X509Certificate<'_>), Strin
     Ok((Arc::new(info), cert))
 }
 
+/// Netscape and Microsoft Server Gated Crypto: old server-certificate purposes that Go's
+/// crypto/x509 still accepts in place of serverAuth.
+const SERVER_GATED_CRYPTO: [&str; 2] = ["2.16.840.1.113730.4.1", "1.3.6.1.4.1.311.10.3.3"];
+
 fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     use sha2::Digest;
     let tbs = &cert.tbs_certificate;
@@ -208,6 +216,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     let mut san_malformed = false;
     let mut client_auth_only = false;
     let mut eku_lacks_client_auth = false;
+    let mut eku_lacks_server_auth = false;
     let mut dns_names = Vec::new();
     let mut ip_addresses = Vec::new();
     let mut uris = Vec::new();
@@ -240,6 +249,12 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
             ParsedExtension::ExtendedKeyUsage(eku) => {
                 client_auth_only = eku.client_auth && !eku.server_auth && !eku.any;
                 eku_lacks_client_auth = !eku.client_auth && !eku.any;
+                eku_lacks_server_auth = !eku.server_auth
+                    && !eku.any
+                    && !eku
+                        .other
+                        .iter()
+                        .any(|o| SERVER_GATED_CRYPTO.contains(&o.to_id_string().as_str()));
             }
             ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
             ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.into()),
@@ -265,6 +280,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         san_malformed,
         client_auth_only,
         eku_lacks_client_auth,
+        eku_lacks_server_auth,
         dns_names: dns_names.into(),
         ip_addresses: ip_addresses.into(),
         uris: uris.into(),

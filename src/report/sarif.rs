@@ -211,6 +211,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::VirtualserviceHostNotInGateway => "VirtualService host is not served by its Gateway",
         Code::RefNotPermitted => "Cross-namespace certificateRef without a ReferenceGrant",
         Code::ClientAuthMissing => "Client certificate's extendedKeyUsage lacks clientAuth",
+        Code::ServerAuthMissing => "Served certificate's extendedKeyUsage lacks serverAuth",
         Code::ClientValidationOptional => {
             "Client certificate validation lets invalid clients through (AllowInsecureFallback)"
         }
