@@ -130,7 +130,13 @@ fn main() {
     for &n in &sizes {
         let generated = Instant::now();
         let cluster = tls_cluster(n, n / 10);
-        let file = work.path().join(format!("cluster-{n}"));
+        // TLSGATE_GROWTH_KEEP=DIR: the set is written under DIR and kept, to profile
+        // `serve --manifests DIR/cluster-N` and `lint` on it afterwards.
+        let keep = std::env::var_os("TLSGATE_GROWTH_KEEP").map(std::path::PathBuf::from);
+        let file = keep
+            .as_deref()
+            .unwrap_or(work.path())
+            .join(format!("cluster-{n}"));
         let bytes = cluster.write_dir(&file);
         eprintln!(
             "{n} Secrets generated in {:.1} s ({:.1} MiB)",

@@ -235,6 +235,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         crate::load::visit_paths(&args.manifests, &mut sink).context("cannot load --manifests")?;
         sink.flush();
         *view.write().unwrap_or_else(|e| e.into_inner()) = sink.index;
+        crate::par::release_freed();
         synced.store(true, std::sync::atomic::Ordering::Release);
         tracing::info!(
             objects = sink.objects,

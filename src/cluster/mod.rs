@@ -270,6 +270,8 @@ impl Readiness {
             write(&self.index).set_synced(true);
             self.tx.send_replace(true);
             info!("cluster view synced: every source has been listed");
+            // The initial lists' parse garbage, once (see `par::release_freed`).
+            crate::par::release_freed();
         }
     }
 }
