@@ -1,0 +1,244 @@
+//! Every warning fits kubectl whole: over every input the project has (the fixtures, the
+//! examples, the kustomize render, the manifests under tests/, the AdmissionReviews captured from
+//! a real API server), each finding rendered as kubectl shows it,
+//! `STATEMENT [code] at PATH`, stays within the API server's 256 characters, so
+//! [`tlsgate::report::warning`] never has to cut the statement (and with it which certificate,
+//! by how much).
+
+mod common;
+
+use common::review::{review_at, view};
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tlsgate::analysis::Analyzer;
+use tlsgate::finding::Finding;
+use tlsgate::load::Loaded;
+use tlsgate::policy::Policy;
+use tlsgate::report::{self, MAX_WARNING_CHARS};
+
+/// 2026-12-01: the captured AdmissionReviews' certificates (issued 2026-11-22) are valid.
+const CAPTURE_NOW: i64 = 1_796_083_200;
+/// 2019-01-01: every fixture certificate but the oldest is not yet valid.
+const BEFORE_ALL: i64 = 1_546_300_800;
+/// 2050-01-01: every fixture certificate has expired.
+const AFTER_ALL: i64 = 2_524_608_000;
+/// The times each input is checked at: the suite's `now`, the captures' day, and both ends.
+const TIMES: [i64; 4] = [NOW, CAPTURE_NOW, BEFORE_ALL, AFTER_ALL];
+
+/// The warning as kubectl prints it when nothing is cut.
+fn whole(f: &Finding) -> String {
+    format!("{} [{}] at {}", f.message, f.code, f.path)
+}
+
+/// Offenders by their whole warning (one entry per distinct text), with where they came from.
+#[derive(Default)]
+struct Budget {
+    checked: usize,
+    over: BTreeMap<String, String>,
+}
+
+impl Budget {
+    fn add(&mut self, from: &str, findings: &[Finding]) {
+        for f in findings {
+            self.checked += 1;
+            let w = whole(f);
+            let n = w.chars().count();
+            if n > MAX_WARNING_CHARS {
+                // What kubectl would show must be the cut one: the test measures what it claims.
+                assert_ne!(report::warning(f), w, "{w}");
+                self.over
+                    .entry(w.clone())
+                    .or_insert_with(|| format!("{} ({n} chars, {from}): {w}", f.code));
+            }
+        }
+    }
+
+    #[track_caller]
+    fn assert_within(&self, min_checked: usize) {
+        assert!(
+            self.checked >= min_checked,
+            "only {} findings were checked; the inputs were not found",
+            self.checked
+        );
+        assert!(
+            self.over.is_empty(),
+            "{} of {} warnings are longer than {MAX_WARNING_CHARS} characters and would be cut:\n{}",
+            self.over.len(),
+            self.checked,
+            self.over.values().cloned().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap_or(p).display().to_string()
+}
+
+/// The YAML and JSON manifests the project ships as inputs (not the SARIF schema, not the
+/// promtool alert tests: those are not Kubernetes objects).
+fn manifest_inputs() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["tests/fixtures", "examples", "tests/e2e"] {
+        files.extend(tlsgate::load::manifest_files(&root().join(dir)).unwrap());
+    }
+    files.retain(|f| {
+        let r = rel(f);
+        !r.starts_with("tests/fixtures/sarif") && !r.starts_with("examples/admission")
+    });
+    files
+}
+
+fn lint_paths(paths: &[PathBuf], now: i64) -> Vec<Finding> {
+    let loaded = tlsgate::load::load_paths(paths).unwrap();
+    lint_loaded(&loaded, now)
+}
+
+fn lint_loaded(loaded: &Loaded, now: i64) -> Vec<Finding> {
+    tlsgate::lint::lint(loaded, &Policy::default(), now, Arc::new(Analyzer::new()))
+        .findings
+        .into_iter()
+        .map(|e| e.finding)
+        .collect()
+}
+
+/// Every `NAME.crt` beside a `NAME.key` under tests/fixtures (the certificates users made with
+/// openssl, in the walkthrough and for the audit).
+fn cert_pairs() -> Vec<(PathBuf, PathBuf)> {
+    let mut pairs = Vec::new();
+    for e in walkdir::WalkDir::new(root().join("tests/fixtures")) {
+        let p = e.unwrap().into_path();
+        if p.extension().is_some_and(|x| x == "crt") {
+            let key = p.with_extension("key");
+            if key.exists() {
+                pairs.push((p, key));
+            }
+        }
+    }
+    pairs.sort();
+    pairs
+}
+
+/// The objects a user writes around one certificate: its TLS Secret (as
+/// `kubectl create secret tls` makes it) and an Istio Gateway, a Gateway API Gateway and an
+/// Ingress that serve it for a host it does not cover.
+fn serving(i: usize, crt: &Path, key: &Path) -> Vec<Value> {
+    let name = format!("credential-{i}");
+    let secret = mk_secret(
+        "istio-system",
+        &name,
+        "kubernetes.io/tls",
+        &[
+            ("tls.crt", &std::fs::read(crt).unwrap()),
+            ("tls.key", &std::fs::read(key).unwrap()),
+        ],
+    );
+    let host = "shop.payments.internal.example.org";
+    vec![
+        secret,
+        mk_istio_gateway(
+            "istio-system",
+            &format!("gateway-{i}"),
+            Some("SIMPLE"),
+            &name,
+            &[host],
+        ),
+        mk_gateway_api(
+            "istio-system",
+            &format!("web-{i}"),
+            host,
+            json!([{"kind": "Secret", "name": name}]),
+        ),
+        mk_ingress("istio-system", &format!("ingress-{i}"), &name, &[host]),
+    ]
+}
+
+fn captures() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["tests/admission", "examples/admission"] {
+        files.extend(
+            tlsgate::load::manifest_files(&root().join(dir))
+                .unwrap()
+                .into_iter()
+                .filter(|f| f.extension().is_some_and(|x| x == "json")),
+        );
+    }
+    files
+}
+
+/// Lint: every manifest file alone and all of them together (so references resolve), at
+/// every time in [`TIMES`].
+#[test]
+fn every_lint_warning_over_the_projects_manifests_fits_kubectl_whole() {
+    let files = manifest_inputs();
+    assert!(files.len() >= 40, "{files:?}");
+    let mut budget = Budget::default();
+    for now in TIMES {
+        for f in &files {
+            budget.add(&format!("{} at {now}", rel(f)), &lint_paths(&[f.clone()], now));
+        }
+        budget.add(&format!("all manifests at {now}"), &lint_paths(&files, now));
+    }
+    budget.assert_within(100);
+}
+
+/// Lint: every certificate and key under tests/fixtures served by a Secret and the three kinds
+/// of gateway for a host it does not cover.
+#[test]
+fn every_lint_warning_over_the_fixture_certificates_fits_kubectl_whole() {
+    let pairs = cert_pairs();
+    assert!(pairs.len() >= 30, "{pairs:?}");
+    let mut budget = Budget::default();
+    for (i, (crt, key)) in pairs.iter().enumerate() {
+        let objects = serving(i, crt, key);
+        for now in TIMES {
+            budget.add(
+                &format!("{} at {now}", rel(crt)),
+                &lint_at(&objects, now),
+            );
+        }
+    }
+    budget.assert_within(100);
+}
+
+/// Admission: every captured AdmissionReview, against a cluster view holding every fixture
+/// Secret and ConfigMap and the objects of the captures themselves, at every time in [`TIMES`].
+#[test]
+fn every_admission_warning_over_the_captured_reviews_fits_kubectl_whole() {
+    let mut objects: Vec<Value> = Vec::new();
+    let loaded = tlsgate::load::load_paths(&manifest_inputs()).unwrap();
+    objects.extend(loaded.documents.iter().map(|d| d.value.clone()));
+    let reviews: Vec<(PathBuf, Value)> = captures()
+        .into_iter()
+        .map(|p| {
+            let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            (p, v)
+        })
+        .collect();
+    assert!(reviews.len() >= 10, "{reviews:?}");
+    for (_, r) in &reviews {
+        for o in ["object", "oldObject"] {
+            if r["request"][o].is_object() {
+                objects.push(r["request"][o].clone());
+            }
+        }
+    }
+    let objects: Vec<Value> = objects
+        .into_iter()
+        .filter(|v| matches!(tlsgate::model::Object::from_value(v), Ok(Some(_))))
+        .collect();
+    let cluster = view(&objects);
+    let empty = view(&[]);
+    let mut budget = Budget::default();
+    for (p, r) in &reviews {
+        for now in TIMES {
+            for (v, which) in [(&cluster, "cluster"), (&empty, "empty view")] {
+                let answer = review_at(r, v, now);
+                budget.add(&format!("{} at {now}, {which}", rel(p)), &answer.findings);
+            }
+        }
+    }
+    budget.assert_within(20);
+}
