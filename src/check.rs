@@ -143,18 +143,30 @@ fn check_secret(
     let mut validity = analysis::validity_issues(summary, ctx.now, warn_days);
     if linkerd {
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
-            i.message.push_str("; Linkerd's identity controller cannot issue proxy certificates with it — rotate the issuer (Linkerd's \"Manually rotating the control plane TLS credentials\")");
+            let stated = i
+                .message
+                .strip_suffix(analysis::validity::RENEW_IT)
+                .unwrap_or(&i.message)
+                .len();
+            i.message.truncate(stated);
+            i.message.push_str("; Linkerd issues no proxy certificates with it: rotate the issuer (Linkerd's manual rotation docs)");
         }
         out.extend(linkerd_issuer_issues(summary, ctx));
     }
     if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
-            i.message.push_str("; istiod will not start with it and new workloads get no certificates — rotate the root (Istio's root-transition procedure)");
+            let stated = i
+                .message
+                .strip_suffix(analysis::validity::RENEW_IT)
+                .unwrap_or(&i.message)
+                .len();
+            i.message.truncate(stated);
+            i.message.push_str("; istiod will not start and new workloads get no certificates: rotate the root (Istio's root transition)");
         }
     }
     out.extend(validity);
-    out.extend(mesh_root_issues(summary, namespace, &s.meta.name, ctx));
+    out.extend(mesh_root_issues(summary, ctx));
     if summary.server.is_none() {
         if let Some(r) = referrers.iter().find(|r| r.reference.needs_pair) {
             // The seed's "wrong key names": a Gateway reads this Secret, and it has no pair.
@@ -189,7 +201,7 @@ fn check_secret(
             summary,
             &r.reference,
             &served_by,
-            &s.meta.name,
+            &format!("secret {}", s.meta.name),
         ));
         if r.reference.needs_ca
             && summary.ca.is_none()
@@ -218,7 +230,8 @@ fn check_secret(
     }
     if !referrer_names.is_empty() {
         // Whoever replaces a Secret that Gateways serve learns which ones break, whatever the code.
-        let users = hosts::list_some(&referrer_names);
+        // One name and a count: the sentence before it says which certificate and by how much.
+        let users = hosts::list_first(&referrer_names, 1);
         for i in out
             .iter_mut()
             .filter(|i| i.severity == Severity::Deny && !i.message.contains(" served by "))
@@ -289,7 +302,7 @@ fn coverage_issues(
             Code::LimitExceeded,
             path,
             format!(
-                "host coverage of the certificate in {secret_name}{who} was not checked: it has {} for {}, above the limits of {} per certificate and {} per server",
+                "host coverage of {secret_name}{who} was not checked: it has {} for {}, above the limits of {} per certificate and {} per server",
                 analysis::validity::count(sans, "name"),
                 analysis::validity::count(r.hosts.len(), "host"),
                 analysis::validity::grouped(hosts::MAX_SANS_PER_CERT),
@@ -319,7 +332,8 @@ fn coverage_issues(
         if p.is_empty() {
             "no DNS names".to_string()
         } else {
-            hosts::list_some(&p)
+            // Two names: the fix after them names the host to add.
+            hosts::list_first(&p, 2)
         }
     };
     let fix = |h: &str| {
@@ -335,7 +349,7 @@ fn coverage_issues(
             Code::HostNotCovered,
             path.clone(),
             format!(
-                "certificate in {secret_name} covers {}, not {}{who}; reissue it with {}",
+                "{secret_name} covers {}, not {}{who}; reissue it with {}",
                 presents(),
                 hosts::list_some(&uncovered),
                 fix(&uncovered[0])
@@ -347,7 +361,7 @@ fn coverage_issues(
             Code::HostNotCovered,
             path.clone(),
             format!(
-                "certificate in {secret_name} has {} only as a DNS SAN{who}; clients match an IP host against IP SANs only, so reissue it with {}",
+                "{secret_name} has {} only as a DNS SAN{who}; clients match an IP host against IP SANs only, so reissue it with {}",
                 hosts::list_some(&dns_only_ips),
                 fix(&dns_only_ips[0])
             ),
@@ -362,7 +376,7 @@ fn coverage_issues(
                 Code::HostNotCovered,
                 path,
                 format!(
-                    "certificate in {secret_name} covers {} only through {}, a wildcard on a public suffix that browsers refuse{who}; reissue it with {}",
+                    "{secret_name} covers {} only through {}, a wildcard on a public suffix that browsers refuse{who}; reissue it with {}",
                     hosts::list_some(&hs),
                     public_suffix[0].1,
                     fix(hs[0])
@@ -1213,12 +1227,7 @@ fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
 
 /// istio.io/key-and-cert secrets whose root-cert.pem is not the current mesh root (the
 /// root-transition seed's `verify-certs` step).
-fn mesh_root_issues(
-    summary: &CredentialSummary,
-    namespace: &str,
-    name: &str,
-    ctx: &Ctx<'_>,
-) -> Vec<Issue> {
+fn mesh_root_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
     if summary.secret_type != "istio.io/key-and-cert" {
         return Vec::new();
     }
@@ -1235,11 +1244,11 @@ fn mesh_root_issues(
         Code::IstioRootMismatch,
         analysis::data_path(analysis::ROOT_CERT_KEY),
         format!(
-            "root-cert.pem of {namespace}/{name} ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…); workloads using it will fail mTLS after the root transition",
+            "root-cert.pem ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…), so its workloads fail mTLS after the transition; delete it so Citadel rewrites it",
             theirs.display_name(),
-            &theirs.fingerprint_hex()[..16],
+            &theirs.fingerprint_hex()[..12],
             root.display_name(),
-            &root.fingerprint_hex()[..16]
+            &root.fingerprint_hex()[..12]
         ),
     )]
 }
@@ -1288,9 +1297,12 @@ fn linkerd_issuer_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issu
         Code::NotSignedByCa,
         analysis::data_path(cert_key),
         format!(
-            "the Linkerd issuer in {cert_key} ({}) is not signed by any of the {} in {}, so Linkerd's identity cannot verify it and proxies reject what it issues; sign the issuer with a trust anchor or add its CA to the bundle",
+            "{cert_key} ({}) is not signed by {} in {}, so proxies reject what it issues; sign it with a trust anchor or add its CA there",
             leaf.display_name(),
-            analysis::validity::count(roots.anchors_der.len(), "trust anchor"),
+            match roots.anchors_der.len() {
+                1 => "the anchor".to_string(),
+                n => format!("any of the {n} anchors"),
+            },
             linkerd_roots_ref()
         ),
     )]
@@ -1462,8 +1474,8 @@ pub fn check_delete(
         Code::SecretInUse,
         "metadata.name",
         format!(
-            "secret {secret_ns}/{secret_name} is still used by {}; those will stop serving TLS",
-            users.join(", ")
+            "this secret is still used by {}, which stop serving TLS without it; point them at another secret first",
+            hosts::list_first(&users, 1)
         ),
     )
     .with_severity(severity)

@@ -226,9 +226,13 @@ fn parse_bundle_with(
                 bundle.issues.push(issue(
                     Code::NoSubjectAltName,
                     format!(
-                        "{}({}) has no subjectAltName; Go ≥ 1.15 and browsers ignore the CN it relies on; reissue it with -addext subjectAltName=DNS:{}",
+                        // The fix names the CN: it is not said twice.
+                        "{}{}has no subjectAltName, and Go ≥ 1.15 and browsers ignore its CN; reissue it with -addext subjectAltName=DNS:{}",
                         if bundle.certs.len() == 1 { "" } else { "certificate #0 " },
-                        leaf.display_name(),
+                        match &leaf.common_name {
+                            Some(_) => String::new(),
+                            None => format!("({}) ", leaf.display_name()),
+                        },
                         leaf.common_name.as_deref().unwrap_or("HOST")
                     ),
                 ));
@@ -869,13 +873,20 @@ fn verify_istio_chain(
             None => break,
         }
     }
-    let root_name = roots
-        .first()
-        .map(|r| r.subject().to_string())
-        .unwrap_or_default();
+    // The CN names a CA well enough; the whole subject would crowd out the fix.
+    let name = |c: &x509_parser::certificate::X509Certificate<'_>| match c
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+    {
+        Some(cn) => format!("CN={cn}"),
+        None => c.subject().to_string(),
+    };
+    let root_name = roots.first().map(name).unwrap_or_default();
     Err(format!(
-        "ca-cert.pem ({}) does not chain to root-cert.pem ({root_name}) through cert-chain.pem; istiod will refuse to start (\"cannot verify the cert with the provided root chain\")",
-        ca.first().and_then(|d| parse_der(d)).map(|c| c.subject().to_string()).unwrap_or_default()
+        "ca-cert.pem ({}) does not chain to root-cert.pem ({root_name}) through cert-chain.pem, so istiod will not start; put the root that signed it in root-cert.pem",
+        ca.first().and_then(|d| parse_der(d)).map(|c| name(&c)).unwrap_or_default()
     ))
 }
 

@@ -231,7 +231,12 @@ pub fn verdict(findings: &[Finding]) -> Verdict {
                 .iter()
                 .map(|f| format!("{} at {}", f.code, f.path))
                 .collect();
-            m.push_str(&format!(" (and {} more: {})", rest.len(), rest.join(", ")));
+            // Bounded like every list in a message: `tlsgate lint` shows all of them.
+            m.push_str(&format!(
+                " (and {} more: {})",
+                rest.len(),
+                crate::analysis::hosts::list_some(&rest)
+            ));
         }
         m
     });
