@@ -196,28 +196,30 @@ fn check_secret(
         if !referrer_names.contains(&who) {
             referrer_names.push(who.clone());
         }
-        let served_by = format!(" served by {who} ({})", r.reference.path);
+        // Who, not which field of theirs: the sentence must leave room for the fix.
+        let served_by = format!(" served by {who}");
         out.extend(coverage_issues(
             summary,
             &r.reference,
             &served_by,
-            &format!("secret {}", s.meta.name),
+            "this secret",
         ));
         if r.reference.needs_ca
             && summary.ca.is_none()
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
         {
             let verifies = if r.reference.client {
-                "the server certificate"
+                "the server"
             } else {
-                "client certificates"
+                "clients"
             };
             out.push(Issue::new(
                 Code::CaMissing,
                 "data",
                 format!(
-                    "{who} verifies {verifies} ({}) with this secret, but it has no ca.crt or cacert and there is no {} secret",
-                    r.reference.path, analysis::companion_ca_secret(&s.meta.name)
+                    "no ca.crt or cacert in this secret or in {} for {who} ({}) to verify {verifies} with; add the CA as ca.crt",
+                    analysis::companion_ca_secret(&s.meta.name),
+                    r.reference.path
                 ),
             ));
         }
@@ -235,6 +237,11 @@ fn check_secret(
         for i in out
             .iter_mut()
             .filter(|i| i.severity == Severity::Deny && !i.message.contains(" served by "))
+            .filter(|i| {
+                !referrer_names
+                    .iter()
+                    .any(|n| i.message.contains(n.as_str()))
+            })
         {
             i.message.push_str(&format!(" (served by {users})"));
         }
@@ -273,13 +280,14 @@ fn soften_for_cert_manager(issues: &mut [Issue]) {
 }
 
 /// Host coverage of a credential's leaf for one reference; `who` names the referrer when the
-/// finding is reported on the Secret (" served by Gateway ns/name (path)"). Bounded: past
+/// finding is reported on the Secret (" served by Gateway ns/name"); `secret` is how the
+/// sentence names the Secret ("this secret", "secret ns/name"). Bounded: past
 /// [`hosts::MAX_SANS_PER_CERT`] or [`hosts::MAX_HOSTS_PER_REFERENCE`] it says so instead.
 fn coverage_issues(
     summary: &CredentialSummary,
     r: &CredentialRef,
     who: &str,
-    secret_name: &str,
+    secret: &str,
 ) -> Vec<Issue> {
     let Some(leaf) = summary.leaf() else {
         return Vec::new();
@@ -302,7 +310,7 @@ fn coverage_issues(
             Code::LimitExceeded,
             path,
             format!(
-                "host coverage of {secret_name}{who} was not checked: it has {} for {}, above the limits of {} per certificate and {} per server",
+                "host coverage of {secret}{who} was not checked: it has {} for {}, above the limits of {} per certificate and {} per server",
                 analysis::validity::count(sans, "name"),
                 analysis::validity::count(r.hosts.len(), "host"),
                 analysis::validity::grouped(hosts::MAX_SANS_PER_CERT),
@@ -349,7 +357,7 @@ fn coverage_issues(
             Code::HostNotCovered,
             path.clone(),
             format!(
-                "{secret_name} covers {}, not {}{who}; reissue it with {}",
+                "{secret} covers {}, not {}{who}; reissue it with {}",
                 presents(),
                 hosts::list_some(&uncovered),
                 fix(&uncovered[0])
@@ -361,7 +369,7 @@ fn coverage_issues(
             Code::HostNotCovered,
             path.clone(),
             format!(
-                "{secret_name} has {} only as a DNS SAN{who}; clients match an IP host against IP SANs only, so reissue it with {}",
+                "{secret} has {} only as a DNS SAN{who}; clients match an IP host against IP SANs only, so reissue it with {}",
                 hosts::list_some(&dns_only_ips),
                 fix(&dns_only_ips[0])
             ),
@@ -376,7 +384,7 @@ fn coverage_issues(
                 Code::HostNotCovered,
                 path,
                 format!(
-                    "{secret_name} covers {} only through {}, a wildcard on a public suffix that browsers refuse{who}; reissue it with {}",
+                    "{secret} covers {} only through {}, a wildcard on a public suffix that browsers refuse{who}; reissue it with {}",
                     hosts::list_some(&hs),
                     public_suffix[0].1,
                     fix(hs[0])
@@ -612,6 +620,12 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     }
     if r.via == Via::CertManagerIssuer {
         for i in out.iter_mut().filter(|i| i.code == Code::CertExpired) {
+            let stated = i
+                .message
+                .strip_suffix(analysis::validity::RENEW_IT)
+                .unwrap_or(&i.message)
+                .len();
+            i.message.truncate(stated);
             i.message.push_str(ISSUER_CANNOT_SIGN);
         }
         for mut i in issuer_ca_issues(summary, &src, "") {
@@ -629,7 +643,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             )
         } else if r.client {
             format!(
-                "the server certificate is verified (insecureSkipVerify is not set) but {src} has no ca.crt or cacert and there is no {} secret; add the server's CA as ca.crt",
+                "{src} has no ca.crt, cacert or {} secret to verify the server with (insecureSkipVerify is not set); add the server's CA as ca.crt",
                 analysis::companion_ca_secret(&secret.name)
             )
         } else {
@@ -810,14 +824,14 @@ fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec
         Code::ClientAuthMissing,
         path,
         format!(
-            "client certificate in {src}{who} has extendedKeyUsage without clientAuth, so servers that check usage refuse it; reissue it with extendedKeyUsage=clientAuth"
+            "client certificate in {src}{who} lacks clientAuth, so servers that check extendedKeyUsage refuse it; reissue it with extendedKeyUsage=clientAuth"
         ),
     )]
 }
 
 /// Said of an expired CA that a cert-manager issuer signs with.
 const ISSUER_CANNOT_SIGN: &str =
-    "; the issuer cannot sign certificates that clients accept until the CA is renewed";
+    "; renew it: until then the issuer signs nothing that clients accept";
 
 /// A cert-manager CA issuer signs with the first certificate of `tls.crt`: without
 /// basicConstraints CA:TRUE every certificate it signs fails path validation in every client
@@ -836,7 +850,7 @@ fn issuer_ca_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec<Is
         Code::CaNotCa,
         path,
         format!(
-            "certificate in {src}{who} ({}) is not a CA (no basicConstraints CA:TRUE), so every certificate the issuer signs fails verification; put a CA certificate and its key in tls.crt and tls.key",
+            "certificate in {src}{who} ({}) is not a CA (no CA:TRUE), so all it signs fails verification; put a CA and its key in tls.crt and tls.key",
             leaf.display_name()
         ),
     )]
@@ -901,7 +915,7 @@ fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> 
         Code::LeafOutlivesIssuer,
         if c.spec.duration.is_some() { "spec.duration" } else { "spec.issuerRef" },
         format!(
-            "the leaf will outlive its issuer: duration {written} runs {} past the CA of {who} (secret {secret_ns}/{}, notAfter {}); renew the CA or shorten spec.duration",
+            "the leaf's duration {written} outlives the CA of {who} by {} (secret {secret_ns}/{}, notAfter {}); renew the CA or shorten spec.duration",
             analysis::validity::human_duration(past),
             ca.secret_name,
             analysis::validity::rfc3339(leaf.not_after)

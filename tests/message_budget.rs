@@ -202,7 +202,7 @@ fn every_lint_warning_over_the_projects_manifests_fits_kubectl_whole() {
         for f in &files {
             budget.add(
                 &format!("{} at {now}", rel(f)),
-                &lint_paths(&[f.clone()], now),
+                &lint_paths(std::slice::from_ref(f), now),
             );
         }
         budget.add(&format!("all manifests at {now}"), &lint_paths(&files, now));
@@ -264,4 +264,82 @@ fn every_admission_warning_over_the_captured_reviews_fits_kubectl_whole() {
         }
     }
     budget.assert_within(20);
+}
+
+/// Admission: every fixture certificate's Secret created (the captured Secret CREATE carrying
+/// it) while the gateways, DestinationRule and Issuer of [`serving`] already read it, so each
+/// finding also names who serves it.
+#[test]
+fn every_admission_warning_over_the_fixture_certificates_fits_kubectl_whole() {
+    let pairs = cert_pairs();
+    let mut budget = Budget::default();
+    for (i, (crt, key)) in pairs.iter().enumerate() {
+        let objects = serving(i, crt, key);
+        let cluster = view(&objects[1..]);
+        let review = common::review::secret_review(objects[0].clone());
+        for now in TIMES {
+            let answer = review_at(&review, &cluster, now);
+            budget.add(&format!("{} at {now}", rel(crt)), &answer.findings);
+        }
+    }
+    budget.assert_within(100);
+}
+
+/// The captured DELETE of `httpbin-credential` while the three captured objects that read it
+/// exist: the first is named with its field, the others counted.
+#[test]
+fn secret_in_use_names_the_first_referrer_and_counts_the_rest() {
+    let objects: Vec<Value> = [
+        "gatewayapi-gateway-create-live-v1.json",
+        "gateway-create-live-v1alpha3.json",
+        "ingress-create-live-v1.json",
+    ]
+    .iter()
+    .map(|c| common::review::capture(c)["request"]["object"].clone())
+    .collect();
+    let answer = review_at(
+        &common::review::capture("secret-delete-live-v1.json"),
+        &view(&objects),
+        NOW,
+    );
+    let f = answer
+        .findings
+        .iter()
+        .find(|f| f.code == tlsgate::finding::Code::SecretInUse)
+        .unwrap_or_else(|| panic!("{}", show(&answer.findings)));
+    assert_eq!(f.path, "metadata.name");
+    assert_eq!(
+        f.message,
+        "this secret is still used by Gateway istio-system/web (spec.listeners[0].tls.certificateRefs[0]) and 2 more, which stop serving TLS without it; point them at another secret first"
+    );
+}
+
+/// A Secret CREATE that denies names the first Gateway serving it and counts the others.
+#[test]
+fn secret_denial_names_the_first_gateway_serving_it_and_counts_the_rest() {
+    let objects: Vec<Value> = [
+        "gatewayapi-gateway-create-live-v1.json",
+        "gateway-create-live-v1alpha3.json",
+        "ingress-create-live-v1.json",
+    ]
+    .iter()
+    .map(|c| common::review::capture(c)["request"]["object"].clone())
+    .collect();
+    let answer = review_at(
+        &common::review::capture("secret-create-live-v1.json"),
+        &view(&objects),
+        AFTER_ALL,
+    );
+    let f = answer
+        .findings
+        .iter()
+        .find(|f| f.code == tlsgate::finding::Code::CertExpired)
+        .unwrap_or_else(|| panic!("{}", show(&answer.findings)));
+    assert_eq!(f.path, "data[\"tls.crt\"]");
+    assert!(
+        f.message
+            .ends_with("; renew it (served by Gateway istio-system/web and 2 more)"),
+        "{}",
+        f.message
+    );
 }

@@ -307,6 +307,12 @@ mod tests {
     }
 
     #[test]
+    fn list_first_shows_n_then_counts_the_rest() {
+        assert_eq!(list_first(&["a", "b", "c"], 1), "a and 2 more");
+        assert_eq!(list_first(&["a", "b"], 2), "a, b");
+    }
+
+    #[test]
     fn gateway_wildcard_admits_subdomain() {
         assert!(gateway_host_admits("*.example.com", "httpbin.example.com"));
         assert!(!gateway_host_admits("*.example.com", "httpbin.example.org"));

@@ -84,7 +84,7 @@ fn outside(c: &CertInfo, now: i64) -> Option<String> {
             rfc3339(c.not_after)
         )),
         Window::NotYetValid => Some(format!(
-            "is not valid for another {} (notBefore {})",
+            "becomes valid in {} (notBefore {})",
             human_duration(c.not_before - now),
             rfc3339(c.not_before)
         )),
@@ -102,7 +102,7 @@ pub fn cert_validity(c: &CertInfo, now: i64, warn_within_days: i64) -> Option<(C
         Window::Expired => Some((Code::CertExpired, format!("{}{RENEW_IT}", outside(c, now)?))),
         Window::NotYetValid => Some((
             Code::CertNotYetValid,
-            format!("{}; check the issuer's clock", outside(c, now)?),
+            format!("{}; check the CA's clock", outside(c, now)?),
         )),
         Window::Valid if c.not_after - now <= warn_within_days * 86_400 => Some((
             Code::CertExpiringSoon,

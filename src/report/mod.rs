@@ -404,6 +404,18 @@ mod warning_tests {
     }
 
     #[test]
+    fn denial_names_three_other_denials_and_counts_the_rest() {
+        let fs: Vec<Finding> = (0..10)
+            .map(|i| finding(Code::SecretMalformed, &format!("data[\"k{i}\"]"), "x"))
+            .collect();
+        let m = verdict(&fs).message.unwrap();
+        assert!(
+            m.ends_with(" (and 9 more: secret-malformed at data[\"k1\"], secret-malformed at data[\"k2\"], secret-malformed at data[\"k3\"] and 6 more)"),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn many_warnings_stay_within_the_total_and_count_the_rest() {
         let fs: Vec<Finding> = (0..100)
             .map(|i| finding(Code::WeakKey, &format!("data[\"k{i}\"]"), &"y".repeat(200)))
