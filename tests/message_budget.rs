@@ -343,3 +343,96 @@ fn secret_denial_names_the_first_gateway_serving_it_and_counts_the_rest() {
         f.message
     );
 }
+
+/// A denial (`status.message`, which kube-apiserver passes on whole behind `admission webhook
+/// "NAME" denied the request: `) is the lead finding as its warning reads, behind the object,
+/// and at most three other denials by code and path, then a count. Returns its length.
+#[track_caller]
+fn assert_denial_bounded(from: &str, answer: &tlsgate::webhook::admission::Answer) -> usize {
+    let Some(m) = answer.body["response"]["status"]["message"].as_str() else {
+        return 0;
+    };
+    let object = answer.findings[0].object.to_string();
+    let prefix = format!("tlsgate denied {object}: ");
+    assert!(m.starts_with(&prefix), "{from}: {m}");
+    let (head, tail) = match m.find(" (and ") {
+        Some(at) if m.ends_with(')') => (&m[..at], &m[at..]),
+        _ => (m, ""),
+    };
+    // "PATH: MESSAGE [code]" is the whole warning "MESSAGE [code] at PATH" rearranged.
+    let lead = head.chars().count() - prefix.chars().count();
+    assert!(
+        lead <= MAX_WARNING_CHARS,
+        "{from}: lead is {lead} chars: {m}"
+    );
+    let named = tail.split(", ").count();
+    assert!(named <= 3, "{from}: {named} denials named in the tail: {m}");
+    m.chars().count()
+}
+
+/// Admission of every object of [`serving`] (gateways, Ingress, DestinationRule, Issuer,
+/// Certificate) against a view holding the fixture certificate's Secret.
+#[test]
+fn every_denial_over_the_fixture_certificates_is_bounded() {
+    let mut longest = 0;
+    let mut denials = 0;
+    for (i, (crt, key)) in cert_pairs().iter().enumerate() {
+        let objects = serving(i, crt, key);
+        let cluster = view(&objects[..1]);
+        for o in &objects[1..] {
+            let (kind, resource, group) = match o["kind"].as_str().unwrap() {
+                "Gateway" if o["apiVersion"] == "networking.istio.io/v1" => {
+                    ("Gateway", "gateways", "networking.istio.io")
+                }
+                "Gateway" => ("Gateway", "gateways", "gateway.networking.k8s.io"),
+                "Ingress" => ("Ingress", "ingresses", "networking.k8s.io"),
+                "DestinationRule" => ("DestinationRule", "destinationrules", "networking.istio.io"),
+                "Issuer" => ("Issuer", "issuers", "cert-manager.io"),
+                "Certificate" => ("Certificate", "certificates", "cert-manager.io"),
+                k => panic!("{k}"),
+            };
+            let review = common::review::object_review(
+                "gateway-create-live-v1alpha3.json",
+                (group, "v1", kind),
+                resource,
+                o.clone(),
+            );
+            for now in TIMES {
+                let answer = review_at(&review, &cluster, now);
+                if !answer.allowed {
+                    denials += 1;
+                    let from = format!("{kind} over {} at {now}", rel(crt));
+                    longest = longest.max(assert_denial_bounded(&from, &answer));
+                }
+            }
+        }
+    }
+    assert!(denials >= 50, "only {denials} denials");
+    eprintln!("{denials} denials, the longest {longest} characters");
+}
+
+/// The captured reviews' denials, against the cluster view of the admission test above.
+#[test]
+fn every_denial_over_the_captured_reviews_is_bounded() {
+    let cluster = view(
+        &tlsgate::load::load_paths(&manifest_inputs())
+            .unwrap()
+            .documents
+            .iter()
+            .map(|d| d.value.clone())
+            .filter(|v| matches!(tlsgate::model::Object::from_value(v), Ok(Some(_))))
+            .collect::<Vec<_>>(),
+    );
+    let mut denials = 0;
+    for p in captures() {
+        let r: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        for now in TIMES {
+            let answer = review_at(&r, &cluster, now);
+            if !answer.allowed {
+                denials += 1;
+                assert_denial_bounded(&format!("{} at {now}", rel(&p)), &answer);
+            }
+        }
+    }
+    assert!(denials >= 5, "only {denials} denials");
+}
