@@ -720,7 +720,7 @@ fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<I
                 if cm.keys.is_empty() {
                     "none".to_string()
                 } else {
-                    cm.keys.join(", ")
+                    hosts::list_some(&cm.keys)
                 }
             ),
         )];

@@ -436,3 +436,47 @@ fn every_denial_over_the_captured_reviews_is_bounded() {
     }
     assert!(denials >= 5, "only {denials} denials");
 }
+
+/// `kubectl create secret generic` with thirty `--from-literal`s, served by a Gateway: the
+/// keys it has are named three at a time, the rest counted.
+#[test]
+fn secret_with_many_keys_names_three_and_counts_the_rest() {
+    let values: Vec<(String, Vec<u8>)> = (0..30)
+        .map(|i| (format!("setting-{i:02}"), b"on".to_vec()))
+        .collect();
+    let data: Vec<(&str, &[u8])> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
+    let findings = lint_at(
+        &[
+            mk_secret("istio-system", "settings", "Opaque", &data),
+            mk_istio_gateway(
+                "istio-system",
+                "gw",
+                Some("SIMPLE"),
+                "settings",
+                &["a.example.com"],
+            ),
+        ],
+        NOW,
+    );
+    let f = findings
+        .iter()
+        .find(|f| {
+            f.code == tlsgate::finding::Code::SecretMalformed
+                && f.path == "spec.servers[0].tls.credentialName"
+        })
+        .unwrap_or_else(|| panic!("{}", show(&findings)));
+    assert!(
+        f.message
+            .contains("has setting-00, setting-01, setting-02 and 27 more"),
+        "{}",
+        f.message
+    );
+    assert!(
+        whole(f).chars().count() <= MAX_WARNING_CHARS,
+        "{}",
+        whole(f)
+    );
+}

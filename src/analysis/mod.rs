@@ -406,7 +406,7 @@ impl CredentialSummary {
         let mut s = if self.keys.is_empty() {
             "no keys".to_string()
         } else {
-            self.keys.join(", ")
+            hosts::list_some(&self.keys)
         };
         if !self.empty_keys.is_empty() {
             let verb = if self.empty_keys.len() == 1 {
@@ -414,7 +414,8 @@ impl CredentialSummary {
             } else {
                 "are"
             };
-            s.push_str(&format!(" ({} {verb} empty)", self.empty_keys.join(", ")));
+            let empty = hosts::list_some(&self.empty_keys);
+            s.push_str(&format!(" ({empty} {verb} empty)"));
         }
         s
     }
