@@ -1239,6 +1239,9 @@ fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
     })
 }
 
+/// Hex digits of a SHA-256 fingerprint a message shows: enough to tell two roots apart.
+const FINGERPRINT_SHOWN: usize = 12;
+
 /// istio.io/key-and-cert secrets whose root-cert.pem is not the current mesh root (the
 /// root-transition seed's `verify-certs` step).
 fn mesh_root_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
@@ -1260,9 +1263,9 @@ fn mesh_root_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
         format!(
             "root-cert.pem ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…), so its workloads fail mTLS after the transition; delete it so Citadel rewrites it",
             theirs.display_name(),
-            &theirs.fingerprint_hex()[..12],
+            &theirs.fingerprint_hex()[..FINGERPRINT_SHOWN],
             root.display_name(),
-            &root.fingerprint_hex()[..12]
+            &root.fingerprint_hex()[..FINGERPRINT_SHOWN]
         ),
     )]
 }
@@ -1404,7 +1407,7 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
                 format!(
                     "istio-ca-root-cert in {namespace} does not contain the current mesh root ({}, sha256 {}…); sidecars here will reject the new workload certificates",
                     root.display_name(),
-                    &root.fingerprint_hex()[..16]
+                    &root.fingerprint_hex()[..FINGERPRINT_SHOWN]
                 ),
             ));
         }
