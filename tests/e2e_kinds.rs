@@ -517,7 +517,7 @@ fn backend_tls_policy_whose_ca_config_map_holds_no_ca_is_denied() {
     assert_eq!(
         out.trim_end(),
         format!(
-            "{}tlsgate denied BackendTLSPolicy {ns}/normative-test-backendtlspolicy: spec.validation.caCertificateRefs[0]: configmap {ns}/backend-tls-checks-certificate: ca.crt certificate #0 (CN=httpbin.example.com) is not a CA (no basicConstraints CA:TRUE), so no certificate verifies against it; put the issuing CA here [ca-not-ca]",
+            "{}tlsgate denied BackendTLSPolicy {ns}/normative-test-backendtlspolicy: spec.validation.caCertificateRefs[0]: configmap {ns}/backend-tls-checks-certificate: ca.crt certificate #0 (CN=httpbin.example.com) is not a CA (no CA:TRUE), so nothing verifies against it; put the issuing CA here [ca-not-ca]",
             creation_denied_by("credential-refs.tlsgate.io")
         )
     );

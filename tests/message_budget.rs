@@ -480,3 +480,46 @@ fn secret_with_many_keys_names_three_and_counts_the_rest() {
         whole(f)
     );
 }
+
+/// Every certificate file under tests/fixtures (leaves, CAs, chains, bundles) as the `ca.crt` of
+/// a ConfigMap (`kubectl create configmap --from-file=ca.crt=FILE`), read by a BackendTLSPolicy
+/// and by a Gateway's per-port client validation (the longest field path Gateway API has).
+#[test]
+#[ignore = "known gap: 82 of 790 still too long through spec.tls.frontend.perPort[0].tls.validation.caCertificateRefs[0] (cert-expired, cert-not-yet-valid, chain-cert-expired, serial-invalid, ca-not-ca of a CA ConfigMap); run with --ignored"]
+fn every_lint_warning_over_the_fixture_ca_bundles_fits_kubectl_whole() {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root().join("tests/fixtures"))
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt" || x == "pem"))
+        .filter(|p| {
+            std::fs::read_to_string(p).is_ok_and(|t| t.contains("-----BEGIN CERTIFICATE-----"))
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "{files:?}");
+    let mut budget = Budget::default();
+    for (i, f) in files.iter().enumerate() {
+        let ns = "istio-system";
+        let cm = format!("client-ca-{i}");
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": cm, "namespace": ns},
+                   "data": {"ca.crt": std::fs::read_to_string(f).unwrap()}}),
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+                   "metadata": {"name": format!("backend-{i}"), "namespace": ns},
+                   "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "backend"}],
+                            "validation": {"caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": cm}],
+                                           "hostname": "backend.payments.internal.example.org"}}}),
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                   "metadata": {"name": format!("frontend-{i}"), "namespace": ns},
+                   "spec": {"gatewayClassName": "istio",
+                            "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+                            "tls": {"frontend": {"perPort": [{"port": 443, "tls": {"validation": {
+                                "caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": cm}]}}}]}}}}),
+        ];
+        for now in TIMES {
+            budget.add(&format!("{} at {now}", rel(f)), &lint_at(&objects, now));
+        }
+    }
+    budget.assert_within(100);
+}

@@ -245,7 +245,7 @@ fn parse_bundle_with(
                     bundle.issues.push(issue(
                         Code::CaNotCa,
                         format!(
-                            "certificate #{i} ({}) is not a CA (no basicConstraints CA:TRUE), so no certificate verifies against it; put the issuing CA here",
+                            "certificate #{i} ({}) is not a CA (no CA:TRUE), so nothing verifies against it; put the issuing CA here",
                             c.display_name()
                         ),
                     ));
@@ -291,7 +291,7 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
         };
         out.push(issue(
             Code::SerialInvalid,
-            format!("{who} has {what} (RFC 5280 §4.1.2.2); strict clients reject it — sign with -CAcreateserial instead of -set_serial 0"),
+            format!("{who} has {what} (RFC 5280 §4.1.2.2), which strict clients reject; sign with -CAcreateserial, not -set_serial 0"),
         ));
     }
 }
@@ -924,7 +924,7 @@ mod tests {
             .collect();
         assert_eq!(
             messages,
-            ["certificate #0 (CN=httpbin.example.com) is not a CA (no basicConstraints CA:TRUE), so no certificate verifies against it; put the issuing CA here"]
+            ["certificate #0 (CN=httpbin.example.com) is not a CA (no CA:TRUE), so nothing verifies against it; put the issuing CA here"]
         );
     }
 }

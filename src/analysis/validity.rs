@@ -160,10 +160,13 @@ pub fn member_validity(
             let valid = certs.iter().filter(|c| is_valid_at(c, now)).count();
             if valid == 0 {
                 cert_validity(c, now, warn_within_days).map(|(code, msg)| {
-                    if certs.len() > 1 {
-                        (code, format!("{msg}; no CA in {key} is valid, so nothing it should verify can be verified"))
-                    } else {
-                        (code, msg)
+                    match (certs.len() > 1, outside(c, now), msg.rfind("; ")) {
+                        // The consequence before the fix: "…; no CA … is valid …; renew it".
+                        (true, Some(stated), Some(at)) => (
+                            code,
+                            format!("{stated}; no CA in {key} is valid, so nothing verifies against it{}", &msg[at..]),
+                        ),
+                        _ => (code, msg),
                     }
                 })
             } else {
