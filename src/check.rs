@@ -1,10 +1,12 @@
 //! `check(object, lookup, policy, now) -> findings`: the rules, written once, shared by the
 //! webhook, the linter and the audit.
 
+use crate::analysis::cert::KeyAlgorithm;
 use crate::analysis::{self, hosts, Analyzer, CredentialSummary};
 use crate::exempt;
 use crate::finding::{Code, Finding, Issue, ObjectRef, Severity};
-use crate::lookup::{Found, Lookup, Referrer, StoredSecret};
+use crate::kinds;
+use crate::lookup::{Found, Lookup, Referrer, StoredConfigMap, StoredSecret};
 use crate::model::{
     ConfigMap, DestinationRule, GatewayApiGateway, IstioGateway, Listener, Object, Secret,
     VirtualService,
@@ -77,6 +79,7 @@ pub fn check_analyzed(
         Object::ReferenceGrant(_) => Vec::new(),
         Object::Issuer(_) => check_references(obj, ctx),
         Object::Certificate(c) => check_certificate(c, obj.namespace(), ctx),
+        Object::Route(r) => check_route(r, obj, ctx),
     };
     issues.extend(exemptions.invalid.iter().cloned());
     exemptions.apply(
@@ -198,12 +201,14 @@ fn check_secret(
         }
         // Who, not which field of theirs: the sentence must leave room for the fix.
         let served_by = format!(" served by {who}");
-        out.extend(coverage_issues(
-            summary,
+        let mut coverage = coverage_issues(summary, &r.reference, &served_by, "this secret");
+        soften_for_alternative(
             &r.reference,
-            &served_by,
-            "this secret",
-        ));
+            summary.leaf().map(|l| &l.key_algorithm),
+            &mut coverage,
+            ctx,
+        );
+        out.extend(coverage);
         if r.reference.needs_ca
             && summary.ca.is_none()
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
@@ -228,6 +233,17 @@ fn check_secret(
         }
         if r.reference.via == Via::CertManagerIssuer {
             out.extend(issuer_ca_issues(summary, &s.meta.name, &served_by));
+            out.extend(outliving_certificates(summary, &r.object, ctx));
+        }
+        if r.reference.via == Via::Route && s.secret_type != ROUTE_SECRET_TYPE {
+            out.push(Issue::new(
+                Code::SecretMalformed,
+                "type",
+                format!(
+                    "secret of type {} is{served_by}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
+                    s.secret_type
+                ),
+            ));
         }
     }
     if !referrer_names.is_empty() {
@@ -353,7 +369,7 @@ fn coverage_issues(
     };
     let mut out = Vec::new();
     if !uncovered.is_empty() {
-        out.push(Issue::new(
+        let mut i = Issue::new(
             Code::HostNotCovered,
             path.clone(),
             format!(
@@ -362,7 +378,15 @@ fn coverage_issues(
                 hosts::list_some(&uncovered),
                 fix(&uncovered[0])
             ),
-        ));
+        );
+        // A Subdomain Route serves spec.host and its siblings (`*.parent`): clients of
+        // spec.host still verify when only the wildcard is uncovered.
+        if r.via == Via::Route && uncovered.len() < r.hosts.len() {
+            i.severity = Severity::Warn;
+            i.message
+                .push_str(" (spec.host itself is covered: only its sibling subdomains fail)");
+        }
+        out.push(i);
     }
     if !dns_only_ips.is_empty() {
         out.push(Issue::new(
@@ -465,6 +489,37 @@ pub fn config_map_referrers(lookup: &dyn Lookup, namespace: &str, name: &str) ->
         .collect()
 }
 
+/// Who reads the CA bundle of a ConfigMap the index keeps, as the audit's USED BY says it: the
+/// objects whose `caCertificateRefs` name it, or by name Linkerd's proxies
+/// (`linkerd-identity-trust-roots`) and a namespace's sidecars (`istio-ca-root-cert`). Empty
+/// when nothing tlsgate knows of reads it (a `kube-root-ca.crt`): the audit and the x509
+/// metrics list only ConfigMaps with readers.
+pub fn config_map_readers(lookup: &dyn Lookup, cm: &StoredConfigMap) -> Vec<String> {
+    match cm.ca_key {
+        analysis::LINKERD_TRUST_ROOTS_KEY => {
+            return vec!["Linkerd proxies: trust anchors for every identity, and the issuer in linkerd-identity-issuer".into()]
+        }
+        analysis::ROOT_CERT_KEY => {
+            return vec![format!(
+                "sidecars in namespace {} (trust anchor)",
+                cm.namespace
+            )]
+        }
+        _ => {}
+    }
+    config_map_referrers(lookup, &cm.namespace, &cm.name)
+        .into_iter()
+        .map(|r| {
+            format!(
+                "{} {} ({})",
+                r.object.kind,
+                qualified(&r.object),
+                r.reference.path
+            )
+        })
+        .collect()
+}
+
 /// Checks every credential reference of a Gateway/Ingress.
 fn check_references(obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
     let mut out = Vec::new();
@@ -546,18 +601,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         ));
     }
     let namespaces = resolve_namespaces(&r.scope, ctx);
-    let mut found: Option<Arc<StoredSecret>> = None;
-    let mut not_synced = false;
-    for ns in &namespaces {
-        match ctx.lookup.secret(ns, &r.name) {
-            Found::Yes(s) => {
-                found = Some(s);
-                break;
-            }
-            Found::NotSyncedYet => not_synced = true,
-            Found::Missing => {}
-        }
-    }
+    let (found, not_synced) = resolve_secret(r, &namespaces, ctx);
     let Some(secret) = found else {
         if not_synced {
             out.push(Issue::new(
@@ -589,6 +633,16 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             r.path.clone(),
             format!(
                 "{src} has no certificate/key pair (needs tls.crt+tls.key or cert+key; has {has})"
+            ),
+        ));
+    }
+    if r.via == Via::Route && summary.secret_type != ROUTE_SECRET_TYPE {
+        out.push(Issue::new(
+            Code::SecretMalformed,
+            r.path.clone(),
+            format!(
+                "{src} is of type {}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
+                summary.secret_type
             ),
         ));
     }
@@ -663,7 +717,116 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     if secret.cert_manager {
         soften_for_cert_manager(&mut out);
     }
+    soften_for_alternative(r, summary.leaf().map(|l| &l.key_algorithm), &mut out, ctx);
     out
+}
+
+/// The Secret a reference resolves to: the first of `namespaces` holding it, and whether a
+/// namespace could not be answered yet (the view is loading).
+fn resolve_secret(
+    r: &CredentialRef,
+    namespaces: &[String],
+    ctx: &Ctx<'_>,
+) -> (Option<Arc<StoredSecret>>, bool) {
+    let mut not_synced = false;
+    for ns in namespaces {
+        match ctx.lookup.secret(ns, &r.name) {
+            Found::Yes(s) => return (Some(s), not_synced),
+            Found::NotSyncedYet => not_synced = true,
+            Found::Missing => {}
+        }
+    }
+    (None, not_synced)
+}
+
+/// Whether two keys are of one type as TLS negotiates it (RSA, ECDSA, Ed25519): a server
+/// holds one certificate per type, and a client that accepts one type gets that certificate.
+fn same_key_type(a: &KeyAlgorithm, b: &KeyAlgorithm) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// The key type a client must accept to be served `alg` ("RSA", "ECDSA").
+fn key_type_name(alg: &KeyAlgorithm) -> String {
+    match alg {
+        KeyAlgorithm::Rsa { .. } => "RSA".into(),
+        KeyAlgorithm::Ec { .. } => "ECDSA".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Another Secret of the same Istio server's `credentialNames` that serves `r`'s hosts with no
+/// denial of its own and holds a key of another type than `own` (the broken one's, when it
+/// has a certificate): clients that accept that type get it, so `r` breaking is not an outage.
+/// Said by its name: the alternatives are read from the same namespace.
+fn healthy_alternative(
+    r: &CredentialRef,
+    own: Option<&KeyAlgorithm>,
+    ctx: &Ctx<'_>,
+) -> Option<(String, KeyAlgorithm)> {
+    for alt in &r.alternatives {
+        let sibling = CredentialRef {
+            name: alt.clone(),
+            alternatives: Vec::new(),
+            ..r.clone()
+        };
+        let namespaces = resolve_namespaces(&sibling.scope, ctx);
+        let Some(secret) = resolve_secret(&sibling, &namespaces, ctx).0 else {
+            continue;
+        };
+        let summary = &secret.summary;
+        let Some(leaf) = summary.leaf() else { continue };
+        if own.is_some_and(|a| same_key_type(a, &leaf.key_algorithm)) {
+            continue;
+        }
+        let denied = summary
+            .issues
+            .iter()
+            .chain(&analysis::validity_issues(
+                summary,
+                ctx.now,
+                ctx.policy.expiry_warning_days,
+            ))
+            .chain(&coverage_issues(summary, &sibling, "", alt))
+            .any(|i| i.severity == Severity::Deny);
+        if !denied {
+            return Some((secret.name.clone(), leaf.key_algorithm.clone()));
+        }
+    }
+    None
+}
+
+/// With a healthy alternative ([`healthy_alternative`]) a client that accepts its key type still
+/// connects, so `r`'s denials become warnings that say which clients fail (a false denial is
+/// the worst outcome; clients that only accept the broken one's type do fail).
+fn soften_for_alternative(
+    r: &CredentialRef,
+    own: Option<&KeyAlgorithm>,
+    issues: &mut [Issue],
+    ctx: &Ctx<'_>,
+) {
+    if r.alternatives.is_empty()
+        || !issues
+            .iter()
+            .any(|i| i.severity == Severity::Deny && i.code != Code::CaMissing)
+    {
+        return;
+    }
+    let Some((alt, alg)) = healthy_alternative(r, own, ctx) else {
+        return;
+    };
+    // The client CA of a MUTUAL server is read from the first credential for both key types.
+    for i in issues
+        .iter_mut()
+        .filter(|i| i.severity == Severity::Deny && i.code != Code::CaMissing)
+    {
+        i.severity = Severity::Warn;
+        // First, so the API server's 256-character cut keeps it.
+        i.message = format!(
+            "{alt} still serves {} clients: {}",
+            key_type_name(&alg),
+            i.message
+        );
+    }
 }
 
 /// A `caCertificateRefs` entry naming a ConfigMap: present, a `ca.crt`, every entry a CA,
@@ -711,7 +874,7 @@ fn check_ca_config_map_ref(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
 /// What is wrong with a CA ConfigMap's `ca.crt`, each at `data["ca.crt"]`.
 fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<Issue> {
     let key = refs::CA_CONFIG_MAP_KEY;
-    let Some(bundle) = &cm.ca else {
+    let Some(bundle) = cm.ca_crt() else {
         return vec![Issue::new(
             Code::CaMissing,
             analysis::data_path(key),
@@ -750,6 +913,7 @@ fn not_found(r: &CredentialRef, searched: &[String], ctx: &Ctx<'_>) -> Issue {
             "cert-manager reads ClusterIssuer secrets (its --cluster-resource-namespace; tlsgate's flag of that name)"
         }
         (Via::CertManagerIssuer, _) => "cert-manager reads the Issuer's secret",
+        (Via::Route, _) => "the router reads a Route's externalCertificate from the Route's namespace",
     };
     let place = searched.join(" or ");
     let mut msg = format!("secret {} not found in {place}, where {reader}", r.name);
@@ -782,28 +946,99 @@ fn check_istio_gateway(gw: &IstioGateway, obj: &Object, ctx: &Ctx<'_>) -> Vec<Is
     }
     for (i, server) in gw.spec.servers.iter().enumerate() {
         let Some(tls) = &server.tls else { continue };
-        let Some(cred) = tls.credential_name.as_deref().filter(|c| !c.is_empty()) else {
+        let creds = refs::istio_server_credentials(i, tls);
+        let Some((path, _)) = creds.first() else {
             continue;
         };
-        let path = format!("spec.servers[{i}].tls.credentialName");
+        let path = path.clone();
+        let cred = creds.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ");
+        let field = if tls.credential_names.is_empty() {
+            "credentialName"
+        } else {
+            "credentialNames"
+        };
         match istio_mode(tls.mode.as_deref()) {
             "ISTIO_MUTUAL" => out.push(Issue::new(
                 Code::IstioMutualWithCredential,
                 path,
-                format!("tls.mode ISTIO_MUTUAL uses the mesh's own certificates and must not set credentialName ({cred}); use MUTUAL to serve {cred}"),
+                format!("tls.mode ISTIO_MUTUAL uses the mesh's own certificates and must not set {field} ({cred}); use MUTUAL to serve {cred}"),
             )),
             m @ ("PASSTHROUGH" | "AUTO_PASSTHROUGH") => {
                 let unset = if tls.mode.is_none() { " (tls.mode is unset, which means PASSTHROUGH)" } else { "" };
                 out.push(Issue::new(
                     Code::TlsModeIgnoresCredential,
                     path,
-                    format!("tls.mode {m}{unset} forwards TLS untouched, so credentialName {cred} is ignored; set mode: SIMPLE to terminate TLS with it"),
+                    format!("tls.mode {m}{unset} forwards TLS untouched, so {field} {cred} is ignored; set mode: SIMPLE to terminate TLS with it"),
                 ));
             }
-            _ => {}
+            _ => out.extend(credential_names_conflicts(i, tls, obj, ctx)),
         }
     }
     out.extend(check_references(obj, ctx));
+    out
+}
+
+/// Istio serves `credentialNames` as alternatives for key types, at most two (istio/api's CEL
+/// rule; one RSA and one ECDSA certificate), and ignores `credentialName` beside them. Each
+/// way a server departs from that warns: traffic still flows on the credential istiod picks.
+fn credential_names_conflicts(
+    i: usize,
+    tls: &crate::model::IstioServerTls,
+    obj: &Object,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    let mut out = Vec::new();
+    if tls.credential_names.is_empty() {
+        return out;
+    }
+    if let Some(single) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) {
+        out.push(Issue::new(
+            Code::CredentialNamesConflict,
+            format!("spec.servers[{i}].tls.credentialName"),
+            format!("credentialName {single} is ignored because credentialNames is set (istiod serves only those; Istio 1.26+ rejects both); remove credentialName or add it to credentialNames"),
+        ));
+    }
+    let n = tls.credential_names.len();
+    if n > 2 {
+        out.push(Issue::new(
+            Code::CredentialNamesConflict,
+            format!("spec.servers[{i}].tls.credentialNames[2]"),
+            format!("credentialNames has {n} entries but Istio serves at most 2 (one RSA and one ECDSA certificate); remove the extra ones"),
+        ));
+    }
+    let mut seen: Vec<(String, String, KeyAlgorithm)> = Vec::new();
+    for r in refs::credential_refs(obj).into_iter().filter(|r| {
+        r.path
+            .starts_with(&format!("spec.servers[{i}].tls.credentialNames["))
+    }) {
+        let namespaces = resolve_namespaces(&r.scope, ctx);
+        let Some(secret) = resolve_secret(&r, &namespaces, ctx).0 else {
+            continue;
+        };
+        let Some(leaf) = secret.summary.leaf() else {
+            continue;
+        };
+        let alg = leaf.key_algorithm.clone();
+        if let Some((first_path, first_name, _)) =
+            seen.iter().find(|(_, _, a)| same_key_type(a, &alg))
+        {
+            let field = |p: &str| p.rsplit('.').next().unwrap_or_default().to_string();
+            out.push(Issue::new(
+                Code::CredentialNamesConflict,
+                r.path.clone(),
+                format!(
+                    "{} (secret {first_name}) and {} (secret {}) both hold {} certificates: not alternatives, as Envoy serves one per key type; make one of them {}",
+                    field(first_path),
+                    field(&r.path),
+                    r.name,
+                    key_type_name(&alg),
+                    if matches!(alg, KeyAlgorithm::Rsa { .. }) { "ECDSA" } else { "RSA" },
+                ),
+            ));
+        } else {
+            seen.push((r.path.clone(), r.name.clone(), alg));
+        }
+    }
     out
 }
 
@@ -864,17 +1099,10 @@ const CERTIFICATE_DEFAULT_DURATION: &str = "2160h";
 /// reject it once the CA has expired). Silent when the issuer or its CA is not visible, and
 /// when the CA already expired (the Issuer reports that).
 fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> Vec<Issue> {
-    let r = &c.spec.issuer_ref;
-    if r.group.as_deref().unwrap_or("cert-manager.io") != "cert-manager.io" {
+    let Some((cluster, issuer_name)) = c.issuer() else {
         return Vec::new();
-    }
-    let kind = r.kind.as_deref().unwrap_or("Issuer");
-    let cluster = match kind {
-        "Issuer" => false,
-        "ClusterIssuer" => true,
-        _ => return Vec::new(),
     };
-    let Found::Yes(issuer) = ctx.lookup.issuer(cluster, ns, &r.name) else {
+    let Found::Yes(issuer) = ctx.lookup.issuer(cluster, ns, issuer_name) else {
         return Vec::new();
     };
     let Some(ca) = issuer.spec.ca.as_ref() else {
@@ -891,25 +1119,13 @@ fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> 
     let Some(leaf) = secret.summary.leaf() else {
         return Vec::new();
     };
-    if analysis::validity::is_expired_at(leaf.not_after, ctx.now) {
-        return Vec::new();
-    }
-    let written = c
-        .spec
-        .duration
-        .as_deref()
-        .unwrap_or(CERTIFICATE_DEFAULT_DURATION);
-    let Some(duration) = go_duration_seconds(written) else {
+    let Some((written, past)) = leaf_outlives(c, leaf.not_after, ctx.now) else {
         return Vec::new();
     };
-    let past = ctx.now.saturating_add(duration) - leaf.not_after;
-    if past <= 0 {
-        return Vec::new();
-    }
     let who = if cluster {
-        format!("ClusterIssuer {}", r.name)
+        format!("ClusterIssuer {issuer_name}")
     } else {
-        format!("Issuer {ns}/{}", r.name)
+        format!("Issuer {ns}/{issuer_name}")
     };
     vec![Issue::new(
         Code::LeafOutlivesIssuer,
@@ -919,6 +1135,80 @@ fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> 
             analysis::validity::human_duration(past),
             ca.secret_name,
             analysis::validity::rfc3339(leaf.not_after)
+        ),
+    )]
+}
+
+/// How far past a CA's `ca_not_after` a leaf issued for `c` at `now` would run: its duration as
+/// written and the seconds past; `None` when it ends in time, when the duration is not a Go
+/// duration, or when the CA already expired (the issuer reports that).
+fn leaf_outlives(
+    c: &crate::model::Certificate,
+    ca_not_after: i64,
+    now: i64,
+) -> Option<(&str, i64)> {
+    if analysis::validity::is_expired_at(ca_not_after, now) {
+        return None;
+    }
+    let written = c
+        .spec
+        .duration
+        .as_deref()
+        .unwrap_or(CERTIFICATE_DEFAULT_DURATION);
+    let past = now.saturating_add(go_duration_seconds(written)?) - ca_not_after;
+    (past > 0).then_some((written, past))
+}
+
+/// When the CA Secret of a cert-manager issuer is replaced: the Certificates it issues whose
+/// leaves would outlive the new CA, in one warning on the Secret (the first few named, the rest
+/// counted) — `leaf-outlives-issuer` on each Certificate says it again when it is next written.
+fn outliving_certificates(
+    summary: &CredentialSummary,
+    issuer: &ObjectRef,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    let Some(leaf) = summary.server.as_ref().and_then(|_| summary.leaf()) else {
+        return Vec::new();
+    };
+    let cluster = issuer.kind == kinds::CLUSTER_ISSUER.kind;
+    let certificates = ctx.lookup.certificates_issued_by(
+        cluster,
+        issuer.namespace.as_deref().unwrap_or_default(),
+        &issuer.name,
+    );
+    let mut named = Vec::new();
+    let mut longest = 0;
+    for c in &certificates {
+        if let Some((_, past)) = leaf_outlives(c, leaf.not_after, ctx.now) {
+            named.push(format!(
+                "{}/{}",
+                c.metadata
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(crate::model::DEFAULT_NAMESPACE),
+                c.metadata.name
+            ));
+            longest = longest.max(past);
+        }
+    }
+    if named.is_empty() {
+        return Vec::new();
+    }
+    let path = summary
+        .cert_key()
+        .map_or("data".to_string(), analysis::data_path);
+    vec![Issue::new(
+        Code::LeafOutlivesIssuer,
+        path,
+        format!(
+            "{} of {} {} {} this CA (notAfter {}) by up to {}: {}; renew the CA or shorten spec.duration",
+            analysis::validity::count(named.len(), "Certificate"),
+            issuer.kind,
+            qualified(issuer),
+            if named.len() == 1 { "outlives" } else { "outlive" },
+            analysis::validity::rfc3339(leaf.not_after),
+            analysis::validity::human_duration(longest),
+            hosts::list_some(&named),
         ),
     )]
 }
@@ -1544,5 +1834,144 @@ fn ca_bundle_findings(
         ..Default::default()
     };
     out.extend(analysis::validity_issues(&summary, now, warning_days));
+    out
+}
+
+/// The only Secret type the OpenShift router serves a Route's `externalCertificate` from.
+const ROUTE_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// An OpenShift Route's `spec.tls`: termination consistency, the inline certificate, key and
+/// CAs as the router reads them, and `externalCertificate` (through [`check_references`]).
+/// Where the Route API itself rejects a combination (passthrough with certificates, edge with
+/// destinationCACertificate), this only warns: the API server's denial is its own.
+fn check_route(route: &crate::model::Route, obj: &Object, ctx: &Ctx<'_>) -> Vec<Issue> {
+    use analysis::inline::{self as f, inline_pem};
+    let Some(tls) = &route.spec.tls else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let termination = tls.termination.as_deref().unwrap_or_default();
+    let pems = f::RoutePems {
+        certificate: inline_pem(&tls.certificate),
+        key: inline_pem(&tls.key),
+        ca_certificate: inline_pem(&tls.ca_certificate),
+        destination_ca: inline_pem(&tls.destination_ca_certificate),
+    };
+    let external = tls
+        .external_certificate
+        .as_ref()
+        .is_some_and(|r| !r.name.is_empty());
+    if termination == "passthrough" {
+        let ignored = [
+            (f::ROUTE_CERTIFICATE, pems.certificate.is_some()),
+            (f::ROUTE_KEY, pems.key.is_some()),
+            (f::ROUTE_CA_CERTIFICATE, pems.ca_certificate.is_some()),
+            (f::ROUTE_DESTINATION_CA, pems.destination_ca.is_some()),
+            ("spec.tls.externalCertificate", external),
+        ];
+        for (field, _) in ignored.iter().filter(|(_, set)| *set) {
+            out.push(Issue::new(
+                Code::TlsModeIgnoresCredential,
+                *field,
+                format!("termination passthrough forwards TLS to the pod untouched, so the router ignores {field}; serve the certificate from the pod, or use termination edge or reencrypt"),
+            ));
+        }
+        return out;
+    }
+    if !refs::route_terminates(Some(termination)) {
+        return out;
+    }
+    if termination == "edge" && pems.destination_ca.is_some() {
+        out.push(Issue::new(
+            Code::TlsModeIgnoresCredential,
+            f::ROUTE_DESTINATION_CA,
+            format!("termination edge sends plain HTTP to the pod, so the router ignores {}; use termination reencrypt to verify the pod with it", f::ROUTE_DESTINATION_CA),
+        ));
+    }
+    if pems.certificate.is_some() && external {
+        // The Route API (OpenShift 4.16+) refuses this itself; lint still says so.
+        out.push(
+            Issue::new(
+                Code::SecretMalformed,
+                "spec.tls.externalCertificate",
+                format!("{} and spec.tls.externalCertificate are both set, which the Route API rejects; keep one of them", f::ROUTE_CERTIFICATE),
+            )
+            .with_severity(Severity::Warn),
+        );
+    }
+    match (pems.certificate.is_some(), pems.key.is_some(), external) {
+        (false, false, false) => out.push(Issue::new(
+            Code::RouteDefaultCertificate,
+            "spec.tls",
+            format!("termination {termination} with no certificate of its own: the router serves its default certificate (the IngressController's defaultCertificate); set spec.tls.certificate and spec.tls.key, or spec.tls.externalCertificate, to serve your own"),
+        )),
+        (true, false, false) => out.push(Issue::new(
+            Code::SecretMalformed,
+            f::ROUTE_KEY,
+            format!("{} is set but {} is empty, so the router cannot load the pair and rejects the Route; add the certificate's private key", f::ROUTE_CERTIFICATE, f::ROUTE_KEY),
+        )),
+        (false, true, false) => out.push(
+            Issue::new(
+                Code::SecretMalformed,
+                f::ROUTE_CERTIFICATE,
+                format!("{} is set without {}, so the router ignores it and serves its default certificate; add the certificate or remove the key", f::ROUTE_KEY, f::ROUTE_CERTIFICATE),
+            )
+            .with_severity(Severity::Warn),
+        ),
+        _ => {}
+    }
+    let Some(pems) = refs::route_pems(tls) else {
+        return out;
+    };
+    let summary = ctx.analyzer.route_tls(&pems);
+    out.extend(route_inline_issues(&summary, route, ctx));
+    out.extend(check_references(obj, ctx));
+    out
+}
+
+/// The findings of a Route's inline credentials: their own issues, validity (an expired
+/// `caCertificate` entry only warns: the router still serves, and clients holding a newer copy
+/// of the CA still verify), and whether the certificate covers the Route's host.
+fn route_inline_issues(
+    summary: &CredentialSummary,
+    route: &crate::model::Route,
+    ctx: &Ctx<'_>,
+) -> Vec<Issue> {
+    use analysis::inline as f;
+    let mut out = summary.issues.clone();
+    for (field, bundle) in &summary.bundles {
+        for (code, message) in analysis::validity::bundle_windows(
+            field,
+            bundle,
+            ctx.now,
+            ctx.policy.expiry_warning_days,
+        ) {
+            let mut i = Issue::new(code, *field, message);
+            if *field == f::ROUTE_CA_CERTIFICATE
+                && matches!(code, Code::CertExpired | Code::CertNotYetValid)
+            {
+                i.severity = Severity::Warn;
+                i.message.push_str("; the router still serves the Route, but clients without a newer copy of this CA fail");
+            }
+            out.push(i);
+        }
+    }
+    let r = CredentialRef {
+        path: f::ROUTE_CERTIFICATE.into(),
+        name: route.metadata.name.clone(),
+        scope: Scope::Namespace(String::new()),
+        hosts: refs::route_hosts(route),
+        needs_ca: false,
+        needs_pair: true,
+        client: false,
+        target: Target::Secret,
+        via: Via::Route,
+        gateway_api_ref: None,
+        alternatives: Vec::new(),
+    };
+    for mut i in coverage_issues(summary, &r, "", f::ROUTE_CERTIFICATE) {
+        i.path = f::ROUTE_CERTIFICATE.into();
+        out.push(i);
+    }
     out
 }

@@ -107,6 +107,12 @@ codes! {
     /// A cert-manager Certificate whose `spec.duration` runs past the notAfter of its CA
     /// issuer's certificate.
     LeafOutlivesIssuer = "leaf-outlives-issuer", Warn;
+    /// An OpenShift Route terminating TLS (edge/reencrypt) with no certificate of its own: the
+    /// router serves its default certificate.
+    RouteDefaultCertificate = "route-default-certificate", Info;
+    /// An Istio server's `credentialNames` are not alternatives Istio serves as written: set
+    /// beside `credentialName` (ignored), more than two, or two of one key type.
+    CredentialNamesConflict = "credential-names-conflict", Warn;
     /// A Secret being deleted is still referenced by a Gateway or Ingress.
     SecretInUse = "secret-in-use", Warn;
     /// The webhook answered before its cluster view finished syncing.

@@ -24,6 +24,7 @@ pub enum Id {
     Issuer,
     ClusterIssuer,
     Certificate,
+    Route,
     ValidatingWebhookConfiguration,
     MutatingWebhookConfiguration,
     ApiService,
@@ -58,6 +59,10 @@ pub enum Watch {
     /// Defined by a CustomResourceDefinition: watched while the CRD is Established, in the
     /// first of [`Kind::versions`] it serves.
     Crd,
+    /// [`Watch::Crd`] where a CRD defines it (MicroShift, HyperShift); where none does at
+    /// start, probed once, as an aggregated API may serve it (OpenShift's Routes come from
+    /// openshift-apiserver through an APIService, not a CRD).
+    CrdOrAggregated,
     /// Built in but optional (aggregated or disabled APIs): probed once at start.
     Probe,
 }
@@ -391,8 +396,8 @@ pub const CLUSTER_ISSUER: Kind = Kind {
     watch: Watch::Crd,
 };
 
-/// Checked against the CA of the issuer it names (`leaf-outlives-issuer`); read only from
-/// requests and the audit.
+/// Checked against the CA of the issuer it names (`leaf-outlives-issuer`); watched so that
+/// replacing an issuer's CA Secret names the Certificates whose leaves would outlive the new CA.
 pub const CERTIFICATE: Kind = Kind {
     id: Id::Certificate,
     group: "cert-manager.io",
@@ -406,7 +411,28 @@ pub const CERTIFICATE: Kind = Kind {
     checked: true,
     ca_bundles: false,
     audit: true,
-    watch: Watch::No,
+    watch: Watch::Crd,
+};
+
+/// OpenShift `Route`: inline PEM in `spec.tls` (certificate, key, caCertificate,
+/// destinationCACertificate) and, on OpenShift 4.16+, `spec.tls.externalCertificate` naming a
+/// `kubernetes.io/tls` Secret in its namespace; watched for the reverse index (a Secret replaced
+/// under a Route is checked against it) and for the x509 metrics of its inline certificates.
+/// A CRD on MicroShift and HyperShift, an aggregated API on OpenShift itself.
+pub const ROUTE: Kind = Kind {
+    id: Id::Route,
+    group: "route.openshift.io",
+    kind: "Route",
+    versions: &["v1"],
+    plural: "routes",
+    resource: "routes.route.openshift.io",
+    scope: Scope::Namespaced,
+    operations: CU,
+    webhook: Some(REFS_WEBHOOK),
+    checked: true,
+    ca_bundles: false,
+    audit: true,
+    watch: Watch::CrdOrAggregated,
 };
 
 /// The API server never sends webhook configurations to webhooks (so a broken webhook can
@@ -459,7 +485,8 @@ pub const API_SERVICE: Kind = Kind {
     watch: Watch::Probe,
 };
 
-/// Also the watch that tells the [`Watch::Crd`] kinds when their CRD is Established.
+/// Also the watch that tells the [`Watch::Crd`] (and [`Watch::CrdOrAggregated`]) kinds when
+/// their CRD is Established.
 pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
     id: Id::CustomResourceDefinition,
     group: "apiextensions.k8s.io",
@@ -477,7 +504,7 @@ pub const CUSTOM_RESOURCE_DEFINITION: Kind = Kind {
 };
 
 /// Every kind, in the order the audit lists them and the watchers start.
-pub const ALL: [&Kind; 21] = [
+pub const ALL: [&Kind; 22] = [
     &SECRET,
     &CONFIG_MAP,
     &POD,
@@ -495,6 +522,7 @@ pub const ALL: [&Kind; 21] = [
     &ISSUER,
     &CLUSTER_ISSUER,
     &CERTIFICATE,
+    &ROUTE,
     &VALIDATING_WEBHOOK_CONFIGURATION,
     &MUTATING_WEBHOOK_CONFIGURATION,
     &API_SERVICE,

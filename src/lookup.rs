@@ -31,21 +31,42 @@ pub struct StoredSecret {
     pub summary: CredentialSummary,
 }
 
-/// A ConfigMap as the index keeps it: the CA bundle under `ca.crt`, parsed, and the keys.
+/// A ConfigMap as the index keeps it: the CA bundle tlsgate reads from it, parsed, and the keys.
 #[derive(Debug)]
 pub struct StoredConfigMap {
     pub namespace: String,
     pub name: String,
-    /// `None` when there is no `ca.crt` key.
+    /// `None` when it holds none of the keys of [`ca_key_of`].
     pub ca: Option<Arc<crate::analysis::Bundle>>,
+    /// The key `ca` was read from: `ca.crt`, or by name `ca-bundle.crt` (Linkerd's trust roots)
+    /// or `root-cert.pem` (Istio's `istio-ca-root-cert`).
+    pub ca_key: &'static str,
     pub keys: Vec<String>,
     /// DER of each trust anchor, for `linkerd-identity-trust-roots` only (its `ca-bundle.crt`
     /// is also its `ca`): the issuer's signature is checked against them.
     pub anchors_der: Vec<Vec<u8>>,
 }
 
+/// The key a ConfigMap's CA bundle is read from: the one home of which ConfigMaps tlsgate
+/// reads certificates from, and under which key (the audit rows and the x509 metrics follow it).
+/// `ca.crt` (Gateway API and BackendTLSPolicy `caCertificateRefs`) unless the name says
+/// otherwise.
+pub fn ca_key_of(cm: &crate::model::ConfigMap) -> &'static str {
+    let linkerd = crate::analysis::LINKERD_TRUST_ROOTS_KEY;
+    let istio = crate::analysis::ROOT_CERT_KEY;
+    match cm.metadata.name.as_str() {
+        crate::analysis::LINKERD_TRUST_ROOTS if cm.data.contains_key(linkerd) => linkerd,
+        ISTIO_ROOT_CONFIG_MAP if cm.data.contains_key(istio) => istio,
+        _ => crate::refs::CA_CONFIG_MAP_KEY,
+    }
+}
+
+/// The ConfigMap istiod writes the mesh root to, in every namespace, under `root-cert.pem`.
+pub const ISTIO_ROOT_CONFIG_MAP: &str = "istio-ca-root-cert";
+
 impl StoredConfigMap {
     pub fn new(analyzer: &Analyzer, cm: &crate::model::ConfigMap) -> Self {
+        let ca_key = ca_key_of(cm);
         StoredConfigMap {
             namespace: cm
                 .metadata
@@ -55,22 +76,47 @@ impl StoredConfigMap {
             name: cm.metadata.name.clone(),
             ca: cm
                 .data
-                .get(crate::refs::CA_CONFIG_MAP_KEY)
-                .or_else(|| linkerd_anchors(cm))
+                .get(ca_key)
                 .map(|pem| analyzer.bundle(pem.as_bytes(), crate::analysis::Role::CaBundle)),
+            ca_key,
             keys: cm.data.keys().cloned().collect(),
-            anchors_der: linkerd_anchors(cm)
+            anchors_der: (ca_key == crate::analysis::LINKERD_TRUST_ROOTS_KEY)
+                .then(|| cm.data.get(ca_key))
+                .flatten()
                 .map(|pem| crate::analysis::cert_ders(pem.as_bytes()))
                 .unwrap_or_default(),
         }
     }
+
+    /// The bundle under `ca.crt`, which is all a `caCertificateRefs` entry reads.
+    pub fn ca_crt(&self) -> Option<&Arc<crate::analysis::Bundle>> {
+        self.ca
+            .as_ref()
+            .filter(|_| self.ca_key == crate::refs::CA_CONFIG_MAP_KEY)
+    }
 }
 
-/// The `ca-bundle.crt` of a `linkerd-identity-trust-roots` ConfigMap.
-fn linkerd_anchors(cm: &crate::model::ConfigMap) -> Option<&String> {
-    (cm.metadata.name == crate::analysis::LINKERD_TRUST_ROOTS)
-        .then(|| cm.data.get(crate::analysis::LINKERD_TRUST_ROOTS_KEY))
-        .flatten()
+/// An OpenShift Route's inline certificates as the index keeps them (public facts only; the
+/// inline key is read to match it and dropped).
+#[derive(Debug)]
+pub struct StoredRoute {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.tls.certificate`, `spec.tls.caCertificate`, `spec.tls.destinationCACertificate`.
+    pub summary: CredentialSummary,
+}
+
+impl StoredRoute {
+    /// `None` for a Route whose router reads no inline PEM (no TLS, passthrough, none set).
+    pub fn new(analyzer: &Analyzer, ns: &str, route: &crate::model::Route) -> Option<Self> {
+        let pems = crate::refs::route_pems(route.spec.tls.as_ref()?)?;
+        let summary = analyzer.route_tls(&pems);
+        (!summary.bundles.is_empty()).then(|| StoredRoute {
+            namespace: ns.to_string(),
+            name: route.metadata.name.clone(),
+            summary,
+        })
+    }
 }
 
 /// One caBundle field: the CAs the API server trusts to reach a webhook or aggregated API.
@@ -117,6 +163,14 @@ pub trait Lookup: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Found<Arc<crate::model::Issuer>>;
+    /// cert-manager `Certificate`s whose `issuerRef` names this issuer (with `cluster` the
+    /// `ClusterIssuer` `name`, from any namespace), by namespace and name.
+    fn certificates_issued_by(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        issuer: &str,
+    ) -> Vec<Arc<crate::model::Certificate>>;
     /// Everything that references a Secret called `name`, in any namespace.
     fn referrers(&self, name: &str) -> Vec<Referrer>;
     /// Namespaces of the pods `selector` matches; `None` when pods are not visible.
@@ -158,13 +212,19 @@ pub struct Index {
     secret_namespaces: HashMap<String, Vec<Arc<str>>>,
     /// Every namespace named by a Secret, once.
     namespaces: std::collections::HashSet<Arc<str>>,
-    /// Only ConfigMaps with a `ca.crt` key (CA bundles Gateways may name).
+    /// Only ConfigMaps with a CA bundle ([`ca_key_of`]): CA bundles Gateways may name, Linkerd's
+    /// trust roots, Istio's root ConfigMaps.
     config_maps: HashMap<Key, Arc<StoredConfigMap>>,
     istio_gateways: HashMap<Key, Arc<IstioGateway>>,
     gateway_api_gateways: HashMap<Key, Arc<GatewayApiGateway>>,
     grants: HashMap<Key, Arc<ReferenceGrant>>,
     /// cert-manager Issuers by (namespace, name); ClusterIssuers by ("", name).
     issuers: HashMap<Key, Arc<crate::model::Issuer>>,
+    /// OpenShift Routes with inline certificates the router serves.
+    routes: HashMap<Key, Arc<StoredRoute>>,
+    /// cert-manager Certificates by (namespace, name): searched only when an issuer's CA
+    /// Secret is replaced, which is rare, so there is no index by issuer.
+    certificates: HashMap<Key, Arc<crate::model::Certificate>>,
     /// secret name -> referring object -> its references to that name.
     referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
     /// referring object -> names it references, to undo on update/delete.
@@ -190,6 +250,8 @@ impl Index {
             secrets: HashMap::new(),
             secret_namespaces: HashMap::new(),
             issuers: HashMap::new(),
+            routes: HashMap::new(),
+            certificates: HashMap::new(),
             config_maps: HashMap::new(),
             namespaces: Default::default(),
             istio_gateways: HashMap::new(),
@@ -322,9 +384,19 @@ impl Index {
         self.ca_bundles.values().flatten()
     }
 
+    /// Every Route with inline certificates (for metrics).
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<StoredRoute>> {
+        self.routes.values()
+    }
+
     /// Every stored Secret (for metrics and audits).
     pub fn secrets(&self) -> impl Iterator<Item = &Arc<StoredSecret>> {
         self.secrets.values()
+    }
+
+    /// The ConfigMaps holding a CA bundle ([`ca_key_of`]), referenced or not.
+    pub fn config_maps(&self) -> impl Iterator<Item = &Arc<StoredConfigMap>> {
+        self.config_maps.values()
     }
 
     /// (namespace, name) of every indexed object of a kind, for pruning after a relist.
@@ -348,6 +420,18 @@ impl Index {
                 .filter(|(ns, _)| ns.is_empty())
                 .map(|(_, n)| (crate::model::DEFAULT_NAMESPACE.to_string(), n.clone()))
                 .collect(),
+            // Inline certificates or an externalCertificate reference: either keeps it here.
+            Id::Route => {
+                let mut keys: BTreeSet<Key> = self.routes.keys().cloned().collect();
+                keys.extend(
+                    self.referenced
+                        .keys()
+                        .filter(|o| o.api_version == kind.group && o.kind == kind.kind)
+                        .map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone())),
+                );
+                keys.into_iter().collect()
+            }
+            Id::Certificate => self.certificates.keys().cloned().collect(),
             Id::Pod => self.pods.iter().flat_map(|p| p.keys().cloned()).collect(),
             Id::Service => self.services.iter().flatten().cloned().collect(),
             Id::Namespace => self
@@ -451,6 +535,18 @@ impl Index {
                 self.issuers
                     .insert(issuer_key(i.cluster, &ns, &name), Arc::new(i.clone()));
             }
+            Object::Route(r) => match StoredRoute::new(&self.analyzer, &ns, r) {
+                Some(stored) => {
+                    self.routes.insert(key(&ns, &name), Arc::new(stored));
+                }
+                None => {
+                    self.routes.remove(&key(&ns, &name));
+                }
+            },
+            Object::Certificate(c) => {
+                self.certificates
+                    .insert(key(&ns, &name), Arc::new(c.clone()));
+            }
             _ => {}
         }
         let refs = credential_refs(obj);
@@ -504,6 +600,12 @@ impl Index {
             Id::Issuer | Id::ClusterIssuer => {
                 self.issuers
                     .remove(&issuer_key(kind.id == Id::ClusterIssuer, ns, name));
+            }
+            Id::Route => {
+                self.routes.remove(&key(ns, name));
+            }
+            Id::Certificate => {
+                self.certificates.remove(&key(ns, name));
             }
             _ if kind.ca_bundles => {
                 self.ca_bundles
@@ -603,6 +705,23 @@ impl Lookup for Index {
             None if !self.synced => Found::NotSyncedYet,
             None => Found::Missing,
         }
+    }
+
+    fn certificates_issued_by(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        issuer: &str,
+    ) -> Vec<Arc<crate::model::Certificate>> {
+        let mut out: Vec<(&Key, &Arc<crate::model::Certificate>)> = self
+            .certificates
+            .iter()
+            .filter(|((ns, _), c)| {
+                c.issuer() == Some((cluster, issuer)) && (cluster || ns == namespace)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out.into_iter().map(|(_, c)| c.clone()).collect()
     }
 
     fn reference_grants(&self, namespace: &str) -> Vec<Arc<ReferenceGrant>> {

@@ -66,6 +66,9 @@ pub struct IstioPort {
 pub struct IstioServerTls {
     pub mode: Option<String>,
     pub credential_name: Option<String>,
+    /// Istio 1.26+: up to two credentials for one server (an RSA and an ECDSA certificate for
+    /// the same hosts); set, it is what istiod serves and `credentialName` is ignored.
+    pub credential_names: Vec<String>,
     pub server_certificate: Option<String>,
     pub ca_certificates: Option<String>,
 }
@@ -377,6 +380,22 @@ pub struct CertificateSpec {
     pub duration: Option<String>,
 }
 
+impl Certificate {
+    /// The cert-manager issuer it names: (`ClusterIssuer`?, name); `None` for issuers of
+    /// other groups (external issuers) or kinds.
+    pub fn issuer(&self) -> Option<(bool, &str)> {
+        let r = &self.spec.issuer_ref;
+        if r.group.as_deref().unwrap_or("cert-manager.io") != "cert-manager.io" {
+            return None;
+        }
+        match r.kind.as_deref().unwrap_or("Issuer") {
+            "Issuer" => Some((false, &r.name)),
+            "ClusterIssuer" => Some((true, &r.name)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct IssuerRef {
@@ -385,6 +404,47 @@ pub struct IssuerRef {
     pub kind: Option<String>,
     /// Unset means `cert-manager.io`.
     pub group: Option<String>,
+}
+
+/// OpenShift `Route` (`route.openshift.io/v1`): only its host and `spec.tls`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Route {
+    pub metadata: Meta,
+    pub spec: RouteSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RouteSpec {
+    /// Unset: the router picks a name (`<name>-<namespace>.<router domain>`), unknown here.
+    pub host: Option<String>,
+    /// `None` (the default) or `Subdomain`: the router serves every host under host's parent.
+    pub wildcard_policy: Option<String>,
+    pub tls: Option<RouteTls>,
+}
+
+/// Route `spec.tls` (openshift/api `route/v1` `TLSConfig`). Every PEM field is inline text.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RouteTls {
+    /// `edge`, `passthrough` or `reencrypt` (required by the API).
+    pub termination: Option<String>,
+    pub certificate: Option<String>,
+    pub key: Option<String>,
+    pub ca_certificate: Option<String>,
+    #[serde(rename = "destinationCACertificate")]
+    pub destination_ca_certificate: Option<String>,
+    /// `Allow`, `None` or `Redirect`.
+    pub insecure_edge_termination_policy: Option<String>,
+    /// OpenShift 4.16+: a `kubernetes.io/tls` Secret in the Route's namespace.
+    pub external_certificate: Option<LocalObjectReference>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LocalObjectReference {
+    pub name: String,
 }
 
 /// An object tlsgate has rules for.
@@ -404,6 +464,7 @@ pub enum Object {
     Ingress(Ingress),
     Issuer(Issuer),
     Certificate(Certificate),
+    Route(Route),
 }
 
 /// Why a document could not be read as the object it claims to be.
@@ -470,6 +531,7 @@ impl Object {
             Object::Ingress(o) => &mut o.metadata,
             Object::Issuer(o) => &mut o.metadata,
             Object::Certificate(o) => &mut o.metadata,
+            Object::Route(o) => &mut o.metadata,
         }
     }
 
@@ -488,6 +550,7 @@ impl Object {
             Object::Ingress(o) => &o.metadata,
             Object::Issuer(o) => &o.metadata,
             Object::Certificate(o) => &o.metadata,
+            Object::Route(o) => &o.metadata,
         }
     }
 
@@ -520,6 +583,7 @@ impl Object {
             Object::Issuer(i) if i.cluster => Id::ClusterIssuer,
             Object::Issuer(_) => Id::Issuer,
             Object::Certificate(_) => Id::Certificate,
+            Object::Route(_) => Id::Route,
         })
     }
 
@@ -582,6 +646,7 @@ fn build<'a>(
         Id::Ingress => Object::Ingress(src.decode(kind)?),
         Id::Service => Object::Service(src.decode(kind)?),
         Id::Certificate => Object::Certificate(src.decode(kind)?),
+        Id::Route => Object::Route(src.decode(kind)?),
         Id::Issuer | Id::ClusterIssuer => Object::Issuer(Issuer {
             cluster: k.id == Id::ClusterIssuer,
             ..src.decode(kind)?

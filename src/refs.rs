@@ -1,7 +1,9 @@
 //! The ONE place that maps Kubernetes objects to the credentials they reference, each with
 //! the field path a message should point at and the hosts the certificate must cover.
 
-use crate::model::{ClientTls, DestinationRule, Listener, Object, ObjectReference, TrafficPolicy};
+use crate::model::{
+    ClientTls, DestinationRule, Listener, Object, ObjectReference, Route, TrafficPolicy,
+};
 use std::collections::BTreeMap;
 
 /// Where the referenced Secret is looked up.
@@ -30,6 +32,8 @@ pub enum Via {
     Ingress,
     /// The CA a cert-manager `Issuer`/`ClusterIssuer` signs certificates with.
     CertManagerIssuer,
+    /// An OpenShift Route's `spec.tls.externalCertificate`, served by the router.
+    Route,
 }
 
 /// What a reference names.
@@ -64,6 +68,9 @@ pub struct CredentialRef {
     pub via: Via,
     /// For Gateway API: the reference as written, for kind and ReferenceGrant checks.
     pub gateway_api_ref: Option<ObjectReference>,
+    /// The other Secrets of the same Istio server's `credentialNames`: certificates of other
+    /// key types for the same hosts, which clients that negotiate those key types get instead.
+    pub alternatives: Vec<String>,
 }
 
 /// Istio's ServerTLSSettings mode; an unset mode is PASSTHROUGH (enum value 0).
@@ -76,6 +83,35 @@ pub fn istio_mode_uses_credential(mode: &str) -> bool {
     matches!(mode, "SIMPLE" | "MUTUAL" | "OPTIONAL_MUTUAL")
 }
 
+/// The credentials an Istio server serves, with their field paths: `credentialNames` when it
+/// is set (istiod then ignores `credentialName`, `ApplyCredentialSDSToServerCommonTLSContext`),
+/// else `credentialName`. Empty names are skipped.
+pub fn istio_server_credentials(
+    server: usize,
+    tls: &crate::model::IstioServerTls,
+) -> Vec<(String, &str)> {
+    if !tls.credential_names.is_empty() {
+        return tls
+            .credential_names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_empty())
+            .map(|(j, n)| {
+                (
+                    format!("spec.servers[{server}].tls.credentialNames[{j}]"),
+                    n.as_str(),
+                )
+            })
+            .collect();
+    }
+    tls.credential_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .map(|n| (format!("spec.servers[{server}].tls.credentialName"), n))
+        .into_iter()
+        .collect()
+}
+
 /// Every credential reference of an object, in field order.
 pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
     let ns = obj.namespace().to_string();
@@ -85,27 +121,35 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
             for (i, server) in gw.spec.servers.iter().enumerate() {
                 let Some(tls) = &server.tls else { continue };
                 let mode = istio_mode(tls.mode.as_deref());
-                let Some(name) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) else {
-                    continue;
-                };
                 if !istio_mode_uses_credential(mode) {
                     continue;
                 }
-                out.push(CredentialRef {
-                    path: format!("spec.servers[{i}].tls.credentialName"),
-                    name: name.to_string(),
-                    scope: Scope::IstioWorkload {
-                        gateway_namespace: ns.clone(),
-                        selector: gw.spec.selector.clone(),
-                    },
-                    hosts: server.hosts.clone(),
-                    needs_ca: matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
-                    needs_pair: true,
-                    client: false,
-                    target: Target::Secret,
-                    via: Via::IstioGateway,
-                    gateway_api_ref: None,
-                });
+                let names = istio_server_credentials(i, tls);
+                for (j, (path, name)) in names.iter().enumerate() {
+                    out.push(CredentialRef {
+                        path: path.clone(),
+                        name: name.to_string(),
+                        scope: Scope::IstioWorkload {
+                            gateway_namespace: ns.clone(),
+                            selector: gw.spec.selector.clone(),
+                        },
+                        hosts: server.hosts.clone(),
+                        // istiod reads the client CA of a MUTUAL server with credentialNames
+                        // from the first one only (`credentialNames[0]-cacert`).
+                        needs_ca: j == 0 && matches!(mode, "MUTUAL" | "OPTIONAL_MUTUAL"),
+                        needs_pair: true,
+                        client: false,
+                        target: Target::Secret,
+                        via: Via::IstioGateway,
+                        gateway_api_ref: None,
+                        alternatives: names
+                            .iter()
+                            .enumerate()
+                            .filter(|(k, (_, n))| *k != j && n != name)
+                            .map(|(_, (_, n))| n.to_string())
+                            .collect(),
+                    });
+                }
             }
         }
         Object::GatewayApiGateway(gw) => {
@@ -141,6 +185,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::GatewayApi,
                     gateway_api_ref: Some(r.clone()),
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -190,6 +235,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::Ingress,
                     gateway_api_ref: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -222,6 +268,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::DestinationRule,
                     gateway_api_ref: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
@@ -247,12 +294,72 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
                     target: Target::Secret,
                     via: Via::CertManagerIssuer,
                     gateway_api_ref: None,
+                    alternatives: Vec::new(),
+                });
+            }
+        }
+        Object::Route(route) => {
+            let tls = route.spec.tls.as_ref();
+            let external = tls
+                .filter(|t| route_terminates(t.termination.as_deref()))
+                .and_then(|t| t.external_certificate.as_ref())
+                .filter(|r| !r.name.is_empty());
+            if let Some(r) = external {
+                out.push(CredentialRef {
+                    // The router reads it from the Route's own namespace only.
+                    path: "spec.tls.externalCertificate.name".into(),
+                    name: r.name.clone(),
+                    scope: Scope::Namespace(ns.clone()),
+                    hosts: route_hosts(route),
+                    needs_ca: false,
+                    needs_pair: true,
+                    client: false,
+                    target: Target::Secret,
+                    via: Via::Route,
+                    gateway_api_ref: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
         _ => {}
     }
     out
+}
+
+/// Route terminations in which the router serves a certificate (its own default one when the
+/// Route has none): `edge` and `reencrypt`. `passthrough` forwards TLS to the pod untouched.
+pub fn route_terminates(termination: Option<&str>) -> bool {
+    matches!(termination, Some("edge" | "reencrypt"))
+}
+
+/// The inline PEM of a Route that the router uses: everything under edge and reencrypt except
+/// `destinationCACertificate`, which only reencrypt reads; `None` for passthrough (the router
+/// reads none of it). What the checks, the index (x509 metrics) and the audit analyse.
+pub fn route_pems(tls: &crate::model::RouteTls) -> Option<crate::analysis::inline::RoutePems<'_>> {
+    use crate::analysis::inline::inline_pem;
+    let termination = tls.termination.as_deref();
+    route_terminates(termination).then(|| crate::analysis::inline::RoutePems {
+        certificate: inline_pem(&tls.certificate),
+        key: inline_pem(&tls.key),
+        ca_certificate: inline_pem(&tls.ca_certificate),
+        destination_ca: inline_pem(&tls.destination_ca_certificate)
+            .filter(|_| termination == Some("reencrypt")),
+    })
+}
+
+/// The hosts a Route's certificate must cover: `spec.host`, and with `wildcardPolicy: Subdomain`
+/// every host beside it (`www.example.com` also serves `*.example.com`, as the router maps it).
+/// No host: the router generates one, unknown here, so nothing is checked.
+pub fn route_hosts(route: &Route) -> Vec<String> {
+    let Some(host) = route.spec.host.as_deref().filter(|h| !h.is_empty()) else {
+        return Vec::new();
+    };
+    if route.spec.wildcard_policy.as_deref() == Some("Subdomain") {
+        if let Some((_, parent)) = host.split_once('.') {
+            return vec![host.to_string(), format!("*.{parent}")];
+        }
+    }
+    vec![host.to_string()]
 }
 
 /// `caCertificateRefs` entries: ConfigMaps (key `ca.crt`) or Secrets holding the CAs that
@@ -275,6 +382,7 @@ pub fn ca_refs(path: &str, refs: &[ObjectReference], ns: &str, via: Via) -> Vec<
             },
             via: via.clone(),
             gateway_api_ref: Some(r.clone()),
+            alternatives: Vec::new(),
         })
         .collect()
 }
@@ -307,6 +415,7 @@ fn listener_refs(listeners: &[Listener], ns: &str) -> Vec<CredentialRef> {
                 target: Target::Secret,
                 via: Via::GatewayApi,
                 gateway_api_ref: Some(r.clone()),
+                alternatives: Vec::new(),
             });
         }
     }

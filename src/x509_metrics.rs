@@ -44,20 +44,31 @@ pub enum Location {
     },
     /// A PEM file on disk (the kubeadm PKI directory).
     File { path: String },
+    /// Inline PEM in an OpenShift Route (tlsgate's own source kind: the exporter reads no
+    /// Routes); `field` is the path, `spec.tls.certificate`, `spec.tls.caCertificate` or
+    /// `spec.tls.destinationCACertificate`.
+    Route {
+        namespace: String,
+        name: String,
+        field: String,
+    },
 }
 
 /// The exporter's `source_kind` vocabulary (`docs/metrics.md` "Source kinds"), in
 /// [`Location`] order; `tlsgate_x509_certificates{source_kind}` takes these values.
-pub const SOURCE_KINDS: [&str; 5] = [
+pub const SOURCE_KINDS: [&str; 6] = [
     "kube-secret",
     "kube-configmap",
     "kube-cabundle",
     "kubeconfig",
     "file",
+    "kube-route",
 ];
 
 /// The location labels each source kind fills (x509-certificate-exporter v4 `fillLocationLabels`).
-pub const LOCATION_LABELS: [(&str, &[&str]); 5] = [
+/// `kube-route` follows the exporter's `kube-secret` pattern (`<kind>_namespace`, `_name`, and
+/// where inside it).
+pub const LOCATION_LABELS: [(&str, &[&str]); 6] = [
     (
         "kube-secret",
         &["secret_namespace", "secret_name", "secret_key"],
@@ -79,6 +90,10 @@ pub const LOCATION_LABELS: [(&str, &[&str]); 5] = [
         &["filename", "filepath", "embedded_kind", "embedded_key"],
     ),
     ("file", &["filename", "filepath"]),
+    (
+        "kube-route",
+        &["route_namespace", "route_name", "route_field"],
+    ),
 ];
 
 /// Per-certificate gauges, with the exporter's names and help texts.
@@ -135,6 +150,7 @@ impl Location {
             Location::CaBundle { .. } => 2,
             Location::Kubeconfig { .. } => 3,
             Location::File { .. } => 4,
+            Location::Route { .. } => 5,
         }
     }
 
@@ -158,6 +174,11 @@ impl Location {
                 embedded_key,
             } => vec![file_name(path), path, embedded_kind, embedded_key],
             Location::File { path } => vec![file_name(path), path],
+            Location::Route {
+                namespace,
+                name,
+                field,
+            } => vec![namespace, name, field],
         }
     }
 
@@ -314,7 +335,7 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
         out,
         "# HELP {CERTIFICATES} Certificates with x509_cert_* series, by where they were found.\n# TYPE {CERTIFICATES} gauge"
     );
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; SOURCE_KINDS.len()];
     for i in items.iter().filter(|i| i.cert.is_some()) {
         counts[i.location.rank()] += 1;
     }
@@ -331,7 +352,9 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
     }
 }
 
-/// Every certificate of the cluster view: Secrets by data key, caBundles by object and entry;
+/// Every certificate of the cluster view: Secrets by data key, Routes by field, the CA
+/// ConfigMaps something reads by key ([`crate::check::config_map_readers`]), caBundles by object
+/// and entry;
 /// a bundle that failed to parse is one unreadable item.
 pub fn view_locations(
     view: &crate::lookup::Index,
@@ -357,6 +380,41 @@ pub fn view_locations(
                 bundle.certs.clone(),
             ));
         }
+    }
+    for r in view.routes() {
+        for (field, bundle) in &r.summary.bundles {
+            if bundle.certs.is_empty() && !unreadable(bundle) {
+                continue;
+            }
+            out.push((
+                Location::Route {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    field: field.to_string(),
+                },
+                bundle.certs.clone(),
+            ));
+        }
+    }
+    // Only the ConfigMaps something reads (not every namespace's kube-root-ca.crt).
+    let mut config_maps: Vec<_> = view
+        .config_maps()
+        .filter(|cm| !crate::check::config_map_readers(view, cm).is_empty())
+        .filter_map(|cm| cm.ca.as_ref().map(|b| (cm, b)))
+        .collect();
+    config_maps.sort_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
+    for (cm, bundle) in config_maps {
+        if bundle.certs.is_empty() && !unreadable(bundle) {
+            continue;
+        }
+        out.push((
+            Location::ConfigMap {
+                namespace: cm.namespace.clone(),
+                name: cm.name.clone(),
+                key: cm.ca_key.to_string(),
+            },
+            bundle.certs.clone(),
+        ));
     }
     for b in view.ca_bundles() {
         if b.bundle.certs.is_empty() && !unreadable(&b.bundle) {

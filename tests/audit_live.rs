@@ -331,3 +331,67 @@ fn unknown_context_of_the_kubeconfig_flag_is_named_with_the_contexts_there_are()
         "{stderr}"
     );
 }
+
+/// OpenShift Routes listed from a live cluster: their inline certificates are rows sourced from
+/// the Route, and the Secret their externalCertificate names says the Route uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_routes_are_audited_with_inline_rows_and_used_by() {
+    let server = FakeApiServer::start(&[SECRETS, ROUTES]).await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let secret: Value = yaml_serde::from_str(
+        &std::fs::read_to_string(fixtures.join("secrets/route-www-tls.yaml")).unwrap(),
+    )
+    .unwrap();
+    server.apply(SECRETS, secret);
+    let pem = |f: &str| std::fs::read_to_string(fixtures.join("certs/route").join(f)).unwrap();
+    server.apply(
+        ROUTES,
+        serde_json::json!({
+            "apiVersion": "route.openshift.io/v1",
+            "kind": "Route",
+            "metadata": { "namespace": "frontend", "name": "inline" },
+            "spec": { "host": "www.example.com", "to": { "kind": "Service", "name": "frontend" },
+                      "tls": { "termination": "edge", "certificate": pem("www.crt"), "key": pem("www.key") } },
+        }),
+    );
+    server.apply(
+        ROUTES,
+        serde_json::json!({
+            "apiVersion": "route.openshift.io/v1",
+            "kind": "Route",
+            "metadata": { "namespace": "frontend", "name": "external" },
+            "spec": { "host": "www.example.com", "to": { "kind": "Service", "name": "frontend" },
+                      "tls": { "termination": "edge", "externalCertificate": { "name": "www-tls" } } },
+        }),
+    );
+    let listed = tlsgate::audit::live::list(&server.client(), &Default::default(), &mut |_, _| {})
+        .await
+        .expect("listed");
+    let mut inv = Inventory::new();
+    inv.add_objects(&listed, &Policy::default(), &Arc::new(Analyzer::new()));
+    let inline = inv
+        .certs
+        .iter()
+        .find(|c| c.kind == "Route")
+        .expect("the inline certificate's row");
+    assert_eq!(
+        (inline.name.as_str(), inline.key.as_str()),
+        ("inline", "spec.tls.certificate")
+    );
+    let secret = inv
+        .certs
+        .iter()
+        .find(|c| c.kind == "Secret" && c.name == "www-tls")
+        .expect("the Secret's row");
+    assert_eq!(
+        secret.used_by,
+        ["Route frontend/external (spec.tls.externalCertificate.name)"]
+    );
+    let opts = tlsgate::audit::render::TextOptions {
+        wide: true,
+        color: false,
+    };
+    let text = tlsgate::audit::render::to_text(&inv, NOW, 30, opts);
+    assert!(text.contains("route/inline"), "{text}");
+    assert!(text.contains("Route frontend/external"), "{text}");
+}

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tlsgate::analysis::Analyzer;
 use tlsgate::finding::{Code, Finding, Severity};
 use tlsgate::policy::Policy;
+use tlsgate::webhook::admission::Answer;
 
 const NS: &str = "sandbox";
 const PATH: &str = "spec.ca.secretName";
@@ -317,4 +318,210 @@ fn certificate_review_outliving_its_issuer_ca_is_allowed_with_a_warning() {
     assert!(a.allowed, "{}", a.body);
     let f = assert_finding(&a.findings, Code::LeafOutlivesIssuer, Severity::Warn);
     assert_eq!(f.path, "spec.duration");
+}
+
+// ---- replacing an issuer's CA re-checks the Certificates it issues ---------------------
+
+/// 20 days before the intermediate CA's notAfter (2036-11-21): a 90-day leaf outlives it.
+const NEAR_CA_END: i64 = 2_110_867_508 - 20 * DAY;
+
+/// A Certificate `name` in `ns` issued by `issuer` of `kind`, with an optional duration.
+fn mk_certificate_of(
+    ns: &str,
+    name: &str,
+    kind: &str,
+    issuer: &str,
+    duration: Option<&str>,
+) -> Value {
+    let mut c = mk_certificate(duration);
+    c["metadata"] = json!({ "name": name, "namespace": ns });
+    c["spec"]["issuerRef"] = json!({ "name": issuer, "kind": kind, "group": "cert-manager.io" });
+    c
+}
+
+fn warnings(a: &Answer) -> Vec<String> {
+    a.body["response"]["warnings"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[track_caller]
+fn outlives_warning(a: &Answer) -> String {
+    assert!(a.allowed, "{}", message(a));
+    warnings(a)
+        .into_iter()
+        .find(|w| w.contains("leaf-outlives-issuer"))
+        .unwrap_or_else(|| panic!("no leaf-outlives-issuer warning: {:?}", warnings(a)))
+}
+
+#[test]
+fn replacing_the_ca_secret_names_the_certificates_that_would_outlive_it() {
+    let idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "example-com", "Issuer", "ca-issuer", None),
+        mk_certificate_of(NS, "short-lived", "Issuer", "ca-issuer", Some("240h")),
+    ]);
+    let w = outlives_warning(&review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END));
+    assert!(
+        w.contains("1 Certificate of Issuer sandbox/ca-issuer outlives this CA")
+            && w.contains("by up to 70 days: sandbox/example-com;")
+            && w.contains("data[\"tls.crt\"]"),
+        "{w}"
+    );
+    assert!(!w.contains("short-lived"), "{w}");
+}
+
+#[test]
+fn replacing_the_ca_secret_with_a_long_lived_ca_names_no_certificate() {
+    let idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "example-com", "Issuer", "ca-issuer", None),
+    ]);
+    let a = review(&secret_review(good_ca(NS)), &idx);
+    assert!(a.allowed, "{}", message(&a));
+    assert!(
+        !warnings(&a)
+            .iter()
+            .any(|w| w.contains("leaf-outlives-issuer")),
+        "{:?}",
+        warnings(&a)
+    );
+}
+
+#[test]
+fn certificates_of_another_issuer_are_not_named() {
+    let idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "other", "Issuer", "another-issuer", None),
+        mk_certificate_of("elsewhere", "same-name", "Issuer", "ca-issuer", None),
+    ]);
+    let a = review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END);
+    assert!(
+        !warnings(&a)
+            .iter()
+            .any(|w| w.contains("leaf-outlives-issuer")),
+        "{:?}",
+        warnings(&a)
+    );
+}
+
+#[test]
+fn replacing_a_cluster_issuer_ca_names_certificates_in_every_namespace() {
+    let idx = view(&[
+        mk_issuer("ClusterIssuer", None),
+        good_ca("cert-manager"),
+        mk_certificate_of("team-a", "a", "ClusterIssuer", "ca-issuer", None),
+        mk_certificate_of("team-b", "b", "ClusterIssuer", "ca-issuer", Some("4320h")),
+        mk_certificate_of("team-c", "c", "Issuer", "ca-issuer", None),
+    ]);
+    let w = outlives_warning(&review_at(
+        &secret_review(good_ca("cert-manager")),
+        &idx,
+        NEAR_CA_END,
+    ));
+    assert!(
+        w.contains("2 Certificates of ClusterIssuer ca-issuer")
+            && w.contains("by up to 160 days: team-a/a, team-b/b;"),
+        "{w}"
+    );
+    assert!(!w.contains("team-c"), "{w}");
+}
+
+#[test]
+fn many_outliving_certificates_are_named_up_to_three_and_counted() {
+    let mut objects = vec![mk_issuer("Issuer", Some(NS)), good_ca(NS)];
+    for i in 0..5 {
+        objects.push(mk_certificate_of(
+            NS,
+            &format!("cert-{i}"),
+            "Issuer",
+            "ca-issuer",
+            None,
+        ));
+    }
+    let idx = view(&objects);
+    let w = outlives_warning(&review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END));
+    assert!(
+        w.contains("5 Certificates")
+            && w.contains("sandbox/cert-0, sandbox/cert-1, sandbox/cert-2 and 2 more;"),
+        "{w}"
+    );
+    assert!(!w.contains("cert-3"), "{w}");
+}
+
+#[test]
+fn a_deleted_certificate_is_no_longer_named() {
+    let mut idx = view(&[
+        mk_issuer("Issuer", Some(NS)),
+        good_ca(NS),
+        mk_certificate_of(NS, "example-com", "Issuer", "ca-issuer", None),
+    ]);
+    idx.remove(&tlsgate::kinds::CERTIFICATE, NS, "example-com");
+    let a = review_at(&secret_review(good_ca(NS)), &idx, NEAR_CA_END);
+    assert!(
+        !warnings(&a)
+            .iter()
+            .any(|w| w.contains("leaf-outlives-issuer")),
+        "{:?}",
+        warnings(&a)
+    );
+}
+
+/// Cost of naming outliving Certificates on a CA Secret UPDATE: the Certificates are searched
+/// linearly (no index by issuer), so this reviews with `TLSGATE_CERTIFICATES` (default 10,000)
+/// of them in the view, all of one Issuer. Prints the review time; run with
+/// `cargo test --release --test cert_manager_issuer -- --ignored --nocapture ca_replacement_with_many`.
+#[test]
+#[ignore]
+fn ca_replacement_with_many_certificates_in_the_view() {
+    let n: usize = std::env::var("TLSGATE_CERTIFICATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut objects = vec![mk_issuer("Issuer", Some(NS)), good_ca(NS)];
+    for i in 0..n {
+        let ns = format!("team-{}", i % 100);
+        objects.push(mk_certificate_of(
+            &ns,
+            &format!("cert-{i}"),
+            "Issuer",
+            "ca-issuer",
+            None,
+        ));
+        objects.push(mk_certificate_of(
+            NS,
+            &format!("cert-{i}"),
+            "Issuer",
+            "ca-issuer",
+            None,
+        ));
+    }
+    let idx = view(&objects);
+    let body = secret_review(good_ca(NS));
+    let _ = review_at(&body, &idx, NEAR_CA_END);
+    let runs = 20;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        let w = outlives_warning(&review_at(&body, &idx, NEAR_CA_END));
+        assert!(
+            w.contains(&format!(
+                "{} Certificates",
+                tlsgate::analysis::validity::grouped(n)
+            )),
+            "{w}"
+        );
+    }
+    let per = started.elapsed() / runs;
+    println!(
+        "{} Certificates in the view ({n} of the issuer): CA Secret UPDATE review {per:?}",
+        2 * n
+    );
 }

@@ -454,6 +454,42 @@ async fn destination_rule_credential_is_indexed_and_forgotten_on_delete() {
 }
 
 #[tokio::test]
+async fn istio_credential_names_are_indexed_each_at_its_index() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(
+        ISTIO_GATEWAYS,
+        json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "Gateway",
+            "metadata": { "namespace": "istio-system", "name": "dual-cert-gateway" },
+            "spec": {
+                "selector": { "istio": "ingressgateway" },
+                "servers": [{
+                    "port": { "number": 443, "name": "https", "protocol": "HTTPS" },
+                    "hosts": ["keys.example.com"],
+                    "tls": { "mode": "SIMPLE", "credentialNames": ["keys-rsa", "keys-ecdsa"] },
+                }],
+            },
+        }),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let ecdsa = c.read(|i| i.referrers("keys-ecdsa"));
+    assert_eq!(ecdsa.len(), 1, "{ecdsa:?}");
+    assert_eq!(
+        ecdsa[0].reference.path,
+        "spec.servers[0].tls.credentialNames[1]"
+    );
+    assert_eq!(ecdsa[0].reference.alternatives, ["keys-rsa"]);
+    let rsa = c.read(|i| i.referrers("keys-rsa"));
+    assert_eq!(
+        rsa[0].reference.path,
+        "spec.servers[0].tls.credentialNames[0]"
+    );
+}
+
+#[tokio::test]
 async fn cert_manager_issuer_secrets_are_indexed_and_forgotten_on_delete() {
     let mut served = EVERYTHING.to_vec();
     served.extend([ISSUERS, CLUSTER_ISSUERS]);
@@ -492,6 +528,123 @@ async fn cert_manager_issuer_secrets_are_indexed_and_forgotten_on_delete() {
         i.referrers("cluster-ca-key-pair").is_empty()
     })
     .await;
+}
+
+/// cert-manager Certificates are watched so that replacing their issuer's CA Secret can name
+/// the ones whose leaves would outlive the new CA.
+#[tokio::test]
+async fn cert_manager_certificates_are_found_by_their_issuer_and_forgotten_on_delete() {
+    use tlsgate::lookup::Lookup;
+    let mut served = EVERYTHING.to_vec();
+    served.extend([ISSUERS, CLUSTER_ISSUERS, CERTIFICATES]);
+    let server = FakeApiServer::start(&served).await;
+    let certificate = |name: &str, kind: &str, issuer: &str| {
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": { "namespace": "sandbox", "name": name },
+            "spec": {
+                "secretName": format!("{name}-tls"),
+                "dnsNames": ["app.example.com"],
+                "issuerRef": { "name": issuer, "kind": kind, "group": "cert-manager.io" },
+            },
+        })
+    };
+    server.apply(CERTIFICATES, certificate("app", "Issuer", "ca-issuer"));
+    server.apply(
+        CERTIFICATES,
+        certificate("edge", "ClusterIssuer", "ca-cluster-issuer"),
+    );
+    let c = start(&server);
+    c.ready().await;
+
+    let names = |cluster: bool, issuer: &'static str| {
+        move |i: &tlsgate::lookup::Index| -> Vec<String> {
+            i.certificates_issued_by(cluster, "sandbox", issuer)
+                .iter()
+                .map(|c| c.metadata.name.clone())
+                .collect()
+        }
+    };
+    assert_eq!(c.read(names(false, "ca-issuer")), ["app"]);
+    assert_eq!(c.read(names(true, "ca-cluster-issuer")), ["edge"]);
+    server.delete(CERTIFICATES, "sandbox", "app");
+    c.eventually("the Certificate gone from its issuer's list", |i| {
+        i.certificates_issued_by(false, "sandbox", "ca-issuer")
+            .is_empty()
+    })
+    .await;
+}
+
+/// An OpenShift Route as `oc get route -o json` lists it: inline certificate and key, and the
+/// OpenShift 4.16+ externalCertificate naming a Secret in its namespace.
+fn mk_route(external: &str) -> Value {
+    let text = |f: &str| {
+        let path = format!(
+            "{}/tests/fixtures/certs/route/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    json!({
+        "apiVersion": "route.openshift.io/v1",
+        "kind": "Route",
+        "metadata": { "namespace": "frontend", "name": "frontend" },
+        "spec": {
+            "host": "www.example.com",
+            "to": { "kind": "Service", "name": "frontend", "weight": 100 },
+            "tls": {
+                "termination": "reencrypt",
+                "certificate": text("www.crt"),
+                "key": text("www.key"),
+                "destinationCACertificate": text("ca.crt"),
+                "externalCertificate": { "name": external },
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn openshift_routes_are_indexed_with_their_external_certificate_and_forgotten_on_delete() {
+    let mut served = EVERYTHING.to_vec();
+    served.push(ROUTES);
+    let server = FakeApiServer::start(&served).await;
+    server.apply(ROUTES, mk_route("www-tls"));
+    let c = start(&server);
+    c.ready().await;
+
+    let refs = c.read(|i| i.referrers("www-tls"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "Route");
+    assert_eq!(refs[0].object.namespace.as_deref(), Some("frontend"));
+    assert_eq!(refs[0].reference.path, "spec.tls.externalCertificate.name");
+    let fields: Vec<&str> = c.read(|i| {
+        i.routes()
+            .flat_map(|r| r.summary.bundles.iter().map(|(f, _)| *f))
+            .collect()
+    });
+    assert_eq!(
+        fields,
+        ["spec.tls.certificate", "spec.tls.destinationCACertificate"]
+    );
+    server.apply(ROUTES, mk_route("www-tls-2"));
+    c.eventually("the renamed externalCertificate indexed", |i| {
+        i.referrers("www-tls").is_empty() && i.referrers("www-tls-2").len() == 1
+    })
+    .await;
+    server.delete(ROUTES, "frontend", "frontend");
+    c.eventually("the Route gone from the index", |i| {
+        i.referrers("www-tls-2").is_empty() && i.routes().next().is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_the_route_crd_the_view_still_becomes_ready() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    let c = start(&server);
+    c.ready().await;
+    assert!(c.read(|i| i.routes().next().is_none()));
 }
 
 #[tokio::test]
@@ -1098,4 +1251,46 @@ async fn linkerd_trust_roots_are_indexed_and_a_replacement_is_checked_against_th
         "{}",
         f.message
     );
+}
+
+/// OpenShift serves Routes from openshift-apiserver (an APIService), not a CRD: with a CRD
+/// watch running and no Route CRD, Routes are probed once and watched.
+#[tokio::test]
+async fn aggregated_routes_without_a_crd_are_watched() {
+    let server = FakeApiServer::start(&[SECRETS, PODS, CRDS, ROUTES]).await;
+    server.apply(ROUTES, mk_route("www-tls"));
+    let c = start(&server);
+    c.ready().await;
+    let refs = c.read(|i| i.referrers("www-tls"));
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].object.kind, "Route");
+}
+
+/// MicroShift installs Routes as a CRD: one Established after start is watched then.
+#[tokio::test]
+async fn route_crd_established_after_start_is_watched() {
+    let server = FakeApiServer::start(&[SECRETS, PODS, CRDS]).await;
+    let c = start(&server);
+    c.ready().await;
+    server.apply(
+        CRDS,
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "routes.route.openshift.io"},
+            "spec": {
+                "group": "route.openshift.io",
+                "names": {"kind": "Route", "plural": "routes"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true}],
+            },
+            "status": {"conditions": [{"type": "Established", "status": "True"}]},
+        }),
+    );
+    server.serve_collection(ROUTES);
+    server.apply(ROUTES, mk_route("www-tls"));
+    c.eventually("the Route of a late CRD indexed", |i| {
+        i.referrers("www-tls").len() == 1
+    })
+    .await;
 }

@@ -589,3 +589,92 @@ fn the_same_certificate_twice_in_one_bundle_is_one_series() {
     assert_eq!(series(&text, "x509_cert_not_after").len(), 1, "{text}");
     assert!(text.contains("tlsgate_x509_certificates{source_kind=\"kube-secret\"} 1"));
 }
+
+/// A fixture object (`kubectl create ... --dry-run=client -o yaml`), in the cluster view.
+#[track_caller]
+fn view_of(objects: &[serde_json::Value]) -> tlsgate::webhook::metrics::Metrics {
+    let mut index = Index::new(Arc::new(Analyzer::new()));
+    for o in objects {
+        index.upsert(&tlsgate::model::Object::from_value(o).unwrap().unwrap());
+    }
+    tlsgate::webhook::metrics::Metrics::new(Arc::new(RwLock::new(index)), || NOW)
+}
+
+#[track_caller]
+fn yaml_fixture(rel: &str) -> serde_json::Value {
+    yaml_serde::from_str(&std::fs::read_to_string(fixture(rel)).unwrap()).unwrap()
+}
+
+/// `configmap-client-ca.yaml` as ConfigMap `ns/name`.
+fn client_ca(ns: &str, name: &str) -> serde_json::Value {
+    let mut cm = yaml_fixture("secrets/configmap-client-ca.yaml");
+    cm["metadata"] = serde_json::json!({ "name": name, "namespace": ns });
+    cm
+}
+
+fn frontend_gateway(ns: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": { "name": "client-validation", "namespace": ns },
+        "spec": { "gatewayClassName": "istio", "listeners": [],
+                  "tls": { "frontend": { "default": { "validation": { "caCertificateRefs": [
+                      { "group": "", "kind": "ConfigMap", "name": "client-ca" }] } } } } },
+    })
+}
+
+#[test]
+fn metrics_view_series_label_a_referenced_ca_config_map_like_the_exporter() {
+    let text = view_of(&[frontend_gateway("infra"), client_ca("infra", "client-ca")]).encode();
+    let line = series(&text, "x509_cert_not_after")
+        .into_iter()
+        .find(|l| l.contains(r#"configmap_name="client-ca""#))
+        .unwrap_or_else(|| panic!("no client-ca series:\n{text}"));
+    assert!(
+        line.starts_with(r#"x509_cert_not_after{configmap_namespace="infra",configmap_name="client-ca",configmap_key="ca.crt","#),
+        "{line}"
+    );
+    assert_exporter_label_set(line, "kube-configmap");
+}
+
+#[test]
+fn metrics_view_leaves_out_ca_config_maps_nothing_reads() {
+    // kube-root-ca.crt is in every namespace, with a ca.crt no Gateway names.
+    let text = view_of(&[
+        frontend_gateway("infra"),
+        client_ca("infra", "kube-root-ca.crt"),
+    ])
+    .encode();
+    assert!(!text.contains("configmap_name="), "{text}");
+}
+
+#[test]
+fn metrics_view_series_label_linkerd_trust_roots_with_ca_bundle_crt() {
+    let text = view_of(&[yaml_fixture("secrets/linkerd-trust-roots.yaml")]).encode();
+    let line = series(&text, "x509_cert_not_after")
+        .into_iter()
+        .find(|l| l.contains(r#"configmap_name="linkerd-identity-trust-roots""#))
+        .unwrap_or_else(|| panic!("no trust roots series:\n{text}"));
+    assert!(line.contains(r#"configmap_key="ca-bundle.crt""#), "{line}");
+    assert_exporter_label_set(line, "kube-configmap");
+}
+
+#[test]
+fn metrics_view_series_label_istio_root_config_maps_with_root_cert_pem() {
+    let list: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("audit/cluster-dump.json")).unwrap())
+            .unwrap();
+    let roots: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "istio-ca-root-cert")
+        .cloned()
+        .collect();
+    assert!(!roots.is_empty(), "the dump holds istio-ca-root-cert");
+    let text = view_of(&roots).encode();
+    let line = series(&text, "x509_cert_not_after")
+        .into_iter()
+        .find(|l| l.contains(r#"configmap_name="istio-ca-root-cert""#))
+        .unwrap_or_else(|| panic!("no istio root series:\n{text}"));
+    assert!(line.contains(r#"configmap_key="root-cert.pem""#), "{line}");
+}

@@ -763,3 +763,26 @@ fn replacing_the_backend_ca_config_map_with_a_leaf_is_denied_naming_the_policy()
     assert!(m.contains("ca-not-ca"), "{m}");
     assert!(m.contains(&format!("BackendTLSPolicy {NS}/{BTP}")), "{m}");
 }
+
+#[test]
+fn frontend_validation_reads_ca_crt_not_the_root_cert_pem_of_istio_ca_root_cert() {
+    // istio-ca-root-cert holds the mesh root under root-cert.pem; caCertificateRefs read ca.crt.
+    let root = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "istio-ca-root-cert", "namespace": NS },
+        "data": { "root-cert.pem": fixture_text("certs/chain/root.crt") },
+    });
+    let f = frontend_findings(
+        mk_frontend_gateway(
+            json!({ "group": "", "kind": "ConfigMap", "name": "istio-ca-root-cert" }),
+        ),
+        Some(root),
+    );
+    let e = assert_finding(&f, Code::CaMissing, Severity::Deny);
+    assert_eq!(e.path, DEFAULT_CA_PATH);
+    assert!(
+        e.message.contains("has no ca.crt (keys: root-cert.pem)"),
+        "{}",
+        e.message
+    );
+}

@@ -166,6 +166,27 @@ fn hostile_manifests(dir: &Path) -> PathBuf {
                 indented(&key, "    ")
             ),
         ),
+        // OpenShift Routes: the inline key of another certificate (key-mismatch), the key in
+        // every PEM field, where the host, the termination and the externalCertificate go.
+        (
+            "routes.yaml",
+            {
+                let route = |name: &str, tls: String| {
+                    format!("---\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  host: www.example.com\n  to:\n    kind: Service\n    name: frontend\n  tls:\n{tls}")
+                };
+                let block = |field: &str| format!("    {field}: |-\n{}", indented(&key, "      "));
+                let www = common::fixture_text("certs/route/www.crt");
+                [
+                    route("mismatch", format!("    termination: edge\n    certificate: |-\n{}{}", indented(&www, "      "), block("key"))),
+                    route("key-as-cert", format!("    termination: edge\n{}{}", block("certificate"), block("key"))),
+                    route("key-as-ca", format!("    termination: reencrypt\n    certificate: |-\n{}{}{}{}", indented(&www, "      "), block("key"), block("caCertificate"), block("destinationCACertificate"))),
+                    route("key-passthrough", format!("    termination: passthrough\n{}", block("key"))),
+                    route("key-elsewhere", format!("    termination: {key_b64}\n    externalCertificate:\n      name: {key_b64}\n")),
+                    format!("---\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: host\n  namespace: default\nspec:\n  host: {key_b64}\n  tls:\n    termination: edge\n    externalCertificate:\n      name: {key_b64}\n"),
+                ]
+                .concat()
+            },
+        ),
         // The same in JSON, and a List whose items are strings.
         (
             "secret-data-string.json",
@@ -314,6 +335,15 @@ fn lint_in_every_format_prints_no_key_material() {
         let args = [&base[..], &["-"]].concat();
         scanner.assert_output_clean("lint - < tls.key", &tlsgate(&args, Some(&key_pem())));
     }
+    // The Routes were read and their inline keys checked (a scan of nothing proves nothing).
+    let text = tlsgate(&["lint", "--now", NOW, s(&d.join("routes.yaml"))], None);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("Route default/mismatch"), "{out}");
+    assert!(out.contains("[key-mismatch] spec.tls.key"), "{out}");
+    assert!(
+        out.contains("[secret-malformed] spec.tls.certificate"),
+        "{out}"
+    );
 }
 
 /// A kubeconfig whose every certificate field carries the key, and a PKI directory whose
@@ -497,6 +527,25 @@ fn hostile_reviews() -> Vec<Vec<u8>> {
         review(json!(key)),
         review(json!([key_b64])),
     ];
+    let route = |tls: Value| {
+        let mut r = review(
+            json!({"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "r", "namespace": "default"}, "spec": {"host": "www.example.com", "to": {"kind": "Service", "name": "frontend"}, "tls": tls}}),
+        );
+        r["request"]["kind"] =
+            json!({"group": "route.openshift.io", "version": "v1", "kind": "Route"});
+        r["request"]["resource"] =
+            json!({"group": "route.openshift.io", "version": "v1", "resource": "routes"});
+        r
+    };
+    let www = common::fixture_text("certs/route/www.crt");
+    out.push(route(
+        json!({"termination": "edge", "certificate": www, "key": key}),
+    ));
+    out.push(route(
+        json!({"termination": "edge", "certificate": key, "key": key, "caCertificate": key}),
+    ));
+    out.push(route(json!({"termination": "reencrypt", "destinationCACertificate": key, "externalCertificate": {"name": key_b64}})));
+    out.push(route(json!({"termination": key, "key": key_b64})));
     let mut wrong_version = review(secret(json!({})));
     wrong_version["apiVersion"] = json!(key);
     out.push(wrong_version);

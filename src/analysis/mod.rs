@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cert;
 pub mod hosts;
+pub mod inline;
 pub mod key;
 pub mod pem;
 pub mod validity;

@@ -23,7 +23,9 @@ pub struct Scope {
 const PAGE: u32 = 500;
 
 /// Lists every resource the audit reads within `scope`. ConfigMaps are listed by field
-/// selector: only `istio-ca-root-cert` matters. `progress(plural, listed)` is called after
+/// selector (`istio-ca-root-cert`), then the ones the listed objects' `caCertificateRefs` name
+/// and Linkerd's `linkerd-identity-trust-roots` are read one by one ([`read_ca_config_maps`]):
+/// a cluster's other ConfigMaps are never fetched. `progress(plural, listed)` is called after
 /// every page with the resource being listed and the number of objects listed so far.
 pub async fn list(
     client: &Client,
@@ -64,6 +66,67 @@ pub async fn list(
                     return Err(e)
                         .with_context(|| format!("cannot list {} ({api_version})", r.plural))
                 }
+            }
+        }
+    }
+    let config_maps = read_ca_config_maps(client, scope, &out).await?;
+    out.extend(config_maps);
+    progress(kinds::CONFIG_MAP.plural, out.len());
+    Ok(out)
+}
+
+/// The CA ConfigMaps the listed objects name (`caCertificateRefs`, in their namespaces) and
+/// Linkerd's trust roots, each read by name within `scope`; one that does not exist is skipped.
+async fn read_ca_config_maps(
+    client: &Client,
+    scope: &Scope,
+    listed: &[Value],
+) -> anyhow::Result<Vec<Value>> {
+    let mut wanted = std::collections::BTreeSet::new();
+    for v in listed {
+        let Ok(Some(o)) = crate::model::Object::from_value(v) else {
+            continue;
+        };
+        for r in crate::refs::credential_refs(&o) {
+            if let (crate::refs::Target::ConfigMap, crate::refs::Scope::Namespace(ns)) =
+                (r.target, &r.scope)
+            {
+                wanted.insert((ns.clone(), r.name.clone()));
+            }
+        }
+    }
+    wanted.insert((
+        crate::analysis::LINKERD_NAMESPACE.to_string(),
+        crate::analysis::LINKERD_TRUST_ROOTS.to_string(),
+    ));
+    let k = &kinds::CONFIG_MAP;
+    let ar = ApiResource {
+        group: k.group.into(),
+        version: k.versions[0].into(),
+        api_version: k.api_version(k.versions[0]),
+        kind: k.kind.into(),
+        plural: k.plural.into(),
+    };
+    let types = TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    };
+    let mut out = Vec::new();
+    for (ns, name) in wanted {
+        if scope.namespace.as_ref().is_some_and(|n| *n != ns)
+            || name == crate::lookup::ISTIO_ROOT_CONFIG_MAP
+        {
+            continue;
+        }
+        let api = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &ar);
+        let got = api
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("cannot read configmap {ns}/{name}"))?;
+        if let Some(mut o) = got {
+            o.types = Some(types.clone());
+            if let Ok(v) = serde_json::to_value(&o) {
+                out.push(v);
             }
         }
     }

@@ -379,9 +379,25 @@ impl Inventory {
                         self.add_secret(&stored, &index, policy);
                     }
                 }
-                Object::ConfigMap(cm) if cm.metadata.name == "istio-ca-root-cert" => {
-                    self.add_root_config_map(o.namespace(), cm, analyzer)
+                Object::Route(r) => {
+                    if let Some(stored) =
+                        crate::lookup::StoredRoute::new(analyzer, o.namespace(), r)
+                    {
+                        self.add_route(&stored);
+                    }
                 }
+                Object::ConfigMap(cm) => match index.config_map(o.namespace(), o.name()) {
+                    crate::lookup::Found::Yes(stored) => self.add_config_map(&stored, &index),
+                    _ if cm.metadata.name == crate::lookup::ISTIO_ROOT_CONFIG_MAP => {
+                        self.notes.push(format!(
+                            "ConfigMap {}/{} has no {}",
+                            o.namespace(),
+                            cm.metadata.name,
+                            analysis::ROOT_CERT_KEY
+                        ))
+                    }
+                    _ => {}
+                },
                 _ => {}
             }
             for f in &mismatches {
@@ -476,36 +492,87 @@ impl Inventory {
         }
     }
 
-    fn add_root_config_map(
-        &mut self,
-        namespace: &str,
-        cm: &crate::model::ConfigMap,
-        analyzer: &Analyzer,
-    ) {
-        let key = analysis::ROOT_CERT_KEY;
-        let Some(pem) = cm.data.get(key) else {
-            self.notes.push(format!(
-                "ConfigMap {namespace}/istio-ca-root-cert has no {key}"
-            ));
+    /// A Route's inline certificates: rows sourced from the Route, used by the Route itself.
+    fn add_route(&mut self, r: &crate::lookup::StoredRoute) {
+        let problems: Vec<Problem> = r
+            .summary
+            .issues
+            .iter()
+            .filter(|i| SECRET_PROBLEMS.contains(&i.code))
+            .map(|i| Problem::new(i.code, &i.message))
+            .collect();
+        for (b, (field, bundle)) in r.summary.bundles.iter().enumerate() {
+            let role = if *field == analysis::inline::ROUTE_DESTINATION_CA {
+                "verifies the pod"
+            } else {
+                "served by the router"
+            };
+            for (i, cert) in bundle.certs.iter().enumerate() {
+                self.certs.push(AuditedCert {
+                    group: Group::GatewayCredentials,
+                    kind: "Route".into(),
+                    namespace: Some(r.namespace.clone()),
+                    name: r.name.clone(),
+                    key: field.to_string(),
+                    index: i,
+                    location: crate::x509_metrics::Location::Route {
+                        namespace: r.namespace.clone(),
+                        name: r.name.clone(),
+                        field: field.to_string(),
+                    },
+                    cert: cert.clone(),
+                    used_by: vec![format!("Route {}/{} ({role})", r.namespace, r.name)],
+                    managed_by: None,
+                    pki: None,
+                    problems: if b == 0 && i == 0 {
+                        problems.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    skips: Vec::new(),
+                    bundle: Some(bundle.clone()),
+                });
+            }
+        }
+    }
+
+    /// A ConfigMap's CA bundle ([`crate::lookup::ca_key_of`]) when something reads it
+    /// ([`crate::check::config_map_readers`]): Istio's root ConfigMaps, Linkerd's trust roots,
+    /// the CA bundles `caCertificateRefs` name. One that fails to parse is unreadable.
+    fn add_config_map(&mut self, cm: &crate::lookup::StoredConfigMap, index: &Index) {
+        let used_by = crate::check::config_map_readers(index, cm);
+        let Some(bundle) = cm.ca.as_ref().filter(|_| !used_by.is_empty()) else {
             return;
         };
-        let bundle = analyzer.bundle(pem.as_bytes(), analysis::Role::CaBundle);
+        let istio = cm.ca_key == analysis::ROOT_CERT_KEY;
+        let location = crate::x509_metrics::Location::ConfigMap {
+            namespace: cm.namespace.clone(),
+            name: cm.name.clone(),
+            key: cm.ca_key.to_string(),
+        };
+        if bundle.certs.is_empty() {
+            self.unreadable.push(location.clone());
+            self.notes.push(format!(
+                "ConfigMap {}/{}: {} holds no certificate",
+                cm.namespace, cm.name, cm.ca_key
+            ));
+        }
         for (i, cert) in bundle.certs.iter().enumerate() {
             self.certs.push(AuditedCert {
-                group: Group::IstioCa,
-                kind: "ConfigMap".into(),
-                namespace: Some(namespace.to_string()),
-                name: cm.metadata.name.clone(),
-                key: analysis::data_path(key),
-                index: i,
-                location: crate::x509_metrics::Location::ConfigMap {
-                    namespace: namespace.to_string(),
-                    name: cm.metadata.name.clone(),
-                    key: key.to_string(),
+                group: if istio {
+                    Group::IstioCa
+                } else {
+                    Group::GatewayCredentials
                 },
+                kind: "ConfigMap".into(),
+                namespace: Some(cm.namespace.clone()),
+                name: cm.name.clone(),
+                key: analysis::data_path(cm.ca_key),
+                index: i,
+                location: location.clone(),
                 cert: cert.clone(),
-                used_by: vec![format!("sidecars in namespace {namespace} (trust anchor)")],
-                managed_by: Some("istiod".into()),
+                used_by: used_by.clone(),
+                managed_by: istio.then(|| "istiod".to_string()),
                 pki: None,
                 problems: Vec::new(),
                 skips: Vec::new(),

@@ -58,7 +58,7 @@ const CRD: Kind = &kinds::CUSTOM_RESOURCE_DEFINITION;
 fn optional() -> impl Iterator<Item = Kind> {
     kinds::ALL
         .into_iter()
-        .filter(|k| matches!(k.watch, Watch::Crd | Watch::Probe))
+        .filter(|k| matches!(k.watch, Watch::Crd | Watch::CrdOrAggregated | Watch::Probe))
 }
 
 /// Every watched source: Secrets, Pods, Namespaces, and the optional resources.
@@ -394,7 +394,7 @@ async fn follow_optional(client: Client, source: Kind, ctx: Ctx) {
             return;
         }
     }
-    if source.watch == Watch::Crd {
+    if matches!(source.watch, Watch::Crd | Watch::CrdOrAggregated) {
         let mut crds = ctx.crds.subscribe();
         let first = crds
             .wait_for(|c| *c != Crds::Unknown)
@@ -402,6 +402,18 @@ async fn follow_optional(client: Client, source: Kind, ctx: Ctx) {
             .map(|c| c.clone())
             .unwrap_or(Crds::Unavailable);
         if first != Crds::Unavailable {
+            if source.watch == Watch::CrdOrAggregated
+                && first.served(source.resource, source.versions).is_none()
+            {
+                // No CRD defines it: an aggregated API server may serve it all the same.
+                if let Some(ar) = discover(&client, source).await {
+                    info!(
+                        resource = source.resource,
+                        "served without a CRD (an aggregated API); watching it"
+                    );
+                    return watch_resource(client, source, ar, ctx, reported).await;
+                }
+            }
             return follow_crd_backed(client, source, ctx, crds, reported).await;
         }
     }

@@ -218,7 +218,13 @@ pub fn short_description(code: Code) -> &'static str {
         Code::SystemCasUsed => "Backend certificates are verified with the implementation's CAs",
         Code::TargetNotFound => "Policy targets a Service that does not exist",
         Code::LeafOutlivesIssuer => "Certificate's duration outlives its issuer's CA",
+        Code::CredentialNamesConflict => {
+            "Istio credentialNames are not one RSA and one ECDSA alternative"
+        }
         Code::RefInvalidKind => "certificateRef to a kind that cannot hold a certificate",
+        Code::RouteDefaultCertificate => {
+            "OpenShift Route terminates TLS with the router's default certificate"
+        }
         Code::SecretInUse => "Secret being deleted is still referenced",
         Code::ViewNotSynced => "Cluster view was not synced yet",
         Code::ManifestInvalid => "Document is not a valid Kubernetes object",

@@ -189,6 +189,15 @@ impl Lookup for Locked<'_> {
     ) -> Found<Arc<crate::model::Issuer>> {
         self.read().issuer(cluster, namespace, name)
     }
+    fn certificates_issued_by(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        issuer: &str,
+    ) -> Vec<Arc<crate::model::Certificate>> {
+        self.read()
+            .certificates_issued_by(cluster, namespace, issuer)
+    }
     fn referrers(&self, name: &str) -> Vec<Referrer> {
         self.read().referrers(name)
     }

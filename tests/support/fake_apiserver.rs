@@ -52,6 +52,8 @@ pub const DESTINATION_RULES: &str = "/apis/networking.istio.io/v1/destinationrul
 pub const GATEWAYS: &str = "/apis/gateway.networking.k8s.io/v1/gateways";
 pub const ISSUERS: &str = "/apis/cert-manager.io/v1/issuers";
 pub const CLUSTER_ISSUERS: &str = "/apis/cert-manager.io/v1/clusterissuers";
+pub const CERTIFICATES: &str = "/apis/cert-manager.io/v1/certificates";
+pub const ROUTES: &str = "/apis/route.openshift.io/v1/routes";
 pub const LISTENER_SETS: &str = "/apis/gateway.networking.k8s.io/v1/listenersets";
 pub const REFERENCE_GRANTS: &str = "/apis/gateway.networking.k8s.io/v1/referencegrants";
 pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
@@ -417,6 +419,8 @@ impl Collection {
             "destinationrules" => "DestinationRule",
             "issuers" => "Issuer",
             "clusterissuers" => "ClusterIssuer",
+            "certificates" => "Certificate",
+            "routes" => "Route",
             "listenersets" => "ListenerSet",
             "referencegrants" => "ReferenceGrant",
             "ingresses" => "Ingress",
