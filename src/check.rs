@@ -146,18 +146,30 @@ fn check_secret(
     let mut validity = analysis::validity_issues(summary, ctx.now, warn_days);
     if linkerd {
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
-            i.message.push_str("; Linkerd's identity controller cannot issue proxy certificates with it — rotate the issuer (Linkerd's \"Manually rotating the control plane TLS credentials\")");
+            let stated = i
+                .message
+                .strip_suffix(analysis::validity::RENEW_IT)
+                .unwrap_or(&i.message)
+                .len();
+            i.message.truncate(stated);
+            i.message.push_str("; Linkerd issues no proxy certificates with it: rotate the issuer (Linkerd's manual rotation docs)");
         }
         out.extend(linkerd_issuer_issues(summary, ctx));
     }
     if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
         for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
-            i.message.push_str("; istiod will not start with it and new workloads get no certificates — rotate the root (Istio's root-transition procedure)");
+            let stated = i
+                .message
+                .strip_suffix(analysis::validity::RENEW_IT)
+                .unwrap_or(&i.message)
+                .len();
+            i.message.truncate(stated);
+            i.message.push_str("; istiod will not start and new workloads get no certificates: rotate the root (Istio's root transition)");
         }
     }
     out.extend(validity);
-    out.extend(mesh_root_issues(summary, namespace, &s.meta.name, ctx));
+    out.extend(mesh_root_issues(summary, ctx));
     if summary.server.is_none() {
         if let Some(r) = referrers.iter().find(|r| r.reference.needs_pair) {
             // The seed's "wrong key names": a Gateway reads this Secret, and it has no pair.
@@ -187,8 +199,9 @@ fn check_secret(
         if !referrer_names.contains(&who) {
             referrer_names.push(who.clone());
         }
-        let served_by = format!(" served by {who} ({})", r.reference.path);
-        let mut coverage = coverage_issues(summary, &r.reference, &served_by, &s.meta.name);
+        // Who, not which field of theirs: the sentence must leave room for the fix.
+        let served_by = format!(" served by {who}");
+        let mut coverage = coverage_issues(summary, &r.reference, &served_by, "this secret");
         soften_for_alternative(
             &r.reference,
             summary.leaf().map(|l| &l.key_algorithm),
@@ -201,16 +214,17 @@ fn check_secret(
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
         {
             let verifies = if r.reference.client {
-                "the server certificate"
+                "the server"
             } else {
-                "client certificates"
+                "clients"
             };
             out.push(Issue::new(
                 Code::CaMissing,
                 "data",
                 format!(
-                    "{who} verifies {verifies} ({}) with this secret, but it has no ca.crt or cacert and there is no {} secret",
-                    r.reference.path, analysis::companion_ca_secret(&s.meta.name)
+                    "no ca.crt or cacert in this secret or in {} for {who} ({}) to verify {verifies} with; add the CA as ca.crt",
+                    analysis::companion_ca_secret(&s.meta.name),
+                    r.reference.path
                 ),
             ));
         }
@@ -234,10 +248,16 @@ fn check_secret(
     }
     if !referrer_names.is_empty() {
         // Whoever replaces a Secret that Gateways serve learns which ones break, whatever the code.
-        let users = hosts::list_some(&referrer_names);
+        // One name and a count: the sentence before it says which certificate and by how much.
+        let users = hosts::list_first(&referrer_names, 1);
         for i in out
             .iter_mut()
             .filter(|i| i.severity == Severity::Deny && !i.message.contains(" served by "))
+            .filter(|i| {
+                !referrer_names
+                    .iter()
+                    .any(|n| i.message.contains(n.as_str()))
+            })
         {
             i.message.push_str(&format!(" (served by {users})"));
         }
@@ -276,13 +296,14 @@ fn soften_for_cert_manager(issues: &mut [Issue]) {
 }
 
 /// Host coverage of a credential's leaf for one reference; `who` names the referrer when the
-/// finding is reported on the Secret (" served by Gateway ns/name (path)"). Bounded: past
+/// finding is reported on the Secret (" served by Gateway ns/name"); `secret` is how the
+/// sentence names the Secret ("this secret", "secret ns/name"). Bounded: past
 /// [`hosts::MAX_SANS_PER_CERT`] or [`hosts::MAX_HOSTS_PER_REFERENCE`] it says so instead.
 fn coverage_issues(
     summary: &CredentialSummary,
     r: &CredentialRef,
     who: &str,
-    secret_name: &str,
+    secret: &str,
 ) -> Vec<Issue> {
     let mut out = server_usage_issues(summary, r, who, secret_name);
     out.extend(host_issues(summary, r, who, secret_name));
@@ -339,7 +360,7 @@ fn host_issues(
             Code::LimitExceeded,
             path,
             format!(
-                "host coverage of the certificate in {secret_name}{who} was not checked: it has {} for {}, above the limits of {} per certificate and {} per server",
+                "host coverage of {secret}{who} was not checked: it has {} for {}, above the limits of {} per certificate and {} per server",
                 analysis::validity::count(sans, "name"),
                 analysis::validity::count(r.hosts.len(), "host"),
                 analysis::validity::grouped(hosts::MAX_SANS_PER_CERT),
@@ -369,7 +390,8 @@ fn host_issues(
         if p.is_empty() {
             "no DNS names".to_string()
         } else {
-            hosts::list_some(&p)
+            // Two names: the fix after them names the host to add.
+            hosts::list_first(&p, 2)
         }
     };
     let fix = |h: &str| {
@@ -385,7 +407,7 @@ fn host_issues(
             Code::HostNotCovered,
             path.clone(),
             format!(
-                "certificate in {secret_name} covers {}, not {}{who}; reissue it with {}",
+                "{secret} covers {}, not {}{who}; reissue it with {}",
                 presents(),
                 hosts::list_some(&uncovered),
                 fix(&uncovered[0])
@@ -405,7 +427,7 @@ fn host_issues(
             Code::HostNotCovered,
             path.clone(),
             format!(
-                "certificate in {secret_name} has {} only as a DNS SAN{who}; clients match an IP host against IP SANs only, so reissue it with {}",
+                "{secret} has {} only as a DNS SAN{who}; clients match an IP host against IP SANs only, so reissue it with {}",
                 hosts::list_some(&dns_only_ips),
                 fix(&dns_only_ips[0])
             ),
@@ -420,7 +442,7 @@ fn host_issues(
                 Code::HostNotCovered,
                 path,
                 format!(
-                    "certificate in {secret_name} covers {} only through {}, a wildcard on a public suffix that browsers refuse{who}; reissue it with {}",
+                    "{secret} covers {} only through {}, a wildcard on a public suffix that browsers refuse{who}; reissue it with {}",
                     hosts::list_some(&hs),
                     public_suffix[0].1,
                     fix(hs[0])
@@ -686,6 +708,12 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     }
     if r.via == Via::CertManagerIssuer {
         for i in out.iter_mut().filter(|i| i.code == Code::CertExpired) {
+            let stated = i
+                .message
+                .strip_suffix(analysis::validity::RENEW_IT)
+                .unwrap_or(&i.message)
+                .len();
+            i.message.truncate(stated);
             i.message.push_str(ISSUER_CANNOT_SIGN);
         }
         for mut i in issuer_ca_issues(summary, &src, "") {
@@ -703,7 +731,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             )
         } else if r.client {
             format!(
-                "the server certificate is verified (insecureSkipVerify is not set) but {src} has no ca.crt or cacert and there is no {} secret; add the server's CA as ca.crt",
+                "{src} has no ca.crt, cacert or {} secret to verify the server with (insecureSkipVerify is not set); add the server's CA as ca.crt",
                 analysis::companion_ca_secret(&secret.name)
             )
         } else {
@@ -889,7 +917,7 @@ fn ca_bundle_issues(cm: &crate::lookup::StoredConfigMap, ctx: &Ctx<'_>) -> Vec<I
                 if cm.keys.is_empty() {
                     "none".to_string()
                 } else {
-                    cm.keys.join(", ")
+                    hosts::list_some(&cm.keys)
                 }
             ),
         )];
@@ -1065,14 +1093,14 @@ fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec
         Code::ClientAuthMissing,
         path,
         format!(
-            "client certificate in {src}{who} has extendedKeyUsage without clientAuth, so servers that check usage refuse it; reissue it with extendedKeyUsage=clientAuth"
+            "client certificate in {src}{who} lacks clientAuth, so servers that check extendedKeyUsage refuse it; reissue it with extendedKeyUsage=clientAuth"
         ),
     )]
 }
 
 /// Said of an expired CA that a cert-manager issuer signs with.
 const ISSUER_CANNOT_SIGN: &str =
-    "; the issuer cannot sign certificates that clients accept until the CA is renewed";
+    "; renew it: until then the issuer signs nothing that clients accept";
 
 /// A cert-manager CA issuer signs with the first certificate of `tls.crt`: without
 /// basicConstraints CA:TRUE every certificate it signs fails path validation in every client
@@ -1091,7 +1119,7 @@ fn issuer_ca_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec<Is
         Code::CaNotCa,
         path,
         format!(
-            "certificate in {src}{who} ({}) is not a CA (no basicConstraints CA:TRUE), so every certificate the issuer signs fails verification; put a CA certificate and its key in tls.crt and tls.key",
+            "certificate in {src}{who} ({}) is not a CA (no CA:TRUE), so all it signs fails verification; put a CA and its key in tls.crt and tls.key",
             leaf.display_name()
         ),
     )]
@@ -1137,7 +1165,7 @@ fn check_certificate(c: &crate::model::Certificate, ns: &str, ctx: &Ctx<'_>) -> 
         Code::LeafOutlivesIssuer,
         if c.spec.duration.is_some() { "spec.duration" } else { "spec.issuerRef" },
         format!(
-            "the leaf will outlive its issuer: duration {written} runs {} past the CA of {who} (secret {secret_ns}/{}, notAfter {}); renew the CA or shorten spec.duration",
+            "the leaf's duration {written} outlives the CA of {who} by {} (secret {secret_ns}/{}, notAfter {}); renew the CA or shorten spec.duration",
             analysis::validity::human_duration(past),
             ca.secret_name,
             analysis::validity::rfc3339(leaf.not_after)
@@ -1535,14 +1563,12 @@ fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
     })
 }
 
+/// Hex digits of a SHA-256 fingerprint a message shows: enough to tell two roots apart.
+const FINGERPRINT_SHOWN: usize = 12;
+
 /// istio.io/key-and-cert secrets whose root-cert.pem is not the current mesh root (the
 /// root-transition seed's `verify-certs` step).
-fn mesh_root_issues(
-    summary: &CredentialSummary,
-    namespace: &str,
-    name: &str,
-    ctx: &Ctx<'_>,
-) -> Vec<Issue> {
+fn mesh_root_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
     if summary.secret_type != "istio.io/key-and-cert" {
         return Vec::new();
     }
@@ -1559,11 +1585,11 @@ fn mesh_root_issues(
         Code::IstioRootMismatch,
         analysis::data_path(analysis::ROOT_CERT_KEY),
         format!(
-            "root-cert.pem of {namespace}/{name} ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…); workloads using it will fail mTLS after the root transition",
+            "root-cert.pem ({}, sha256 {}…) is not the current mesh root ({}, sha256 {}…), so its workloads fail mTLS after the transition; delete it so Citadel rewrites it",
             theirs.display_name(),
-            &theirs.fingerprint_hex()[..16],
+            &theirs.fingerprint_hex()[..FINGERPRINT_SHOWN],
             root.display_name(),
-            &root.fingerprint_hex()[..16]
+            &root.fingerprint_hex()[..FINGERPRINT_SHOWN]
         ),
     )]
 }
@@ -1612,9 +1638,12 @@ fn linkerd_issuer_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issu
         Code::NotSignedByCa,
         analysis::data_path(cert_key),
         format!(
-            "the Linkerd issuer in {cert_key} ({}) is not signed by any of the {} in {}, so Linkerd's identity cannot verify it and proxies reject what it issues; sign the issuer with a trust anchor or add its CA to the bundle",
+            "{cert_key} ({}) is not signed by {} in {}, so proxies reject what it issues; sign it with a trust anchor or add its CA there",
             leaf.display_name(),
-            analysis::validity::count(roots.anchors_der.len(), "trust anchor"),
+            match roots.anchors_der.len() {
+                1 => "the anchor".to_string(),
+                n => format!("any of the {n} anchors"),
+            },
             linkerd_roots_ref()
         ),
     )]
@@ -1702,7 +1731,7 @@ fn check_config_map(cm: &ConfigMap, namespace: &str, ctx: &Ctx<'_>) -> Vec<Issue
                 format!(
                     "istio-ca-root-cert in {namespace} does not contain the current mesh root ({}, sha256 {}…); sidecars here will reject the new workload certificates",
                     root.display_name(),
-                    &root.fingerprint_hex()[..16]
+                    &root.fingerprint_hex()[..FINGERPRINT_SHOWN]
                 ),
             ));
         }
@@ -1786,8 +1815,8 @@ pub fn check_delete(
         Code::SecretInUse,
         "metadata.name",
         format!(
-            "secret {secret_ns}/{secret_name} is still used by {}; those will stop serving TLS",
-            users.join(", ")
+            "this secret is still used by {}, which stop serving TLS without it; point them at another secret first",
+            hosts::list_first(&users, 1)
         ),
     )
     .with_severity(severity)

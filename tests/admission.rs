@@ -153,10 +153,7 @@ fn kubectl_warnings_lead_with_the_statement_and_end_with_the_path() {
         .iter()
         .find(|w| w.contains("[no-subject-alt-name]"))
         .unwrap_or_else(|| panic!("{w:?}"));
-    assert!(
-        san.starts_with("tls.crt (CN=httpbin.example.com) has no subjectAltName"),
-        "{san}"
-    );
+    assert!(san.starts_with("tls.crt has no subjectAltName"), "{san}");
     assert!(
         san.contains("reissue it with -addext subjectAltName=DNS:httpbin.example.com"),
         "{san}"

@@ -87,7 +87,8 @@ fn issuer_with_an_expired_ca_is_denied_the_issuer_cannot_sign() {
     ));
     let e = assert_at(&f, Code::CertExpired, Severity::Deny);
     assert!(
-        e.message.contains("the issuer cannot sign"),
+        e.message
+            .contains("until then the issuer signs nothing that clients accept"),
         "{}",
         e.message
     );
@@ -283,7 +284,11 @@ fn certificate_outliving_its_issuer_ca_warns() {
     );
     let e = assert_finding(&f, Code::LeafOutlivesIssuer, Severity::Warn);
     assert_eq!(e.path, "spec.issuerRef");
-    assert!(e.message.contains("outlive its issuer"), "{}", e.message);
+    assert!(
+        e.message.contains("outlives the CA of Issuer"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

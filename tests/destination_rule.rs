@@ -125,7 +125,11 @@ fn mutual_without_a_ca_is_denied_unless_insecure_skip_verify() {
         NOW,
     ));
     let e = assert_finding(&f, Code::CaMissing, Severity::Deny);
-    assert!(e.message.contains("server certificate"), "{}", e.message);
+    assert!(
+        e.message.contains("to verify the server with"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -300,7 +304,11 @@ fn replacing_the_client_secret_with_one_without_ca_is_denied_naming_the_port_set
     assert!(!a.allowed);
     let f = assert_finding(&a.findings, Code::CaMissing, Severity::Deny);
     assert!(f.message.contains(PORT_PATH), "{}", f.message);
-    assert!(f.message.contains("server certificate"), "{}", f.message);
+    assert!(
+        f.message.contains("to verify the server with"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]

@@ -57,7 +57,8 @@ fn expired_issuer_is_denied_at_tls_crt() {
     let e = assert_finding(&f, Code::CertExpired, Severity::Deny);
     assert_eq!(e.path, r#"data["tls.crt"]"#);
     assert!(
-        e.message.contains("Linkerd's identity controller"),
+        e.message
+            .contains("Linkerd issues no proxy certificates with it: rotate the issuer"),
         "{}",
         e.message
     );

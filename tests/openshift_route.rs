@@ -620,7 +620,7 @@ fn replacing_the_external_certificate_secret_with_one_for_another_host_is_denied
     let f = assert_finding(&a.findings, Code::HostNotCovered, Severity::Deny);
     assert!(
         f.message
-            .contains("Route frontend/frontend (spec.tls.externalCertificate.name)"),
+            .contains("not www.example.com served by Route frontend/frontend;"),
         "{}",
         f.message
     );

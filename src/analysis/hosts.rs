@@ -120,14 +120,15 @@ impl NameIndex {
 
 /// "a, b, c and 1,997 more": at most [`NAMES_IN_MESSAGES`] items, then a count.
 pub fn list_some(items: &[impl AsRef<str>]) -> String {
-    let shown: Vec<&str> = items
-        .iter()
-        .take(NAMES_IN_MESSAGES)
-        .map(AsRef::as_ref)
-        .collect();
+    list_first(items, NAMES_IN_MESSAGES)
+}
+
+/// "a, b and 3 more": at most `n` items, then a count, for a list inside a longer sentence.
+pub fn list_first(items: &[impl AsRef<str>], n: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(n).map(AsRef::as_ref).collect();
     let mut s = shown.join(", ");
-    if items.len() > NAMES_IN_MESSAGES {
-        let rest = crate::analysis::validity::grouped(items.len() - NAMES_IN_MESSAGES);
+    if items.len() > n {
+        let rest = crate::analysis::validity::grouped(items.len() - n);
         s.push_str(&format!(" and {rest} more"));
     }
     s
@@ -303,6 +304,12 @@ mod tests {
             "h0.example.com, h1.example.com, h2.example.com and 1,997 more"
         );
         assert_eq!(list_some(&["a"]), "a");
+    }
+
+    #[test]
+    fn list_first_shows_n_then_counts_the_rest() {
+        assert_eq!(list_first(&["a", "b", "c"], 1), "a and 2 more");
+        assert_eq!(list_first(&["a", "b"], 2), "a, b");
     }
 
     #[test]

@@ -227,9 +227,13 @@ fn parse_bundle_with(
                 bundle.issues.push(issue(
                     Code::NoSubjectAltName,
                     format!(
-                        "{}({}) has no subjectAltName; Go ≥ 1.15 and browsers ignore the CN it relies on; reissue it with -addext subjectAltName=DNS:{}",
+                        // The fix names the CN: it is not said twice.
+                        "{}{}has no subjectAltName, and Go ≥ 1.15 and browsers ignore its CN; reissue it with -addext subjectAltName=DNS:{}",
                         if bundle.certs.len() == 1 { "" } else { "certificate #0 " },
-                        leaf.display_name(),
+                        match &leaf.common_name {
+                            Some(_) => String::new(),
+                            None => format!("({}) ", leaf.display_name()),
+                        },
                         leaf.common_name.as_deref().unwrap_or("HOST")
                     ),
                 ));
@@ -242,7 +246,7 @@ fn parse_bundle_with(
                     bundle.issues.push(issue(
                         Code::CaNotCa,
                         format!(
-                            "certificate #{i} ({}) is not a CA (no basicConstraints CA:TRUE), so no certificate verifies against it; put the issuing CA here",
+                            "certificate #{i} ({}) is not a CA (no CA:TRUE), so nothing verifies against it; put the issuing CA here",
                             c.display_name()
                         ),
                     ));
@@ -288,7 +292,7 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
         };
         out.push(issue(
             Code::SerialInvalid,
-            format!("{who} has {what} (RFC 5280 §4.1.2.2); strict clients reject it — sign with -CAcreateserial instead of -set_serial 0"),
+            format!("{who} has {what} (RFC 5280 §4.1.2.2), which strict clients reject; sign with -CAcreateserial, not -set_serial 0"),
         ));
     }
 }
@@ -403,7 +407,7 @@ impl CredentialSummary {
         let mut s = if self.keys.is_empty() {
             "no keys".to_string()
         } else {
-            self.keys.join(", ")
+            hosts::list_some(&self.keys)
         };
         if !self.empty_keys.is_empty() {
             let verb = if self.empty_keys.len() == 1 {
@@ -411,7 +415,8 @@ impl CredentialSummary {
             } else {
                 "are"
             };
-            s.push_str(&format!(" ({} {verb} empty)", self.empty_keys.join(", ")));
+            let empty = hosts::list_some(&self.empty_keys);
+            s.push_str(&format!(" ({empty} {verb} empty)"));
         }
         s
     }
@@ -870,13 +875,20 @@ fn verify_istio_chain(
             None => break,
         }
     }
-    let root_name = roots
-        .first()
-        .map(|r| r.subject().to_string())
-        .unwrap_or_default();
+    // The CN names a CA well enough; the whole subject would crowd out the fix.
+    let name = |c: &x509_parser::certificate::X509Certificate<'_>| match c
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+    {
+        Some(cn) => format!("CN={cn}"),
+        None => c.subject().to_string(),
+    };
+    let root_name = roots.first().map(name).unwrap_or_default();
     Err(format!(
-        "ca-cert.pem ({}) does not chain to root-cert.pem ({root_name}) through cert-chain.pem; istiod will refuse to start (\"cannot verify the cert with the provided root chain\")",
-        ca.first().and_then(|d| parse_der(d)).map(|c| c.subject().to_string()).unwrap_or_default()
+        "ca-cert.pem ({}) does not chain to root-cert.pem ({root_name}) through cert-chain.pem, so istiod will not start; put the root that signed it in root-cert.pem",
+        ca.first().and_then(|d| parse_der(d)).map(|c| name(&c)).unwrap_or_default()
     ))
 }
 
@@ -913,7 +925,7 @@ mod tests {
             .collect();
         assert_eq!(
             messages,
-            ["certificate #0 (CN=httpbin.example.com) is not a CA (no basicConstraints CA:TRUE), so no certificate verifies against it; put the issuing CA here"]
+            ["certificate #0 (CN=httpbin.example.com) is not a CA (no CA:TRUE), so nothing verifies against it; put the issuing CA here"]
         );
     }
 }

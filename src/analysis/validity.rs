@@ -84,7 +84,7 @@ fn outside(c: &CertInfo, now: i64) -> Option<String> {
             rfc3339(c.not_after)
         )),
         Window::NotYetValid => Some(format!(
-            "is not valid for another {} (notBefore {})",
+            "becomes valid in {} (notBefore {})",
             human_duration(c.not_before - now),
             rfc3339(c.not_before)
         )),
@@ -92,14 +92,17 @@ fn outside(c: &CertInfo, now: i64) -> Option<String> {
     }
 }
 
+/// The fix of an expired certificate, which a caller that knows a better one replaces.
+pub const RENEW_IT: &str = "; renew it";
+
 /// One certificate on its own: expired / not yet valid (denials) or expiring within
 /// `warn_within_days`. For a certificate inside a bundle use [`bundle_validity`].
 pub fn cert_validity(c: &CertInfo, now: i64, warn_within_days: i64) -> Option<(Code, String)> {
     match window(c, now) {
-        Window::Expired => Some((Code::CertExpired, format!("{}; renew it", outside(c, now)?))),
+        Window::Expired => Some((Code::CertExpired, format!("{}{RENEW_IT}", outside(c, now)?))),
         Window::NotYetValid => Some((
             Code::CertNotYetValid,
-            format!("{}; check the issuer's clock", outside(c, now)?),
+            format!("{}; check the CA's clock", outside(c, now)?),
         )),
         Window::Valid if c.not_after - now <= warn_within_days * 86_400 => Some((
             Code::CertExpiringSoon,
@@ -157,18 +160,30 @@ pub fn member_validity(
             let valid = certs.iter().filter(|c| is_valid_at(c, now)).count();
             if valid == 0 {
                 cert_validity(c, now, warn_within_days).map(|(code, msg)| {
-                    if certs.len() > 1 {
-                        (code, format!("{msg}; no CA in {key} is valid, so nothing it should verify can be verified"))
-                    } else {
-                        (code, msg)
+                    match (certs.len() > 1, outside(c, now), msg.rfind("; ")) {
+                        // The consequence before the fix: "…; no CA … is valid …; renew it".
+                        (true, Some(stated), Some(at)) => (
+                            code,
+                            format!("{stated}; no CA in {key} is valid, so nothing verifies against it{}", &msg[at..]),
+                        ),
+                        _ => (code, msg),
                     }
                 })
             } else {
+                // A rotation in progress: the old CA goes once unused, the next one stays.
+                let fix = if window(c, now) == Window::Expired {
+                    "remove it once nothing it signed is in use"
+                } else {
+                    "keep it only if it is the next CA"
+                };
                 outside(c, now)
                     .map(|msg| {
                         (
                             Code::ChainCertExpired,
-                            format!("{msg}; {key} still holds {} (a CA rotation in progress), so remove it once nothing it signed is in use", count(valid, "valid CA")),
+                            format!(
+                                "{msg}; {key} still holds {}, so {fix}",
+                                count(valid, "valid CA")
+                            ),
                         )
                     })
                     .or_else(|| expiring(c, now, warn_within_days))
@@ -184,7 +199,7 @@ fn chain_member(c: &CertInfo, now: i64, warn_within_days: i64) -> Option<(Code, 
     match outside(c, now) {
         Some(msg) => Some((
             Code::ChainCertExpired,
-            format!("{msg} while the leaf is valid; clients that trust a newer root build another path, older ones fail — drop it from the chain"),
+            format!("{msg} but the leaf is valid; clients without another path fail, so drop it from the chain"),
         )),
         None => expiring(c, now, warn_within_days),
     }

@@ -229,9 +229,18 @@ pub fn verdict(findings: &[Finding]) -> Verdict {
         if denies.len() > 1 {
             let rest: Vec<String> = denies[1..]
                 .iter()
-                .map(|f| format!("{} at {}", f.code, f.path))
+                // The lead's path is said once.
+                .map(|f| match f.path == lead.path {
+                    true => f.code.to_string(),
+                    false => format!("{} at {}", f.code, f.path),
+                })
                 .collect();
-            m.push_str(&format!(" (and {} more: {})", rest.len(), rest.join(", ")));
+            // Bounded like every list in a message: `tlsgate lint` shows all of them.
+            m.push_str(&format!(
+                " (and {} more: {})",
+                rest.len(),
+                crate::analysis::hosts::list_some(&rest)
+            ));
         }
         m
     });
@@ -395,6 +404,32 @@ mod warning_tests {
             w.starts_with(&"x".repeat(100))
                 && w.ends_with("y… [host-not-covered] at spec.servers[0].hosts"),
             "{w}"
+        );
+    }
+
+    #[test]
+    fn denial_names_three_other_denials_and_counts_the_rest() {
+        let fs: Vec<Finding> = (0..10)
+            .map(|i| finding(Code::SecretMalformed, &format!("data[\"k{i}\"]"), "x"))
+            .collect();
+        let m = verdict(&fs).message.unwrap();
+        assert!(
+            m.ends_with(" (and 9 more: secret-malformed at data[\"k1\"], secret-malformed at data[\"k2\"], secret-malformed at data[\"k3\"] and 6 more)"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn denial_names_the_leads_path_once() {
+        let fs = [
+            finding(Code::KeyMismatch, "spec.servers[0].tls.credentialName", "x"),
+            finding(Code::CaMissing, "spec.servers[0].tls.credentialName", "y"),
+            finding(Code::CaMissing, "spec.servers[1].tls.credentialName", "z"),
+        ];
+        let m = verdict(&fs).message.unwrap();
+        assert!(
+            m.ends_with("x [key-mismatch] (and 2 more: ca-missing, ca-missing at spec.servers[1].tls.credentialName)"),
+            "{m}"
         );
     }
 

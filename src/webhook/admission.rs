@@ -218,7 +218,7 @@ impl Reviewer<'_> {
                     &format!(
                         "{}: tlsgate is re-listing {} after an API server error, so this answer may be based on a stale view; apply again in a few seconds to be sure",
                         crate::finding::Code::ViewNotSynced.as_str(),
-                        stale.join(", ")
+                        crate::analysis::hosts::list_some(&stale)
                     ),
                     MAX_WARNING_CHARS,
                 ));
