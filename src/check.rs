@@ -107,20 +107,11 @@ fn check_secret(
     } else {
         Vec::new()
     };
+    // Before anything reads the data: a certificate seen before is then not decoded again.
+    ctx.analyzer.resolve(&s.data);
     if !analysis::is_tls_secret(&s.meta.name, &s.secret_type, &s.data) && referrers.is_empty() {
         return Vec::new();
     }
-    let mut out: Vec<Issue> = s
-        .undecodable
-        .iter()
-        .map(|k| {
-            Issue::new(
-                Code::SecretMalformed,
-                analysis::data_path(k),
-                format!("{k} is not valid base64"),
-            )
-        })
-        .collect();
     let made;
     let summary = match analyzed {
         Some(summary) => summary,
@@ -131,6 +122,18 @@ fn check_secret(
             &made
         }
     };
+    let mut out: Vec<Issue> = s
+        .data
+        .undecodable()
+        .iter()
+        .map(|k| {
+            Issue::new(
+                Code::SecretMalformed,
+                analysis::data_path(k),
+                format!("{k} is not valid base64"),
+            )
+        })
+        .collect();
     out.extend(summary.issues.iter().cloned());
     let linkerd = is_linkerd_issuer(namespace, &s.meta.name);
     let warn_days = if linkerd {

@@ -206,7 +206,7 @@ impl LintSink {
                     let summary = match &mut object {
                         Object::Secret(s) => {
                             // Checked from its summary: only the key names are read again.
-                            s.data.values_mut().for_each(Vec::clear);
+                            s.data.clear_values();
                             match self.index.secret(object.namespace(), object.name()) {
                                 Found::Yes(stored) => Some(stored),
                                 _ => None,

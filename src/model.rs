@@ -25,9 +25,8 @@ pub struct Meta {
 pub struct Secret {
     pub meta: Meta,
     pub secret_type: String,
+    /// `data` (base64, decoded when first read; see [`SecretData`]) and `stringData`.
     pub data: SecretData,
-    /// Keys whose value was not valid base64: (key, reason).
-    pub undecodable: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -667,25 +666,16 @@ pub fn decode_data_value(val: &str) -> Result<Vec<u8>, base64::DecodeError> {
 /// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
 fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
     let mut data = SecretData::new();
-    let mut undecodable = Vec::new();
     for (k, val) in raw.data {
-        let val = val.unwrap_or_default();
-        match decode_data_value(&val) {
-            Ok(bytes) => {
-                data.insert(k, bytes);
-            }
-            Err(_) => undecodable.push(k),
-        }
+        data.insert_base64(k, val.map(Box::from).unwrap_or_default());
     }
     for (k, val) in raw.string_data {
-        undecodable.retain(|u| *u != k);
         data.insert(k, val.unwrap_or_default().into_bytes());
     }
     Secret {
         meta: raw.metadata,
         secret_type: raw.secret_type.unwrap_or_else(|| "Opaque".to_string()),
         data,
-        undecodable,
     }
 }
 
@@ -732,7 +722,7 @@ mod tests {
     #[test]
     fn base64_wrapped_in_a_yaml_block_decodes() {
         let s = secret(&wrapped_secret("\n"));
-        assert!(s.undecodable.is_empty(), "{:?}", s.undecodable);
+        assert!(s.data.undecodable().is_empty(), "{:?}", s.data.undecodable());
         assert!(s.data["tls.crt"].starts_with(b"-----BEGIN CERTIFICATE-----"));
     }
 

@@ -5,25 +5,94 @@
 //! cluster view may keep sharing an evicted bundle; the cache only lets go of its own reference.
 
 use super::{Bundle, CertInfo, Role};
+use sha2::Digest;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Arc;
 
-/// Bytes of parsed bundles the cache keeps, by [`estimated_bytes`]. 32 MiB is a few thousand
-/// typical chains (about 4 KiB each) and leaves the Deployment's 128 MiB limit room for the
-/// cluster view and request bodies (see the README's "Limits and hardening").
+/// Bytes of parsed bundles the cache keeps, by [`estimated_bytes`] plus the bytes of the
+/// content each entry is known by. 32 MiB is a few thousand typical chains (about 4 KiB each,
+/// and as much again for their base64 text) and leaves the Deployment's 128 MiB limit room for
+/// the cluster view and request bodies (see the README's "Limits and hardening").
 pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
 /// And at most this many entries, whatever their size.
 pub const MAX_ENTRIES: usize = 50_000;
 
-/// SHA-256 of the bundle bytes, and the role it was checked for.
-pub type BundleKey = ([u8; 32], Role);
+/// What a bundle is looked up by: the base64 text a Secret's value arrived as (a hit then
+/// skips base64 decoding and hashing), or the bytes themselves (files, ConfigMaps).
+#[derive(Clone, Copy, Debug)]
+pub enum Content<'a> {
+    Base64(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Content<'a> {
+    fn tagged(self) -> (u8, &'a [u8]) {
+        match self {
+            Content::Base64(t) => (0, t.as_bytes()),
+            Content::Bytes(b) => (1, b),
+        }
+    }
+}
+
+/// How an entry's content is checked on a hit: by its bytes (a hit compares them, so a hash
+/// collision is never confused for a hit), or, for content that may hold secrets (no
+/// certificate parsed from it, or a private key inside), by its SHA-256 only.
+enum Stored {
+    Bytes(Box<[u8]>),
+    Digest([u8; 32]),
+}
+
+struct Entry {
+    tag: u8,
+    stored: Stored,
+    bundle: Arc<Bundle>,
+    size: usize,
+}
+
+/// Bucket: the fast hash of the content and the role it was checked for.
+type Bucket = (u64, Role);
 
 pub struct BundleCache {
     budget: usize,
     bytes: usize,
-    entries: HashMap<BundleKey, (Arc<Bundle>, usize)>,
-    order: VecDeque<BundleKey>,
+    len: usize,
+    /// Random per process: content is the requester's to choose, so collisions cannot be
+    /// aimed at a bucket.
+    hasher: foldhash::quality::RandomState,
+    entries: HashMap<Bucket, Vec<Entry>>,
+    /// Buckets in insertion order; a bucket's entries are in insertion order too, so the
+    /// oldest entry of the front bucket is the oldest of all.
+    order: VecDeque<Bucket>,
+}
+
+/// A lookup prepared once: its hash, and the SHA-256 when a digest-checked entry needs it.
+pub struct Key<'a> {
+    content: Content<'a>,
+    hash: u64,
+    digest: std::cell::OnceCell<[u8; 32]>,
+}
+
+impl Key<'_> {
+    fn digest(&self) -> &[u8; 32] {
+        self.digest.get_or_init(|| {
+            let (tag, bytes) = self.content.tagged();
+            let mut h = sha2::Sha256::new();
+            h.update([tag]);
+            h.update(bytes);
+            h.finalize().into()
+        })
+    }
+
+    fn matches(&self, e: &Entry) -> bool {
+        let (tag, bytes) = self.content.tagged();
+        e.tag == tag
+            && match &e.stored {
+                Stored::Bytes(b) => **b == *bytes,
+                Stored::Digest(d) => d == self.digest(),
+            }
+    }
 }
 
 impl BundleCache {
@@ -31,50 +100,93 @@ impl BundleCache {
         BundleCache {
             budget,
             bytes: 0,
+            len: 0,
+            hasher: Default::default(),
             entries: HashMap::new(),
             order: VecDeque::new(),
         }
     }
 
-    pub fn get(&self, key: &BundleKey) -> Option<Arc<Bundle>> {
-        self.entries.get(key).map(|(b, _)| b.clone())
+    /// Hashes `content` (outside the lock: [`Self::get`] and [`Self::insert`] take the key).
+    pub fn key<'a>(&self, content: Content<'a>) -> Key<'a> {
+        Key {
+            hash: self.hasher.hash_one(content.tagged()),
+            content,
+            digest: Default::default(),
+        }
+    }
+
+    pub fn get(&self, key: &Key<'_>, role: Role) -> Option<Arc<Bundle>> {
+        self.entries
+            .get(&(key.hash, role))?
+            .iter()
+            .find(|e| key.matches(e))
+            .map(|e| e.bundle.clone())
     }
 
     /// Keeps `bundle` unless it alone is over the budget; evicts the oldest entries until the
     /// total fits.
-    pub fn insert(&mut self, key: BundleKey, bundle: Arc<Bundle>) {
-        if self.entries.contains_key(&key) {
+    pub fn insert(&mut self, key: &Key<'_>, role: Role, bundle: Arc<Bundle>) {
+        if self.get(key, role).is_some() {
             return;
         }
-        let size = estimated_bytes(&bundle);
+        let (tag, content) = key.content.tagged();
+        let stored = if cacheable_bytes(&bundle) {
+            Stored::Bytes(content.into())
+        } else {
+            Stored::Digest(*key.digest())
+        };
+        let size = estimated_bytes(&bundle)
+            + match &stored {
+                Stored::Bytes(b) => b.len(),
+                Stored::Digest(_) => 0,
+            };
         if size > self.budget {
             return;
         }
-        while self.bytes + size > self.budget || self.entries.len() >= MAX_ENTRIES {
+        while self.bytes + size > self.budget || self.len >= MAX_ENTRIES {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
-            if let Some((_, n)) = self.entries.remove(&old) {
-                self.bytes -= n;
+            if let Some(bucket) = self.entries.get_mut(&old) {
+                let e = bucket.remove(0);
+                self.bytes -= e.size;
+                self.len -= 1;
+                if bucket.is_empty() {
+                    self.entries.remove(&old);
+                }
             }
         }
         self.bytes += size;
-        self.entries.insert(key, (bundle, size));
-        self.order.push_back(key);
+        self.len += 1;
+        let bucket = (key.hash, role);
+        self.entries.entry(bucket).or_default().push(Entry {
+            tag,
+            stored,
+            bundle,
+            size,
+        });
+        self.order.push_back(bucket);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// The estimated bytes held, always at most the budget.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+}
+
+/// Content is kept for the collision check only when it is certificates: a bundle that parsed
+/// none, or found a private key, may be secret, and is known by its SHA-256 instead.
+fn cacheable_bytes(b: &Bundle) -> bool {
+    !b.certs.is_empty() && !b.issues.iter().any(|(c, _, _)| *c == super::Code::SecretMalformed)
 }
 
 /// What a parsed bundle holds on the heap, plus the cache's own bookkeeping per entry. An
@@ -147,29 +259,58 @@ mod tests {
         })
     }
 
-    fn key(i: u32) -> BundleKey {
-        let mut k = [0u8; 32];
-        k[..4].copy_from_slice(&i.to_be_bytes());
-        (k, Role::ServerChain)
+    fn name(i: u32) -> Vec<u8> {
+        i.to_be_bytes().to_vec()
     }
 
     #[test]
     fn the_byte_budget_evicts_the_oldest_entries() {
         let mut c = BundleCache::new(10_000);
         for i in 0..100 {
-            c.insert(key(i), bundle_with_message(1_000));
+            let n = name(i);
+            let k = c.key(Content::Bytes(&n));
+            c.insert(&k, Role::ServerChain, bundle_with_message(1_000));
             assert!(c.bytes() <= 10_000, "{} bytes cached", c.bytes());
         }
         assert!(c.len() < 10);
-        assert!(c.get(&key(99)).is_some());
-        assert!(c.get(&key(0)).is_none());
+        let (last, first) = (name(99), name(0));
+        assert!(c.get(&c.key(Content::Bytes(&last)), Role::ServerChain).is_some());
+        assert!(c.get(&c.key(Content::Bytes(&first)), Role::ServerChain).is_none());
     }
 
     #[test]
     fn an_entry_over_the_whole_budget_is_not_kept() {
         let mut c = BundleCache::new(1_000);
-        c.insert(key(1), bundle_with_message(5_000));
+        let n = name(1);
+        let k = c.key(Content::Bytes(&n));
+        c.insert(&k, Role::ServerChain, bundle_with_message(5_000));
         assert!(c.is_empty());
         assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn base64_text_and_bytes_with_the_same_content_are_different_entries() {
+        let mut c = BundleCache::new(100_000);
+        let k = c.key(Content::Base64("QUJD"));
+        c.insert(&k, Role::ServerChain, bundle_with_message(10));
+        assert!(c.get(&c.key(Content::Bytes(b"QUJD")), Role::ServerChain).is_none());
+        assert!(c.get(&c.key(Content::Base64("QUJD")), Role::ServerChain).is_some());
+        assert!(c.get(&c.key(Content::Base64("QUJD")), Role::CaBundle).is_none());
+    }
+
+    /// Two different contents forced into the same bucket (a hash collision): each hit is
+    /// checked against the content, so neither is taken for the other.
+    #[test]
+    fn a_hash_collision_with_different_content_is_not_a_hit() {
+        let mut c = BundleCache::new(100_000);
+        let a = c.key(Content::Base64("QUFB"));
+        let mut b = c.key(Content::Base64("QkJC"));
+        b.hash = a.hash;
+        c.insert(&a, Role::ServerChain, bundle_with_message(1));
+        assert!(c.get(&b, Role::ServerChain).is_none());
+        c.insert(&b, Role::ServerChain, bundle_with_message(2));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(&a, Role::ServerChain).unwrap().issues[0].2.len(), 1);
+        assert_eq!(c.get(&b, Role::ServerChain).unwrap().issues[0].2.len(), 2);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod cert;
+pub mod data;
 pub mod hosts;
 pub mod key;
 pub mod pem;
@@ -17,7 +18,7 @@ use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
 
@@ -36,6 +37,15 @@ pub enum Role {
     CaBundle,
     /// An Istio signing CA certificate (`ca-cert.pem`).
     SigningCa,
+}
+
+impl Role {
+    const ALL: [Role; 3] = [Role::ServerChain, Role::CaBundle, Role::SigningCa];
+
+    /// This role's place in [`data::Known`].
+    fn slot(self) -> usize {
+        self as usize
+    }
 }
 
 /// A bundle finding with the severity its [`Code`] defaults to: the one place bundle findings
@@ -108,14 +118,53 @@ impl Analyzer {
     }
 
     pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
-        let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
-        let key = (digest, role);
-        if let Some(hit) = self.lock().get(&key) {
+        self.bundle_of(cache::Content::Bytes(bytes), role, || bytes)
+    }
+
+    /// The bundle for `content`, parsed from `bytes()` (its decoded form) on a miss.
+    fn bundle_of<'a>(
+        &self,
+        content: cache::Content<'_>,
+        role: Role,
+        bytes: impl FnOnce() -> &'a [u8],
+    ) -> Arc<Bundle> {
+        let key = self.lock().key(content);
+        if let Some(hit) = self.lock().get(&key, role) {
             return hit;
         }
-        let parsed = Arc::new(parse_bundle_with(bytes, role, |der| self.cert(der)));
-        self.lock().insert(key, parsed.clone());
+        let parsed = Arc::new(parse_bundle_with(bytes(), role, |der| self.cert(der)));
+        self.lock().insert(&key, role, parsed.clone());
         parsed
+    }
+
+    /// The bundle of a Secret's `data[key]`: from the cache by its base64 text when it
+    /// arrived as text (no decoding on a hit), else by its bytes.
+    fn data_bundle(&self, data: &SecretData, key: &str, role: Role) -> Arc<Bundle> {
+        if let Some(b) = data.known(key).and_then(|k| k[role.slot()].clone()) {
+            return b;
+        }
+        let bytes = || data.get(key).map(Vec::as_slice).unwrap_or_default();
+        match data.text(key) {
+            Some(text) => self.bundle_of(cache::Content::Base64(text), role, bytes),
+            None => self.bundle(bytes(), role),
+        }
+    }
+
+    /// Looks the base64 text of every value that holds certificates up in the parse cache,
+    /// so a value seen before is known to be there (and non-empty) without decoding it.
+    pub fn resolve(&self, data: &SecretData) {
+        for (key, text) in data.unresolved() {
+            if !BUNDLE_KEYS.contains(&key) {
+                continue;
+            }
+            let cache = self.lock();
+            let k = cache.key(cache::Content::Base64(text));
+            let known = Role::ALL.map(|r| cache.get(&k, r));
+            drop(cache);
+            if known.iter().any(Option::is_some) {
+                data.set_known(key, known);
+            }
+        }
     }
 
     /// One DER certificate, parsed once while any bundle holds it.
@@ -337,8 +386,20 @@ pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
     }
 }
 
-/// Decoded data of a Secret, by key.
-pub type SecretData = BTreeMap<String, Vec<u8>>;
+pub use data::SecretData;
+
+/// Keys whose values analysis reads as certificate bundles (never a private key's): their
+/// base64 text is looked up in the parse cache before anything is decoded.
+const BUNDLE_KEYS: [&str; 8] = [
+    "tls.crt",
+    "cert",
+    "cacert",
+    "ca.crt",
+    "ca-cert.pem",
+    "root-cert.pem",
+    "cert-chain.pem",
+    "crt.pem",
+];
 
 /// The keys of a `kubernetes.io/tls` Secret, as `kubectl create secret tls` writes them.
 pub const TLS_PAIR: (&str, &str) = ("tls.crt", "tls.key");
@@ -435,6 +496,12 @@ pub fn data_path(key: &str) -> String {
     format!("data[\"{key}\"]")
 }
 
+/// Whether `data[key]` is there and not empty (or whitespace): known without decoding when
+/// its base64 text is a parse-cache entry's (only non-empty bundles are cached by text).
+fn has(data: &SecretData, key: &str) -> bool {
+    data.known(key).is_some() || non_empty(data, key).is_some()
+}
+
 fn non_empty<'a>(data: &'a SecretData, key: &str) -> Option<&'a [u8]> {
     data.get(key)
         .map(Vec::as_slice)
@@ -464,7 +531,7 @@ pub fn pair_hint(data: &SecretData) -> String {
     SERVER_PAIRS
         .iter()
         .flat_map(|(c, k)| [*c, *k])
-        .filter(|k| non_empty(data, k).is_none())
+        .filter(|k| !has(data, k))
         .map(|k| missing_hint(data, k))
         .find(|h| !h.is_empty())
         .unwrap_or_default()
@@ -541,18 +608,22 @@ impl Analyzer {
             secret_type: secret_type.to_string(),
             keys: data
                 .keys()
-                .filter(|k| non_empty(data, k).is_some())
+                .filter(|k| has(data, k))
                 .map(|k| Box::from(k.as_str()))
                 .collect(),
             empty_keys: data
                 .keys()
-                .filter(|k| non_empty(data, k).is_none())
+                .filter(|k| !has(data, k))
                 .map(|k| Box::from(k.as_str()))
                 .collect(),
             has_token: data.contains_key("token"),
             ..Default::default()
         };
-        let total: usize = data.values().map(Vec::len).sum();
+        self.resolve(data);
+        let mut total = data.decoded_len_bound();
+        if total > MAX_OBJECT_BYTES {
+            total = data.values().map(Vec::len).sum();
+        }
         if total > MAX_OBJECT_BYTES {
             s.issues.push(Issue::new(
                 Code::SecretMalformed,
@@ -563,7 +634,7 @@ impl Analyzer {
         }
         if secret_type == "kubernetes.io/tls" {
             for k in [TLS_PAIR.0, TLS_PAIR.1] {
-                if non_empty(data, k).is_none() {
+                if !has(data, k) {
                     s.issues.push(Issue::new(
                         Code::SecretMalformed,
                         data_path(k),
@@ -589,8 +660,8 @@ impl Analyzer {
             self.server_pair(&mut s, data);
         }
         for ca_key in CA_KEYS {
-            if let Some(bytes) = non_empty(data, ca_key) {
-                let b = self.add_bundle(&mut s, ca_key, bytes, Role::CaBundle);
+            if has(data, ca_key) {
+                let b = self.add_bundle(&mut s, ca_key, data, Role::CaBundle);
                 s.ca = Some((ca_key, b));
                 break;
             }
@@ -602,10 +673,10 @@ impl Analyzer {
         &self,
         s: &mut CredentialSummary,
         key: &'static str,
-        bytes: &[u8],
+        data: &SecretData,
         role: Role,
     ) -> Arc<Bundle> {
-        let b = self.bundle(bytes, role);
+        let b = self.data_bundle(data, key, role);
         for (code, sev, msg) in &b.issues {
             s.issues.push(
                 Issue::new(*code, data_path(key), format!("{key} {msg}")).with_severity(*sev),
@@ -618,15 +689,15 @@ impl Analyzer {
     fn server_pair(&self, s: &mut CredentialSummary, data: &SecretData) {
         let present: Vec<_> = SERVER_PAIRS
             .iter()
-            .filter(|(c, k)| non_empty(data, c).is_some() && non_empty(data, k).is_some())
+            .filter(|(c, k)| has(data, c) && has(data, k))
             .collect();
         let Some(&&(cert_key, key_key)) = present.first() else {
             // A lone half of a pair is a mistake worth naming once, at the missing key; the
             // half that is there is still analysed.
             for (c, k) in SERVER_PAIRS {
-                let (have, missing) = match (non_empty(data, c), non_empty(data, k)) {
-                    (Some(_), None) => (c, k),
-                    (None, Some(_)) => (k, c),
+                let (have, missing) = match (has(data, c), has(data, k)) {
+                    (true, false) => (c, k),
+                    (false, true) => (k, c),
                     _ => continue,
                 };
                 let path = data_path(missing);
@@ -642,7 +713,7 @@ impl Analyzer {
                     ),
                 ));
                 if have == c && s.lone_chain.is_none() {
-                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     s.lone_chain = Some((c, chain));
                 } else if have == k {
                     self.check_key(s, k, &data[k], None, c);
@@ -657,7 +728,7 @@ impl Analyzer {
                 format!("both cert/key and tls.crt/tls.key are set; Istio gateways use {cert_key}/{key_key} and ignore the other pair"),
             ));
         }
-        let chain = self.add_bundle(s, cert_key, &data[cert_key], Role::ServerChain);
+        let chain = self.add_bundle(s, cert_key, data, Role::ServerChain);
         self.check_key(s, key_key, &data[key_key], chain.leaf().cloned(), cert_key);
         s.server = Some(ServerCredential {
             cert_key,
@@ -669,10 +740,10 @@ impl Analyzer {
     /// `linkerd-identity-issuer`: `tls.crt`/`tls.key`, or the legacy `crt.pem`/`key.pem`.
     fn linkerd_issuer(&self, s: &mut CredentialSummary, data: &SecretData) {
         let (c, k) = LINKERD_LEGACY_PAIR;
-        if non_empty(data, TLS_PAIR.0).is_none() && non_empty(data, c).is_some() {
+        if !has(data, TLS_PAIR.0) && has(data, c) {
             match non_empty(data, k) {
                 Some(key) => {
-                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     self.check_key(s, k, key, chain.leaf().cloned(), c);
                     s.server = Some(ServerCredential {
                         cert_key: c,
@@ -686,7 +757,7 @@ impl Analyzer {
                         data_path(k),
                         format!("has {c} but no non-empty {k}; Linkerd's identity controller needs both halves of the issuer pair"),
                     ));
-                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     s.lone_chain = Some((c, chain));
                 }
             }
@@ -724,14 +795,14 @@ impl Analyzer {
 
     fn key_and_cert(&self, s: &mut CredentialSummary, data: &SecretData) {
         self.require(s, data, &["cert-chain.pem", "key.pem", "root-cert.pem"]);
-        if let Some(bytes) = non_empty(data, "cert-chain.pem") {
-            let chain = self.add_bundle(s, "cert-chain.pem", bytes, Role::ServerChain);
+        if has(data, "cert-chain.pem") {
+            let chain = self.add_bundle(s, "cert-chain.pem", data, Role::ServerChain);
             if let Some(key) = non_empty(data, "key.pem") {
                 self.check_key(s, "key.pem", key, chain.leaf().cloned(), "cert-chain.pem");
             }
         }
-        if let Some(bytes) = non_empty(data, "root-cert.pem") {
-            let root = self.add_bundle(s, "root-cert.pem", bytes, Role::CaBundle);
+        if has(data, "root-cert.pem") {
+            let root = self.add_bundle(s, "root-cert.pem", data, Role::CaBundle);
             s.mesh_root = root.leaf().cloned();
         }
     }
@@ -739,7 +810,7 @@ impl Analyzer {
     fn require(&self, s: &mut CredentialSummary, data: &SecretData, keys: &[&str]) -> bool {
         let mut ok = true;
         for k in keys {
-            if non_empty(data, k).is_none() {
+            if !has(data, k) {
                 ok = false;
                 s.issues.push(Issue::new(
                     Code::SecretMalformed,
@@ -757,7 +828,7 @@ impl Analyzer {
         if !self.require(s, data, &["ca-cert.pem", "ca-key.pem"]) {
             return;
         }
-        let ca = self.add_bundle(s, "ca-cert.pem", &data["ca-cert.pem"], Role::SigningCa);
+        let ca = self.add_bundle(s, "ca-cert.pem", data, Role::SigningCa);
         let Some(ca_cert) = ca.leaf().cloned() else {
             return;
         };
@@ -782,10 +853,10 @@ impl Analyzer {
                 issue.severity = issue.code.default_severity();
             }
         }
-        let root = non_empty(data, "root-cert.pem")
-            .map(|r| self.add_bundle(s, "root-cert.pem", r, Role::CaBundle));
-        if let Some(c) = non_empty(data, "cert-chain.pem") {
-            self.add_bundle(s, "cert-chain.pem", c, Role::ServerChain);
+        let root = has(data, "root-cert.pem")
+            .then(|| self.add_bundle(s, "root-cert.pem", data, Role::CaBundle));
+        if has(data, "cert-chain.pem") {
+            self.add_bundle(s, "cert-chain.pem", data, Role::ServerChain);
         }
         s.mesh_root = root
             .as_ref()
