@@ -85,6 +85,33 @@ pub fn check_analyzed(
     )
 }
 
+/// Whether `old` gets exactly the findings [`check`] gives `new` (against the same view, at the
+/// same time): the same object but for metadata no check reads — labels other than
+/// `tlsgate.io/ignore`, annotations other than tlsgate's own (`tlsgate.io/skip`, ...) and
+/// cert-manager's. An UPDATE that only edits labels then needs one check, not two. A check
+/// that starts reading other metadata must be named here.
+pub fn same_for_checks(new: &Object, old: &mut Object) -> bool {
+    fn read_annotations(m: &crate::model::Meta) -> impl Iterator<Item = (&String, &String)> {
+        m.annotations.iter().filter(|(k, _)| {
+            k.starts_with("tlsgate.io/") || *k == crate::lookup::CERT_MANAGER_ANNOTATION
+        })
+    }
+    let (n, o) = (new.meta(), old.meta());
+    let same_meta = n.name == o.name
+        && n.namespace == o.namespace
+        && n.deletion_timestamp == o.deletion_timestamp
+        && exempt::is_ignored(&n.labels) == exempt::is_ignored(&o.labels)
+        && read_annotations(n).eq(read_annotations(o));
+    if !same_meta {
+        return false;
+    }
+    // Everything else compared as decoded (a Secret's data by its base64 text), metadata aside.
+    let kept = std::mem::replace(old.meta_mut(), n.clone());
+    let same = new == old;
+    *old.meta_mut() = kept;
+    same
+}
+
 /// The `tlsgate.io/skip` annotation and policy `exemptions:` that apply to `obj`.
 pub fn exemptions_of(obj: &Object, policy: &Policy) -> exempt::Exemptions {
     exempt::Exemptions::of(

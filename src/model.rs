@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Meta {
     pub name: String,
@@ -21,7 +21,7 @@ pub struct Meta {
     pub deletion_timestamp: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Secret {
     pub meta: Meta,
     pub secret_type: String,
@@ -29,21 +29,21 @@ pub struct Secret {
     pub data: SecretData,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ConfigMap {
     pub metadata: Meta,
     pub data: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioGatewaySpec {
     pub selector: BTreeMap<String, String>,
     pub servers: Vec<IstioServer>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioServer {
     pub hosts: Vec<String>,
@@ -52,7 +52,7 @@ pub struct IstioServer {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioPort {
     pub number: Option<u32>,
@@ -60,7 +60,7 @@ pub struct IstioPort {
     pub protocol: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioServerTls {
     pub mode: Option<String>,
@@ -69,21 +69,21 @@ pub struct IstioServerTls {
     pub ca_certificates: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IstioGateway {
     pub metadata: Meta,
     pub spec: IstioGatewaySpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct VirtualServiceSpec {
     pub hosts: Vec<String>,
     pub gateways: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct VirtualService {
     pub metadata: Meta,
@@ -91,14 +91,14 @@ pub struct VirtualService {
 }
 
 /// Istio `DestinationRule`: how sidecars and gateways originate TLS to a host.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct DestinationRule {
     pub metadata: Meta,
     pub spec: DestinationRuleSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DestinationRuleSpec {
     pub host: String,
@@ -108,34 +108,34 @@ pub struct DestinationRuleSpec {
     pub workload_selector: Option<WorkloadSelector>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TrafficPolicy {
     pub tls: Option<ClientTls>,
     pub port_level_settings: Vec<PortTrafficPolicy>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PortTrafficPolicy {
     pub tls: Option<ClientTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Subset {
     pub name: String,
     pub traffic_policy: Option<TrafficPolicy>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct WorkloadSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
 /// Istio `ClientTLSSettings`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClientTls {
     pub mode: Option<String>,
@@ -144,7 +144,7 @@ pub struct ClientTls {
     pub insecure_skip_verify: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GatewaySpec {
     pub gateway_class_name: String,
@@ -153,61 +153,61 @@ pub struct GatewaySpec {
     pub tls: Option<GatewayTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GatewayTls {
     pub backend: Option<GatewayBackendTls>,
     pub frontend: Option<FrontendTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GatewayBackendTls {
     pub client_certificate_ref: Option<ObjectReference>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FrontendTls {
     pub default: FrontendTlsConfig,
     pub per_port: Vec<FrontendTlsPort>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct FrontendTlsConfig {
     pub validation: Option<FrontendValidation>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct FrontendTlsPort {
     pub port: Option<u32>,
     pub tls: FrontendTlsConfig,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Service {
     pub metadata: Meta,
 }
 
 /// Gateway API `BackendTLSPolicy`: how Gateways verify the certificate of the Services it targets.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct BackendTlsPolicy {
     pub metadata: Meta,
     pub spec: BackendTlsPolicySpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BackendTlsPolicySpec {
     pub target_refs: Vec<ObjectReference>,
     pub validation: BackendTlsValidation,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BackendTlsValidation {
     /// LocalObjectReferences: always in the policy's namespace.
@@ -219,7 +219,7 @@ pub struct BackendTlsValidation {
 
 /// Gateway API `ListenerSet` (standard) or `XListenerSet` (experimental group): listeners
 /// attached to a parent Gateway.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ListenerSet {
     pub metadata: Meta,
@@ -229,13 +229,13 @@ pub struct ListenerSet {
     pub experimental: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ListenerSetSpec {
     pub listeners: Vec<Listener>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Listener {
     pub name: String,
@@ -245,7 +245,7 @@ pub struct Listener {
     pub tls: Option<ListenerTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ListenerTls {
     pub mode: Option<String>,
@@ -253,7 +253,7 @@ pub struct ListenerTls {
     pub frontend_validation: Option<FrontendValidation>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FrontendValidation {
     pub ca_certificate_refs: Vec<ObjectReference>,
@@ -262,7 +262,7 @@ pub struct FrontendValidation {
 }
 
 /// Gateway API `SecretObjectReference` / `ObjectReference`: group "" and kind Secret default.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ObjectReference {
     pub group: Option<String>,
@@ -271,21 +271,21 @@ pub struct ObjectReference {
     pub namespace: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GatewayApiGateway {
     pub metadata: Meta,
     pub spec: GatewaySpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ReferenceGrantSpec {
     pub from: Vec<GrantFrom>,
     pub to: Vec<GrantTo>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GrantFrom {
     pub group: String,
@@ -293,7 +293,7 @@ pub struct GrantFrom {
     pub namespace: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GrantTo {
     pub group: String,
@@ -301,14 +301,14 @@ pub struct GrantTo {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ReferenceGrant {
     pub metadata: Meta,
     pub spec: ReferenceGrantSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IngressSpec {
     pub ingress_class_name: Option<String>,
@@ -316,20 +316,20 @@ pub struct IngressSpec {
     pub rules: Vec<IngressRule>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IngressTls {
     pub hosts: Vec<String>,
     pub secret_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IngressRule {
     pub host: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Ingress {
     pub metadata: Meta,
@@ -337,7 +337,7 @@ pub struct Ingress {
 }
 
 /// cert-manager `Issuer` or `ClusterIssuer`; only the CA issuer (`spec.ca`) names a Secret.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Issuer {
     pub metadata: Meta,
@@ -347,13 +347,13 @@ pub struct Issuer {
     pub cluster: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IssuerSpec {
     pub ca: Option<CaIssuer>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CaIssuer {
     /// The Secret holding the CA's `tls.crt` and `tls.key`.
@@ -361,14 +361,14 @@ pub struct CaIssuer {
 }
 
 /// cert-manager `Certificate`: only what says how long a leaf its issuer signs lives.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Certificate {
     pub metadata: Meta,
     pub spec: CertificateSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CertificateSpec {
     pub issuer_ref: IssuerRef,
@@ -376,7 +376,7 @@ pub struct CertificateSpec {
     pub duration: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IssuerRef {
     pub name: String,
@@ -387,7 +387,7 @@ pub struct IssuerRef {
 }
 
 /// An object tlsgate has rules for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     Secret(Secret),
     ConfigMap(ConfigMap),
@@ -452,6 +452,22 @@ impl Object {
             return Ok(None);
         };
         Ok(build(k, kind, text)?.map(Object::with_printable_name))
+    }
+
+    /// Decodes the object a deserializer is at, for registry entry `k`: what an AdmissionReview
+    /// whose `request.kind` came before `request.object` is read with, in one pass. The value
+    /// is always consumed (skipped for kinds without a typed model).
+    pub fn from_deserializer<'de, D: serde::Deserializer<'de>>(
+        k: &kinds::Kind,
+        kind: &str,
+        d: D,
+    ) -> Result<Option<Object>, D::Error> {
+        let cell = std::cell::Cell::new(Some(d));
+        let built = build(k, kind, Taken(&cell))?;
+        if let Some(d) = cell.take() {
+            serde::de::IgnoredAny::deserialize(d)?;
+        }
+        Ok(built.map(Object::with_printable_name))
     }
 
     pub fn meta_mut(&mut self) -> &mut Meta {
@@ -541,30 +557,47 @@ impl Object {
     }
 }
 
-/// Where an object's JSON is read from: a parsed `Value` (manifests, the cluster view) or the
-/// raw text of an AdmissionReview's object. One dispatch over the registry serves both.
-trait Source<'a>: Copy {
-    fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError>;
+/// Where an object's JSON is read from: a parsed `Value` (manifests, the cluster view), the
+/// raw text of an AdmissionReview's object, or the review's own deserializer (the object
+/// decoded in the same pass as the envelope). One dispatch over the registry serves all.
+trait Source<'a> {
+    type Error;
+    fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, Self::Error>;
 }
 
 impl<'a> Source<'a> for &'a Value {
+    type Error = DecodeError;
     fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError> {
         decode(self, kind)
     }
 }
 
 impl<'a> Source<'a> for &'a str {
+    type Error = DecodeError;
     fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError> {
         decode_str(self, kind)
     }
 }
 
+/// A deserializer, taken when the registry entry decodes a typed object.
+struct Taken<'c, D>(&'c std::cell::Cell<Option<D>>);
+
+impl<'a, D: serde::Deserializer<'a>> Source<'a> for Taken<'_, D> {
+    type Error = D::Error;
+    fn decode<T: Deserialize<'a>>(self, _kind: &str) -> Result<T, D::Error> {
+        match self.0.take() {
+            Some(d) => T::deserialize(d),
+            None => Err(serde::de::Error::custom("object read twice")),
+        }
+    }
+}
+
 /// The typed object for registry entry `k`; `None` for kinds read only as metadata or caBundles.
-fn build<'a>(
+fn build<'a, S: Source<'a>>(
     k: &kinds::Kind,
     kind: &str,
-    src: impl Source<'a>,
-) -> Result<Option<Object>, DecodeError> {
+    src: S,
+) -> Result<Option<Object>, S::Error> {
     Ok(Some(match k.id {
         Id::Secret => Object::Secret(secret_from_raw(src.decode(kind)?)),
         Id::ConfigMap => Object::ConfigMap(src.decode(kind)?),
@@ -722,7 +755,11 @@ mod tests {
     #[test]
     fn base64_wrapped_in_a_yaml_block_decodes() {
         let s = secret(&wrapped_secret("\n"));
-        assert!(s.data.undecodable().is_empty(), "{:?}", s.data.undecodable());
+        assert!(
+            s.data.undecodable().is_empty(),
+            "{:?}",
+            s.data.undecodable()
+        );
         assert!(s.data["tls.crt"].starts_with(b"-----BEGIN CERTIFICATE-----"));
     }
 

@@ -186,7 +186,11 @@ impl BundleCache {
 /// Content is kept for the collision check only when it is certificates: a bundle that parsed
 /// none, or found a private key, may be secret, and is known by its SHA-256 instead.
 fn cacheable_bytes(b: &Bundle) -> bool {
-    !b.certs.is_empty() && !b.issues.iter().any(|(c, _, _)| *c == super::Code::SecretMalformed)
+    !b.certs.is_empty()
+        && !b
+            .issues
+            .iter()
+            .any(|(c, _, _)| *c == super::Code::SecretMalformed)
 }
 
 /// What a parsed bundle holds on the heap, plus the cache's own bookkeeping per entry. An
@@ -274,8 +278,12 @@ mod tests {
         }
         assert!(c.len() < 10);
         let (last, first) = (name(99), name(0));
-        assert!(c.get(&c.key(Content::Bytes(&last)), Role::ServerChain).is_some());
-        assert!(c.get(&c.key(Content::Bytes(&first)), Role::ServerChain).is_none());
+        assert!(c
+            .get(&c.key(Content::Bytes(&last)), Role::ServerChain)
+            .is_some());
+        assert!(c
+            .get(&c.key(Content::Bytes(&first)), Role::ServerChain)
+            .is_none());
     }
 
     #[test]
@@ -293,9 +301,15 @@ mod tests {
         let mut c = BundleCache::new(100_000);
         let k = c.key(Content::Base64("QUJD"));
         c.insert(&k, Role::ServerChain, bundle_with_message(10));
-        assert!(c.get(&c.key(Content::Bytes(b"QUJD")), Role::ServerChain).is_none());
-        assert!(c.get(&c.key(Content::Base64("QUJD")), Role::ServerChain).is_some());
-        assert!(c.get(&c.key(Content::Base64("QUJD")), Role::CaBundle).is_none());
+        assert!(c
+            .get(&c.key(Content::Bytes(b"QUJD")), Role::ServerChain)
+            .is_none());
+        assert!(c
+            .get(&c.key(Content::Base64("QUJD")), Role::ServerChain)
+            .is_some());
+        assert!(c
+            .get(&c.key(Content::Base64("QUJD")), Role::CaBundle)
+            .is_none());
     }
 
     /// Two different contents forced into the same bucket (a hash collision): each hit is

@@ -277,6 +277,9 @@ async fn validate(State(s): State<Shared>, request: Request) -> Response {
             s.app
                 .metrics
                 .count(RequestLabels::new(&a.group, &a.kind, &a.operation, verdict));
+            if a.old_object_reused {
+                s.app.metrics.old_object_reused.inc();
+            }
             if verdict == Verdict::Denied {
                 s.app.metrics.count_denial(&a.findings);
                 log_denial(&s.gate, &a, now);
@@ -549,6 +552,7 @@ mod tests {
             user: "alice".into(),
             dry_run: false,
             findings: Vec::new(),
+            old_object_reused: false,
         }
     }
 
