@@ -245,3 +245,78 @@ impl std::ops::Index<&str> for SecretData {
         self.get(key).expect("key present in SecretData")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Analyzer;
+    use base64::Engine;
+
+    fn fixture_b64(rel: &str) -> Box<str> {
+        let path = format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"));
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(path).unwrap())
+            .into()
+    }
+
+    /// `kubectl create secret tls` data: the chain and key, as base64 text.
+    fn tls_secret(chain: &str) -> SecretData {
+        let mut d = SecretData::new();
+        d.insert_base64("tls.crt".into(), chain.into());
+        d.insert_base64("tls.key".into(), fixture_b64("certs/chain/leaf.key"));
+        d
+    }
+
+    fn decoded(d: &SecretData, key: &str) -> bool {
+        matches!(d.map.get(key), Some(Value::Base64 { decoded, .. }) if decoded.get().is_some())
+    }
+
+    #[test]
+    fn a_chain_seen_before_as_the_same_base64_text_is_not_decoded_again() {
+        let analyzer = Analyzer::new();
+        let chain = fixture_b64("certs/chain/fullchain.pem");
+        let first = tls_secret(&chain);
+        let a = analyzer.credential("app", "kubernetes.io/tls", &first);
+        assert!(decoded(&first, "tls.crt"));
+        let second = tls_secret(&chain);
+        let b = analyzer.credential("app", "kubernetes.io/tls", &second);
+        assert!(!decoded(&second, "tls.crt"), "a cache hit decoded tls.crt");
+        assert!(Arc::ptr_eq(
+            &a.server.as_ref().unwrap().chain,
+            &b.server.as_ref().unwrap().chain
+        ));
+        // Everything the summary says is the same as from the decoded value.
+        assert_eq!(&*b.keys, &*a.keys);
+        assert_eq!(b.issues, a.issues);
+        assert!(second.undecodable().is_empty());
+    }
+
+    #[test]
+    fn the_same_chain_wrapped_differently_is_a_different_text_with_the_same_findings() {
+        let analyzer = Analyzer::new();
+        let chain = fixture_b64("certs/chain/fullchain.pem");
+        let wrapped: String = chain
+            .as_bytes()
+            .chunks(76)
+            .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+            .collect();
+        let a = analyzer.credential("app", "kubernetes.io/tls", &tls_secret(&chain));
+        let other = tls_secret(&wrapped);
+        let b = analyzer.credential("app", "kubernetes.io/tls", &other);
+        assert!(
+            decoded(&other, "tls.crt"),
+            "a different text must be decoded"
+        );
+        assert_eq!(b.issues, a.issues);
+        assert_eq!(analyzer.cached_bundles(), 2);
+    }
+
+    #[test]
+    fn a_value_that_is_not_base64_stays_undecodable_after_a_lookup() {
+        let analyzer = Analyzer::new();
+        let d = tls_secret("not base64!");
+        analyzer.resolve(&d);
+        assert_eq!(d.undecodable(), vec!["tls.crt".to_string()]);
+        assert!(!d.contains_key("tls.crt"));
+    }
+}

@@ -604,6 +604,7 @@ impl Analyzer {
         secret_type: &str,
         data: &SecretData,
     ) -> CredentialSummary {
+        self.resolve(data);
         let mut s = CredentialSummary {
             secret_type: secret_type.to_string(),
             keys: data
@@ -619,7 +620,6 @@ impl Analyzer {
             has_token: data.contains_key("token"),
             ..Default::default()
         };
-        self.resolve(data);
         let mut total = data.decoded_len_bound();
         if total > MAX_OBJECT_BYTES {
             total = data.values().map(Vec::len).sum();
