@@ -36,9 +36,11 @@ impl<'a> Content<'a> {
     }
 }
 
-/// How an entry's content is checked on a hit: by its bytes (a hit compares them, so a hash
-/// collision is never confused for a hit), or, for content that may hold secrets (no
-/// certificate parsed from it, or a private key inside), by its SHA-256 only.
+/// How an entry's content is checked on a hit: by its SHA-256 when first stored (32 bytes,
+/// whatever the content's size: 100,000 distinct Secrets in the view cost no copy of their
+/// text), then by its bytes once it was seen again (a hit compares them, so a hash collision
+/// is never confused for a hit, and the next hit needs no SHA-256). Content that may hold
+/// secrets (no certificate parsed from it, or a private key inside) keeps its digest only.
 enum Stored {
     Bytes(Box<[u8]>),
     Digest([u8; 32]),
@@ -116,12 +118,21 @@ impl BundleCache {
         }
     }
 
-    pub fn get(&self, key: &Key<'_>, role: Role) -> Option<Arc<Bundle>> {
-        self.entries
-            .get(&(key.hash, role))?
-            .iter()
-            .find(|e| key.matches(e))
-            .map(|e| e.bundle.clone())
+    pub fn get(&mut self, key: &Key<'_>, role: Role) -> Option<Arc<Bundle>> {
+        let e = self
+            .entries
+            .get_mut(&(key.hash, role))?
+            .iter_mut()
+            .find(|e| key.matches(e))?;
+        if matches!(e.stored, Stored::Digest(_)) && cacheable_bytes(&e.bundle) {
+            let content = key.content.tagged().1;
+            if self.bytes + content.len() <= self.budget {
+                e.stored = Stored::Bytes(content.into());
+                e.size += content.len();
+                self.bytes += content.len();
+            }
+        }
+        Some(e.bundle.clone())
     }
 
     /// Keeps `bundle` unless it alone is over the budget; evicts the oldest entries until the
@@ -130,17 +141,9 @@ impl BundleCache {
         if self.get(key, role).is_some() {
             return;
         }
-        let (tag, content) = key.content.tagged();
-        let stored = if cacheable_bytes(&bundle) {
-            Stored::Bytes(content.into())
-        } else {
-            Stored::Digest(*key.digest())
-        };
-        let size = estimated_bytes(&bundle)
-            + match &stored {
-                Stored::Bytes(b) => b.len(),
-                Stored::Digest(_) => 0,
-            };
+        let tag = key.content.tagged().0;
+        let stored = Stored::Digest(*key.digest());
+        let size = estimated_bytes(&bundle);
         if size > self.budget {
             return;
         }
@@ -312,6 +315,17 @@ mod tests {
             .is_none());
     }
 
+    /// A bundle with a certificate (from the repository's fixtures), whose content the cache
+    /// may keep.
+    fn bundle_with_a_certificate() -> Arc<Bundle> {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/certs/httpbin.example.com.crt"
+        ))
+        .unwrap();
+        Arc::new(super::super::parse_bundle(&pem, Role::ServerChain))
+    }
+
     /// Two different contents forced into the same bucket (a hash collision): each hit is
     /// checked against the content, so neither is taken for the other.
     #[test]
@@ -326,5 +340,31 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c.get(&a, Role::ServerChain).unwrap().issues[0].2.len(), 1);
         assert_eq!(c.get(&b, Role::ServerChain).unwrap().issues[0].2.len(), 2);
+    }
+
+    /// Once seen twice, an entry is checked by its bytes: a colliding content still misses.
+    #[test]
+    fn a_hash_collision_with_an_entry_kept_by_its_bytes_is_not_a_hit() {
+        let mut c = BundleCache::new(100_000);
+        let a = c.key(Content::Base64("QUFB"));
+        c.insert(&a, Role::ServerChain, bundle_with_a_certificate());
+        let before = c.bytes();
+        assert!(c.get(&a, Role::ServerChain).is_some());
+        assert_eq!(c.bytes(), before + "QUFB".len(), "kept by its bytes");
+        let mut b = c.key(Content::Base64("QUFC"));
+        b.hash = a.hash;
+        assert!(c.get(&b, Role::ServerChain).is_none());
+        let again = c.key(Content::Base64("QUFB"));
+        assert!(c.get(&again, Role::ServerChain).is_some());
+    }
+
+    #[test]
+    fn content_that_parsed_no_certificate_is_never_kept_by_its_bytes() {
+        let mut c = BundleCache::new(100_000);
+        let a = c.key(Content::Base64("QUFB"));
+        c.insert(&a, Role::ServerChain, bundle_with_message(1));
+        let before = c.bytes();
+        assert!(c.get(&a, Role::ServerChain).is_some());
+        assert_eq!(c.bytes(), before);
     }
 }

@@ -157,7 +157,7 @@ impl Analyzer {
             if !BUNDLE_KEYS.contains(&key) {
                 continue;
             }
-            let cache = self.lock();
+            let mut cache = self.lock();
             let k = cache.key(cache::Content::Base64(text));
             let known = Role::ALL.map(|r| cache.get(&k, r));
             drop(cache);
