@@ -166,9 +166,35 @@ impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed<'_> {
                 .flatten()
         });
         match typed {
-            Some((k, kind)) => Object::from_deserializer(k, kind, d).map(ObjectIn::Typed),
+            // `oldObject: null` on a CREATE: absent, not an object that does not decode.
+            Some((k, kind)) => d.deserialize_option(TypedOrNull { k, kind }),
             None => <&RawValue>::deserialize(d).map(ObjectIn::Raw),
         }
+    }
+}
+
+struct TypedOrNull<'k> {
+    k: &'static crate::kinds::Kind,
+    kind: &'k str,
+}
+
+impl<'de> serde::de::Visitor<'de> for TypedOrNull<'_> {
+    type Value = ObjectIn<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    fn visit_none<E>(self) -> Result<ObjectIn<'de>, E> {
+        Ok(ObjectIn::Absent)
+    }
+
+    fn visit_unit<E>(self) -> Result<ObjectIn<'de>, E> {
+        Ok(ObjectIn::Absent)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<ObjectIn<'de>, D::Error> {
+        Object::from_deserializer(self.k, self.kind, d).map(ObjectIn::Typed)
     }
 }
 
@@ -505,5 +531,44 @@ impl Reviewer<'_> {
                 .on(&oref)]
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/admission/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    /// The API server's own bytes: `request.kind` first, `oldObject: null` on a CREATE.
+    #[test]
+    fn a_captured_create_is_decoded_in_one_pass() {
+        let body = captured("secret-create-live-v1.json");
+        let (_, r) = read(&body).unwrap();
+        assert!(matches!(r.object, ObjectIn::Typed(Some(Object::Secret(_)))));
+        assert!(matches!(r.old_object, ObjectIn::Absent));
+    }
+
+    #[test]
+    fn a_captured_update_decodes_both_objects_in_one_pass() {
+        let body = captured("secret-update-live-v1.json");
+        let (_, r) = read(&body).unwrap();
+        assert!(matches!(r.object, ObjectIn::Typed(Some(Object::Secret(_)))));
+        assert!(matches!(r.old_object, ObjectIn::Typed(Some(Object::Secret(_)))));
+    }
+
+    #[test]
+    fn an_object_the_model_does_not_fit_is_kept_raw_for_its_warning() {
+        let mut v: Value = serde_json::from_slice(&captured("secret-create-live-v1.json")).unwrap();
+        v["request"]["object"]["stringData"] = json!("not a map");
+        let body = serde_json::to_vec(&v).unwrap();
+        let (_, r) = read(&body).unwrap();
+        assert!(matches!(r.object, ObjectIn::Raw(_)));
     }
 }
