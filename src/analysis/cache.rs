@@ -186,6 +186,54 @@ impl BundleCache {
     }
 }
 
+/// Bytes of key facts [`KeyCache`] keeps, by estimate: the public half of each key (an RSA
+/// modulus is 256 bytes at 2048 bits), so a few thousand keys.
+pub const KEY_BUDGET_BYTES: usize = 2 * 1024 * 1024;
+
+/// The public facts of private keys read before, by the SHA-256 of the base64 text they
+/// arrived as: never the text itself. Oldest first out, bounded by [`KEY_BUDGET_BYTES`].
+#[derive(Default)]
+pub struct KeyCache {
+    bytes: usize,
+    entries: HashMap<[u8; 32], (super::key::KeyFacts, usize)>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl KeyCache {
+    pub fn get(&self, digest: &[u8; 32]) -> Option<super::key::KeyFacts> {
+        self.entries.get(digest).map(|(f, _)| f.clone())
+    }
+
+    pub fn insert(&mut self, digest: [u8; 32], facts: super::key::KeyFacts) {
+        const ENTRY_OVERHEAD: usize = 128;
+        let public = match &facts.public {
+            super::cert::PublicKeyMaterial::Rsa { n, e } => n.len() + e.len(),
+            super::cert::PublicKeyMaterial::Ec { curve, point } => curve.len() + point.len(),
+            super::cert::PublicKeyMaterial::Ed25519(k) => k.len(),
+            super::cert::PublicKeyMaterial::Unknown => 0,
+        };
+        let size = ENTRY_OVERHEAD + size_of::<super::key::KeyFacts>() + public;
+        if size > KEY_BUDGET_BYTES || self.entries.contains_key(&digest) {
+            return;
+        }
+        while self.bytes + size > KEY_BUDGET_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, n)) = self.entries.remove(&old) {
+                self.bytes -= n;
+            }
+        }
+        self.bytes += size;
+        self.entries.insert(digest, (facts, size));
+        self.order.push_back(digest);
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 /// Content is kept for the collision check only when it is certificates: a bundle that parsed
 /// none, or found a private key, may be secret, and is known by its SHA-256 instead.
 fn cacheable_bytes(b: &Bundle) -> bool {

@@ -11,8 +11,13 @@ use super::Bundle;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-/// Bundles found in the parse cache for one base64 value, by role (see [`super::Role::slot`]).
-pub(crate) type Known = [Option<Arc<Bundle>>; 3];
+/// What the caches know of one base64 value seen before: its bundle by role (see
+/// [`super::Role::slot`]), or, for a private key, its public facts.
+#[derive(Clone, Default)]
+pub(crate) struct Known {
+    pub bundles: [Option<Arc<Bundle>>; 3],
+    pub key: Option<super::key::KeyFacts>,
+}
 
 #[derive(Clone)]
 enum Value {
@@ -289,6 +294,42 @@ mod tests {
         assert_eq!(&*b.keys, &*a.keys);
         assert_eq!(b.issues, a.issues);
         assert!(second.undecodable().is_empty());
+    }
+
+    #[test]
+    fn a_key_seen_before_as_the_same_base64_text_is_not_decoded_again() {
+        let analyzer = Analyzer::new();
+        let chain = fixture_b64("certs/chain/fullchain.pem");
+        let first = tls_secret(&chain);
+        let a = analyzer.credential("app", "kubernetes.io/tls", &first);
+        assert!(decoded(&first, "tls.key"));
+        let second = tls_secret(&chain);
+        let b = analyzer.credential("app", "kubernetes.io/tls", &second);
+        assert!(
+            !decoded(&second, "tls.key"),
+            "a key cache hit decoded tls.key"
+        );
+        assert_eq!(b.issues, a.issues);
+        assert_eq!(&*b.keys, &*a.keys);
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_is_still_a_mismatch_from_the_key_cache() {
+        let analyzer = Analyzer::new();
+        let chain = fixture_b64("certs/chain/fullchain.pem");
+        let mut other = SecretData::new();
+        other.insert_base64("tls.crt".into(), fixture_b64("certs/httpbin-san.crt"));
+        other.insert_base64("tls.key".into(), fixture_b64("certs/chain/leaf.key"));
+        analyzer.credential("app", "kubernetes.io/tls", &tls_secret(&chain));
+        let s = analyzer.credential("app", "kubernetes.io/tls", &other);
+        assert!(!decoded(&other, "tls.key"));
+        let mismatch: Vec<_> = s
+            .issues
+            .iter()
+            .filter(|i| i.code == crate::finding::Code::KeyMismatch)
+            .collect();
+        assert_eq!(mismatch.len(), 1, "{:?}", s.issues);
+        assert_eq!(mismatch[0].path, "data[\"tls.key\"]");
     }
 
     #[test]

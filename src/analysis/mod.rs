@@ -88,6 +88,8 @@ pub struct Analyzer {
     /// Every certificate alive anywhere (cache or cluster view), by DER digest: an issuing CA
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
+    /// Public facts of private keys read before, by the SHA-256 of their base64 text.
+    keys: Mutex<cache::KeyCache>,
 }
 
 /// Weak references, so the interner holds no certificate alive; dead entries are swept when
@@ -114,6 +116,7 @@ impl Analyzer {
         Analyzer {
             cache: Mutex::new(cache::BundleCache::new(bytes)),
             certs: Mutex::new(CertInterner::default()),
+            keys: Mutex::new(cache::KeyCache::default()),
         }
     }
 
@@ -140,7 +143,7 @@ impl Analyzer {
     /// The bundle of a Secret's `data[key]`: from the cache by its base64 text when it
     /// arrived as text (no decoding on a hit), else by its bytes.
     fn data_bundle(&self, data: &SecretData, key: &str, role: Role) -> Arc<Bundle> {
-        if let Some(b) = data.known(key).and_then(|k| k[role.slot()].clone()) {
+        if let Some(b) = data.known(key).and_then(|k| k.bundles[role.slot()].clone()) {
             return b;
         }
         let bytes = || data.get(key).map(Vec::as_slice).unwrap_or_default();
@@ -150,21 +153,60 @@ impl Analyzer {
         }
     }
 
-    /// Looks the base64 text of every value that holds certificates up in the parse cache,
-    /// so a value seen before is known to be there (and non-empty) without decoding it.
+    /// Looks the base64 text of every value that holds certificates up in the parse cache, and
+    /// of every private key in the key cache, so a value seen before is known to be there (and
+    /// non-empty) without decoding it.
     pub fn resolve(&self, data: &SecretData) {
         for (key, text) in data.unresolved() {
-            if !BUNDLE_KEYS.contains(&key) {
-                continue;
-            }
-            let mut cache = self.lock();
-            let k = cache.key(cache::Content::Base64(text));
-            let known = Role::ALL.map(|r| cache.get(&k, r));
-            drop(cache);
-            if known.iter().any(Option::is_some) {
+            let known = if BUNDLE_KEYS.contains(&key) {
+                let mut cache = self.lock();
+                let k = cache.key(cache::Content::Base64(text));
+                let bundles = Role::ALL.map(|r| cache.get(&k, r));
+                drop(cache);
+                bundles
+                    .iter()
+                    .any(Option::is_some)
+                    .then_some(data::Known { bundles, key: None })
+            } else if KEY_KEYS.contains(&key) {
+                self.keys_lock()
+                    .get(&key_digest(text))
+                    .map(|facts| data::Known {
+                        key: Some(facts),
+                        ..Default::default()
+                    })
+            } else {
+                None
+            };
+            if let Some(known) = known {
                 data.set_known(key, known);
             }
         }
+    }
+
+    fn keys_lock(&self) -> std::sync::MutexGuard<'_, cache::KeyCache> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The public facts of the private key at `data[key]`. A key that arrived as base64 text
+    /// is known by the SHA-256 of that text once read (never by the text: the cache holds no
+    /// private bytes), so a repeated review does not decode and parse it again.
+    fn key_facts(&self, data: &SecretData, key: &str) -> Result<key::KeyFacts, key::PairError> {
+        if let Some(facts) = data.known(key).and_then(|k| k.key.clone()) {
+            return Ok(facts);
+        }
+        let bytes = || data.get(key).map(Vec::as_slice).unwrap_or_default();
+        let Some(text) = data.text(key) else {
+            return key::read(bytes());
+        };
+        let digest = key_digest(text);
+        if let Some(facts) = self.keys_lock().get(&digest) {
+            return Ok(facts);
+        }
+        let read = key::read(bytes());
+        if let Ok(facts) = &read {
+            self.keys_lock().insert(digest, facts.clone());
+        }
+        read
     }
 
     /// One DER certificate, parsed once while any bundle holds it.
@@ -387,6 +429,14 @@ pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
 }
 
 pub use data::SecretData;
+
+/// Keys whose values analysis reads as private keys: their base64 text is looked up, by its
+/// SHA-256, in the key cache before anything is decoded.
+const KEY_KEYS: [&str; 4] = [TLS_PAIR.1, "key", LINKERD_LEGACY_PAIR.1, "ca-key.pem"];
+
+fn key_digest(text: &str) -> [u8; 32] {
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
 
 /// Keys whose values analysis reads as certificate bundles (never a private key's): their
 /// base64 text is looked up in the parse cache before anything is decoded.
@@ -716,7 +766,7 @@ impl Analyzer {
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     s.lone_chain = Some((c, chain));
                 } else if have == k {
-                    self.check_key(s, k, &data[k], None, c);
+                    self.check_key(s, k, data, None, c);
                 }
             }
             return;
@@ -729,7 +779,7 @@ impl Analyzer {
             ));
         }
         let chain = self.add_bundle(s, cert_key, data, Role::ServerChain);
-        self.check_key(s, key_key, &data[key_key], chain.leaf().cloned(), cert_key);
+        self.check_key(s, key_key, data, chain.leaf().cloned(), cert_key);
         s.server = Some(ServerCredential {
             cert_key,
             key_key,
@@ -742,9 +792,9 @@ impl Analyzer {
         let (c, k) = LINKERD_LEGACY_PAIR;
         if !has(data, TLS_PAIR.0) && has(data, c) {
             match non_empty(data, k) {
-                Some(key) => {
+                Some(_) => {
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
-                    self.check_key(s, k, key, chain.leaf().cloned(), c);
+                    self.check_key(s, k, data, chain.leaf().cloned(), c);
                     s.server = Some(ServerCredential {
                         cert_key: c,
                         key_key: k,
@@ -775,12 +825,14 @@ impl Analyzer {
         &self,
         s: &mut CredentialSummary,
         key_key: &str,
-        bytes: &[u8],
+        data: &SecretData,
         cert: Option<Arc<CertInfo>>,
         cert_key: &str,
     ) {
         let path = data_path(key_key);
-        let Err(e) = key::check_pair(bytes, cert.as_ref().map(|c| &c.public_key)) else {
+        let read = self.key_facts(data, key_key);
+        let Err(e) = read.and_then(|f| key::check_facts(f, cert.as_ref().map(|c| &c.public_key)))
+        else {
             return;
         };
         let message = match (&e, &cert) {
@@ -797,8 +849,8 @@ impl Analyzer {
         self.require(s, data, &["cert-chain.pem", "key.pem", "root-cert.pem"]);
         if has(data, "cert-chain.pem") {
             let chain = self.add_bundle(s, "cert-chain.pem", data, Role::ServerChain);
-            if let Some(key) = non_empty(data, "key.pem") {
-                self.check_key(s, "key.pem", key, chain.leaf().cloned(), "cert-chain.pem");
+            if non_empty(data, "key.pem").is_some() {
+                self.check_key(s, "key.pem", data, chain.leaf().cloned(), "cert-chain.pem");
             }
         }
         if has(data, "root-cert.pem") {
@@ -840,13 +892,7 @@ impl Analyzer {
             )));
         }
         let before = s.issues.len();
-        self.check_key(
-            s,
-            "ca-key.pem",
-            &data["ca-key.pem"],
-            Some(ca_cert.clone()),
-            "ca-cert.pem",
-        );
+        self.check_key(s, "ca-key.pem", data, Some(ca_cert.clone()), "ca-cert.pem");
         for issue in &mut s.issues[before..] {
             if issue.code == Code::KeyMismatch {
                 issue.code = Code::IstioCaInvalid;

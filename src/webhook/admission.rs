@@ -560,7 +560,10 @@ mod tests {
         let body = captured("secret-update-live-v1.json");
         let (_, r) = read(&body).unwrap();
         assert!(matches!(r.object, ObjectIn::Typed(Some(Object::Secret(_)))));
-        assert!(matches!(r.old_object, ObjectIn::Typed(Some(Object::Secret(_)))));
+        assert!(matches!(
+            r.old_object,
+            ObjectIn::Typed(Some(Object::Secret(_)))
+        ));
     }
 
     #[test]
