@@ -643,7 +643,7 @@ pub fn is_tls_secret(name: &str, secret_type: &str, data: &SecretData) -> bool {
             "cert-chain.pem",
         ]
         .iter()
-        .any(|k| data.contains_key(*k))
+        .any(|k| data.contains_key(k))
 }
 
 impl Analyzer {
