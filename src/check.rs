@@ -88,6 +88,33 @@ pub fn check_analyzed(
     )
 }
 
+/// Whether `old` gets exactly the findings [`check`] gives `new` (against the same view, at the
+/// same time): the same object but for metadata no check reads — labels other than
+/// `tlsgate.io/ignore`, annotations other than tlsgate's own (`tlsgate.io/skip`, ...) and
+/// cert-manager's. An UPDATE that only edits labels then needs one check, not two. A check
+/// that starts reading other metadata must be named here.
+pub fn same_for_checks(new: &Object, old: &mut Object) -> bool {
+    fn read_annotations(m: &crate::model::Meta) -> impl Iterator<Item = (&String, &String)> {
+        m.annotations.iter().filter(|(k, _)| {
+            k.starts_with("tlsgate.io/") || *k == crate::lookup::CERT_MANAGER_ANNOTATION
+        })
+    }
+    let (n, o) = (new.meta(), old.meta());
+    let same_meta = n.name == o.name
+        && n.namespace == o.namespace
+        && n.deletion_timestamp == o.deletion_timestamp
+        && exempt::is_ignored(&n.labels) == exempt::is_ignored(&o.labels)
+        && read_annotations(n).eq(read_annotations(o));
+    if !same_meta {
+        return false;
+    }
+    // Everything else compared as decoded (a Secret's data by its base64 text), metadata aside.
+    let kept = std::mem::replace(old.meta_mut(), n.clone());
+    let same = new == old;
+    *old.meta_mut() = kept;
+    same
+}
+
 /// The `tlsgate.io/skip` annotation and policy `exemptions:` that apply to `obj`.
 pub fn exemptions_of(obj: &Object, policy: &Policy) -> exempt::Exemptions {
     exempt::Exemptions::of(
@@ -110,20 +137,11 @@ fn check_secret(
     } else {
         Vec::new()
     };
+    // Before anything reads the data: a certificate seen before is then not decoded again.
+    ctx.analyzer.resolve(&s.data);
     if !analysis::is_tls_secret(&s.meta.name, &s.secret_type, &s.data) && referrers.is_empty() {
         return Vec::new();
     }
-    let mut out: Vec<Issue> = s
-        .undecodable
-        .iter()
-        .map(|k| {
-            Issue::new(
-                Code::SecretMalformed,
-                analysis::data_path(k),
-                format!("{k} is not valid base64"),
-            )
-        })
-        .collect();
     let made;
     let summary = match analyzed {
         Some(summary) => summary,
@@ -134,6 +152,18 @@ fn check_secret(
             &made
         }
     };
+    let mut out: Vec<Issue> = s
+        .data
+        .undecodable()
+        .iter()
+        .map(|k| {
+            Issue::new(
+                Code::SecretMalformed,
+                analysis::data_path(k),
+                format!("{k} is not valid base64"),
+            )
+        })
+        .collect();
     out.extend(summary.issues.iter().cloned());
     let linkerd = is_linkerd_issuer(namespace, &s.meta.name);
     let warn_days = if linkerd {
@@ -305,8 +335,8 @@ fn coverage_issues(
     who: &str,
     secret: &str,
 ) -> Vec<Issue> {
-    let mut out = server_usage_issues(summary, r, who, secret_name);
-    out.extend(host_issues(summary, r, who, secret_name));
+    let mut out = server_usage_issues(summary, r, who, secret);
+    out.extend(host_issues(summary, r, who, secret));
     out
 }
 
@@ -316,7 +346,7 @@ fn server_usage_issues(
     summary: &CredentialSummary,
     r: &CredentialRef,
     who: &str,
-    secret_name: &str,
+    secret: &str,
 ) -> Vec<Issue> {
     match summary.leaf() {
         Some(leaf) if !r.client && leaf.eku_lacks_server_auth => vec![Issue::new(
@@ -325,7 +355,7 @@ fn server_usage_issues(
                 .cert_key()
                 .map_or("data".to_string(), analysis::data_path),
             format!(
-                "certificate in {secret_name}{who} has extendedKeyUsage without serverAuth, so browsers, Go, OpenSSL and rustls clients refuse it; reissue it with extendedKeyUsage=serverAuth"
+                "the certificate in {secret}{who} has extendedKeyUsage without serverAuth, so browsers, Go, OpenSSL and rustls clients refuse it; reissue it with extendedKeyUsage=serverAuth"
             ),
         )],
         _ => Vec::new(),
@@ -337,7 +367,7 @@ fn host_issues(
     summary: &CredentialSummary,
     r: &CredentialRef,
     who: &str,
-    secret_name: &str,
+    secret: &str,
 ) -> Vec<Issue> {
     let Some(leaf) = summary.leaf() else {
         return Vec::new();

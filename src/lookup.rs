@@ -879,7 +879,6 @@ mod size_tests {
                     },
                     secret_type: "kubernetes.io/tls".into(),
                     data,
-                    undecodable: Vec::new(),
                 })
             })
             .collect()

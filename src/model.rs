@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Meta {
     pub name: String,
@@ -21,30 +21,29 @@ pub struct Meta {
     pub deletion_timestamp: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Secret {
     pub meta: Meta,
     pub secret_type: String,
+    /// `data` (base64, decoded when first read; see [`SecretData`]) and `stringData`.
     pub data: SecretData,
-    /// Keys whose value was not valid base64: (key, reason).
-    pub undecodable: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ConfigMap {
     pub metadata: Meta,
     pub data: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioGatewaySpec {
     pub selector: BTreeMap<String, String>,
     pub servers: Vec<IstioServer>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioServer {
     pub hosts: Vec<String>,
@@ -53,7 +52,7 @@ pub struct IstioServer {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioPort {
     pub number: Option<u32>,
@@ -61,7 +60,7 @@ pub struct IstioPort {
     pub protocol: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioServerTls {
     pub mode: Option<String>,
@@ -73,21 +72,21 @@ pub struct IstioServerTls {
     pub ca_certificates: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IstioGateway {
     pub metadata: Meta,
     pub spec: IstioGatewaySpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct VirtualServiceSpec {
     pub hosts: Vec<String>,
     pub gateways: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct VirtualService {
     pub metadata: Meta,
@@ -95,14 +94,14 @@ pub struct VirtualService {
 }
 
 /// Istio `DestinationRule`: how sidecars and gateways originate TLS to a host.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct DestinationRule {
     pub metadata: Meta,
     pub spec: DestinationRuleSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DestinationRuleSpec {
     pub host: String,
@@ -112,34 +111,34 @@ pub struct DestinationRuleSpec {
     pub workload_selector: Option<WorkloadSelector>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TrafficPolicy {
     pub tls: Option<ClientTls>,
     pub port_level_settings: Vec<PortTrafficPolicy>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PortTrafficPolicy {
     pub tls: Option<ClientTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Subset {
     pub name: String,
     pub traffic_policy: Option<TrafficPolicy>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct WorkloadSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
 /// Istio `ClientTLSSettings`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClientTls {
     pub mode: Option<String>,
@@ -148,7 +147,7 @@ pub struct ClientTls {
     pub insecure_skip_verify: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GatewaySpec {
     pub gateway_class_name: String,
@@ -157,61 +156,61 @@ pub struct GatewaySpec {
     pub tls: Option<GatewayTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GatewayTls {
     pub backend: Option<GatewayBackendTls>,
     pub frontend: Option<FrontendTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GatewayBackendTls {
     pub client_certificate_ref: Option<ObjectReference>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FrontendTls {
     pub default: FrontendTlsConfig,
     pub per_port: Vec<FrontendTlsPort>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct FrontendTlsConfig {
     pub validation: Option<FrontendValidation>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct FrontendTlsPort {
     pub port: Option<u32>,
     pub tls: FrontendTlsConfig,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Service {
     pub metadata: Meta,
 }
 
 /// Gateway API `BackendTLSPolicy`: how Gateways verify the certificate of the Services it targets.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct BackendTlsPolicy {
     pub metadata: Meta,
     pub spec: BackendTlsPolicySpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BackendTlsPolicySpec {
     pub target_refs: Vec<ObjectReference>,
     pub validation: BackendTlsValidation,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BackendTlsValidation {
     /// LocalObjectReferences: always in the policy's namespace.
@@ -223,7 +222,7 @@ pub struct BackendTlsValidation {
 
 /// Gateway API `ListenerSet` (standard) or `XListenerSet` (experimental group): listeners
 /// attached to a parent Gateway.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ListenerSet {
     pub metadata: Meta,
@@ -233,13 +232,13 @@ pub struct ListenerSet {
     pub experimental: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ListenerSetSpec {
     pub listeners: Vec<Listener>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Listener {
     pub name: String,
@@ -249,7 +248,7 @@ pub struct Listener {
     pub tls: Option<ListenerTls>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ListenerTls {
     pub mode: Option<String>,
@@ -257,7 +256,7 @@ pub struct ListenerTls {
     pub frontend_validation: Option<FrontendValidation>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FrontendValidation {
     pub ca_certificate_refs: Vec<ObjectReference>,
@@ -266,7 +265,7 @@ pub struct FrontendValidation {
 }
 
 /// Gateway API `SecretObjectReference` / `ObjectReference`: group "" and kind Secret default.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ObjectReference {
     pub group: Option<String>,
@@ -275,21 +274,21 @@ pub struct ObjectReference {
     pub namespace: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GatewayApiGateway {
     pub metadata: Meta,
     pub spec: GatewaySpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ReferenceGrantSpec {
     pub from: Vec<GrantFrom>,
     pub to: Vec<GrantTo>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GrantFrom {
     pub group: String,
@@ -297,7 +296,7 @@ pub struct GrantFrom {
     pub namespace: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GrantTo {
     pub group: String,
@@ -305,14 +304,14 @@ pub struct GrantTo {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ReferenceGrant {
     pub metadata: Meta,
     pub spec: ReferenceGrantSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IngressSpec {
     pub ingress_class_name: Option<String>,
@@ -320,20 +319,20 @@ pub struct IngressSpec {
     pub rules: Vec<IngressRule>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IngressTls {
     pub hosts: Vec<String>,
     pub secret_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IngressRule {
     pub host: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Ingress {
     pub metadata: Meta,
@@ -341,7 +340,7 @@ pub struct Ingress {
 }
 
 /// cert-manager `Issuer` or `ClusterIssuer`; only the CA issuer (`spec.ca`) names a Secret.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Issuer {
     pub metadata: Meta,
@@ -351,13 +350,13 @@ pub struct Issuer {
     pub cluster: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IssuerSpec {
     pub ca: Option<CaIssuer>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CaIssuer {
     /// The Secret holding the CA's `tls.crt` and `tls.key`.
@@ -365,14 +364,14 @@ pub struct CaIssuer {
 }
 
 /// cert-manager `Certificate`: only what says how long a leaf its issuer signs lives.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Certificate {
     pub metadata: Meta,
     pub spec: CertificateSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CertificateSpec {
     pub issuer_ref: IssuerRef,
@@ -396,7 +395,7 @@ impl Certificate {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IssuerRef {
     pub name: String,
@@ -407,14 +406,14 @@ pub struct IssuerRef {
 }
 
 /// OpenShift `Route` (`route.openshift.io/v1`): only its host and `spec.tls`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Route {
     pub metadata: Meta,
     pub spec: RouteSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RouteSpec {
     /// Unset: the router picks a name (`<name>-<namespace>.<router domain>`), unknown here.
@@ -425,7 +424,7 @@ pub struct RouteSpec {
 }
 
 /// Route `spec.tls` (openshift/api `route/v1` `TLSConfig`). Every PEM field is inline text.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RouteTls {
     /// `edge`, `passthrough` or `reencrypt` (required by the API).
@@ -441,14 +440,14 @@ pub struct RouteTls {
     pub external_certificate: Option<LocalObjectReference>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct LocalObjectReference {
     pub name: String,
 }
 
 /// An object tlsgate has rules for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     Secret(Secret),
     ConfigMap(ConfigMap),
@@ -514,6 +513,22 @@ impl Object {
             return Ok(None);
         };
         Ok(build(k, kind, text)?.map(Object::with_printable_name))
+    }
+
+    /// Decodes the object a deserializer is at, for registry entry `k`: what an AdmissionReview
+    /// whose `request.kind` came before `request.object` is read with, in one pass. The value
+    /// is always consumed (skipped for kinds without a typed model).
+    pub fn from_deserializer<'de, D: serde::Deserializer<'de>>(
+        k: &kinds::Kind,
+        kind: &str,
+        d: D,
+    ) -> Result<Option<Object>, D::Error> {
+        let cell = std::cell::Cell::new(Some(d));
+        let built = build(k, kind, Taken(&cell))?;
+        if let Some(d) = cell.take() {
+            serde::de::IgnoredAny::deserialize(d)?;
+        }
+        Ok(built.map(Object::with_printable_name))
     }
 
     pub fn meta_mut(&mut self) -> &mut Meta {
@@ -606,30 +621,47 @@ impl Object {
     }
 }
 
-/// Where an object's JSON is read from: a parsed `Value` (manifests, the cluster view) or the
-/// raw text of an AdmissionReview's object. One dispatch over the registry serves both.
-trait Source<'a>: Copy {
-    fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError>;
+/// Where an object's JSON is read from: a parsed `Value` (manifests, the cluster view), the
+/// raw text of an AdmissionReview's object, or the review's own deserializer (the object
+/// decoded in the same pass as the envelope). One dispatch over the registry serves all.
+trait Source<'a> {
+    type Error;
+    fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, Self::Error>;
 }
 
 impl<'a> Source<'a> for &'a Value {
+    type Error = DecodeError;
     fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError> {
         decode(self, kind)
     }
 }
 
 impl<'a> Source<'a> for &'a str {
+    type Error = DecodeError;
     fn decode<T: Deserialize<'a>>(self, kind: &str) -> Result<T, DecodeError> {
         decode_str(self, kind)
     }
 }
 
+/// A deserializer, taken when the registry entry decodes a typed object.
+struct Taken<'c, D>(&'c std::cell::Cell<Option<D>>);
+
+impl<'a, D: serde::Deserializer<'a>> Source<'a> for Taken<'_, D> {
+    type Error = D::Error;
+    fn decode<T: Deserialize<'a>>(self, _kind: &str) -> Result<T, D::Error> {
+        match self.0.take() {
+            Some(d) => T::deserialize(d),
+            None => Err(serde::de::Error::custom("object read twice")),
+        }
+    }
+}
+
 /// The typed object for registry entry `k`; `None` for kinds read only as metadata or caBundles.
-fn build<'a>(
+fn build<'a, S: Source<'a>>(
     k: &kinds::Kind,
     kind: &str,
-    src: impl Source<'a>,
-) -> Result<Option<Object>, DecodeError> {
+    src: S,
+) -> Result<Option<Object>, S::Error> {
     Ok(Some(match k.id {
         Id::Secret => Object::Secret(secret_from_raw(src.decode(kind)?)),
         Id::ConfigMap => Object::ConfigMap(src.decode(kind)?),
@@ -732,25 +764,16 @@ pub fn decode_data_value(val: &str) -> Result<Vec<u8>, base64::DecodeError> {
 /// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
 fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
     let mut data = SecretData::new();
-    let mut undecodable = Vec::new();
     for (k, val) in raw.data {
-        let val = val.unwrap_or_default();
-        match decode_data_value(&val) {
-            Ok(bytes) => {
-                data.insert(k, bytes);
-            }
-            Err(_) => undecodable.push(k),
-        }
+        data.insert_base64(k, val.map(Box::from).unwrap_or_default());
     }
     for (k, val) in raw.string_data {
-        undecodable.retain(|u| *u != k);
         data.insert(k, val.unwrap_or_default().into_bytes());
     }
     Secret {
         meta: raw.metadata,
         secret_type: raw.secret_type.unwrap_or_else(|| "Opaque".to_string()),
         data,
-        undecodable,
     }
 }
 
@@ -797,7 +820,11 @@ mod tests {
     #[test]
     fn base64_wrapped_in_a_yaml_block_decodes() {
         let s = secret(&wrapped_secret("\n"));
-        assert!(s.undecodable.is_empty(), "{:?}", s.undecodable);
+        assert!(
+            s.data.undecodable().is_empty(),
+            "{:?}",
+            s.data.undecodable()
+        );
         assert!(s.data["tls.crt"].starts_with(b"-----BEGIN CERTIFICATE-----"));
     }
 

@@ -676,3 +676,116 @@ fn gateway_whose_selector_matches_no_pod_in_the_cluster_view_warns() {
         "{w:?}"
     );
 }
+
+/// The captured UPDATE with the same `data` (an expired certificate) in the object and the
+/// oldObject; `edit` then changes the new object's metadata.
+fn update_of_expired_with(edit: impl FnOnce(&mut Value)) -> Value {
+    let mut r = capture("secret-update-live-v1.json");
+    let data = tls_data(
+        "certs/dated/expired-2021.crt",
+        "certs/dated/expired-2021.key",
+    );
+    r["request"]["oldObject"]["data"] = data.clone();
+    r["request"]["object"]["data"] = data;
+    edit(&mut r["request"]["object"]);
+    r
+}
+
+#[test]
+fn label_edit_update_reuses_the_old_objects_findings() {
+    let r = update_of_expired_with(|o| o["metadata"]["labels"] = json!({"team": "payments"}));
+    let a = review(&r, &view(&[]), NOW);
+    assert!(a.old_object_reused);
+    // Reused, the old findings still ratchet: the expiry was already true, so it warns.
+    assert!(a.allowed, "{}", message(&a));
+    let expired = a
+        .findings
+        .iter()
+        .find(|f| f.code == tlsgate::finding::Code::CertExpired)
+        .expect("cert-expired");
+    assert_eq!(expired.path, "data[\"tls.crt\"]");
+    assert!(expired
+        .message
+        .ends_with("(already true before this update)"));
+}
+
+#[test]
+fn update_that_only_rewrites_kubectls_last_applied_annotation_reuses_the_old_findings() {
+    let r = update_of_expired_with(|o| {
+        o["metadata"]["annotations"] =
+            json!({"kubectl.kubernetes.io/last-applied-configuration": "{\"kind\":\"Secret\"}"})
+    });
+    assert!(review(&r, &view(&[]), NOW).old_object_reused);
+}
+
+#[test]
+fn update_that_changes_tls_data_checks_the_old_object() {
+    let mut r = update_of_expired_with(|_| {});
+    r["request"]["oldObject"]["data"] =
+        tls_data("certs/dated/long-valid.crt", "certs/dated/long-valid.key");
+    let a = review(&r, &view(&[]), NOW);
+    assert!(!a.old_object_reused);
+    assert!(!a.allowed);
+    assert!(message(&a).contains("[cert-expired]"), "{}", message(&a));
+}
+
+#[test]
+fn update_that_removes_the_skip_annotation_checks_the_old_object() {
+    // The old object skipped cert-expired; the new one does not: the old object is checked
+    // with its own annotation, not taken for the new one.
+    let mut r = update_of_expired_with(|_| {});
+    r["request"]["oldObject"]["metadata"]["annotations"] =
+        json!({"tlsgate.io/skip": "cert-expired"});
+    let a = review(&r, &view(&[]), NOW);
+    assert!(!a.old_object_reused);
+    let expired = a
+        .findings
+        .iter()
+        .find(|f| f.code == tlsgate::finding::Code::CertExpired)
+        .expect("cert-expired");
+    assert_eq!(expired.path, "data[\"tls.crt\"]");
+}
+
+#[test]
+fn update_that_adds_the_skip_annotation_is_skipped_by_the_new_annotation() {
+    let r = update_of_expired_with(|o| {
+        o["metadata"]["annotations"] = json!({"tlsgate.io/skip": "cert-expired"})
+    });
+    let a = review(&r, &view(&[]), NOW);
+    assert!(!a.old_object_reused);
+    assert!(a.allowed, "{}", message(&a));
+    let expired = a
+        .findings
+        .iter()
+        .find(|f| f.code == tlsgate::finding::Code::CertExpired)
+        .expect("cert-expired");
+    assert!(expired.skipped.is_some(), "{expired:?}");
+}
+
+#[test]
+fn update_of_a_secret_whose_request_kind_comes_after_the_object_is_read_the_same() {
+    // The API server writes request.kind first, so the object is decoded in the same pass;
+    // in any other order it is kept raw and decoded after: the answer is the same.
+    let r = update_of_expired_with(|o| o["metadata"]["labels"] = json!({"team": "payments"}));
+    let first = review(&r, &view(&[]), NOW);
+    let mut req = r["request"].clone();
+    let kind = req.as_object_mut().unwrap().remove("kind").unwrap();
+    let req = serde_json::to_string(&req).unwrap();
+    let body = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{},"kind":{kind}}}}}"#,
+        &req[..req.len() - 1]
+    );
+    assert!(body.find("\"object\"").unwrap() < body.find("\"kind\":{").unwrap());
+    let (analyzer, policy, idx) = (Analyzer::new(), Policy::default(), view(&[]));
+    let second = Reviewer {
+        lookup: &idx,
+        policy: &policy,
+        analyzer: &analyzer,
+        now: NOW,
+        synced: idx.is_synced(),
+    }
+    .review(body.as_bytes())
+    .unwrap();
+    assert_eq!(second.body, first.body);
+    assert!(second.old_object_reused);
+}

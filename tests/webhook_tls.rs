@@ -460,3 +460,27 @@ async fn http2_is_served_as_the_api_server_negotiates_it() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["kind"], "AdmissionReview");
 }
+
+/// The captured UPDATE, edited to a label change only: the oldObject is not checked again, and
+/// `/metrics` counts it; the same UPDATE with changed `data` is not counted.
+#[tokio::test]
+async fn a_label_edit_update_is_counted_as_old_object_reused() {
+    let (server, cfg, _dir) = start_dev(synced_view(&[])).await;
+    let mut c = conn(&server, &cfg).await;
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&capture("secret-update-live-v1.json")).unwrap();
+    r["request"]["oldObject"] = r["request"]["object"].clone();
+    r["request"]["object"]["metadata"]["labels"] = serde_json::json!({"team": "payments"});
+    let label_edit = serde_json::to_vec(&r).unwrap();
+    let (status, _) = c.request("POST", "/validate", label_edit).await.unwrap();
+    assert_eq!(status, 200);
+    let changed = capture("secret-update-live-v1.json");
+    let (status, _) = c.request("POST", "/validate", changed).await.unwrap();
+    assert_eq!(status, 200);
+    let (_, text) = c.request("GET", "/metrics", vec![]).await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "tlsgate_admission_old_object_reused_total 1"),
+        "{text}"
+    );
+}

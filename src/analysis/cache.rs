@@ -5,25 +5,96 @@
 //! cluster view may keep sharing an evicted bundle; the cache only lets go of its own reference.
 
 use super::{Bundle, CertInfo, Role};
+use sha2::Digest;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Arc;
 
-/// Bytes of parsed bundles the cache keeps, by [`estimated_bytes`]. 32 MiB is a few thousand
-/// typical chains (about 4 KiB each) and leaves the Deployment's 128 MiB limit room for the
-/// cluster view and request bodies (see the README's "Limits and hardening").
+/// Bytes of parsed bundles the cache keeps, by [`estimated_bytes`] plus the bytes of the
+/// content each entry is known by. 32 MiB is a few thousand typical chains (about 4 KiB each,
+/// and as much again for their base64 text) and leaves the Deployment's 128 MiB limit room for
+/// the cluster view and request bodies (see the README's "Limits and hardening").
 pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
 /// And at most this many entries, whatever their size.
 pub const MAX_ENTRIES: usize = 50_000;
 
-/// SHA-256 of the bundle bytes, and the role it was checked for.
-pub type BundleKey = ([u8; 32], Role);
+/// What a bundle is looked up by: the base64 text a Secret's value arrived as (a hit then
+/// skips base64 decoding and hashing), or the bytes themselves (files, ConfigMaps).
+#[derive(Clone, Copy, Debug)]
+pub enum Content<'a> {
+    Base64(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Content<'a> {
+    fn tagged(self) -> (u8, &'a [u8]) {
+        match self {
+            Content::Base64(t) => (0, t.as_bytes()),
+            Content::Bytes(b) => (1, b),
+        }
+    }
+}
+
+/// How an entry's content is checked on a hit: by its SHA-256 when first stored (32 bytes,
+/// whatever the content's size: 100,000 distinct Secrets in the view cost no copy of their
+/// text), then by its bytes once it was seen again (a hit compares them, so a hash collision
+/// is never confused for a hit, and the next hit needs no SHA-256). Content that may hold
+/// secrets (no certificate parsed from it, or a private key inside) keeps its digest only.
+enum Stored {
+    Bytes(Box<[u8]>),
+    Digest([u8; 32]),
+}
+
+struct Entry {
+    tag: u8,
+    stored: Stored,
+    bundle: Arc<Bundle>,
+    size: usize,
+}
+
+/// Bucket: the fast hash of the content and the role it was checked for.
+type Bucket = (u64, Role);
 
 pub struct BundleCache {
     budget: usize,
     bytes: usize,
-    entries: HashMap<BundleKey, (Arc<Bundle>, usize)>,
-    order: VecDeque<BundleKey>,
+    len: usize,
+    /// Random per process: content is the requester's to choose, so collisions cannot be
+    /// aimed at a bucket.
+    hasher: foldhash::quality::RandomState,
+    entries: HashMap<Bucket, Vec<Entry>>,
+    /// Buckets in insertion order; a bucket's entries are in insertion order too, so the
+    /// oldest entry of the front bucket is the oldest of all.
+    order: VecDeque<Bucket>,
+}
+
+/// A lookup prepared once: its hash, and the SHA-256 when a digest-checked entry needs it.
+pub struct Key<'a> {
+    content: Content<'a>,
+    hash: u64,
+    digest: std::cell::OnceCell<[u8; 32]>,
+}
+
+impl Key<'_> {
+    fn digest(&self) -> &[u8; 32] {
+        self.digest.get_or_init(|| {
+            let (tag, bytes) = self.content.tagged();
+            let mut h = sha2::Sha256::new();
+            h.update([tag]);
+            h.update(bytes);
+            h.finalize().into()
+        })
+    }
+
+    fn matches(&self, e: &Entry) -> bool {
+        let (tag, bytes) = self.content.tagged();
+        e.tag == tag
+            && match &e.stored {
+                Stored::Bytes(b) => **b == *bytes,
+                Stored::Digest(d) => d == self.digest(),
+            }
+    }
 }
 
 impl BundleCache {
@@ -31,26 +102,121 @@ impl BundleCache {
         BundleCache {
             budget,
             bytes: 0,
+            len: 0,
+            hasher: Default::default(),
             entries: HashMap::new(),
             order: VecDeque::new(),
         }
     }
 
-    pub fn get(&self, key: &BundleKey) -> Option<Arc<Bundle>> {
-        self.entries.get(key).map(|(b, _)| b.clone())
+    /// Hashes `content` (outside the lock: [`Self::get`] and [`Self::insert`] take the key).
+    pub fn key<'a>(&self, content: Content<'a>) -> Key<'a> {
+        Key {
+            hash: self.hasher.hash_one(content.tagged()),
+            content,
+            digest: Default::default(),
+        }
+    }
+
+    pub fn get(&mut self, key: &Key<'_>, role: Role) -> Option<Arc<Bundle>> {
+        let e = self
+            .entries
+            .get_mut(&(key.hash, role))?
+            .iter_mut()
+            .find(|e| key.matches(e))?;
+        if matches!(e.stored, Stored::Digest(_)) && cacheable_bytes(&e.bundle) {
+            let content = key.content.tagged().1;
+            if self.bytes + content.len() <= self.budget {
+                e.stored = Stored::Bytes(content.into());
+                e.size += content.len();
+                self.bytes += content.len();
+            }
+        }
+        Some(e.bundle.clone())
     }
 
     /// Keeps `bundle` unless it alone is over the budget; evicts the oldest entries until the
     /// total fits.
-    pub fn insert(&mut self, key: BundleKey, bundle: Arc<Bundle>) {
-        if self.entries.contains_key(&key) {
+    pub fn insert(&mut self, key: &Key<'_>, role: Role, bundle: Arc<Bundle>) {
+        if self.get(key, role).is_some() {
             return;
         }
+        let tag = key.content.tagged().0;
+        let stored = Stored::Digest(*key.digest());
         let size = estimated_bytes(&bundle);
         if size > self.budget {
             return;
         }
-        while self.bytes + size > self.budget || self.entries.len() >= MAX_ENTRIES {
+        while self.bytes + size > self.budget || self.len >= MAX_ENTRIES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(bucket) = self.entries.get_mut(&old) {
+                let e = bucket.remove(0);
+                self.bytes -= e.size;
+                self.len -= 1;
+                if bucket.is_empty() {
+                    self.entries.remove(&old);
+                }
+            }
+        }
+        self.bytes += size;
+        self.len += 1;
+        let bucket = (key.hash, role);
+        self.entries.entry(bucket).or_default().push(Entry {
+            tag,
+            stored,
+            bundle,
+            size,
+        });
+        self.order.push_back(bucket);
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The estimated bytes held, always at most the budget.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// Bytes of key facts [`KeyCache`] keeps, by estimate: the public half of each key (an RSA
+/// modulus is 256 bytes at 2048 bits), so a few thousand keys.
+pub const KEY_BUDGET_BYTES: usize = 2 * 1024 * 1024;
+
+/// The public facts of private keys read before, by the SHA-256 of the base64 text they
+/// arrived as: never the text itself. Oldest first out, bounded by [`KEY_BUDGET_BYTES`].
+#[derive(Default)]
+pub struct KeyCache {
+    bytes: usize,
+    entries: HashMap<[u8; 32], (super::key::KeyFacts, usize)>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl KeyCache {
+    pub fn get(&self, digest: &[u8; 32]) -> Option<super::key::KeyFacts> {
+        self.entries.get(digest).map(|(f, _)| f.clone())
+    }
+
+    pub fn insert(&mut self, digest: [u8; 32], facts: super::key::KeyFacts) {
+        const ENTRY_OVERHEAD: usize = 128;
+        let public = match &facts.public {
+            super::cert::PublicKeyMaterial::Rsa { n, e } => n.len() + e.len(),
+            super::cert::PublicKeyMaterial::Ec { curve, point } => curve.len() + point.len(),
+            super::cert::PublicKeyMaterial::Ed25519(k) => k.len(),
+            super::cert::PublicKeyMaterial::Unknown => 0,
+        };
+        let size = ENTRY_OVERHEAD + size_of::<super::key::KeyFacts>() + public;
+        if size > KEY_BUDGET_BYTES || self.entries.contains_key(&digest) {
+            return;
+        }
+        while self.bytes + size > KEY_BUDGET_BYTES {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
@@ -59,22 +225,23 @@ impl BundleCache {
             }
         }
         self.bytes += size;
-        self.entries.insert(key, (bundle, size));
-        self.order.push_back(key);
+        self.entries.insert(digest, (facts, size));
+        self.order.push_back(digest);
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The estimated bytes held, always at most the budget.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+}
+
+/// Content is kept for the collision check only when it is certificates: a bundle that parsed
+/// none, or found a private key, may be secret, and is known by its SHA-256 instead.
+fn cacheable_bytes(b: &Bundle) -> bool {
+    !b.certs.is_empty()
+        && !b
+            .issues
+            .iter()
+            .any(|(c, _, _)| *c == super::Code::SecretMalformed)
 }
 
 /// What a parsed bundle holds on the heap, plus the cache's own bookkeeping per entry. An
@@ -147,29 +314,105 @@ mod tests {
         })
     }
 
-    fn key(i: u32) -> BundleKey {
-        let mut k = [0u8; 32];
-        k[..4].copy_from_slice(&i.to_be_bytes());
-        (k, Role::ServerChain)
+    fn name(i: u32) -> Vec<u8> {
+        i.to_be_bytes().to_vec()
     }
 
     #[test]
     fn the_byte_budget_evicts_the_oldest_entries() {
         let mut c = BundleCache::new(10_000);
         for i in 0..100 {
-            c.insert(key(i), bundle_with_message(1_000));
+            let n = name(i);
+            let k = c.key(Content::Bytes(&n));
+            c.insert(&k, Role::ServerChain, bundle_with_message(1_000));
             assert!(c.bytes() <= 10_000, "{} bytes cached", c.bytes());
         }
         assert!(c.len() < 10);
-        assert!(c.get(&key(99)).is_some());
-        assert!(c.get(&key(0)).is_none());
+        let (last, first) = (name(99), name(0));
+        assert!(c
+            .get(&c.key(Content::Bytes(&last)), Role::ServerChain)
+            .is_some());
+        assert!(c
+            .get(&c.key(Content::Bytes(&first)), Role::ServerChain)
+            .is_none());
     }
 
     #[test]
     fn an_entry_over_the_whole_budget_is_not_kept() {
         let mut c = BundleCache::new(1_000);
-        c.insert(key(1), bundle_with_message(5_000));
+        let n = name(1);
+        let k = c.key(Content::Bytes(&n));
+        c.insert(&k, Role::ServerChain, bundle_with_message(5_000));
         assert!(c.is_empty());
         assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn base64_text_and_bytes_with_the_same_content_are_different_entries() {
+        let mut c = BundleCache::new(100_000);
+        let k = c.key(Content::Base64("QUJD"));
+        c.insert(&k, Role::ServerChain, bundle_with_message(10));
+        assert!(c
+            .get(&c.key(Content::Bytes(b"QUJD")), Role::ServerChain)
+            .is_none());
+        assert!(c
+            .get(&c.key(Content::Base64("QUJD")), Role::ServerChain)
+            .is_some());
+        assert!(c
+            .get(&c.key(Content::Base64("QUJD")), Role::CaBundle)
+            .is_none());
+    }
+
+    /// A bundle with a certificate (from the repository's fixtures), whose content the cache
+    /// may keep.
+    fn bundle_with_a_certificate() -> Arc<Bundle> {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/certs/httpbin.example.com.crt"
+        ))
+        .unwrap();
+        Arc::new(super::super::parse_bundle(&pem, Role::ServerChain))
+    }
+
+    /// Two different contents forced into the same bucket (a hash collision): each hit is
+    /// checked against the content, so neither is taken for the other.
+    #[test]
+    fn a_hash_collision_with_different_content_is_not_a_hit() {
+        let mut c = BundleCache::new(100_000);
+        let a = c.key(Content::Base64("QUFB"));
+        let mut b = c.key(Content::Base64("QkJC"));
+        b.hash = a.hash;
+        c.insert(&a, Role::ServerChain, bundle_with_message(1));
+        assert!(c.get(&b, Role::ServerChain).is_none());
+        c.insert(&b, Role::ServerChain, bundle_with_message(2));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(&a, Role::ServerChain).unwrap().issues[0].2.len(), 1);
+        assert_eq!(c.get(&b, Role::ServerChain).unwrap().issues[0].2.len(), 2);
+    }
+
+    /// Once seen twice, an entry is checked by its bytes: a colliding content still misses.
+    #[test]
+    fn a_hash_collision_with_an_entry_kept_by_its_bytes_is_not_a_hit() {
+        let mut c = BundleCache::new(100_000);
+        let a = c.key(Content::Base64("QUFB"));
+        c.insert(&a, Role::ServerChain, bundle_with_a_certificate());
+        let before = c.bytes();
+        assert!(c.get(&a, Role::ServerChain).is_some());
+        assert_eq!(c.bytes(), before + "QUFB".len(), "kept by its bytes");
+        let mut b = c.key(Content::Base64("QUFC"));
+        b.hash = a.hash;
+        assert!(c.get(&b, Role::ServerChain).is_none());
+        let again = c.key(Content::Base64("QUFB"));
+        assert!(c.get(&again, Role::ServerChain).is_some());
+    }
+
+    #[test]
+    fn content_that_parsed_no_certificate_is_never_kept_by_its_bytes() {
+        let mut c = BundleCache::new(100_000);
+        let a = c.key(Content::Base64("QUFB"));
+        c.insert(&a, Role::ServerChain, bundle_with_message(1));
+        let before = c.bytes();
+        assert!(c.get(&a, Role::ServerChain).is_some());
+        assert_eq!(c.bytes(), before);
     }
 }

@@ -210,12 +210,24 @@ pub fn check_pair(
     bytes: &[u8],
     cert_key: Option<&PublicKeyMaterial>,
 ) -> Result<KeyFacts, PairError> {
+    check_facts(read(bytes)?, cert_key)
+}
+
+/// The public facts of the first private key in a PEM bundle.
+pub fn read(bytes: &[u8]) -> Result<KeyFacts, PairError> {
     let blocks = super::pem::parse(bytes, 4).map_err(|e| PairError::NotPem(e.to_string()))?;
     let block = blocks
         .into_iter()
         .find(|b| b.label.contains("PRIVATE KEY"))
         .ok_or(PairError::NoKeyBlock)?;
-    let facts = parse(&block).map_err(PairError::Key)?;
+    parse(&block).map_err(PairError::Key)
+}
+
+/// [`check_pair`] for a key already read.
+pub fn check_facts(
+    facts: KeyFacts,
+    cert_key: Option<&PublicKeyMaterial>,
+) -> Result<KeyFacts, PairError> {
     match cert_key {
         Some(k) if !matches(&facts, k) => Err(PairError::Mismatch { facts }),
         _ => Ok(facts),

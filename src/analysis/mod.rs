@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod cert;
+pub mod data;
 pub mod hosts;
 pub mod inline;
 pub mod key;
@@ -18,7 +19,7 @@ use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
 
@@ -37,6 +38,15 @@ pub enum Role {
     CaBundle,
     /// An Istio signing CA certificate (`ca-cert.pem`).
     SigningCa,
+}
+
+impl Role {
+    const ALL: [Role; 3] = [Role::ServerChain, Role::CaBundle, Role::SigningCa];
+
+    /// This role's place in [`data::Known`].
+    fn slot(self) -> usize {
+        self as usize
+    }
 }
 
 /// A bundle finding with the severity its [`Code`] defaults to: the one place bundle findings
@@ -79,6 +89,8 @@ pub struct Analyzer {
     /// Every certificate alive anywhere (cache or cluster view), by DER digest: an issuing CA
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
+    /// Public facts of private keys read before, by the SHA-256 of their base64 text.
+    keys: Mutex<cache::KeyCache>,
 }
 
 /// Weak references, so the interner holds no certificate alive; dead entries are swept when
@@ -105,18 +117,97 @@ impl Analyzer {
         Analyzer {
             cache: Mutex::new(cache::BundleCache::new(bytes)),
             certs: Mutex::new(CertInterner::default()),
+            keys: Mutex::new(cache::KeyCache::default()),
         }
     }
 
     pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
-        let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
-        let key = (digest, role);
-        if let Some(hit) = self.lock().get(&key) {
+        self.bundle_of(cache::Content::Bytes(bytes), role, || bytes)
+    }
+
+    /// The bundle for `content`, parsed from `bytes()` (its decoded form) on a miss.
+    fn bundle_of<'a>(
+        &self,
+        content: cache::Content<'_>,
+        role: Role,
+        bytes: impl FnOnce() -> &'a [u8],
+    ) -> Arc<Bundle> {
+        let key = self.lock().key(content);
+        if let Some(hit) = self.lock().get(&key, role) {
             return hit;
         }
-        let parsed = Arc::new(parse_bundle_with(bytes, role, |der| self.cert(der)));
-        self.lock().insert(key, parsed.clone());
+        let parsed = Arc::new(parse_bundle_with(bytes(), role, |der| self.cert(der)));
+        self.lock().insert(&key, role, parsed.clone());
         parsed
+    }
+
+    /// The bundle of a Secret's `data[key]`: from the cache by its base64 text when it
+    /// arrived as text (no decoding on a hit), else by its bytes.
+    fn data_bundle(&self, data: &SecretData, key: &str, role: Role) -> Arc<Bundle> {
+        if let Some(b) = data.known(key).and_then(|k| k.bundles[role.slot()].clone()) {
+            return b;
+        }
+        let bytes = || data.get(key).map(Vec::as_slice).unwrap_or_default();
+        match data.text(key) {
+            Some(text) => self.bundle_of(cache::Content::Base64(text), role, bytes),
+            None => self.bundle(bytes(), role),
+        }
+    }
+
+    /// Looks the base64 text of every value that holds certificates up in the parse cache, and
+    /// of every private key in the key cache, so a value seen before is known to be there (and
+    /// non-empty) without decoding it.
+    pub fn resolve(&self, data: &SecretData) {
+        for (key, text) in data.unresolved() {
+            let known = if BUNDLE_KEYS.contains(&key) {
+                let mut cache = self.lock();
+                let k = cache.key(cache::Content::Base64(text));
+                let bundles = Role::ALL.map(|r| cache.get(&k, r));
+                drop(cache);
+                bundles
+                    .iter()
+                    .any(Option::is_some)
+                    .then_some(data::Known { bundles, key: None })
+            } else if KEY_KEYS.contains(&key) {
+                self.keys_lock()
+                    .get(&key_digest(text))
+                    .map(|facts| data::Known {
+                        key: Some(facts),
+                        ..Default::default()
+                    })
+            } else {
+                None
+            };
+            if let Some(known) = known {
+                data.set_known(key, known);
+            }
+        }
+    }
+
+    fn keys_lock(&self) -> std::sync::MutexGuard<'_, cache::KeyCache> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The public facts of the private key at `data[key]`. A key that arrived as base64 text
+    /// is known by the SHA-256 of that text once read (never by the text: the cache holds no
+    /// private bytes), so a repeated review does not decode and parse it again.
+    fn key_facts(&self, data: &SecretData, key: &str) -> Result<key::KeyFacts, key::PairError> {
+        if let Some(facts) = data.known(key).and_then(|k| k.key.clone()) {
+            return Ok(facts);
+        }
+        let bytes = || data.get(key).map(Vec::as_slice).unwrap_or_default();
+        let Some(text) = data.text(key) else {
+            return key::read(bytes());
+        };
+        let digest = key_digest(text);
+        if let Some(facts) = self.keys_lock().get(&digest) {
+            return Ok(facts);
+        }
+        let read = key::read(bytes());
+        if let Ok(facts) = &read {
+            self.keys_lock().insert(digest, facts.clone());
+        }
+        read
     }
 
     /// One DER certificate, parsed once while any bundle holds it.
@@ -342,8 +433,28 @@ pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
     }
 }
 
-/// Decoded data of a Secret, by key.
-pub type SecretData = BTreeMap<String, Vec<u8>>;
+pub use data::SecretData;
+
+/// Keys whose values analysis reads as private keys: their base64 text is looked up, by its
+/// SHA-256, in the key cache before anything is decoded.
+const KEY_KEYS: [&str; 4] = [TLS_PAIR.1, "key", LINKERD_LEGACY_PAIR.1, "ca-key.pem"];
+
+fn key_digest(text: &str) -> [u8; 32] {
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
+
+/// Keys whose values analysis reads as certificate bundles (never a private key's): their
+/// base64 text is looked up in the parse cache before anything is decoded.
+const BUNDLE_KEYS: [&str; 8] = [
+    "tls.crt",
+    "cert",
+    "cacert",
+    "ca.crt",
+    "ca-cert.pem",
+    "root-cert.pem",
+    "cert-chain.pem",
+    "crt.pem",
+];
 
 /// The keys of a `kubernetes.io/tls` Secret, as `kubectl create secret tls` writes them.
 pub const TLS_PAIR: (&str, &str) = ("tls.crt", "tls.key");
@@ -441,6 +552,12 @@ pub fn data_path(key: &str) -> String {
     format!("data[\"{key}\"]")
 }
 
+/// Whether `data[key]` is there and not empty (or whitespace): known without decoding when
+/// its base64 text is a parse-cache entry's (only non-empty bundles are cached by text).
+fn has(data: &SecretData, key: &str) -> bool {
+    data.known(key).is_some() || non_empty(data, key).is_some()
+}
+
 fn non_empty<'a>(data: &'a SecretData, key: &str) -> Option<&'a [u8]> {
     data.get(key)
         .map(Vec::as_slice)
@@ -470,7 +587,7 @@ pub fn pair_hint(data: &SecretData) -> String {
     SERVER_PAIRS
         .iter()
         .flat_map(|(c, k)| [*c, *k])
-        .filter(|k| non_empty(data, k).is_none())
+        .filter(|k| !has(data, k))
         .map(|k| missing_hint(data, k))
         .find(|h| !h.is_empty())
         .unwrap_or_default()
@@ -532,7 +649,7 @@ pub fn is_tls_secret(name: &str, secret_type: &str, data: &SecretData) -> bool {
             "cert-chain.pem",
         ]
         .iter()
-        .any(|k| data.contains_key(*k))
+        .any(|k| data.contains_key(k))
 }
 
 impl Analyzer {
@@ -543,22 +660,26 @@ impl Analyzer {
         secret_type: &str,
         data: &SecretData,
     ) -> CredentialSummary {
+        self.resolve(data);
         let mut s = CredentialSummary {
             secret_type: secret_type.to_string(),
             keys: data
                 .keys()
-                .filter(|k| non_empty(data, k).is_some())
+                .filter(|k| has(data, k))
                 .map(|k| Box::from(k.as_str()))
                 .collect(),
             empty_keys: data
                 .keys()
-                .filter(|k| non_empty(data, k).is_none())
+                .filter(|k| !has(data, k))
                 .map(|k| Box::from(k.as_str()))
                 .collect(),
             has_token: data.contains_key("token"),
             ..Default::default()
         };
-        let total: usize = data.values().map(Vec::len).sum();
+        let mut total = data.decoded_len_bound();
+        if total > MAX_OBJECT_BYTES {
+            total = data.values().map(Vec::len).sum();
+        }
         if total > MAX_OBJECT_BYTES {
             s.issues.push(Issue::new(
                 Code::SecretMalformed,
@@ -569,7 +690,7 @@ impl Analyzer {
         }
         if secret_type == "kubernetes.io/tls" {
             for k in [TLS_PAIR.0, TLS_PAIR.1] {
-                if non_empty(data, k).is_none() {
+                if !has(data, k) {
                     s.issues.push(Issue::new(
                         Code::SecretMalformed,
                         data_path(k),
@@ -595,8 +716,8 @@ impl Analyzer {
             self.server_pair(&mut s, data);
         }
         for ca_key in CA_KEYS {
-            if let Some(bytes) = non_empty(data, ca_key) {
-                let b = self.add_bundle(&mut s, ca_key, bytes, Role::CaBundle);
+            if has(data, ca_key) {
+                let b = self.add_bundle(&mut s, ca_key, data, Role::CaBundle);
                 s.ca = Some((ca_key, b));
                 break;
             }
@@ -608,10 +729,10 @@ impl Analyzer {
         &self,
         s: &mut CredentialSummary,
         key: &'static str,
-        bytes: &[u8],
+        data: &SecretData,
         role: Role,
     ) -> Arc<Bundle> {
-        let b = self.bundle(bytes, role);
+        let b = self.data_bundle(data, key, role);
         for (code, sev, msg) in &b.issues {
             s.issues.push(
                 Issue::new(*code, data_path(key), format!("{key} {msg}")).with_severity(*sev),
@@ -624,15 +745,15 @@ impl Analyzer {
     fn server_pair(&self, s: &mut CredentialSummary, data: &SecretData) {
         let present: Vec<_> = SERVER_PAIRS
             .iter()
-            .filter(|(c, k)| non_empty(data, c).is_some() && non_empty(data, k).is_some())
+            .filter(|(c, k)| has(data, c) && has(data, k))
             .collect();
         let Some(&&(cert_key, key_key)) = present.first() else {
             // A lone half of a pair is a mistake worth naming once, at the missing key; the
             // half that is there is still analysed.
             for (c, k) in SERVER_PAIRS {
-                let (have, missing) = match (non_empty(data, c), non_empty(data, k)) {
-                    (Some(_), None) => (c, k),
-                    (None, Some(_)) => (k, c),
+                let (have, missing) = match (has(data, c), has(data, k)) {
+                    (true, false) => (c, k),
+                    (false, true) => (k, c),
                     _ => continue,
                 };
                 let path = data_path(missing);
@@ -648,10 +769,10 @@ impl Analyzer {
                     ),
                 ));
                 if have == c && s.lone_chain.is_none() {
-                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     s.lone_chain = Some((c, chain));
                 } else if have == k {
-                    self.check_key(s, k, &data[k], None, c);
+                    self.check_key(s, k, data, None, c);
                 }
             }
             return;
@@ -663,8 +784,8 @@ impl Analyzer {
                 format!("both cert/key and tls.crt/tls.key are set; Istio gateways use {cert_key}/{key_key} and ignore the other pair"),
             ));
         }
-        let chain = self.add_bundle(s, cert_key, &data[cert_key], Role::ServerChain);
-        self.check_key(s, key_key, &data[key_key], chain.leaf().cloned(), cert_key);
+        let chain = self.add_bundle(s, cert_key, data, Role::ServerChain);
+        self.check_key(s, key_key, data, chain.leaf().cloned(), cert_key);
         s.server = Some(ServerCredential {
             cert_key,
             key_key,
@@ -675,11 +796,11 @@ impl Analyzer {
     /// `linkerd-identity-issuer`: `tls.crt`/`tls.key`, or the legacy `crt.pem`/`key.pem`.
     fn linkerd_issuer(&self, s: &mut CredentialSummary, data: &SecretData) {
         let (c, k) = LINKERD_LEGACY_PAIR;
-        if non_empty(data, TLS_PAIR.0).is_none() && non_empty(data, c).is_some() {
+        if !has(data, TLS_PAIR.0) && has(data, c) {
             match non_empty(data, k) {
-                Some(key) => {
-                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
-                    self.check_key(s, k, key, chain.leaf().cloned(), c);
+                Some(_) => {
+                    let chain = self.add_bundle(s, c, data, Role::ServerChain);
+                    self.check_key(s, k, data, chain.leaf().cloned(), c);
                     s.server = Some(ServerCredential {
                         cert_key: c,
                         key_key: k,
@@ -692,7 +813,7 @@ impl Analyzer {
                         data_path(k),
                         format!("has {c} but no non-empty {k}; Linkerd's identity controller needs both halves of the issuer pair"),
                     ));
-                    let chain = self.add_bundle(s, c, &data[c], Role::ServerChain);
+                    let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     s.lone_chain = Some((c, chain));
                 }
             }
@@ -710,12 +831,14 @@ impl Analyzer {
         &self,
         s: &mut CredentialSummary,
         key_key: &str,
-        bytes: &[u8],
+        data: &SecretData,
         cert: Option<Arc<CertInfo>>,
         cert_key: &str,
     ) {
         let path = data_path(key_key);
-        let Err(e) = key::check_pair(bytes, cert.as_ref().map(|c| &c.public_key)) else {
+        let read = self.key_facts(data, key_key);
+        let Err(e) = read.and_then(|f| key::check_facts(f, cert.as_ref().map(|c| &c.public_key)))
+        else {
             return;
         };
         let message = match (&e, &cert) {
@@ -730,14 +853,14 @@ impl Analyzer {
 
     fn key_and_cert(&self, s: &mut CredentialSummary, data: &SecretData) {
         self.require(s, data, &["cert-chain.pem", "key.pem", "root-cert.pem"]);
-        if let Some(bytes) = non_empty(data, "cert-chain.pem") {
-            let chain = self.add_bundle(s, "cert-chain.pem", bytes, Role::ServerChain);
-            if let Some(key) = non_empty(data, "key.pem") {
-                self.check_key(s, "key.pem", key, chain.leaf().cloned(), "cert-chain.pem");
+        if has(data, "cert-chain.pem") {
+            let chain = self.add_bundle(s, "cert-chain.pem", data, Role::ServerChain);
+            if non_empty(data, "key.pem").is_some() {
+                self.check_key(s, "key.pem", data, chain.leaf().cloned(), "cert-chain.pem");
             }
         }
-        if let Some(bytes) = non_empty(data, "root-cert.pem") {
-            let root = self.add_bundle(s, "root-cert.pem", bytes, Role::CaBundle);
+        if has(data, "root-cert.pem") {
+            let root = self.add_bundle(s, "root-cert.pem", data, Role::CaBundle);
             s.mesh_root = root.leaf().cloned();
         }
     }
@@ -745,7 +868,7 @@ impl Analyzer {
     fn require(&self, s: &mut CredentialSummary, data: &SecretData, keys: &[&str]) -> bool {
         let mut ok = true;
         for k in keys {
-            if non_empty(data, k).is_none() {
+            if !has(data, k) {
                 ok = false;
                 s.issues.push(Issue::new(
                     Code::SecretMalformed,
@@ -763,7 +886,7 @@ impl Analyzer {
         if !self.require(s, data, &["ca-cert.pem", "ca-key.pem"]) {
             return;
         }
-        let ca = self.add_bundle(s, "ca-cert.pem", &data["ca-cert.pem"], Role::SigningCa);
+        let ca = self.add_bundle(s, "ca-cert.pem", data, Role::SigningCa);
         let Some(ca_cert) = ca.leaf().cloned() else {
             return;
         };
@@ -775,23 +898,17 @@ impl Analyzer {
             )));
         }
         let before = s.issues.len();
-        self.check_key(
-            s,
-            "ca-key.pem",
-            &data["ca-key.pem"],
-            Some(ca_cert.clone()),
-            "ca-cert.pem",
-        );
+        self.check_key(s, "ca-key.pem", data, Some(ca_cert.clone()), "ca-cert.pem");
         for issue in &mut s.issues[before..] {
             if issue.code == Code::KeyMismatch {
                 issue.code = Code::IstioCaInvalid;
                 issue.severity = issue.code.default_severity();
             }
         }
-        let root = non_empty(data, "root-cert.pem")
-            .map(|r| self.add_bundle(s, "root-cert.pem", r, Role::CaBundle));
-        if let Some(c) = non_empty(data, "cert-chain.pem") {
-            self.add_bundle(s, "cert-chain.pem", c, Role::ServerChain);
+        let root = has(data, "root-cert.pem")
+            .then(|| self.add_bundle(s, "root-cert.pem", data, Role::CaBundle));
+        if has(data, "cert-chain.pem") {
+            self.add_bundle(s, "cert-chain.pem", data, Role::ServerChain);
         }
         s.mesh_root = root
             .as_ref()

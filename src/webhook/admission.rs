@@ -3,7 +3,7 @@
 //! An unreadable review is a [`BadReview`] (HTTP 400); a policy failure is a denial.
 
 use crate::analysis::Analyzer;
-use crate::check::{check, check_delete, ratchet, Ctx};
+use crate::check::{check, check_delete, ratchet, same_for_checks, Ctx};
 use crate::finding::{Code, Finding, Issue, ObjectRef};
 use crate::kinds::carries_ca_bundle;
 use crate::lookup::Lookup;
@@ -33,6 +33,9 @@ pub struct Answer {
     pub user: String,
     pub dry_run: bool,
     pub findings: Vec<Finding>,
+    /// An UPDATE whose old object read the same as the new one for every check (a label
+    /// edit): its findings were reused, not computed again.
+    pub old_object_reused: bool,
 }
 
 /// Kinds the webhook has rules for, by (group, kind): [`crate::kinds::is_reviewed`]. Reviews
@@ -55,39 +58,145 @@ pub struct Reviewer<'a> {
     pub synced: bool,
 }
 
-/// The parts of an AdmissionReview tlsgate reads; `object`/`oldObject` stay raw JSON and are
-/// decoded straight into typed objects (no `Value` tree on the hot path).
+/// The parts of an AdmissionReview tlsgate reads. `R` is how `request` is read: [`Typed`]
+/// decodes `object` and `oldObject` into the model in the same pass as the envelope when
+/// `request.kind` came first (the API server writes it first), [`Raw`] keeps them as raw JSON.
 #[derive(Deserialize)]
-struct ReviewIn<'a> {
+#[serde(bound(deserialize = "R: Deserialize<'de>"))]
+struct ReviewIn<R> {
     #[serde(rename = "apiVersion", default)]
     api_version: String,
     #[serde(default)]
     kind: String,
-    #[serde(borrow)]
-    request: Option<RequestIn<'a>>,
+    request: Option<R>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 struct RequestIn<'a> {
-    #[serde(default)]
     uid: String,
-    #[serde(default)]
     kind: Gvk,
-    #[serde(default)]
     operation: String,
-    #[serde(default)]
     namespace: Option<String>,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     user_info: UserInfo,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    old_object: Option<&'a RawValue>,
-    #[serde(default)]
+    object: ObjectIn<'a>,
+    old_object: ObjectIn<'a>,
     dry_run: bool,
+}
+
+/// `request.object` or `request.oldObject` as read.
+#[derive(Default)]
+enum ObjectIn<'a> {
+    #[default]
+    Absent,
+    Raw(&'a RawValue),
+    /// Decoded with the kind known (`None`: a kind without a typed model). Boxed: an
+    /// `Object` is large and most requests carry one or two.
+    Typed(Option<Box<Object>>),
+}
+
+struct Typed<'a>(RequestIn<'a>);
+struct Raw<'a>(RequestIn<'a>);
+
+impl<'de> Deserialize<'de> for Typed<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor { typed: true }).map(Typed)
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor { typed: false }).map(Raw)
+    }
+}
+
+struct RequestVisitor {
+    typed: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for RequestVisitor {
+    type Value = RequestIn<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AdmissionRequest object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<RequestIn<'de>, A::Error> {
+        let mut r = RequestIn::default();
+        while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "uid" => r.uid = m.next_value::<Option<String>>()?.unwrap_or_default(),
+                "kind" => r.kind = m.next_value::<Option<Gvk>>()?.unwrap_or_default(),
+                "operation" => r.operation = m.next_value::<Option<String>>()?.unwrap_or_default(),
+                "namespace" => r.namespace = m.next_value()?,
+                "name" => r.name = m.next_value::<Option<String>>()?.unwrap_or_default(),
+                "userInfo" => r.user_info = m.next_value::<Option<UserInfo>>()?.unwrap_or_default(),
+                "dryRun" => r.dry_run = m.next_value::<Option<bool>>()?.unwrap_or_default(),
+                "object" | "oldObject" => {
+                    let seed = ObjectSeed {
+                        kind: self.typed.then_some(&r.kind),
+                    };
+                    let o = m.next_value_seed(seed)?;
+                    if key == "object" {
+                        r.object = o;
+                    } else {
+                        r.old_object = o;
+                    }
+                }
+                _ => {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// Reads an object typed when its kind is known and has a model, else raw.
+struct ObjectSeed<'k> {
+    kind: Option<&'k Gvk>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = ObjectIn<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<ObjectIn<'de>, D::Error> {
+        let typed = self.kind.and_then(|g| {
+            (!carries_ca_bundle(&g.group, &g.kind))
+                .then(|| crate::kinds::find(&g.group, &g.kind).map(|k| (k, &g.kind)))
+                .flatten()
+        });
+        match typed {
+            // `oldObject: null` on a CREATE: absent, not an object that does not decode.
+            Some((k, kind)) => d.deserialize_option(TypedOrNull { k, kind }),
+            None => <&RawValue>::deserialize(d).map(ObjectIn::Raw),
+        }
+    }
+}
+
+struct TypedOrNull<'k> {
+    k: &'static crate::kinds::Kind,
+    kind: &'k str,
+}
+
+impl<'de> serde::de::Visitor<'de> for TypedOrNull<'_> {
+    type Value = ObjectIn<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    fn visit_none<E>(self) -> Result<ObjectIn<'de>, E> {
+        Ok(ObjectIn::Absent)
+    }
+
+    fn visit_unit<E>(self) -> Result<ObjectIn<'de>, E> {
+        Ok(ObjectIn::Absent)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<ObjectIn<'de>, D::Error> {
+        Object::from_deserializer(self.k, self.kind, d).map(|o| ObjectIn::Typed(o.map(Box::new)))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -106,24 +215,42 @@ struct UserInfo {
     username: String,
 }
 
-fn present(raw: Option<&RawValue>) -> Option<&str> {
-    raw.map(RawValue::get).filter(|s| *s != "null")
+impl<'a> ObjectIn<'a> {
+    /// The raw text, when it was kept raw and is not `null`.
+    fn raw(&self) -> Option<&'a str> {
+        match self {
+            ObjectIn::Raw(r) => Some(r.get()).filter(|s| *s != "null"),
+            _ => None,
+        }
+    }
+
+    fn is_present(&self) -> bool {
+        matches!(self, ObjectIn::Typed(_)) || self.raw().is_some()
+    }
 }
 
 /// Parses and checks the envelope: apiVersion, kind, request, uid.
 fn read(body: &[u8]) -> Result<(String, RequestIn<'_>), BadReview> {
     let text =
         std::str::from_utf8(body).map_err(|_| BadReview("body is not JSON: not UTF-8".into()))?;
-    // serde_json's messages quote the value they found; the body can carry a Secret.
-    let review: ReviewIn<'_> = serde_json::from_str(text).map_err(|e| {
-        let why = crate::redact::serde_error(&e.to_string());
-        if e.is_syntax() || e.is_eof() {
-            BadReview(format!("body is not JSON: {why}"))
-        } else {
-            BadReview(format!("not an AdmissionReview: {why}"))
+    // One pass when it all reads; otherwise (an object the model does not fit, or anything
+    // malformed) again with the objects raw, for the exact error or the `manifest-invalid`
+    // warning.
+    let (api_version, kind, request) = match serde_json::from_str::<ReviewIn<Typed<'_>>>(text) {
+        Ok(r) => (r.api_version, r.kind, r.request.map(|t| t.0)),
+        Err(_) => {
+            // serde_json's messages quote the value they found; the body can carry a Secret.
+            let r = serde_json::from_str::<ReviewIn<Raw<'_>>>(text).map_err(|e| {
+                let why = crate::redact::serde_error(&e.to_string());
+                if e.is_syntax() || e.is_eof() {
+                    BadReview(format!("body is not JSON: {why}"))
+                } else {
+                    BadReview(format!("not an AdmissionReview: {why}"))
+                }
+            })?;
+            (r.api_version, r.kind, r.request.map(|t| t.0))
         }
-    })?;
-    let api_version = review.api_version;
+    };
     if !matches!(
         api_version.as_str(),
         "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
@@ -133,12 +260,10 @@ fn read(body: &[u8]) -> Result<(String, RequestIn<'_>), BadReview> {
             "apiVersion must be admission.k8s.io/v1 or v1beta1, got {got}"
         )));
     }
-    if review.kind != "AdmissionReview" {
+    if kind != "AdmissionReview" {
         return Err(BadReview("kind must be AdmissionReview".into()));
     }
-    let request = review
-        .request
-        .ok_or_else(|| BadReview("request is missing".into()))?;
+    let request = request.ok_or_else(|| BadReview("request is missing".into()))?;
     if request.uid.is_empty() {
         return Err(BadReview("request.uid is missing".into()));
     }
@@ -192,15 +317,17 @@ fn answer(
         user: request.user_info.username,
         dry_run: request.dry_run,
         findings,
+        old_object_reused: false,
     }
 }
 
 impl Reviewer<'_> {
     pub fn review(&self, body: &[u8]) -> Result<Answer, BadReview> {
-        let (api_version, request) = read(body)?;
+        let (api_version, mut request) = read(body)?;
         let api_version = api_version.as_str();
+        let mut reused = false;
         let findings = if is_handled(&request.kind.group, &request.kind.kind) {
-            self.findings(&request)?
+            self.findings(&mut request, &mut reused)?
         } else {
             Vec::new()
         };
@@ -224,23 +351,31 @@ impl Reviewer<'_> {
                 ));
             }
         }
-        Ok(answer(
+        let mut a = answer(
             api_version,
             request,
             v.allowed,
             v.message,
             v.warnings,
             findings,
-        ))
+        );
+        a.old_object_reused = reused;
+        Ok(a)
     }
 
-    fn findings(&self, request: &RequestIn<'_>) -> Result<Vec<Finding>, BadReview> {
+    /// The findings on `request` (its objects are taken); `reused` is set when an UPDATE's
+    /// old object was not checked again because it reads the same as the new one.
+    fn findings(
+        &self,
+        request: &mut RequestIn<'_>,
+        reused: &mut bool,
+    ) -> Result<Vec<Finding>, BadReview> {
         // Webhook configurations, APIServices and CRDs: their caBundles decide whether the API
         // server can reach another webhook. Warn only: tlsgate must not block other webhooks'
         // installs. (The API server does not send webhook configurations to webhooks at all;
         // they are handled for completeness.)
         if carries_ca_bundle(&request.kind.group, &request.kind.kind) {
-            return Ok(self.ca_bundle_findings(request));
+            return Ok(self.ca_bundle_findings(&*request));
         }
         let ctx = Ctx {
             lookup: self.lookup,
@@ -263,11 +398,14 @@ impl Reviewer<'_> {
                 // --use-service-account-credentials.
                 let terminating = request.user_info.username == NAMESPACE_CONTROLLER
                     || self.lookup.namespace_terminating(ns);
-                let old = present(request.old_object).and_then(|t| {
-                    Object::from_json_typed(t, &request.kind.group, &request.kind.kind)
-                        .ok()
-                        .flatten()
-                });
+                let old = match std::mem::take(&mut request.old_object) {
+                    ObjectIn::Typed(o) => o.map(|o| *o),
+                    raw => raw.raw().and_then(|t| {
+                        Object::from_json_typed(t, &request.kind.group, &request.kind.kind)
+                            .ok()
+                            .flatten()
+                    }),
+                };
                 Ok(check_delete(
                     ns,
                     &request.name,
@@ -277,17 +415,28 @@ impl Reviewer<'_> {
                 ))
             }
             "CREATE" | "UPDATE" => {
-                let object = present(request.object).ok_or_else(|| {
-                    BadReview(format!("request.object is missing for {operation}"))
-                })?;
-                let new = self.check_json(object, request, &ctx);
-                if operation == "UPDATE" {
-                    if let Some(old) = present(request.old_object) {
-                        let old = self.check_json(old, request, &ctx);
-                        return Ok(ratchet(new, &old));
-                    }
+                if !request.object.is_present() {
+                    return Err(BadReview(format!(
+                        "request.object is missing for {operation}"
+                    )));
                 }
-                Ok(new)
+                let new = self.decode(std::mem::take(&mut request.object), request);
+                let findings = self.check_decoded(&new, request, &ctx);
+                if operation == "UPDATE" && request.old_object.is_present() {
+                    let old_object = std::mem::take(&mut request.old_object);
+                    let mut old = self.decode(old_object, request);
+                    // A label edit: the old object is checked exactly as the new one was, so
+                    // its findings are the new ones (every denial "already true").
+                    if let (Ok(Some(n)), Ok(Some(o))) = (&new, &mut old) {
+                        if same_for_checks(n, o) {
+                            *reused = true;
+                            return Ok(ratchet(findings.clone(), &findings));
+                        }
+                    }
+                    let old = self.check_decoded(&old, request, &ctx);
+                    return Ok(ratchet(findings, &old));
+                }
+                Ok(findings)
             }
             // CONNECT and anything new: nothing to say.
             _ => Ok(Vec::new()),
@@ -298,8 +447,10 @@ impl Reviewer<'_> {
         if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
             return Vec::new();
         }
-        let Some(value) =
-            present(request.object).and_then(|t| serde_json::from_str::<Value>(t).ok())
+        let Some(value) = request
+            .object
+            .raw()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
         else {
             return Vec::new();
         };
@@ -324,20 +475,44 @@ impl Reviewer<'_> {
         skips.apply(found)
     }
 
-    fn check_json(&self, text: &str, request: &RequestIn<'_>, ctx: &Ctx<'_>) -> Vec<Finding> {
-        match Object::from_json_typed(text, &request.kind.group, &request.kind.kind) {
-            Ok(Some(mut obj)) => {
+    /// The typed object of `object` (decoded already, or from its raw text), with the
+    /// request's namespace when it has none.
+    fn decode(
+        &self,
+        object: ObjectIn<'_>,
+        request: &RequestIn<'_>,
+    ) -> Result<Option<Object>, crate::model::DecodeError> {
+        let obj = match object {
+            ObjectIn::Typed(o) => o.map(|o| *o),
+            raw => match raw.raw() {
+                Some(t) => Object::from_json_typed(t, &request.kind.group, &request.kind.kind)?,
+                None => None,
+            },
+        };
+        Ok(obj.map(|mut obj| {
+            // The API server fills metadata.namespace on namespaced objects, but be safe.
+            if obj.meta().namespace.is_none() {
+                obj.meta_mut().namespace = request.namespace.clone();
+            }
+            obj
+        }))
+    }
+
+    fn check_decoded(
+        &self,
+        decoded: &Result<Option<Object>, crate::model::DecodeError>,
+        request: &RequestIn<'_>,
+        ctx: &Ctx<'_>,
+    ) -> Vec<Finding> {
+        match decoded {
+            Ok(Some(obj)) => {
                 let g = &request.kind;
                 let api_version = if g.group.is_empty() {
                     g.version.clone()
                 } else {
                     format!("{}/{}", g.group, g.version)
                 };
-                // The API server fills metadata.namespace on namespaced objects, but be safe.
-                if obj.meta().namespace.is_none() {
-                    obj.meta_mut().namespace = request.namespace.clone();
-                }
-                check(&obj, &api_version, ctx)
+                check(obj, &api_version, ctx)
             }
             Ok(None) => Vec::new(),
             // The API server accepted it, so our model is the narrower one: warn, never block.
@@ -357,5 +532,48 @@ impl Reviewer<'_> {
                 .on(&oref)]
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/admission/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn is_typed_secret(o: &ObjectIn<'_>) -> bool {
+        matches!(o, ObjectIn::Typed(Some(b)) if matches!(**b, Object::Secret(_)))
+    }
+
+    /// The API server's own bytes: `request.kind` first, `oldObject: null` on a CREATE.
+    #[test]
+    fn a_captured_create_is_decoded_in_one_pass() {
+        let body = captured("secret-create-live-v1.json");
+        let (_, r) = read(&body).unwrap();
+        assert!(is_typed_secret(&r.object));
+        assert!(matches!(r.old_object, ObjectIn::Absent));
+    }
+
+    #[test]
+    fn a_captured_update_decodes_both_objects_in_one_pass() {
+        let body = captured("secret-update-live-v1.json");
+        let (_, r) = read(&body).unwrap();
+        assert!(is_typed_secret(&r.object));
+        assert!(is_typed_secret(&r.old_object));
+    }
+
+    #[test]
+    fn an_object_the_model_does_not_fit_is_kept_raw_for_its_warning() {
+        let mut v: Value = serde_json::from_slice(&captured("secret-create-live-v1.json")).unwrap();
+        v["request"]["object"]["stringData"] = json!("not a map");
+        let body = serde_json::to_vec(&v).unwrap();
+        let (_, r) = read(&body).unwrap();
+        assert!(matches!(r.object, ObjectIn::Raw(_)));
     }
 }

@@ -159,6 +159,9 @@ pub struct Metrics {
     /// Denials by the code of each denying finding (one review may count under several).
     pub denials: Family<CodeLabel, Counter>,
     pub duration: Histogram,
+    /// UPDATEs whose oldObject read the same as the object for every check (a label edit),
+    /// so its findings were reused instead of checked again.
+    pub old_object_reused: Counter<u64, AtomicU64>,
     pub serving_cert_not_after: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub serving_cert_reload_errors: Counter<u64, AtomicU64>,
     pub serving_cert_reloads: Counter<u64, AtomicU64>,
@@ -189,6 +192,12 @@ impl Metrics {
             "tlsgate_admission_duration_seconds",
             "Time to answer one AdmissionReview",
             duration.clone(),
+        );
+        let old_object_reused = Counter::default();
+        registry.register(
+            "tlsgate_admission_old_object_reused",
+            "UPDATEs whose oldObject was the object but for metadata no check reads (a label edit), so it was not checked again",
+            old_object_reused.clone(),
         );
         let serving_cert_not_after = Gauge::default();
         registry.register(
@@ -224,6 +233,7 @@ impl Metrics {
             requests,
             denials,
             duration,
+            old_object_reused,
             serving_cert_not_after,
             serving_cert_reload_errors,
             serving_cert_reloads,
