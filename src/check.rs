@@ -355,7 +355,7 @@ fn server_usage_issues(
                 .cert_key()
                 .map_or("data".to_string(), analysis::data_path),
             format!(
-                "the certificate in {secret}{who} has extendedKeyUsage without serverAuth, so browsers, Go, OpenSSL and rustls clients refuse it; reissue it with extendedKeyUsage=serverAuth"
+                "the certificate in {secret}{who} lacks serverAuth in its extendedKeyUsage, so browsers, Go, OpenSSL and rustls refuse it; reissue it with extendedKeyUsage=serverAuth"
             ),
         )],
         _ => Vec::new(),

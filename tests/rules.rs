@@ -1492,7 +1492,7 @@ fn served_certificate_with_client_auth_only_usage_warns_server_auth_missing() {
     );
     assert_eq!(f.object.kind, "Gateway");
     assert_eq!(f.path, "spec.servers[0].tls.credentialName");
-    assert!(f.message.contains("without serverAuth"), "{}", f.message);
+    assert!(f.message.contains("lacks serverAuth"), "{}", f.message);
 }
 
 #[test]
