@@ -7,15 +7,14 @@
 
 mod common;
 
+use common::review::*;
 use common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tlsgate::analysis::Analyzer;
 use tlsgate::finding::{Code, Finding, Severity};
-use tlsgate::lookup::Index;
-use tlsgate::model::Object;
 use tlsgate::policy::Policy;
-use tlsgate::webhook::admission::{Answer, Reviewer};
+use tlsgate::webhook::admission::Answer;
 
 const NS: &str = "istio-system";
 const HOST: &str = "keys.example.com";
@@ -297,55 +296,12 @@ fn passthrough_with_credential_names_says_they_are_ignored() {
 
 // ---- reverse index, webhook, audit ----------------------------------------------------
 
-fn view(objects: &[Value]) -> Index {
-    let mut idx = Index::new(Arc::new(Analyzer::new()));
-    for v in objects {
-        idx.upsert(&Object::from_value(v).unwrap().unwrap());
-    }
-    idx
-}
-
-fn review(body: &Value, view: &Index) -> Answer {
-    let analyzer = Analyzer::new();
-    let policy = Policy::default();
-    Reviewer {
-        lookup: view,
-        policy: &policy,
-        analyzer: &analyzer,
-        now: NOW,
-        synced: true,
-    }
-    .review(&serde_json::to_vec(body).unwrap())
-    .expect("a readable review")
-}
-
-#[track_caller]
-fn capture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("tests/admission").join(name)).unwrap())
-        .unwrap()
-}
-
-fn secret_review(secret: Value) -> Value {
-    let mut r = capture("secret-create-live-v1.json");
-    r["request"]["name"] = secret["metadata"]["name"].clone();
-    r["request"]["namespace"] = secret["metadata"]["namespace"].clone();
-    r["request"]["object"] = secret;
-    r
-}
-
 fn gateway_review(gw: Value) -> Value {
     let mut r = capture("gateway-create-live-v1alpha3.json");
     r["request"]["name"] = gw["metadata"]["name"].clone();
     r["request"]["namespace"] = gw["metadata"]["namespace"].clone();
     r["request"]["object"] = gw;
     r
-}
-
-fn message(a: &Answer) -> String {
-    a.body["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn warnings(a: &Answer) -> String {

@@ -7,15 +7,13 @@
 
 mod common;
 
+use common::review::*;
 use common::*;
 use serde_json::Value;
 use std::sync::Arc;
 use tlsgate::analysis::Analyzer;
 use tlsgate::finding::{Code, Finding, Severity};
-use tlsgate::lookup::Index;
-use tlsgate::model::Object;
 use tlsgate::policy::Policy;
-use tlsgate::webhook::admission::{Answer, Reviewer};
 
 /// A Route in namespace `frontend` named `frontend`, as YAML.
 struct Route {
@@ -471,49 +469,14 @@ fn opaque_external_certificate_secret_is_denied() {
 
 // ---- reverse index and webhook ---------------------------------------------------------
 
-fn view(objects: &[Value]) -> Index {
-    let mut idx = Index::new(Arc::new(Analyzer::new()));
-    for v in objects {
-        idx.upsert(&Object::from_value(v).unwrap().unwrap());
-    }
-    idx
-}
-
-fn review(body: &Value, view: &Index) -> Answer {
-    let analyzer = Analyzer::new();
-    let policy = Policy::default();
-    Reviewer {
-        lookup: view,
-        policy: &policy,
-        analyzer: &analyzer,
-        now: NOW,
-        synced: true,
-    }
-    .review(&serde_json::to_vec(body).unwrap())
-    .expect("a readable review")
-}
-
-#[track_caller]
-fn capture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("tests/admission").join(name)).unwrap())
-        .unwrap()
-}
-
 /// The captured Ingress CREATE, rewritten as the API server sends a Route CREATE.
 fn route_review(route: Value) -> Value {
-    let mut r = capture("ingress-create-live-v1.json");
-    let gvk =
-        serde_json::json!({ "group": "route.openshift.io", "version": "v1", "kind": "Route" });
-    let gvr =
-        serde_json::json!({ "group": "route.openshift.io", "version": "v1", "resource": "routes" });
-    r["request"]["kind"] = gvk.clone();
-    r["request"]["requestKind"] = gvk;
-    r["request"]["resource"] = gvr.clone();
-    r["request"]["requestResource"] = gvr;
-    r["request"]["name"] = route["metadata"]["name"].clone();
-    r["request"]["namespace"] = route["metadata"]["namespace"].clone();
-    r["request"]["object"] = route;
-    r
+    object_review(
+        "ingress-create-live-v1.json",
+        ("route.openshift.io", "v1", "Route"),
+        "routes",
+        route,
+    )
 }
 
 /// The captured Secret UPDATE, carrying `new` over `old`.
@@ -524,13 +487,6 @@ fn secret_update(new: Value, old: Value) -> Value {
     r["request"]["object"] = new;
     r["request"]["oldObject"] = old;
     r
-}
-
-fn message(a: &Answer) -> String {
-    a.body["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[test]
