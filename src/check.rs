@@ -175,28 +175,12 @@ fn check_secret(
     };
     let mut validity = analysis::validity_issues(summary, ctx.now, warn_days);
     if linkerd {
-        for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
-            let stated = i
-                .message
-                .strip_suffix(analysis::validity::RENEW_IT)
-                .unwrap_or(&i.message)
-                .len();
-            i.message.truncate(stated);
-            i.message.push_str("; Linkerd issues no proxy certificates with it: rotate the issuer (Linkerd's manual rotation docs)");
-        }
+        with_expiry_fix(&mut validity, "; Linkerd issues no proxy certificates with it: rotate the issuer (Linkerd's manual rotation docs)");
         out.extend(linkerd_issuer_issues(summary, ctx));
     }
     if analysis::is_istio_ca_secret(&s.meta.name) {
         // The seed's Citadel outage: the CA aged out and istiod could not start.
-        for i in validity.iter_mut().filter(|i| i.code == Code::CertExpired) {
-            let stated = i
-                .message
-                .strip_suffix(analysis::validity::RENEW_IT)
-                .unwrap_or(&i.message)
-                .len();
-            i.message.truncate(stated);
-            i.message.push_str("; istiod will not start and new workloads get no certificates: rotate the root (Istio's root transition)");
-        }
+        with_expiry_fix(&mut validity, "; istiod will not start and new workloads get no certificates: rotate the root (Istio's root transition)");
     }
     out.extend(validity);
     out.extend(mesh_root_issues(summary, ctx));
@@ -737,15 +721,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
         out.push(i);
     }
     if r.via == Via::CertManagerIssuer {
-        for i in out.iter_mut().filter(|i| i.code == Code::CertExpired) {
-            let stated = i
-                .message
-                .strip_suffix(analysis::validity::RENEW_IT)
-                .unwrap_or(&i.message)
-                .len();
-            i.message.truncate(stated);
-            i.message.push_str(ISSUER_CANNOT_SIGN);
-        }
+        with_expiry_fix(&mut out, ISSUER_CANNOT_SIGN);
         for mut i in issuer_ca_issues(summary, &src, "") {
             i.path = r.path.clone();
             out.push(i);
@@ -1126,6 +1102,17 @@ fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec
             "client certificate in {src}{who} lacks clientAuth, so servers that check extendedKeyUsage refuse it; reissue it with extendedKeyUsage=clientAuth"
         ),
     )]
+}
+
+/// An expired certificate's fix ("renew it") said as what its holder must do, `fix` starting
+/// with "; ".
+fn with_expiry_fix(issues: &mut [Issue], fix: &str) {
+    for i in issues.iter_mut().filter(|i| i.code == Code::CertExpired) {
+        if let Some(stated) = i.message.strip_suffix(analysis::validity::RENEW_IT) {
+            i.message.truncate(stated.len());
+        }
+        i.message.push_str(fix);
+    }
 }
 
 /// Said of an expired CA that a cert-manager issuer signs with.
