@@ -335,9 +335,7 @@ fn server_usage_issues(
     match summary.leaf() {
         Some(leaf) if !r.client && leaf.eku_lacks_server_auth => vec![Issue::new(
             Code::ServerAuthMissing,
-            summary
-                .cert_key()
-                .map_or("data".to_string(), analysis::data_path),
+            summary.cert_path(),
             format!(
                 "the certificate in {secret}{who} lacks serverAuth in its extendedKeyUsage, so browsers, Go, OpenSSL and rustls refuse it; reissue it with extendedKeyUsage=serverAuth"
             ),
@@ -364,9 +362,7 @@ fn host_issues(
         // Reported as san-malformed; some clients fall back to the CN, so no verdict on hosts.
         return Vec::new();
     }
-    let path = summary
-        .cert_key()
-        .map_or("data".to_string(), analysis::data_path);
+    let path = summary.cert_path();
     let names = leaf.host_names();
     let sans = names.len() + leaf.ip_addresses.len();
     if sans > hosts::MAX_SANS_PER_CERT || r.hosts.len() > hosts::MAX_HOSTS_PER_REFERENCE {
@@ -1092,9 +1088,7 @@ fn client_usage_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec
     if !leaf.eku_lacks_client_auth {
         return Vec::new();
     }
-    let path = summary
-        .cert_key()
-        .map_or("data".to_string(), analysis::data_path);
+    let path = summary.cert_path();
     vec![Issue::new(
         Code::ClientAuthMissing,
         path,
@@ -1129,9 +1123,7 @@ fn issuer_ca_issues(summary: &CredentialSummary, src: &str, who: &str) -> Vec<Is
     if leaf.is_ca {
         return Vec::new();
     }
-    let path = summary
-        .cert_key()
-        .map_or("data".to_string(), analysis::data_path);
+    let path = summary.cert_path();
     vec![Issue::new(
         Code::CaNotCa,
         path,
@@ -1245,9 +1237,7 @@ fn outliving_certificates(
     if named.is_empty() {
         return Vec::new();
     }
-    let path = summary
-        .cert_key()
-        .map_or("data".to_string(), analysis::data_path);
+    let path = summary.cert_path();
     vec![Issue::new(
         Code::LeafOutlivesIssuer,
         path,

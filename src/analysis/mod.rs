@@ -513,6 +513,12 @@ impl CredentialSummary {
             .or(self.lone_chain.as_ref().map(|(k, _)| *k))
     }
 
+    /// The field path findings on the certificate point at: `data["tls.crt"]`, or `data`
+    /// when no key holds one.
+    pub fn cert_path(&self) -> String {
+        self.cert_key().map_or("data".to_string(), data_path)
+    }
+
     /// "tls.crt, ca.crt (tls.key is empty)", "no keys".
     pub fn describe_keys(&self) -> String {
         let mut s = if self.keys.is_empty() {
