@@ -431,24 +431,15 @@ async fn follow_optional(client: Client, source: Kind, ctx: Ctx) {
 /// before) rather than never becoming ready.
 async fn follow_namespaces(client: Client, ctx: Ctx) {
     let api = Api::<PartialObjectMeta<Namespace>>::all(client);
-    let mut delay = RETRY_FIRST;
-    loop {
-        match api.list_metadata(&ListParams::default().limit(1)).await {
-            Ok(_) => break,
-            Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => {
-                warn!(
-                    code = e.code,
-                    "cannot list namespaces (the ClusterRole needs namespaces get/list/watch); a DELETE in a terminating namespace is recognised only when the namespace controller sends it as its own ServiceAccount"
-                );
-                ctx.readiness.source_synced();
-                return;
-            }
-            Err(e) => {
-                warn!(error = %e, retry_in = ?delay, "cannot tell whether namespaces can be listed; readiness waits");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_MAX);
-            }
-        }
+    if !may_list(
+        &api,
+        "namespaces",
+        "a DELETE in a terminating namespace is recognised only when the namespace controller sends it as its own ServiceAccount",
+        &ctx,
+    )
+    .await
+    {
+        return;
     }
     follow(
         NAMESPACE,
@@ -464,24 +455,15 @@ async fn follow_namespaces(client: Client, ctx: Ctx) {
 /// answers 403, and then `target-not-found` is never said rather than the view never ready.
 async fn follow_services(client: Client, ctx: Ctx) {
     let api = Api::<PartialObjectMeta<k8s_openapi::api::core::v1::Service>>::all(client);
-    let mut delay = RETRY_FIRST;
-    loop {
-        match api.list_metadata(&ListParams::default().limit(1)).await {
-            Ok(_) => break,
-            Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => {
-                warn!(
-                    code = e.code,
-                    "cannot list services (the ClusterRole needs services get/list/watch); BackendTLSPolicy targets are not checked"
-                );
-                ctx.readiness.source_synced();
-                return;
-            }
-            Err(e) => {
-                warn!(error = %e, retry_in = ?delay, "cannot tell whether services can be listed; readiness waits");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_MAX);
-            }
-        }
+    if !may_list(
+        &api,
+        "services",
+        "BackendTLSPolicy targets are not checked",
+        &ctx,
+    )
+    .await
+    {
+        return;
     }
     // Only now: without a view of Services nothing is said about targets.
     write(&ctx.index).track_services();
@@ -493,6 +475,34 @@ async fn follow_services(client: Client, ctx: Ctx) {
         Arc::new(AtomicBool::new(false)),
     )
     .await;
+}
+
+/// Whether the metadata of `resource` can be listed: a 403 or 404 (a ClusterRole from before
+/// tlsgate read it) is said once, with what goes `without` it, and counts the source as synced
+/// so the view still becomes ready; any other error is retried with backoff.
+async fn may_list<K>(api: &Api<K>, resource: &str, without: &str, ctx: &Ctx) -> bool
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut delay = RETRY_FIRST;
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => return true,
+            Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => {
+                warn!(
+                    code = e.code,
+                    "cannot list {resource} (the ClusterRole needs {resource} get/list/watch); {without}"
+                );
+                ctx.readiness.source_synced();
+                return false;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?delay, "cannot tell whether {resource} can be listed; readiness waits");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
+    }
 }
 
 fn report_absent(source: Kind, ctx: &Ctx, reported: &AtomicBool) {
