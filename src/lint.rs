@@ -44,26 +44,30 @@ pub fn decode(loaded: &Loaded) -> Objects {
         match Object::from_value(&d.value) {
             Ok(Some(obj)) => objects.push((obj, api_version, d.source.clone())),
             Ok(None) => {}
-            Err(err) => {
-                let oref = ObjectRef {
-                    api_version,
-                    kind: err.kind.clone(),
-                    namespace: d
-                        .value
-                        .pointer("/metadata/namespace")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
-                    name: err.name.clone(),
-                };
-                errors.push(invalid(
-                    &d.source,
-                    &format!("field `{}`: {}", err.path, err.reason),
-                    oref,
-                ));
-            }
+            Err(err) => errors.push(undecodable(d, api_version, &err)),
         }
     }
     Objects { objects, errors }
+}
+
+/// A document of a kind tlsgate reads whose fields do not decode: `manifest-invalid` naming
+/// the field.
+fn undecodable(d: &Document, api_version: String, err: &DecodeError) -> Entry {
+    let oref = ObjectRef {
+        api_version,
+        kind: err.kind.clone(),
+        namespace: d
+            .value
+            .pointer("/metadata/namespace")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        name: err.name.clone(),
+    };
+    invalid(
+        &d.source,
+        &format!("field `{}`: {}", err.path, err.reason),
+        oref,
+    )
 }
 
 fn invalid(source: &Source, reason: &str, object: ObjectRef) -> Entry {
@@ -223,23 +227,7 @@ impl LintSink {
                     });
                 }
                 Ok(None) => {}
-                Err(err) => {
-                    let oref = ObjectRef {
-                        api_version,
-                        kind: err.kind.clone(),
-                        namespace: d
-                            .value
-                            .pointer("/metadata/namespace")
-                            .and_then(|v| v.as_str())
-                            .map(str::to_string),
-                        name: err.name.clone(),
-                    };
-                    self.decode_errors.push(invalid(
-                        &d.source,
-                        &format!("field `{}`: {}", err.path, err.reason),
-                        oref,
-                    ));
-                }
+                Err(err) => self.decode_errors.push(undecodable(&d, api_version, &err)),
             }
         }
     }
