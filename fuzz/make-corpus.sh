@@ -31,3 +31,10 @@ cp tests/admission/*.json "$C/admission_review/"
 
 cp examples/broken-gateways.yaml examples/gateway-api.yaml examples/secure-gateway.yaml \
    "$F/secrets/httpbin-credential-tls.yaml" "$F/audit/cluster-dump.json" "$C/manifest_loader/"
+
+# One YAML document a seed: the block-style reader (load::block) against yaml_serde.
+mkdir -p "$C/yaml_block"
+for f in examples/*.yaml "$F"/secrets/*.yaml manifests/base/*.yaml; do
+  awk -v out="$C/yaml_block/$(basename "$f" | sed 's/\.yaml$//')" '
+    /^---( |#|$)/ { n++; next } { print > (out "-" n ".yaml") }' n=0 "$f"
+done

@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("secret_analysis", secret_analysis),
     ("admission_review", admission_review),
     ("manifest_loader", manifest_loader),
+    ("yaml_block", yaml_block),
 ];
 
 /// PEM splitting, with the block cap the analysis uses and a tiny one.
@@ -71,6 +72,21 @@ pub fn manifest_loader(data: &[u8]) {
     let _ = tlsgate::lint::lint(&loaded, &Policy::default(), NOW, Arc::new(Analyzer::new()));
 }
 
+/// The block-style YAML reader against the full parser: whatever the subset reads, yaml_serde
+/// reads as the same value (else the document would mean one thing to `serve` and another to
+/// the YAML the user wrote).
+pub fn yaml_block(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(fast) = tlsgate::load::block::parse(text) {
+        match yaml_serde::from_str::<serde_json::Value>(text) {
+            Ok(full) => assert_eq!(fast, full, "the subset reads {text:?} otherwise"),
+            Err(e) => panic!("the subset reads {text:?}, which yaml_serde refuses: {e}"),
+        }
+    }
+}
+
 fn analyzer() -> &'static Analyzer {
     static ANALYZER: OnceLock<Analyzer> = OnceLock::new();
     ANALYZER.get_or_init(Analyzer::new)
@@ -112,7 +128,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
             }
             3 => v.truncate(at),
             _ => {
-                const NOISE: &[u8] = b"{}[]\",:-\n=A0";
+                const NOISE: &[u8] = b"{}[]\",:-\n=A0 #'.|&*!?~";
                 v[at] = NOISE[rng.below(NOISE.len())]
             }
         }

@@ -19,6 +19,8 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod block;
+
 /// Largest manifest or dump file read (`kubectl get secrets -A -o json` of a large cluster fits).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Largest total read by one run across every path given (and stdin).
@@ -408,6 +410,11 @@ fn parse_yaml_doc(line: usize, doc: &str) -> Parsed {
     }
     if is_blank(doc) {
         return Parsed::Nothing;
+    }
+    // Block-style YAML as tools write it, without the full parser; anything else (and every
+    // error) is the full parser's.
+    if let Some(v) = block::parse(doc) {
+        return Parsed::Value(v);
     }
     if let Some(at) = too_deep(doc) {
         return Parsed::Error(format!(

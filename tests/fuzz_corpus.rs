@@ -90,3 +90,8 @@ fn admission_review_survives_its_corpus_and_mutations() {
 fn manifest_loader_survives_its_corpus_and_mutations() {
     run("manifest_loader", 0x0bad_5eed_0bad_5eed);
 }
+
+#[test]
+fn yaml_block_reads_what_yaml_serde_reads_over_its_corpus_and_mutations() {
+    run("yaml_block", 0x5eed_b10c_4a41_0001);
+}
