@@ -124,32 +124,48 @@ fn workload(v: &Value) -> Option<(String, String, BTreeMap<String, String>)> {
 }
 
 /// One document decoded and, when it is a Secret, analysed: the part of loading that runs on
-/// every core ([`prepare`]).
+/// every core ([`Sink::prepare`]), shared by `lint` and `serve --manifests`. A decoded object no
+/// longer needs its YAML value, so it is dropped there too, on the core that made it.
 pub struct Prepared {
     pub document: Document,
+    pub api_version: String,
+    /// A Pod or workload's pod labels ([`workload`]).
+    pub workload: Option<(String, String, BTreeMap<String, String>)>,
     pub object: Result<Option<Object>, DecodeError>,
     pub secret: Option<StoredSecret>,
 }
 
-/// Decodes `docs` and analyses their Secrets in parallel, results in input order. Shared by
-/// `lint` and `serve --manifests`.
-pub fn prepare(analyzer: &Analyzer, docs: Vec<Document>) -> Vec<Prepared> {
-    crate::par::map(docs, |document| {
-        let object = Object::from_value(&document.value);
-        let secret = match &object {
-            Ok(Some(Object::Secret(s))) => Some(Index::analyze_secret(analyzer, s)),
-            _ => None,
-        };
-        Prepared {
-            document,
-            object,
-            secret,
+/// Decodes `document` and analyses it when it is a Secret; a Secret keeps only its key names
+/// once its summary is made.
+pub fn prepare(analyzer: &Analyzer, mut document: Document) -> Prepared {
+    let mut object = Object::from_value(&document.value);
+    let secret = match &mut object {
+        Ok(Some(Object::Secret(s))) => {
+            let stored = Index::analyze_secret(analyzer, s);
+            // Freed, not cleared: every decoded buffer is replaced by an empty one.
+            s.data.clear_values();
+            Some(stored)
         }
-    })
+        _ => None,
+    };
+    let api_version = document
+        .value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let workload = workload(&document.value);
+    if matches!(object, Ok(Some(_))) {
+        document.value = Value::Null;
+    }
+    Prepared {
+        document,
+        api_version,
+        workload,
+        object,
+        secret,
+    }
 }
-
-/// Documents prepared at once.
-pub const BATCH: usize = 512;
 
 /// An object kept for checking once the whole input is indexed. A Secret keeps its summary
 /// (shared with the index) and its key names, not its data.
@@ -166,7 +182,6 @@ struct Pending {
 pub struct LintSink {
     analyzer: Arc<Analyzer>,
     index: Index,
-    batch: Vec<Document>,
     load_errors: Vec<Entry>,
     decode_errors: Vec<Entry>,
     pending: Vec<Pending>,
@@ -178,7 +193,6 @@ impl LintSink {
         LintSink {
             index: Index::new(analyzer.clone()),
             analyzer,
-            batch: Vec::new(),
             load_errors: Vec::new(),
             decode_errors: Vec::new(),
             pending: Vec::new(),
@@ -191,50 +205,38 @@ impl LintSink {
         self.documents
     }
 
-    fn flush(&mut self) {
-        let docs = std::mem::take(&mut self.batch);
-        for p in prepare(&self.analyzer, docs) {
-            let d = p.document;
-            if let Some((ns, name, labels)) = workload(&d.value) {
-                self.index.upsert_pod(&ns, &name, labels);
-            }
-            let api_version = d
-                .value
-                .get("apiVersion")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            match p.object {
-                Ok(Some(mut object)) => {
-                    self.index.upsert_analyzed(&object, p.secret);
-                    let summary = match &mut object {
-                        Object::Secret(s) => {
-                            // Checked from its summary: only the key names are read again.
-                            // Freed, not cleared: every decoded buffer is replaced by an empty one.
-                            s.data.clear_values();
-                            match self.index.secret(object.namespace(), object.name()) {
-                                Found::Yes(stored) => Some(stored),
-                                _ => None,
-                            }
-                        }
+    fn accept_prepared(&mut self, p: Prepared) {
+        let d = p.document;
+        if let Some((ns, name, labels)) = p.workload {
+            self.index.upsert_pod(&ns, &name, labels);
+        }
+        let api_version = p.api_version;
+        match p.object {
+            Ok(Some(object)) => {
+                self.index.upsert_analyzed(&object, p.secret);
+                let summary = match &object {
+                    // Checked from its summary: only the key names are read again.
+                    Object::Secret(_) => match self.index.secret(object.namespace(), object.name())
+                    {
+                        Found::Yes(stored) => Some(stored),
                         _ => None,
-                    };
-                    self.pending.push(Pending {
-                        object,
-                        api_version,
-                        source: d.source,
-                        summary,
-                    });
-                }
-                Ok(None) => {}
-                Err(err) => self.decode_errors.push(undecodable(&d, api_version, &err)),
+                    },
+                    _ => None,
+                };
+                self.pending.push(Pending {
+                    object,
+                    api_version,
+                    source: d.source,
+                    summary,
+                });
             }
+            Ok(None) => {}
+            Err(err) => self.decode_errors.push(undecodable(&d, api_version, &err)),
         }
     }
 
     /// The objects that will be checked, for JUnit's one-testcase-per-object.
     pub fn subjects(&mut self) -> Vec<Subject> {
-        self.flush();
         self.pending
             .iter()
             .map(|p| Subject {
@@ -247,7 +249,6 @@ impl LintSink {
     /// Checks every object against the whole input: load errors, then decode errors, then the
     /// findings of each object in input order.
     pub fn finish(mut self, policy: &Policy, now: i64) -> Report {
-        self.flush();
         let ctx = Ctx {
             lookup: &self.index,
             policy,
@@ -280,12 +281,15 @@ impl LintSink {
 }
 
 impl Sink for LintSink {
-    fn document(&mut self, d: Document) {
+    type Prepared = Prepared;
+
+    fn prepare(&self, d: Document) -> Prepared {
+        prepare(&self.analyzer, d)
+    }
+
+    fn accept(&mut self, p: Prepared) {
         self.documents += 1;
-        self.batch.push(d);
-        if self.batch.len() >= BATCH {
-            self.flush();
-        }
+        self.accept_prepared(p);
     }
 
     fn error(&mut self, e: LoadError) {

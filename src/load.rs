@@ -160,13 +160,30 @@ pub struct Loaded {
 
 /// Receives documents as they are parsed, so a large input need not be held whole
 /// (`serve --manifests` indexes each document and drops it).
-pub trait Sink {
-    fn document(&mut self, d: Document);
+///
+/// A YAML file is parsed in batches on every core; for each document, [`Sink::prepare`] runs on
+/// the core that parsed it (decoding, analysis: work that needs no order), and what it made
+/// reaches [`Sink::accept`] in input order.
+pub trait Sink: Sync {
+    type Prepared: Send;
+    fn prepare(&self, d: Document) -> Self::Prepared;
+    fn accept(&mut self, p: Self::Prepared);
     fn error(&mut self, e: LoadError);
+
+    /// One document, prepared here (JSON streams, attributed rendered streams).
+    fn document(&mut self, d: Document) {
+        let p = self.prepare(d);
+        self.accept(p)
+    }
 }
 
 impl Sink for Loaded {
-    fn document(&mut self, d: Document) {
+    type Prepared = Document;
+
+    fn prepare(&self, d: Document) -> Document {
+        d
+    }
+    fn accept(&mut self, d: Document) {
         self.documents.push(d);
     }
     fn error(&mut self, e: LoadError) {
@@ -374,27 +391,56 @@ fn parse_text<S: Sink>(
         .enumerate()
         .map(|(index, (line, doc))| (index, line, doc))
         .collect();
-    // Parsed in batches on every core, handed on in order: a batch is all that is held at once.
-    for batch in docs.chunks(PARSE_BATCH) {
-        let parsed = crate::par::map(batch.to_vec(), |(_, line, doc)| parse_yaml_doc(line, doc));
-        for (&(index, line, doc), parsed) in batch.iter().zip(parsed) {
+    // Parsed and prepared in batches on every core, handed on in order: a batch is all that is
+    // held at once. An attributed stream looks each object's origin up in order, so its
+    // documents are prepared as they are handed on.
+    let attributed = attribution.is_some();
+    for batch in docs.chunks(crate::par::BATCH) {
+        let shared: &S = loaded;
+        let staged = crate::par::map(batch.to_vec(), |(index, line, doc)| {
             let source = Source {
                 file: file.to_string(),
                 index,
                 line,
                 origin: None,
             };
-            match parsed {
-                Parsed::Nothing => {}
-                Parsed::Value(v) => push_value(v, source, helm_source(doc), attribution, loaded),
-                Parsed::Error(reason) => loaded.error(LoadError { source, reason }),
+            match parse_yaml_doc(line, doc) {
+                Parsed::Nothing => Vec::new(),
+                Parsed::Error(reason) => vec![Staged::Error(LoadError { source, reason })],
+                Parsed::Value(v) if attributed => vec![Staged::Value(v, source)],
+                Parsed::Value(v) => {
+                    let mut out = Vec::new();
+                    expand(v, source, 0, &mut out);
+                    out.into_iter()
+                        .map(|r| match r {
+                            Ok(d) => Staged::Prepared(shared.prepare(d)),
+                            Err(e) => Staged::Error(e),
+                        })
+                        .collect()
+                }
+            }
+        });
+        for (&(_, _, doc), staged) in batch.iter().zip(staged) {
+            for s in staged {
+                match s {
+                    Staged::Prepared(p) => loaded.accept(p),
+                    Staged::Value(v, source) => {
+                        push_value(v, source, helm_source(doc), attribution, loaded)
+                    }
+                    Staged::Error(e) => loaded.error(e),
+                }
             }
         }
     }
 }
 
-/// Documents parsed at once (in parallel) before they are handed to the sink.
-const PARSE_BATCH: usize = 512;
+/// A parsed document on its way to the sink.
+enum Staged<P> {
+    Prepared(P),
+    /// For [`push_value`], in order.
+    Value(Value, Source),
+    Error(LoadError),
+}
 
 enum Parsed {
     /// Empty, comments only, or `null`.
@@ -483,14 +529,37 @@ fn push_value<S: Sink>(
     push_nested(v, source, 0, helm, attribution, loaded)
 }
 
-/// Items are moved out of their List, not copied: nested Lists cost their size once.
 fn push_nested<S: Sink>(
     v: Value,
-    mut source: Source,
+    source: Source,
     lists: usize,
     helm: Option<&str>,
     attribution: &mut Option<Attribution>,
     loaded: &mut S,
+) {
+    let mut out = Vec::new();
+    expand(v, source, lists, &mut out);
+    for r in out {
+        match r {
+            Ok(mut d) => {
+                if let Some(a) = attribution {
+                    d.source.origin = a.origin(&d.value, helm);
+                }
+                loaded.document(d)
+            }
+            Err(e) => loaded.error(e),
+        }
+    }
+}
+
+/// The objects of a parsed document, in order: the document itself, or the items of a `kind:
+/// List` (or of a top-level sequence). Items are moved out of their List, not copied: nested
+/// Lists cost their size once.
+fn expand(
+    v: Value,
+    source: Source,
+    lists: usize,
+    out: &mut Vec<Result<Document, LoadError>>,
 ) {
     match v {
         Value::Object(mut m)
@@ -500,35 +569,30 @@ fn push_nested<S: Sink>(
                 && m.get("items").is_some_and(Value::is_array) =>
         {
             if lists == MAX_LIST_NESTING {
-                return loaded.error(LoadError {
+                return out.push(Err(LoadError {
                     source,
                     reason: format!("kind: List nested more than {MAX_LIST_NESTING} deep"),
-                });
+                }));
             }
             if let Some(Value::Array(items)) = m.remove("items") {
                 for item in items {
-                    push_nested(item, source.clone(), lists + 1, helm, attribution, loaded);
+                    expand(item, source.clone(), lists + 1, out);
                 }
             }
         }
         Value::Array(items) => {
             for item in items {
-                push_nested(item, source.clone(), lists + 1, helm, attribution, loaded);
+                expand(item, source.clone(), lists + 1, out);
             }
         }
-        Value::Object(_) => {
-            if let Some(a) = attribution {
-                source.origin = a.origin(&v, helm);
-            }
-            loaded.document(Document { source, value: v })
-        }
-        other => loaded.error(LoadError {
+        Value::Object(_) => out.push(Ok(Document { source, value: v })),
+        other => out.push(Err(LoadError {
             source,
             reason: format!(
                 "expected a Kubernetes object (a mapping), found {}",
                 kind_of(&other)
             ),
-        }),
+        })),
     }
 }
 

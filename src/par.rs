@@ -24,6 +24,10 @@ pub fn release_freed() {
     }
 }
 
+/// Documents (or listed Secrets) parsed and prepared at once, in parallel, before they are
+/// handed on in order: a batch is all that is held at once.
+pub const BATCH: usize = 512;
+
 /// Threads used: the CPUs available (cgroup quota included), at least 1.
 pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

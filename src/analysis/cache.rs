@@ -76,7 +76,23 @@ pub struct Key<'a> {
     digest: std::cell::OnceCell<[u8; 32]>,
 }
 
-impl Key<'_> {
+impl<'a> Key<'a> {
+    /// `hasher` is the cache's ([`BundleCache::hasher`]): the key hashes the content once, and
+    /// not under the lock that guards the cache.
+    pub fn new(hasher: &foldhash::quality::RandomState, content: Content<'a>) -> Self {
+        Key {
+            hash: hasher.hash_one(content.tagged()),
+            content,
+            digest: Default::default(),
+        }
+    }
+
+    /// The SHA-256 an insert stores, computed now (outside the lock) rather than under it.
+    pub fn with_digest(self) -> Self {
+        self.digest();
+        self
+    }
+
     fn digest(&self) -> &[u8; 32] {
         self.digest.get_or_init(|| {
             let (tag, bytes) = self.content.tagged();
@@ -109,13 +125,14 @@ impl BundleCache {
         }
     }
 
-    /// Hashes `content` (outside the lock: [`Self::get`] and [`Self::insert`] take the key).
+    /// Hashes `content`. [`Key::new`] with [`Self::hasher`] does it outside the cache's lock.
     pub fn key<'a>(&self, content: Content<'a>) -> Key<'a> {
-        Key {
-            hash: self.hasher.hash_one(content.tagged()),
-            content,
-            digest: Default::default(),
-        }
+        Key::new(&self.hasher, content)
+    }
+
+    /// The cache's hasher, for [`Key::new`].
+    pub fn hasher(&self) -> &foldhash::quality::RandomState {
+        &self.hasher
     }
 
     pub fn get(&mut self, key: &Key<'_>, role: Role) -> Option<Arc<Bundle>> {

@@ -86,6 +86,9 @@ impl Bundle {
 /// secrets is parsed once. Thread-safe; bounded by bytes ([`cache::DEFAULT_BUDGET_BYTES`]).
 pub struct Analyzer {
     cache: Mutex<cache::BundleCache>,
+    /// The cache's hasher, so lookups hash their content before they take the lock: start-up
+    /// analyses on every core, and the lock was the wait.
+    hasher: foldhash::quality::RandomState,
     /// Every certificate alive anywhere (cache or cluster view), by DER digest: an issuing CA
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
@@ -114,8 +117,10 @@ impl Analyzer {
 
     /// An analyzer whose parse cache keeps at most `bytes` (estimated) of parsed bundles.
     pub fn with_cache_budget(bytes: usize) -> Self {
+        let cache = cache::BundleCache::new(bytes);
         Analyzer {
-            cache: Mutex::new(cache::BundleCache::new(bytes)),
+            hasher: cache.hasher().clone(),
+            cache: Mutex::new(cache),
             certs: Mutex::new(CertInterner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
         }
@@ -132,11 +137,12 @@ impl Analyzer {
         role: Role,
         bytes: impl FnOnce() -> &'a [u8],
     ) -> Arc<Bundle> {
-        let key = self.lock().key(content);
+        let key = cache::Key::new(&self.hasher, content);
         if let Some(hit) = self.lock().get(&key, role) {
             return hit;
         }
         let parsed = Arc::new(parse_bundle_with(bytes(), role, |der| self.cert(der)));
+        let key = key.with_digest();
         self.lock().insert(&key, role, parsed.clone());
         parsed
     }
@@ -160,8 +166,8 @@ impl Analyzer {
     pub fn resolve(&self, data: &SecretData) {
         for (key, text) in data.unresolved() {
             let known = if BUNDLE_KEYS.contains(&key) {
+                let k = cache::Key::new(&self.hasher, cache::Content::Base64(text));
                 let mut cache = self.lock();
-                let k = cache.key(cache::Content::Base64(text));
                 let bundles = Role::ALL.map(|r| cache.get(&k, r));
                 drop(cache);
                 bundles

@@ -229,11 +229,9 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         // Index each document as it is parsed: only summaries stay in memory.
         let mut sink = IndexSink {
             index: Index::new(analyzer.clone()),
-            batch: Vec::new(),
             objects: 0,
         };
         crate::load::visit_paths(&args.manifests, &mut sink).context("cannot load --manifests")?;
-        sink.flush();
         *view.write().unwrap_or_else(|e| e.into_inner()) = sink.index;
         crate::par::release_freed();
         synced.store(true, std::sync::atomic::Ordering::Release);
@@ -378,33 +376,26 @@ fn load_files(args: &Args, analyzer: &Analyzer) -> anyhow::Result<FromFiles> {
 /// Secrets analysed on every core ([`crate::lint::prepare`]), then indexed in input order.
 struct IndexSink {
     index: Index,
-    batch: Vec<crate::load::Document>,
     objects: usize,
 }
 
-impl IndexSink {
-    fn flush(&mut self) {
-        let docs = std::mem::take(&mut self.batch);
-        for p in crate::lint::prepare(self.index.analyzer(), docs) {
-            match p.object {
-                Ok(Some(obj)) => {
-                    self.index.upsert_analyzed(&obj, p.secret);
-                    self.objects += 1;
-                }
-                Ok(None) => self.index.upsert_ca_bundles(&p.document.value),
-                Err(e) => {
-                    tracing::warn!(source = %p.document.source, problem = %e, "skipping a manifest")
-                }
-            }
-        }
-    }
-}
-
 impl crate::load::Sink for IndexSink {
-    fn document(&mut self, d: crate::load::Document) {
-        self.batch.push(d);
-        if self.batch.len() >= crate::lint::BATCH {
-            self.flush();
+    type Prepared = crate::lint::Prepared;
+
+    fn prepare(&self, d: crate::load::Document) -> Self::Prepared {
+        crate::lint::prepare(self.index.analyzer(), d)
+    }
+
+    fn accept(&mut self, p: Self::Prepared) {
+        match p.object {
+            Ok(Some(obj)) => {
+                self.index.upsert_analyzed(&obj, p.secret);
+                self.objects += 1;
+            }
+            Ok(None) => self.index.upsert_ca_bundles(&p.document.value),
+            Err(e) => {
+                tracing::warn!(source = %p.document.source, problem = %e, "skipping a manifest")
+            }
         }
     }
 

@@ -722,7 +722,7 @@ where
                     seen.insert((namespace_of(&obj), obj.name_any()));
                 }
                 batch.push(obj);
-                if batch.len() >= crate::lint::BATCH {
+                if batch.len() >= crate::par::BATCH {
                     apply_batch(&ctx.index, kind, decode, &mut batch);
                 }
             }
