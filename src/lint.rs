@@ -283,8 +283,9 @@ impl LintSink {
 impl Sink for LintSink {
     type Prepared = Prepared;
 
-    fn prepare(&self, d: Document) -> Prepared {
-        prepare(&self.analyzer, d)
+    fn preparer(&self) -> crate::load::Preparer<Prepared> {
+        let analyzer = self.analyzer.clone();
+        Arc::new(move |d| prepare(&analyzer, d))
     }
 
     fn accept(&mut self, p: Prepared) {

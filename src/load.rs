@@ -161,27 +161,30 @@ pub struct Loaded {
 /// Receives documents as they are parsed, so a large input need not be held whole
 /// (`serve --manifests` indexes each document and drops it).
 ///
-/// A YAML file is parsed in batches on every core; for each document, [`Sink::prepare`] runs on
-/// the core that parsed it (decoding, analysis: work that needs no order), and what it made
-/// reaches [`Sink::accept`] in input order.
-pub trait Sink: Sync {
-    type Prepared: Send;
-    fn prepare(&self, d: Document) -> Self::Prepared;
+/// A YAML file is parsed in batches on every core; the sink's [`Sink::preparer`] runs on the
+/// core that parsed each document (decoding, analysis: work that needs no order), and what it
+/// made reaches [`Sink::accept`] in input order, while the next batch is being parsed.
+pub trait Sink {
+    type Prepared: Send + 'static;
+    fn preparer(&self) -> Preparer<Self::Prepared>;
     fn accept(&mut self, p: Self::Prepared);
     fn error(&mut self, e: LoadError);
 
     /// One document, prepared here (JSON streams, attributed rendered streams).
     fn document(&mut self, d: Document) {
-        let p = self.prepare(d);
+        let p = self.preparer()(d);
         self.accept(p)
     }
 }
 
+/// What a [`Sink`] does to each document on any core.
+pub type Preparer<P> = std::sync::Arc<dyn Fn(Document) -> P + Send + Sync>;
+
 impl Sink for Loaded {
     type Prepared = Document;
 
-    fn prepare(&self, d: Document) -> Document {
-        d
+    fn preparer(&self) -> Preparer<Document> {
+        std::sync::Arc::new(|d| d)
     }
     fn accept(&mut self, d: Document) {
         self.documents.push(d);
@@ -391,44 +394,61 @@ fn parse_text<S: Sink>(
         .enumerate()
         .map(|(index, (line, doc))| (index, line, doc))
         .collect();
-    // Parsed and prepared in batches on every core, handed on in order: a batch is all that is
-    // held at once. An attributed stream looks each object's origin up in order, so its
-    // documents are prepared as they are handed on.
+    // Parsed and prepared in batches on every core, handed on in order while the next batch is
+    // parsed: two batches are all that is held at once. An attributed stream looks each
+    // object's origin up in order, so its documents are prepared as they are handed on.
     let attributed = attribution.is_some();
-    for batch in docs.chunks(crate::par::BATCH) {
-        let shared: &S = loaded;
-        let staged = crate::par::map(batch.to_vec(), |(index, line, doc)| {
-            let source = Source {
-                file: file.to_string(),
-                index,
-                line,
-                origin: None,
-            };
-            match parse_yaml_doc(line, doc) {
-                Parsed::Nothing => Vec::new(),
-                Parsed::Error(reason) => vec![Staged::Error(LoadError { source, reason })],
-                Parsed::Value(v) if attributed => vec![Staged::Value(v, source)],
-                Parsed::Value(v) => {
-                    let mut out = Vec::new();
-                    expand(v, source, 0, &mut out);
-                    out.into_iter()
-                        .map(|r| match r {
-                            Ok(d) => Staged::Prepared(shared.prepare(d)),
-                            Err(e) => Staged::Error(e),
-                        })
-                        .collect()
-                }
+    let prepare = loaded.preparer();
+    let stage = |&(index, line, doc): &(usize, usize, &str)| {
+        let source = Source {
+            file: file.to_string(),
+            index,
+            line,
+            origin: None,
+        };
+        match parse_yaml_doc(line, doc) {
+            Parsed::Nothing => Vec::new(),
+            Parsed::Error(reason) => vec![Staged::Error(LoadError { source, reason })],
+            Parsed::Value(v) if attributed => vec![Staged::Value(v, source)],
+            Parsed::Value(v) => {
+                let mut out = Vec::new();
+                expand(v, source, 0, &mut out);
+                out.into_iter()
+                    .map(|r| match r {
+                        Ok(d) => Staged::Prepared(prepare(d)),
+                        Err(e) => Staged::Error(e),
+                    })
+                    .collect()
             }
+        }
+    };
+    let mut done: (&[(usize, usize, &str)], Vec<Vec<Staged<S::Prepared>>>) = (&[], Vec::new());
+    for batch in docs.chunks(crate::par::BATCH) {
+        let staged = std::thread::scope(|s| {
+            let next = s.spawn(|| crate::par::map(batch.iter().collect(), &stage));
+            hand_on(std::mem::take(&mut done), attribution, loaded);
+            next.join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
         });
-        for (&(_, _, doc), staged) in batch.iter().zip(staged) {
-            for s in staged {
-                match s {
-                    Staged::Prepared(p) => loaded.accept(p),
-                    Staged::Value(v, source) => {
-                        push_value(v, source, helm_source(doc), attribution, loaded)
-                    }
-                    Staged::Error(e) => loaded.error(e),
+        done = (batch, staged);
+    }
+    hand_on(done, attribution, loaded);
+}
+
+/// A batch of staged documents to the sink, in order.
+fn hand_on<S: Sink>(
+    (batch, staged): (&[(usize, usize, &str)], Vec<Vec<Staged<S::Prepared>>>),
+    attribution: &mut Option<Attribution>,
+    loaded: &mut S,
+) {
+    for (&(_, _, doc), staged) in batch.iter().zip(staged) {
+        for s in staged {
+            match s {
+                Staged::Prepared(p) => loaded.accept(p),
+                Staged::Value(v, source) => {
+                    push_value(v, source, helm_source(doc), attribution, loaded)
                 }
+                Staged::Error(e) => loaded.error(e),
             }
         }
     }

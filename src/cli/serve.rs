@@ -372,8 +372,8 @@ fn load_files(args: &Args, analyzer: &Analyzer) -> anyhow::Result<FromFiles> {
     Ok((files, tls::CertStore::new(first), cert_pem, key_pem))
 }
 
-/// Feeds `--manifests` documents into the index a batch at a time: each batch decoded and its
-/// Secrets analysed on every core ([`crate::lint::prepare`]), then indexed in input order.
+/// Feeds `--manifests` documents into the index: each decoded and its Secrets analysed on the
+/// core that parsed it ([`crate::lint::prepare`]), then indexed in input order.
 struct IndexSink {
     index: Index,
     objects: usize,
@@ -382,8 +382,9 @@ struct IndexSink {
 impl crate::load::Sink for IndexSink {
     type Prepared = crate::lint::Prepared;
 
-    fn prepare(&self, d: crate::load::Document) -> Self::Prepared {
-        crate::lint::prepare(self.index.analyzer(), d)
+    fn preparer(&self) -> crate::load::Preparer<Self::Prepared> {
+        let analyzer = self.index.analyzer().clone();
+        Arc::new(move |d| crate::lint::prepare(&analyzer, d))
     }
 
     fn accept(&mut self, p: Self::Prepared) {
