@@ -761,20 +761,35 @@ pub fn decode_data_value(val: &str) -> Result<Vec<u8>, base64::DecodeError> {
     }
 }
 
+impl Secret {
+    /// A Secret from its `metadata`, `type` (`Opaque` when unset, as the API server defaults
+    /// it) and `data` as base64 text, decoded when first read. Manifests, reviews and the
+    /// cluster watch all make theirs here.
+    pub fn from_base64(
+        meta: Meta,
+        secret_type: Option<String>,
+        data: impl IntoIterator<Item = (String, Option<Box<str>>)>,
+    ) -> Secret {
+        let mut values = SecretData::new();
+        for (k, val) in data {
+            values.insert_base64(k, val.unwrap_or_default());
+        }
+        Secret {
+            meta,
+            secret_type: secret_type.unwrap_or_else(|| "Opaque".to_string()),
+            data: values,
+        }
+    }
+}
+
 /// `data` is base64; `stringData` is plain text and wins on conflicts, as the API server does.
 fn secret_from_raw(raw: RawSecret<'_>) -> Secret {
-    let mut data = SecretData::new();
-    for (k, val) in raw.data {
-        data.insert_base64(k, val.map(Box::from).unwrap_or_default());
-    }
+    let data = raw.data.into_iter().map(|(k, v)| (k, v.map(Box::from)));
+    let mut secret = Secret::from_base64(raw.metadata, raw.secret_type, data);
     for (k, val) in raw.string_data {
-        data.insert(k, val.unwrap_or_default().into_bytes());
+        secret.data.insert(k, val.unwrap_or_default().into_bytes());
     }
-    Secret {
-        meta: raw.metadata,
-        secret_type: raw.secret_type.unwrap_or_else(|| "Opaque".to_string()),
-        data,
-    }
+    secret
 }
 
 #[cfg(test)]
