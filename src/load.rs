@@ -427,8 +427,7 @@ fn parse_text<S: Sink>(
         let staged = std::thread::scope(|s| {
             let next = s.spawn(|| crate::par::map(batch.iter().collect(), &stage));
             hand_on(std::mem::take(&mut done), attribution, loaded);
-            next.join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            next.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         });
         done = (batch, staged);
     }
@@ -575,12 +574,7 @@ fn push_nested<S: Sink>(
 /// The objects of a parsed document, in order: the document itself, or the items of a `kind:
 /// List` (or of a top-level sequence). Items are moved out of their List, not copied: nested
 /// Lists cost their size once.
-fn expand(
-    v: Value,
-    source: Source,
-    lists: usize,
-    out: &mut Vec<Result<Document, LoadError>>,
-) {
+fn expand(v: Value, source: Source, lists: usize, out: &mut Vec<Result<Document, LoadError>>) {
     match v {
         Value::Object(mut m)
             if m.get("kind")
@@ -863,6 +857,31 @@ mod tests {
         assert_eq!(l.documents.len(), 2);
         assert_eq!(l.documents[1].source.line, 3);
         assert_eq!(l.documents[1].source.index, 1);
+    }
+
+    #[test]
+    fn documents_of_many_batches_reach_the_sink_in_input_order() {
+        let n = 3 * crate::par::BATCH + 7;
+        let text: Vec<String> = (0..n)
+            .map(|i| match i {
+                700 => "a: [unclosed\n".to_string(),
+                _ => format!("kind: ConfigMap\nmetadata:\n  name: cm-{i}\n"),
+            })
+            .collect();
+        let mut l = Loaded::default();
+        load_text(&text.join("---\n"), "f.yaml", &mut l);
+        let names: Vec<usize> = l
+            .documents
+            .iter()
+            .map(|d| {
+                d.value["metadata"]["name"].as_str().unwrap()[3..]
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(names, (0..n).filter(|&i| i != 700).collect::<Vec<_>>());
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].source.index, 700);
     }
 
     #[test]
