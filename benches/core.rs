@@ -203,8 +203,24 @@ fn metrics_scrape(c: &mut Criterion) {
     g.finish();
 }
 
+/// One Secret document as `kubectl create secret tls --dry-run=client -o yaml` writes it (the
+/// httpbin fixture): the block-style reader against the full YAML parser it stands in for.
+fn yaml_secret(c: &mut Criterion) {
+    let doc = String::from_utf8(fixture("secrets/httpbin-credential-tls.yaml")).unwrap();
+    assert!(tlsgate::load::block::parse(&doc).is_some());
+    let mut g = c.benchmark_group("yaml_secret");
+    g.bench_function("block_reader", |b| {
+        b.iter(|| tlsgate::load::block::parse(&doc))
+    });
+    g.bench_function("yaml_serde", |b| {
+        b.iter(|| yaml_serde::from_str::<serde_json::Value>(&doc).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    yaml_secret,
     inspect,
     lint_10k,
     review,
