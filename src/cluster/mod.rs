@@ -762,8 +762,10 @@ where
     // Established CRDs seen since the last `Init` (the CRD watch only).
     let mut listing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut listed = false;
-    // Secrets of a list, decoded and analysed a batch at a time on every core.
+    // Secrets of a list, decoded and analysed a batch at a time on every core, while the next
+    // page is fetched and read; applied in list order.
     let mut batch: Vec<K> = Vec::new();
+    let mut analysing = InFlight::default();
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Init) => {
@@ -777,7 +779,9 @@ where
                 }
                 batch.push(obj);
                 if batch.len() >= crate::par::BATCH {
-                    apply_batch(&ctx.index, kind, decode, &mut batch);
+                    analysing
+                        .next(&ctx.index, kind, batch.drain(..).map(decode).collect())
+                        .await;
                 }
             }
             Ok(Event::InitApply(obj)) => {
@@ -793,6 +797,7 @@ where
                 apply(&ctx.index, kind, d);
             }
             Ok(Event::InitDone) => {
+                analysing.finish(&ctx.index, kind).await;
                 apply_batch(&ctx.index, kind, decode, &mut batch);
                 let pruned = prune(&ctx.index, kind, &relisted.take().unwrap_or_default());
                 if pruned > 0 {
@@ -831,13 +836,51 @@ where
                 remove(&mut write(&ctx.index), kind, &namespace_of(&obj), &name);
             }
             Err(e) => {
+                analysing.finish(&ctx.index, kind).await;
                 apply_batch(&ctx.index, kind, decode, &mut batch);
                 return (Some(e), listed);
             }
         }
     }
+    analysing.finish(&ctx.index, kind).await;
     apply_batch(&ctx.index, kind, decode, &mut batch);
     (None, listed)
+}
+
+/// The batch of listed Secrets being analysed on the blocking pool while the stream goes on.
+#[derive(Default)]
+struct InFlight(Option<tokio::task::JoinHandle<Vec<(Decoded, Option<StoredSecret>)>>>);
+
+impl InFlight {
+    /// Starts analysing `decoded`, after applying the batch before it.
+    async fn next(&mut self, index: &RwLock<Index>, kind: Kind, decoded: Vec<Decoded>) {
+        self.finish(index, kind).await;
+        let analyzer = analyzer_of(index);
+        self.0 = Some(tokio::task::spawn_blocking(move || {
+            crate::par::map(decoded, |d| {
+                let analyzed = analyze(&analyzer, &d);
+                (d, analyzed)
+            })
+        }));
+    }
+
+    /// Applies the batch in flight, if any.
+    async fn finish(&mut self, index: &RwLock<Index>, kind: Kind) {
+        let Some(handle) = self.0.take() else {
+            return;
+        };
+        match handle.await {
+            Ok(done) => {
+                let mut idx = write(index);
+                for (d, analyzed) in done {
+                    apply_analyzed(&mut idx, kind, d, analyzed);
+                }
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => {}
+        }
+    }
 }
 
 /// Records a CRD's change (after the list) for the CRD-backed watchers.
