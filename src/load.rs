@@ -422,10 +422,10 @@ fn parse_text<S: Sink>(
             }
         }
     };
-    let mut done: (&[(usize, usize, &str)], Vec<Vec<Staged<S::Prepared>>>) = (&[], Vec::new());
+    let mut done: StagedBatch<'_, S::Prepared> = (&[], Vec::new());
     for batch in docs.chunks(crate::par::BATCH) {
         let staged = std::thread::scope(|s| {
-            let next = s.spawn(|| crate::par::map(batch.iter().collect(), &stage));
+            let next = s.spawn(|| crate::par::map(batch.iter().collect(), stage));
             hand_on(std::mem::take(&mut done), attribution, loaded);
             next.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         });
@@ -434,9 +434,12 @@ fn parse_text<S: Sink>(
     hand_on(done, attribution, loaded);
 }
 
+/// A batch of documents (index, line, text) and what each became.
+type StagedBatch<'a, P> = (&'a [(usize, usize, &'a str)], Vec<Vec<Staged<P>>>);
+
 /// A batch of staged documents to the sink, in order.
 fn hand_on<S: Sink>(
-    (batch, staged): (&[(usize, usize, &str)], Vec<Vec<Staged<S::Prepared>>>),
+    (batch, staged): StagedBatch<'_, S::Prepared>,
     attribution: &mut Option<Attribution>,
     loaded: &mut S,
 ) {

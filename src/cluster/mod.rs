@@ -849,7 +849,10 @@ where
 
 /// The batch of listed Secrets being analysed on the blocking pool while the stream goes on.
 #[derive(Default)]
-struct InFlight(Option<tokio::task::JoinHandle<Vec<(Decoded, Option<StoredSecret>)>>>);
+struct InFlight(Option<tokio::task::JoinHandle<Vec<Analysed>>>);
+
+/// A listed object and, for a Secret, its summary.
+type Analysed = (Decoded, Option<StoredSecret>);
 
 impl InFlight {
     /// Starts analysing `decoded`, after applying the batch before it.
