@@ -1,6 +1,6 @@
 //! An in-process Kubernetes API server speaking just enough of the list + watch wire format
-//! for kube-runtime's watcher: `GET <collection>` lists (with or without `limit`; everything
-//! comes in one page), `?watch=true&resourceVersion=N` streams newline-delimited watch events,
+//! for kube-runtime's watcher: `GET <collection>` lists (`limit` pages it as the API server
+//! does: a `continue` token, every page at the first page's resourceVersion), `?watch=true&resourceVersion=N` streams newline-delimited watch events,
 //! and `Accept: ...;as=PartialObjectMetadataList` answers metadata-only shapes. Collections
 //! that were not registered answer 404, as an API server does for a CRD that is not installed.
 //!
@@ -562,6 +562,7 @@ async fn handle(
         lists_open,
         meta_only,
         Filter::new(None, &query),
+        Page::of(&query),
     )
     .await
 }
@@ -644,7 +645,15 @@ async fn object_request(
             }
             c.lists_open.subscribe()
         };
-        return list(shared, &t.collection, lists_open, meta_only, filter).await;
+        return list(
+            shared,
+            &t.collection,
+            lists_open,
+            meta_only,
+            filter,
+            Page::of(query),
+        )
+        .await;
     };
     match method {
         Method::GET => {
@@ -820,37 +829,79 @@ fn merge(target: &mut Value, patch: &Value, strategic: bool) {
     }
 }
 
+/// `limit` and `continue` of a list request. The token is the first page's resourceVersion and
+/// the last key served, so every page of one list reports the same version, as a consistent
+/// paged list does, and the watch that follows replays what changed while it was paged.
+struct Page {
+    limit: Option<usize>,
+    after: Option<(u64, (String, String))>,
+}
+
+impl Page {
+    fn of(query: &HashMap<String, String>) -> Page {
+        let after = query.get("continue").and_then(|t| {
+            let mut parts = t.splitn(3, '/');
+            let rv = parts.next()?.parse().ok()?;
+            Some((rv, (parts.next()?.to_string(), parts.next()?.to_string())))
+        });
+        Page {
+            limit: query
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .filter(|&l| l > 0),
+            after,
+        }
+    }
+}
+
 async fn list(
     shared: &Shared,
     path: &str,
     mut lists_open: watch::Receiver<bool>,
     meta_only: bool,
     filter: Filter,
+    page: Page,
 ) -> Response {
+    use std::ops::Bound;
     // The sender lives as long as the collection, which lives as long as the server.
     let _ = lists_open.wait_for(|open| *open).await;
     let mut st = shared.lock();
-    let rv = st.resource_version;
+    let rv = page
+        .after
+        .as_ref()
+        .map_or(st.resource_version, |(rv, _)| *rv);
     let c = st.collection(path);
-    let items: Vec<Value> = c
+    let from = match &page.after {
+        Some((_, key)) => Bound::Excluded(key.clone()),
+        None => Bound::Unbounded,
+    };
+    let matching = c
         .objects
-        .values()
-        .filter(|o| filter.matches(o))
-        .map(|o| {
-            if meta_only {
-                metadata_only(o)
-            } else if c.builtin {
-                let mut o = o.clone();
-                if let Some(m) = o.as_object_mut() {
-                    m.remove("apiVersion");
-                    m.remove("kind");
-                }
-                o
-            } else {
-                o.clone()
+        .range((from, Bound::Unbounded))
+        .filter(|(_, o)| filter.matches(o));
+    let mut items = Vec::new();
+    let mut last = None;
+    // Whether a matching object is left after this page.
+    let mut more = false;
+    for (key, o) in matching {
+        if page.limit.is_some_and(|l| items.len() == l) {
+            more = true;
+            break;
+        }
+        items.push(if meta_only {
+            metadata_only(o)
+        } else if c.builtin {
+            let mut o = o.clone();
+            if let Some(m) = o.as_object_mut() {
+                m.remove("apiVersion");
+                m.remove("kind");
             }
-        })
-        .collect();
+            o
+        } else {
+            o.clone()
+        });
+        last = Some(key.clone());
+    }
     let (api_version, kind) = if meta_only {
         (
             "meta.k8s.io/v1".to_string(),
@@ -859,12 +910,16 @@ async fn list(
     } else {
         (c.api_version.clone(), format!("{}List", c.kind))
     };
+    let mut metadata = json!({ "resourceVersion": rv.to_string() });
+    if let (true, Some((ns, name))) = (more, last) {
+        metadata["continue"] = format!("{rv}/{ns}/{name}").into();
+    }
     json_response(
         StatusCode::OK,
         &json!({
             "kind": kind,
             "apiVersion": api_version,
-            "metadata": { "resourceVersion": rv.to_string() },
+            "metadata": metadata,
             "items": items,
         }),
     )
