@@ -9,7 +9,17 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc v3's `mimalloc.h` (libmimalloc-sys 0.1.49 names only
+/// the v2 numbering, where 15 is something else).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> std::process::ExitCode {
+    // Freed pages go back to the OS at once, not after 10 ms (100 ms for arenas): after 50
+    // distinct 1 MiB Secret reviews RSS is 98 MiB instead of 126, under the Deployment's 128 MiB.
+    // SAFETY: sets one integer option; no allocation has been handed out that depends on it.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
     tlsgate::par::set_release_freed(release_freed);
     tlsgate::cli::main_entry::main_entry()
 }
