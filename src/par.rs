@@ -6,7 +6,7 @@
 //! ~50 µs of work each, against ~20 µs to start a thread, and nothing else in these paths wants
 //! a pool (the webhook's reviews run on tokio's blocking pool).
 
-/// Installed once by the binary (src/main.rs: glibc's `malloc_trim`), so the library keeps no
+/// Installed once by the binary (src/main.rs: mimalloc's `mi_collect`), so the library keeps no
 /// `unsafe`; unset (tests, other allocators) [`release_freed`] does nothing.
 static RELEASE_FREED: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 

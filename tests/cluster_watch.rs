@@ -6,9 +6,8 @@ mod bench_cluster;
 
 /// The allocator the `tlsgate` binary runs with (src/main.rs), so `ready_with_many_secrets`
 /// measures start-up as it runs in the binary.
-#[cfg(target_os = "linux")]
 #[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod support;
 
 use serde_json::{json, Value};
