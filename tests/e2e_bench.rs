@@ -7,6 +7,8 @@
 //!   cargo test --test e2e_bench -- --ignored --nocapture --test-threads=1
 //! ```
 //!
+//! `TLSGATE_SECRETS=N` sets how many distinct TLS Secrets the ready test creates (10,000).
+//!
 //! `TLSGATE_BENCH_BIN` is the tlsgate measured (default: the test profile's, which is not what
 //! the README's numbers are from). The test driver itself may be a debug build: it only makes
 //! API requests and reads `/metrics`, `/readyz` and `/proc/PID/status`.
@@ -14,6 +16,8 @@
 //! tlsgate runs as `serve` in cluster mode with the admin kubeconfig (`--kubeconfig`) and no
 //! webhook registered, so the Secrets are written at the API server's pace, not the webhook's.
 
+#[path = "../benches/common/cluster.rs"]
+mod bench_cluster;
 mod common;
 #[path = "support/e2e.rs"]
 mod install;
@@ -220,25 +224,51 @@ fn tempdir() -> PathBuf {
         .keep()
 }
 
+/// `TLSGATE_SECRETS` distinct TLS Secrets (default 10,000), as `benches/common/cluster.rs`
+/// makes them for the growth benchmark: each its own P-256 key and leaf, over 100 namespaces.
 #[test]
 #[ignore = "benchmark: run by hand, see the module doc"]
-fn ready_time_and_rss_with_10000_tls_secrets() {
+fn ready_time_and_rss_with_many_tls_secrets() {
     let Some(cp) = ControlPlane::own() else {
         return;
     };
+    let n: usize = std::env::var("TLSGATE_SECRETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let set = bench_cluster::tls_cluster(n, 0);
     let rt = runtime();
     rt.block_on(async {
         let client = admin_client(&cp).await;
-        create_namespace(&client, "bench").await;
-        let took = create_all(&client, "bench", 10_000, |i| tls_secret("bench", &format!("tls-{i:05}"))).await;
-        println!("bench: created 10000 TLS Secrets in {:.1} s with {WRITERS} clients", took.as_secs_f64());
+        let namespaces: std::collections::BTreeSet<&str> =
+            set.secrets.iter().map(|s| s.namespace.as_str()).collect();
+        for ns in namespaces {
+            create_namespace(&client, ns).await;
+        }
+        let start = Instant::now();
+        futures::stream::iter(set.secrets.iter().enumerate())
+            .map(|(i, s)| {
+                let api: Api<k8s_openapi::api::core::v1::Secret> =
+                    Api::namespaced(client.clone(), &s.namespace);
+                let mut v = s.json(i);
+                v["metadata"] = json!({"name": s.name, "namespace": s.namespace});
+                let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(v).unwrap();
+                async move { api.create(&PostParams::default(), &secret).await.map(|_| ()) }
+            })
+            .buffer_unordered(WRITERS)
+            .for_each(|r| async move { r.expect("create Secret") })
+            .await;
+        println!(
+            "bench: created {n} distinct TLS Secrets in {:.1} s with {WRITERS} clients",
+            start.elapsed().as_secs_f64()
+        );
         let gate = start_tlsgate(&cp, &tempdir()).await;
         let (rss, peak) = rss_mib(&gate.proc);
         let mut conn = connect(gate.addr, &gate.ca_pem).await.unwrap();
         let seen = secrets_in_view(&mut conn).await;
-        assert!(seen >= 10_000.0, "the view holds {seen} Secrets");
+        assert!(seen >= n as f64, "the view holds {seen} Secrets");
         println!(
-            "bench: 10000 TLS Secrets: ready {:.2} s after start, RSS {rss:.1} MiB at ready, peak {peak:.1} MiB",
+            "bench: {n} distinct TLS Secrets: ready {:.2} s after start, RSS {rss:.1} MiB at ready, peak {peak:.1} MiB",
             gate.ready_after.as_secs_f64()
         );
     });
