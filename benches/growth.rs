@@ -18,13 +18,15 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::cluster::{tls_cluster, Cluster, NOW, NOW_UNIX};
-use common::serve::{client_config, free_addr, rss_mib, spawn_serve, wait_ready};
+use common::proc::{cpu_seconds, rss_mib};
+use common::serve::{client_config, free_addr, spawn_serve, wait_ready};
 
 struct Row {
     secrets: usize,
     gateways: usize,
     file_mib: f64,
     ready_s: f64,
+    ready_cpu_s: f64,
     rss_mib: f64,
     lint_s: f64,
     lint_peak_mib: f64,
@@ -149,6 +151,7 @@ fn main() {
         let ready = wait_ready(addr, cfg.clone(), &rt, Duration::from_secs(300))
             .unwrap_or_else(|| panic!("serve --manifests with {n} Secrets never became ready"));
         let rss = rss_mib(child.0.id());
+        let ready_cpu_s = cpu_seconds(child.0.id());
         drop(child);
 
         let (lint_s, lint_peak_mib) = lint(&file);
@@ -158,6 +161,7 @@ fn main() {
             gateways: cluster.gateways.len(),
             file_mib: bytes as f64 / 1_048_576.0,
             ready_s: ready.as_secs_f64(),
+            ready_cpu_s,
             rss_mib: rss,
             lint_s,
             lint_peak_mib,
@@ -166,15 +170,16 @@ fn main() {
     }
     println!("load average after: {}", uptime());
     println!();
-    println!("| TLS Secrets (+ Gateways) | manifest | `serve --manifests` ready | RSS after ready | per Secret | `lint` wall | `lint` peak RSS | review µs |");
+    println!("| TLS Secrets (+ Gateways) | manifest | `serve --manifests` ready (CPU) | RSS after ready | per Secret | `lint` wall | `lint` peak RSS | review µs |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} (+{}) | {:.1} MiB | {:.2} s | {:.1} MiB | {:.2} KiB | {:.2} s | {:.0} MiB | {:.1} |",
+            "| {} (+{}) | {:.1} MiB | {:.2} s ({:.2} s) | {:.1} MiB | {:.2} KiB | {:.2} s | {:.0} MiB | {:.1} |",
             r.secrets,
             r.gateways,
             r.file_mib,
             r.ready_s,
+            r.ready_cpu_s,
             r.rss_mib,
             r.rss_mib * 1024.0 / r.secrets as f64,
             r.lint_s,

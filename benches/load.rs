@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use tokio_rustls::rustls;
 
 mod common;
-use common::serve::{client_config, rss_mib, spawn_serve, wait_ready};
+use common::proc::rss_mib;
+use common::serve::{client_config, spawn_serve, wait_ready};
 use common::{b64, review_body};
 
 const NOW: &str = "2027-01-01T00:00:00Z";

@@ -3,6 +3,8 @@
 
 #[path = "../benches/common/cluster.rs"]
 mod bench_cluster;
+#[path = "../benches/common/proc.rs"]
+mod bench_proc;
 
 /// The allocator the `tlsgate` binary runs with (src/main.rs), so `ready_with_many_secrets`
 /// measures start-up as it runs in the binary.
@@ -958,38 +960,20 @@ async fn ready_with_many_secrets() {
         );
     }
     drop(set);
-    let cpu_before = process_cpu_seconds();
+    let cpu_before = bench_proc::cpu_seconds(std::process::id());
     let started = Instant::now();
     let c = start(&server);
 
     c.ready_within(Duration::from_secs(300)).await;
 
     let elapsed = started.elapsed();
-    let cpu = process_cpu_seconds() - cpu_before;
+    let cpu = bench_proc::cpu_seconds(std::process::id()) - cpu_before;
     let counts = c.view.object_counts();
     println!(
         "{n} distinct TLS secrets: ready in {elapsed:?}, {cpu:.2} s of CPU (fake API server \
          included); index counts {counts:?}"
     );
     assert_eq!(counts[0], ("secret", n));
-}
-
-/// User + system CPU of this process so far (Linux; 0 elsewhere), in seconds.
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The `istio-galley` ValidatingWebhookConfiguration from tests/fixtures/audit/cabundles.json

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod proc;
 pub mod serve;
 
 pub fn fixture(rel: &str) -> Vec<u8> {
