@@ -105,8 +105,9 @@ impl DnFields {
 pub struct CertInfo {
     pub subject: Box<str>,
     pub common_name: Option<Box<str>>,
-    pub issuer: Box<str>,
-    pub issuer_cn: Option<Box<str>>,
+    /// Interned by the [`super::Analyzer`]: the leaves of one CA share one copy.
+    pub issuer: Arc<str>,
+    pub issuer_cn: Option<Arc<str>>,
     /// SHA-256 of the DER subject and issuer names: compared (as the names are, byte for byte)
     /// when ordering a chain, in 64 bytes instead of two copies of the names.
     pub subject_digest: [u8; 32],
@@ -273,7 +274,7 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         subject: tbs.subject().to_string().into(),
         common_name,
         issuer: tbs.issuer().to_string().into(),
-        issuer_cn,
+        issuer_cn: issuer_cn.map(Arc::from),
         subject_digest: sha2::Sha256::digest(tbs.subject().as_raw()).into(),
         issuer_digest: sha2::Sha256::digest(tbs.issuer().as_raw()).into(),
         has_san_extension,

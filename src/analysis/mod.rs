@@ -19,6 +19,7 @@ use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
@@ -89,16 +90,42 @@ pub struct Analyzer {
     /// Every certificate alive anywhere (cache or cluster view), by DER digest: an issuing CA
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
+    /// Issuer names: the 100,000 leaves of four CAs name four issuers.
+    names: Mutex<NameInterner>,
     /// Public facts of private keys read before, by the SHA-256 of their base64 text.
     keys: Mutex<cache::KeyCache>,
 }
 
 /// Weak references, so the interner holds no certificate alive; dead entries are swept when
 /// the map has doubled since the last sweep, so it stays within twice the live certificates.
+/// Keyed by the first 8 bytes of the DER's SHA-256 (16 bytes a slot, not 40); a hit is
+/// checked against the whole digest the certificate keeps ([`CertInfo::sha256`]).
 #[derive(Default)]
 struct CertInterner {
-    live: HashMap<[u8; 32], Weak<CertInfo>>,
+    live: HashMap<u64, Weak<CertInfo>>,
     swept_at: usize,
+}
+
+/// Strong references, swept (names no certificate holds any more) when the set has doubled
+/// since the last sweep, as [`CertInterner`] is.
+#[derive(Default)]
+struct NameInterner {
+    set: std::collections::HashSet<Arc<str>>,
+    swept_at: usize,
+}
+
+impl NameInterner {
+    fn intern(&mut self, name: &Arc<str>) -> Arc<str> {
+        if let Some(hit) = self.set.get(&**name) {
+            return hit.clone();
+        }
+        if self.set.len() >= 2 * self.swept_at.max(1024) {
+            self.set.retain(|n| Arc::strong_count(n) > 1);
+            self.swept_at = self.set.len();
+        }
+        self.set.insert(name.clone());
+        name.clone()
+    }
 }
 
 impl Default for Analyzer {
@@ -117,6 +144,7 @@ impl Analyzer {
         Analyzer {
             cache: Mutex::new(cache::BundleCache::new(bytes)),
             certs: Mutex::new(CertInterner::default()),
+            names: Mutex::new(NameInterner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
         }
     }
@@ -213,17 +241,25 @@ impl Analyzer {
     /// One DER certificate, parsed once while any bundle holds it.
     fn cert(&self, der: &[u8]) -> Result<Arc<CertInfo>, String> {
         let digest: [u8; 32] = sha2::Sha256::digest(der).into();
+        let short = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
         let certs = || self.certs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hit) = certs().live.get(&digest).and_then(Weak::upgrade) {
-            return Ok(hit);
+        if let Some(hit) = certs().live.get(&short).and_then(Weak::upgrade) {
+            if hit.sha256 == digest {
+                return Ok(hit);
+            }
         }
-        let (info, _) = cert::inspect(der)?;
+        let (mut info, _) = cert::inspect(der)?;
+        if let Some(i) = Arc::get_mut(&mut info) {
+            let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            i.issuer = names.intern(&i.issuer);
+            i.issuer_cn = i.issuer_cn.as_ref().map(|cn| names.intern(cn));
+        }
         let mut c = certs();
         if c.live.len() >= 2 * c.swept_at.max(1024) {
             c.live.retain(|_, w| w.strong_count() > 0);
             c.swept_at = c.live.len();
         }
-        c.live.insert(digest, Arc::downgrade(&info));
+        c.live.insert(short, Arc::downgrade(&info));
         Ok(info)
     }
 
@@ -456,6 +492,33 @@ const BUNDLE_KEYS: [&str; 8] = [
     "crt.pem",
 ];
 
+/// Secret types analysis tells apart, and the ones most Secrets have.
+const SECRET_TYPES: [&str; 5] = [
+    "kubernetes.io/tls",
+    "Opaque",
+    "istio.io/ca-root",
+    "istio.io/key-and-cert",
+    "kubernetes.io/service-account-token",
+];
+
+fn secret_type_name(t: &str) -> Cow<'static, str> {
+    SECRET_TYPES
+        .iter()
+        .find(|known| **known == t)
+        .map_or_else(|| Cow::Owned(t.to_string()), |known| Cow::Borrowed(*known))
+}
+
+/// A Secret's key name, borrowed from the tables above when analysis reads it (most Secrets
+/// hold only such keys), else copied.
+pub fn key_name(k: &str) -> Cow<'static, str> {
+    KEY_KEYS
+        .iter()
+        .chain(&BUNDLE_KEYS)
+        .chain(&[LINKERD_TRUST_ROOTS_KEY, "token"])
+        .find(|known| **known == k)
+        .map_or_else(|| Cow::Owned(k.to_string()), |known| Cow::Borrowed(*known))
+}
+
 /// The keys of a `kubernetes.io/tls` Secret, as `kubectl create secret tls` writes them.
 pub const TLS_PAIR: (&str, &str) = ("tls.crt", "tls.key");
 /// Where a gateway finds its server certificate and key, in Istio's order of preference.
@@ -481,11 +544,13 @@ pub struct ServerCredential {
 /// Everything tlsgate keeps of a Secret: public facts and issues, never private bytes.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSummary {
-    pub secret_type: String,
-    /// Keys with a non-empty value.
-    pub keys: Box<[Box<str>]>,
+    /// Borrowed for the types tlsgate knows ([`SECRET_TYPES`]): 100,000 Secrets
+    /// of `kubernetes.io/tls` hold no copy of the name.
+    pub secret_type: Cow<'static, str>,
+    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied.
+    pub keys: Box<[Cow<'static, str>]>,
     /// Keys present with an empty (or all-whitespace) value.
-    pub empty_keys: Box<[Box<str>]>,
+    pub empty_keys: Box<[Cow<'static, str>]>,
     pub server: Option<ServerCredential>,
     /// The certificate half of a pair whose key is missing: still analysed, so an expired
     /// certificate or an uncovered host is reported with the missing key, not after its fix.
@@ -668,16 +733,16 @@ impl Analyzer {
     ) -> CredentialSummary {
         self.resolve(data);
         let mut s = CredentialSummary {
-            secret_type: secret_type.to_string(),
+            secret_type: secret_type_name(secret_type),
             keys: data
                 .keys()
                 .filter(|k| has(data, k))
-                .map(|k| Box::from(k.as_str()))
+                .map(|k| key_name(k))
                 .collect(),
             empty_keys: data
                 .keys()
                 .filter(|k| !has(data, k))
-                .map(|k| Box::from(k.as_str()))
+                .map(|k| key_name(k))
                 .collect(),
             has_token: data.contains_key("token"),
             ..Default::default()
