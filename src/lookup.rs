@@ -26,8 +26,7 @@ pub enum Found<T> {
 pub struct StoredSecret {
     /// Interned by the [`Index`]: one copy per namespace, not per Secret.
     pub namespace: Arc<str>,
-    /// Shared with the index's name -> namespaces map.
-    pub name: Arc<str>,
+    pub name: Box<str>,
     /// Managed by cert-manager (`cert-manager.io/certificate-name`): issuance may be in flight.
     pub cert_manager: bool,
     pub summary: CredentialSummary,
@@ -235,11 +234,6 @@ pub struct Index {
     /// beside the summary.
     secrets: HashMap<Arc<str>, HashSet<ByName>>,
     secret_count: usize,
-    /// Secret name -> namespaces holding one, sorted. Most names are in one namespace: a
-    /// short Vec of interned namespaces, not a tree node per name.
-    secret_namespaces: HashMap<Arc<str>, Box<[Arc<str>]>>,
-    /// Every namespace named by a Secret, once.
-    namespaces: std::collections::HashSet<Arc<str>>,
     /// Only ConfigMaps with a CA bundle ([`ca_key_of`]): CA bundles Gateways may name, Linkerd's
     /// trust roots, Istio's root ConfigMaps.
     config_maps: HashMap<Key, Arc<StoredConfigMap>>,
@@ -277,12 +271,10 @@ impl Index {
             analyzer,
             secrets: HashMap::new(),
             secret_count: 0,
-            secret_namespaces: HashMap::new(),
             issuers: HashMap::new(),
             routes: HashMap::new(),
             certificates: HashMap::new(),
             config_maps: HashMap::new(),
-            namespaces: Default::default(),
             istio_gateways: HashMap::new(),
             gateway_api_gateways: HashMap::new(),
             grants: HashMap::new(),
@@ -529,33 +521,12 @@ impl Index {
             Object::Secret(s) => {
                 let mut stored =
                     analyzed.unwrap_or_else(|| Self::analyze_secret(&self.analyzer, s));
-                let interned = match self.namespaces.get(ns.as_str()) {
-                    Some(n) => n.clone(),
-                    None => {
-                        let n: Arc<str> = ns.as_str().into();
-                        self.namespaces.insert(n.clone());
-                        n
-                    }
+                // The namespace's key in `secrets` is the one copy of its name.
+                let interned = match self.secrets.get_key_value(ns.as_str()) {
+                    Some((n, _)) => n.clone(),
+                    None => ns.as_str().into(),
                 };
                 stored.namespace = interned.clone();
-                match self.secret_namespaces.get_mut(name.as_str()) {
-                    Some(list) => {
-                        if let Err(at) = list.binary_search(&interned) {
-                            let mut v = list.to_vec();
-                            v.insert(at, interned.clone());
-                            *list = v.into();
-                        }
-                        // One copy of the name for both maps.
-                        stored.name = self
-                            .secret_namespaces
-                            .get_key_value(name.as_str())
-                            .map_or_else(|| stored.name.clone(), |(k, _)| k.clone());
-                    }
-                    None => {
-                        self.secret_namespaces
-                            .insert(stored.name.clone(), Box::new([interned.clone()]));
-                    }
-                }
                 let set = self.secrets.entry(interned).or_default();
                 if set.replace(ByName(Arc::new(stored))).is_none() {
                     self.secret_count += 1;
@@ -618,6 +589,12 @@ impl Index {
                     .or_default()
                     .push(r);
             }
+            // Most objects name a Secret once: no spare room kept for three more.
+            for n in &names {
+                if let Some(v) = self.referrers.get_mut(n).and_then(|m| m.get_mut(&oref)) {
+                    v.shrink_to_fit();
+                }
+            }
             self.referenced.insert(oref, names);
         }
     }
@@ -632,14 +609,6 @@ impl Index {
                     }
                     if set.is_empty() {
                         self.secrets.remove(ns);
-                    }
-                }
-                if let Some(set) = self.secret_namespaces.get_mut(name) {
-                    if set.iter().any(|n| &**n == ns) {
-                        *set = set.iter().filter(|n| &***n != ns).cloned().collect();
-                    }
-                    if set.is_empty() {
-                        self.secret_namespaces.remove(name);
                     }
                 }
             }
@@ -708,10 +677,16 @@ impl Lookup for Index {
     }
 
     fn secret_namespaces(&self, name: &str) -> Vec<String> {
-        self.secret_namespaces
-            .get(name)
-            .map(|s| s.iter().map(|n| n.to_string()).collect())
-            .unwrap_or_default()
+        // A hint for a missing Secret only: one lookup per namespace instead of a second map
+        // of every Secret's name.
+        let mut found: Vec<String> = self
+            .secrets
+            .iter()
+            .filter(|(_, set)| set.contains(name))
+            .map(|(ns, _)| ns.to_string())
+            .collect();
+        found.sort();
+        found
     }
 
     fn service_exists(&self, namespace: &str, name: &str) -> Option<bool> {
@@ -870,11 +845,8 @@ pub fn estimated_secret_bytes<'a>(secrets: impl Iterator<Item = &'a Arc<StoredSe
                 .map(|k| size_of::<std::borrow::Cow<'static, str>>() + owned(k))
                 .sum::<usize>()
         };
-        // The namespace is interned (counted once per namespace, not here); the name is shared
-        // by the namespace set entry and the name -> namespaces map (key and one-slot value).
+        // The namespace is interned (counted once per namespace, not here).
         total += size_of::<ByName>()
-            + size_of::<(Arc<str>, Box<[Arc<str>]>)>()
-            + size_of::<Arc<str>>()
             + size_of::<StoredSecret>()
             + 2 * size_of::<usize>()
             + s.name.len()
@@ -962,7 +934,7 @@ mod size_tests {
         let per_secret = estimated_secret_bytes(idx.secrets()) / objects.len();
         // Issue 14 aims at 1 KiB; interning and boxing got to 1,174 bytes, and the
         // x509-certificate-exporter DN labels (twelve values, one allocation) add ~90: 1,263.
-        assert!(per_secret <= 1_300, "{per_secret} bytes per Secret");
+        assert!(per_secret <= 1_200, "{per_secret} bytes per Secret");
     }
 
     #[test]

@@ -382,6 +382,9 @@ fn parse_bundle_with(
         }
         Role::SigningCa => {}
     }
+    // Kept as long as the view or the cache holds it: no room left over from pushing.
+    bundle.certs.shrink_to_fit();
+    bundle.issues.shrink_to_fit();
     bundle
 }
 
