@@ -90,8 +90,8 @@ pub struct Analyzer {
     /// Every certificate alive anywhere (cache or cluster view), by DER digest: an issuing CA
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
-    /// Issuer names: the 100,000 leaves of four CAs name four issuers.
-    names: Mutex<NameInterner>,
+    /// Issuer facts: the 100,000 leaves of four CAs name four issuers.
+    issuers: Mutex<IssuerInterner>,
     /// Public facts of private keys read before, by the SHA-256 of their base64 text.
     keys: Mutex<cache::KeyCache>,
 }
@@ -106,26 +106,42 @@ struct CertInterner {
     swept_at: usize,
 }
 
-/// Strong references, swept (names no certificate holds any more) when the set has doubled
+/// Strong references, swept (values no certificate holds any more) when the set has doubled
 /// since the last sweep, as [`CertInterner`] is.
-#[derive(Default)]
-struct NameInterner {
-    set: std::collections::HashSet<Arc<str>>,
+struct Interner<T: ?Sized> {
+    set: std::collections::HashSet<Arc<T>>,
     swept_at: usize,
 }
 
-impl NameInterner {
-    fn intern(&mut self, name: &Arc<str>) -> Arc<str> {
-        if let Some(hit) = self.set.get(&**name) {
+impl<T: ?Sized> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            set: Default::default(),
+            swept_at: 0,
+        }
+    }
+}
+
+impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
+    fn intern(&mut self, value: &Arc<T>) -> Arc<T> {
+        if let Some(hit) = self.set.get(&**value) {
             return hit.clone();
         }
         if self.set.len() >= 2 * self.swept_at.max(1024) {
             self.set.retain(|n| Arc::strong_count(n) > 1);
             self.swept_at = self.set.len();
         }
-        self.set.insert(name.clone());
-        name.clone()
+        self.set.insert(value.clone());
+        value.clone()
     }
+}
+
+/// What the leaves of one CA repeat: its name, the digest of its name, its key identifier.
+#[derive(Default)]
+struct IssuerInterner {
+    names: Interner<str>,
+    digests: Interner<[u8; 32]>,
+    key_ids: Interner<[u8]>,
 }
 
 impl Default for Analyzer {
@@ -144,7 +160,7 @@ impl Analyzer {
         Analyzer {
             cache: Mutex::new(cache::BundleCache::new(bytes)),
             certs: Mutex::new(CertInterner::default()),
-            names: Mutex::new(NameInterner::default()),
+            issuers: Mutex::new(IssuerInterner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
         }
     }
@@ -250,9 +266,14 @@ impl Analyzer {
         }
         let (mut info, _) = cert::inspect(der)?;
         if let Some(i) = Arc::get_mut(&mut info) {
-            let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-            i.issuer = names.intern(&i.issuer);
-            i.issuer_cn = i.issuer_cn.as_ref().map(|cn| names.intern(cn));
+            let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
+            i.issuer = issuers.names.intern(&i.issuer);
+            i.issuer_cn = i.issuer_cn.as_ref().map(|cn| issuers.names.intern(cn));
+            i.issuer_digest = issuers.digests.intern(&i.issuer_digest);
+            i.authority_key_id = i
+                .authority_key_id
+                .as_ref()
+                .map(|k| issuers.key_ids.intern(k));
         }
         let mut c = certs();
         if c.live.len() >= 2 * c.swept_at.max(1024) {
@@ -463,11 +484,11 @@ fn chain_order(bundle: &mut Bundle) {
 
 /// Name chaining plus key identifiers when both are present (RFC 5280 §4.2.1.1).
 pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
-    if child.issuer_digest != issuer.subject_digest {
+    if *child.issuer_digest != issuer.subject_digest {
         return false;
     }
     match (&child.authority_key_id, &issuer.subject_key_id) {
-        (Some(a), Some(s)) => a == s,
+        (Some(a), Some(s)) => **a == **s,
         _ => true,
     }
 }
