@@ -92,6 +92,8 @@ pub struct Analyzer {
     certs: Mutex<CertInterner>,
     /// Issuer facts: the 100,000 leaves of four CAs name four issuers.
     issuers: Mutex<IssuerInterner>,
+    /// Lists of a Secret's key names: most Secrets hold the same few.
+    key_lists: Mutex<Interner<[Cow<'static, str>]>>,
     /// Public facts of private keys read before, by the SHA-256 of their base64 text.
     keys: Mutex<cache::KeyCache>,
 }
@@ -161,8 +163,16 @@ impl Analyzer {
             cache: Mutex::new(cache::BundleCache::new(bytes)),
             certs: Mutex::new(CertInterner::default()),
             issuers: Mutex::new(IssuerInterner::default()),
+            key_lists: Mutex::new(Interner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
         }
+    }
+
+    /// `keys` as one shared list of [`key_name`]s.
+    fn key_list<'a>(&self, keys: impl Iterator<Item = &'a String>) -> Arc<[Cow<'static, str>]> {
+        let list: Arc<[Cow<'static, str>]> = keys.map(|k| key_name(k)).collect();
+        let mut lists = self.key_lists.lock().unwrap_or_else(|e| e.into_inner());
+        lists.intern(&list)
     }
 
     pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
@@ -571,10 +581,11 @@ pub struct CredentialSummary {
     /// Borrowed for the types tlsgate knows ([`SECRET_TYPES`]): 100,000 Secrets
     /// of `kubernetes.io/tls` hold no copy of the name.
     pub secret_type: Cow<'static, str>,
-    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied.
-    pub keys: Box<[Cow<'static, str>]>,
+    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied,
+    /// and one list is shared by every Secret with the same keys (interned by the analyzer).
+    pub keys: Arc<[Cow<'static, str>]>,
     /// Keys present with an empty (or all-whitespace) value.
-    pub empty_keys: Box<[Cow<'static, str>]>,
+    pub empty_keys: Arc<[Cow<'static, str>]>,
     pub server: Option<ServerCredential>,
     /// The certificate half of a pair whose key is missing: still analysed, so an expired
     /// certificate or an uncovered host is reported with the missing key, not after its fix.
@@ -758,16 +769,8 @@ impl Analyzer {
         self.resolve(data);
         let mut s = CredentialSummary {
             secret_type: secret_type_name(secret_type),
-            keys: data
-                .keys()
-                .filter(|k| has(data, k))
-                .map(|k| key_name(k))
-                .collect(),
-            empty_keys: data
-                .keys()
-                .filter(|k| !has(data, k))
-                .map(|k| key_name(k))
-                .collect(),
+            keys: self.key_list(data.keys().filter(|k| has(data, k))),
+            empty_keys: self.key_list(data.keys().filter(|k| !has(data, k))),
             has_token: data.contains_key("token"),
             ..Default::default()
         };
