@@ -825,7 +825,7 @@ fn healthy_alternative(
             .chain(&coverage_issues(summary, &sibling, "", alt))
             .any(|i| i.severity == Severity::Deny);
         if !denied {
-            return Some((secret.name.clone(), leaf.key_algorithm.clone()));
+            return Some((secret.name.to_string(), leaf.key_algorithm.clone()));
         }
     }
     None

@@ -168,12 +168,85 @@ pub fn prepare(analyzer: &Analyzer, mut document: Document) -> Prepared {
 }
 
 /// An object kept for checking once the whole input is indexed. A Secret keeps its summary
-/// (shared with the index) and its key names, not its data.
+/// (shared with the index) and its key names, not its data. 100,000 of them are most of what
+/// `lint` holds besides the index: the apiVersion and file name are shared, not copied.
 struct Pending {
-    object: Object,
-    api_version: String,
-    source: Source,
+    object: Held,
+    api_version: Arc<str>,
+    source: HeldSource,
     summary: Option<Arc<StoredSecret>>,
+}
+
+/// A Secret by value (a quarter of the size of [`Object`], whose largest kinds set its size);
+/// other kinds boxed.
+enum Held {
+    Secret(crate::model::Secret),
+    Other(Box<Object>),
+}
+
+impl Held {
+    fn new(object: Object) -> Self {
+        match object {
+            Object::Secret(s) => Held::Secret(s),
+            other => Held::Other(Box::new(other)),
+        }
+    }
+
+    fn object(self) -> Object {
+        match self {
+            Held::Secret(s) => Object::Secret(s),
+            Held::Other(o) => *o,
+        }
+    }
+
+    fn object_ref(&self, api_version: &str) -> ObjectRef {
+        match self {
+            // Built the way Object::object_ref builds it, without moving the Secret.
+            Held::Secret(s) => Object::Secret(s.clone()).object_ref(api_version),
+            Held::Other(o) => o.object_ref(api_version),
+        }
+    }
+
+    fn labels(&self) -> &BTreeMap<String, String> {
+        match self {
+            Held::Secret(s) => &s.meta.labels,
+            Held::Other(o) => &o.meta().labels,
+        }
+    }
+}
+
+/// A [`Source`] whose file name is the sink's shared copy.
+struct HeldSource {
+    file: Arc<str>,
+    index: usize,
+    line: usize,
+    origin: Option<Box<crate::load::Origin>>,
+}
+
+impl HeldSource {
+    fn json(&self) -> SourceJson {
+        SourceJson::from(&Source {
+            file: self.file.to_string(),
+            index: self.index,
+            line: self.line,
+            origin: self.origin.as_deref().cloned(),
+        })
+    }
+}
+
+/// One shared copy of each string many documents repeat (apiVersions, file names).
+#[derive(Default)]
+struct Strings(std::collections::HashSet<Arc<str>>);
+
+impl Strings {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(hit) = self.0.get(s) {
+            return hit.clone();
+        }
+        let new: Arc<str> = s.into();
+        self.0.insert(new.clone());
+        new
+    }
 }
 
 /// `lint` as a [`Sink`]: each document is indexed as it is parsed and dropped, so memory is the
@@ -185,6 +258,7 @@ pub struct LintSink {
     load_errors: Vec<Entry>,
     decode_errors: Vec<Entry>,
     pending: Vec<Pending>,
+    strings: Strings,
     documents: usize,
 }
 
@@ -196,6 +270,7 @@ impl LintSink {
             load_errors: Vec::new(),
             decode_errors: Vec::new(),
             pending: Vec::new(),
+            strings: Strings::default(),
             documents: 0,
         }
     }
@@ -210,7 +285,6 @@ impl LintSink {
         if let Some((ns, name, labels)) = p.workload {
             self.index.upsert_pod(&ns, &name, labels);
         }
-        let api_version = p.api_version;
         match p.object {
             Ok(Some(object)) => {
                 self.index.upsert_analyzed(&object, p.secret);
@@ -223,15 +297,23 @@ impl LintSink {
                     },
                     _ => None,
                 };
+                let source = HeldSource {
+                    file: self.strings.get(&d.source.file),
+                    index: d.source.index,
+                    line: d.source.line,
+                    origin: d.source.origin.map(Box::new),
+                };
                 self.pending.push(Pending {
-                    object,
-                    api_version,
-                    source: d.source,
+                    object: Held::new(object),
+                    api_version: self.strings.get(&p.api_version),
+                    source,
                     summary,
                 });
             }
             Ok(None) => {}
-            Err(err) => self.decode_errors.push(undecodable(&d, api_version, &err)),
+            Err(err) => self
+                .decode_errors
+                .push(undecodable(&d, p.api_version, &err)),
         }
     }
 
@@ -241,7 +323,7 @@ impl LintSink {
             .iter()
             .map(|p| Subject {
                 object: p.object.object_ref(&p.api_version),
-                source: Some((&p.source).into()),
+                source: Some(p.source.json()),
             })
             .collect()
     }
@@ -249,6 +331,9 @@ impl LintSink {
     /// Checks every object against the whole input: load errors, then decode errors, then the
     /// findings of each object in input order.
     pub fn finish(mut self, policy: &Policy, now: i64) -> Report {
+        // Taken by value: each object is freed once checked.
+        let pending = std::mem::take(&mut self.pending);
+        let checked = pending.len();
         let ctx = Ctx {
             lookup: &self.index,
             policy,
@@ -259,22 +344,23 @@ impl LintSink {
         let mut entries = self.load_errors;
         entries.append(&mut self.decode_errors);
         let mut ignored = 0;
-        for p in &self.pending {
-            if crate::exempt::is_ignored(&p.object.meta().labels) {
+        for p in pending {
+            if crate::exempt::is_ignored(p.object.labels()) {
                 // Still in the index: a Gateway that reads it finds it.
                 ignored += 1;
                 continue;
             }
             // Each copy of a Secret named twice keeps its own summary: checked as written.
             let summary = p.summary.as_ref().map(|s| &s.summary);
-            for f in check_analyzed(&p.object, &p.api_version, &ctx, summary) {
+            let object = p.object.object();
+            for f in check_analyzed(&object, &p.api_version, &ctx, summary) {
                 entries.push(Entry {
                     finding: f,
-                    source: Some(SourceJson::from(&p.source)),
+                    source: Some(p.source.json()),
                 });
             }
         }
-        let mut report = Report::new(entries, self.pending.len() - ignored);
+        let mut report = Report::new(entries, checked - ignored);
         report.summary.ignored = ignored;
         report
     }

@@ -373,8 +373,8 @@ pub fn view_locations(
             }
             out.push((
                 Location::Secret {
-                    namespace: s.namespace.clone(),
-                    name: s.name.clone(),
+                    namespace: s.namespace.to_string(),
+                    name: s.name.to_string(),
                     key: key.to_string(),
                 },
                 bundle.certs.clone(),

@@ -180,12 +180,16 @@ impl BundleCache {
         self.bytes += size;
         self.len += 1;
         let bucket = (key.hash, role);
-        self.entries.entry(bucket).or_default().push(Entry {
-            tag,
-            stored,
-            bundle,
-            size,
-        });
+        // One entry a bucket but on a collision: room for one, not the four `push` reserves.
+        self.entries
+            .entry(bucket)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(Entry {
+                tag,
+                stored,
+                bundle,
+                size,
+            });
         self.order.push_back(bucket);
     }
 
@@ -276,15 +280,16 @@ pub fn estimated_bytes(b: &Bundle) -> usize {
 }
 
 pub(crate) fn cert_bytes(c: &CertInfo) -> usize {
+    // The issuer names are shared between the leaves of one CA, but counted here for each.
     let strings = [
-        Some(&c.subject),
-        c.common_name.as_ref(),
-        Some(&c.issuer),
-        c.issuer_cn.as_ref(),
+        Some(&*c.subject),
+        c.common_name.as_deref(),
+        Some(&*c.issuer),
+        c.issuer_cn.as_deref(),
     ]
     .into_iter()
     .flatten()
-    .map(|s| s.len())
+    .map(str::len)
     .sum::<usize>()
         + c.dn_fields.heap_len()
         + match &c.signature_algorithm {

@@ -105,12 +105,14 @@ impl DnFields {
 pub struct CertInfo {
     pub subject: Box<str>,
     pub common_name: Option<Box<str>>,
-    pub issuer: Box<str>,
-    pub issuer_cn: Option<Box<str>>,
+    /// Interned by the [`super::Analyzer`]: the leaves of one CA share one copy.
+    pub issuer: Arc<str>,
+    pub issuer_cn: Option<Arc<str>>,
     /// SHA-256 of the DER subject and issuer names: compared (as the names are, byte for byte)
     /// when ordering a chain, in 64 bytes instead of two copies of the names.
     pub subject_digest: [u8; 32],
-    pub issuer_digest: [u8; 32],
+    /// Shared (interned by the [`super::Analyzer`]) by the leaves of one CA.
+    pub issuer_digest: Arc<[u8; 32]>,
     pub has_san_extension: bool,
     /// The subjectAltName extension is there but cannot be parsed (Go refuses the certificate).
     pub san_malformed: bool,
@@ -143,7 +145,8 @@ pub struct CertInfo {
     pub public_key: PublicKeyMaterial,
     pub is_ca: bool,
     pub subject_key_id: Option<Box<[u8]>>,
-    pub authority_key_id: Option<Box<[u8]>>,
+    /// The issuing CA's key identifier: shared by its leaves, as [`Self::issuer_digest`] is.
+    pub authority_key_id: Option<Arc<[u8]>>,
     pub sha256: [u8; 32],
 }
 
@@ -159,7 +162,7 @@ impl CertInfo {
     }
 
     pub fn is_self_issued(&self) -> bool {
-        self.subject_digest == self.issuer_digest
+        self.subject_digest == *self.issuer_digest
     }
 
     /// Names the certificate presents for host matching: SAN DNS names, or the CN when there is
@@ -273,9 +276,9 @@ fn extract(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         subject: tbs.subject().to_string().into(),
         common_name,
         issuer: tbs.issuer().to_string().into(),
-        issuer_cn,
+        issuer_cn: issuer_cn.map(Arc::from),
         subject_digest: sha2::Sha256::digest(tbs.subject().as_raw()).into(),
-        issuer_digest: sha2::Sha256::digest(tbs.issuer().as_raw()).into(),
+        issuer_digest: Arc::new(sha2::Sha256::digest(tbs.issuer().as_raw()).into()),
         has_san_extension,
         san_malformed,
         client_auth_only,

@@ -8,7 +8,6 @@
 //! would have refused it.
 
 use super::Bundle;
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 /// What the caches know of one base64 value seen before: its bundle by role (see
@@ -28,8 +27,9 @@ enum Value {
         text: Box<str>,
         decoded: OnceLock<Option<Vec<u8>>>,
         /// Set by the analyzer when the text is a parse-cache entry's: the value is then
-        /// known to decode to a non-empty bundle without decoding it.
-        known: OnceLock<Known>,
+        /// known to decode to a non-empty bundle without decoding it. Boxed: a value is 72
+        /// bytes, not 190, in every Secret decoded.
+        known: OnceLock<Box<Known>>,
     },
 }
 
@@ -45,7 +45,7 @@ impl Value {
 
     fn known(&self) -> Option<&Known> {
         match self {
-            Value::Base64 { known, .. } => known.get(),
+            Value::Base64 { known, .. } => known.get().map(|k| &**k),
             Value::Bytes(_) => None,
         }
     }
@@ -58,7 +58,53 @@ impl Value {
 /// Decoded data of a Secret, by key.
 #[derive(Clone, Default)]
 pub struct SecretData {
-    map: BTreeMap<String, Value>,
+    map: KeyMap,
+}
+
+/// Keys in order, in one allocation sized to the handful a Secret has (a `BTreeMap` leaf is
+/// eleven slots, 2 KiB of `Value`s, whatever the count: what `lint` kept per Secret).
+#[derive(Clone, Default)]
+struct KeyMap(Vec<(String, Value)>);
+
+impl KeyMap {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    fn insert(&mut self, key: String, value: Value) {
+        match self.find(&key) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (key, value)),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.find(key).ok().map(|at| &self.0[at].1)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Value> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = (String, Value)> {
+        self.0.into_iter()
+    }
 }
 
 impl std::fmt::Debug for SecretData {
@@ -73,14 +119,20 @@ impl std::fmt::Debug for SecretData {
 impl PartialEq for SecretData {
     fn eq(&self, other: &Self) -> bool {
         self.map.len() == other.map.len()
-            && self.map.iter().zip(&other.map).all(|((ka, a), (kb, b))| {
-                ka == kb
-                    && match (a, b) {
-                        (Value::Base64 { text: x, .. }, Value::Base64 { text: y, .. }) => x == y,
-                        (Value::Bytes(x), Value::Bytes(y)) => x == y,
-                        _ => a.decoded().is_some() && a.decoded() == b.decoded(),
-                    }
-            })
+            && self
+                .map
+                .iter()
+                .zip(other.map.iter())
+                .all(|((ka, a), (kb, b))| {
+                    ka == kb
+                        && match (a, b) {
+                            (Value::Base64 { text: x, .. }, Value::Base64 { text: y, .. }) => {
+                                x == y
+                            }
+                            (Value::Bytes(x), Value::Bytes(y)) => x == y,
+                            _ => a.decoded().is_some() && a.decoded() == b.decoded(),
+                        }
+                })
     }
 }
 
@@ -206,6 +258,7 @@ impl SecretData {
                 }
             };
         }
+        self.map.0.shrink_to_fit();
     }
 
     /// The base64 text `key` arrived as, unless it was given as bytes.
@@ -223,7 +276,7 @@ impl SecretData {
 
     pub(crate) fn set_known(&self, key: &str, known: Known) {
         if let Some(Value::Base64 { known: k, .. }) = self.map.get(key) {
-            let _ = k.set(known);
+            let _ = k.set(Box::new(known));
         }
     }
 

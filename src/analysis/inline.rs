@@ -37,7 +37,7 @@ impl Analyzer {
             ]
             .iter()
             .filter(|(_, v)| v.is_some())
-            .map(|(k, _)| Box::from(*k))
+            .map(|(k, _)| std::borrow::Cow::Borrowed(*k))
             .collect(),
             ..Default::default()
         };

@@ -19,6 +19,7 @@ use crate::finding::{Code, Issue, Severity};
 pub use cert::CertInfo;
 use cert::{SerialProblem, SignatureStrength};
 use sha2::Digest;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 pub use validity::{cert_validity, human_duration, is_valid_at, rfc3339, window, Window};
@@ -92,16 +93,60 @@ pub struct Analyzer {
     /// Every certificate alive anywhere (cache or cluster view), by DER digest: an issuing CA
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
+    /// Issuer facts: the 100,000 leaves of four CAs name four issuers.
+    issuers: Mutex<IssuerInterner>,
+    /// Lists of a Secret's key names: most Secrets hold the same few.
+    key_lists: Mutex<Interner<[Cow<'static, str>]>>,
     /// Public facts of private keys read before, by the SHA-256 of their base64 text.
     keys: Mutex<cache::KeyCache>,
 }
 
 /// Weak references, so the interner holds no certificate alive; dead entries are swept when
 /// the map has doubled since the last sweep, so it stays within twice the live certificates.
+/// Keyed by the first 8 bytes of the DER's SHA-256 (16 bytes a slot, not 40); a hit is
+/// checked against the whole digest the certificate keeps ([`CertInfo::sha256`]).
 #[derive(Default)]
 struct CertInterner {
-    live: HashMap<[u8; 32], Weak<CertInfo>>,
+    live: HashMap<u64, Weak<CertInfo>>,
     swept_at: usize,
+}
+
+/// Strong references, swept (values no certificate holds any more) when the set has doubled
+/// since the last sweep, as [`CertInterner`] is.
+struct Interner<T: ?Sized> {
+    set: std::collections::HashSet<Arc<T>>,
+    swept_at: usize,
+}
+
+impl<T: ?Sized> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            set: Default::default(),
+            swept_at: 0,
+        }
+    }
+}
+
+impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
+    fn intern(&mut self, value: &Arc<T>) -> Arc<T> {
+        if let Some(hit) = self.set.get(&**value) {
+            return hit.clone();
+        }
+        if self.set.len() >= 2 * self.swept_at.max(1024) {
+            self.set.retain(|n| Arc::strong_count(n) > 1);
+            self.swept_at = self.set.len();
+        }
+        self.set.insert(value.clone());
+        value.clone()
+    }
+}
+
+/// What the leaves of one CA repeat: its name, the digest of its name, its key identifier.
+#[derive(Default)]
+struct IssuerInterner {
+    names: Interner<str>,
+    digests: Interner<[u8; 32]>,
+    key_ids: Interner<[u8]>,
 }
 
 impl Default for Analyzer {
@@ -122,8 +167,17 @@ impl Analyzer {
             hasher: cache.hasher().clone(),
             cache: Mutex::new(cache),
             certs: Mutex::new(CertInterner::default()),
+            issuers: Mutex::new(IssuerInterner::default()),
+            key_lists: Mutex::new(Interner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
         }
+    }
+
+    /// `keys` as one shared list of [`key_name`]s.
+    fn key_list<'a>(&self, keys: impl Iterator<Item = &'a String>) -> Arc<[Cow<'static, str>]> {
+        let list: Arc<[Cow<'static, str>]> = keys.map(|k| key_name(k)).collect();
+        let mut lists = self.key_lists.lock().unwrap_or_else(|e| e.into_inner());
+        lists.intern(&list)
     }
 
     pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
@@ -219,17 +273,30 @@ impl Analyzer {
     /// One DER certificate, parsed once while any bundle holds it.
     fn cert(&self, der: &[u8]) -> Result<Arc<CertInfo>, String> {
         let digest: [u8; 32] = sha2::Sha256::digest(der).into();
+        let short = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
         let certs = || self.certs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hit) = certs().live.get(&digest).and_then(Weak::upgrade) {
-            return Ok(hit);
+        if let Some(hit) = certs().live.get(&short).and_then(Weak::upgrade) {
+            if hit.sha256 == digest {
+                return Ok(hit);
+            }
         }
-        let (info, _) = cert::inspect(der)?;
+        let (mut info, _) = cert::inspect(der)?;
+        if let Some(i) = Arc::get_mut(&mut info) {
+            let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
+            i.issuer = issuers.names.intern(&i.issuer);
+            i.issuer_cn = i.issuer_cn.as_ref().map(|cn| issuers.names.intern(cn));
+            i.issuer_digest = issuers.digests.intern(&i.issuer_digest);
+            i.authority_key_id = i
+                .authority_key_id
+                .as_ref()
+                .map(|k| issuers.key_ids.intern(k));
+        }
         let mut c = certs();
         if c.live.len() >= 2 * c.swept_at.max(1024) {
             c.live.retain(|_, w| w.strong_count() > 0);
             c.swept_at = c.live.len();
         }
-        c.live.insert(digest, Arc::downgrade(&info));
+        c.live.insert(short, Arc::downgrade(&info));
         Ok(info)
     }
 
@@ -352,6 +419,9 @@ fn parse_bundle_with(
         }
         Role::SigningCa => {}
     }
+    // Kept as long as the view or the cache holds it: no room left over from pushing.
+    bundle.certs.shrink_to_fit();
+    bundle.issues.shrink_to_fit();
     bundle
 }
 
@@ -430,11 +500,11 @@ fn chain_order(bundle: &mut Bundle) {
 
 /// Name chaining plus key identifiers when both are present (RFC 5280 §4.2.1.1).
 pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
-    if child.issuer_digest != issuer.subject_digest {
+    if *child.issuer_digest != issuer.subject_digest {
         return false;
     }
     match (&child.authority_key_id, &issuer.subject_key_id) {
-        (Some(a), Some(s)) => a == s,
+        (Some(a), Some(s)) => **a == **s,
         _ => true,
     }
 }
@@ -462,6 +532,33 @@ const BUNDLE_KEYS: [&str; 8] = [
     "crt.pem",
 ];
 
+/// Secret types analysis tells apart, and the ones most Secrets have.
+const SECRET_TYPES: [&str; 5] = [
+    "kubernetes.io/tls",
+    "Opaque",
+    "istio.io/ca-root",
+    "istio.io/key-and-cert",
+    "kubernetes.io/service-account-token",
+];
+
+fn secret_type_name(t: &str) -> Cow<'static, str> {
+    SECRET_TYPES
+        .iter()
+        .find(|known| **known == t)
+        .map_or_else(|| Cow::Owned(t.to_string()), |known| Cow::Borrowed(*known))
+}
+
+/// A Secret's key name, borrowed from the tables above when analysis reads it (most Secrets
+/// hold only such keys), else copied.
+pub fn key_name(k: &str) -> Cow<'static, str> {
+    KEY_KEYS
+        .iter()
+        .chain(&BUNDLE_KEYS)
+        .chain(&[LINKERD_TRUST_ROOTS_KEY, "token"])
+        .find(|known| **known == k)
+        .map_or_else(|| Cow::Owned(k.to_string()), |known| Cow::Borrowed(*known))
+}
+
 /// The keys of a `kubernetes.io/tls` Secret, as `kubectl create secret tls` writes them.
 pub const TLS_PAIR: (&str, &str) = ("tls.crt", "tls.key");
 /// Where a gateway finds its server certificate and key, in Istio's order of preference.
@@ -487,11 +584,14 @@ pub struct ServerCredential {
 /// Everything tlsgate keeps of a Secret: public facts and issues, never private bytes.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSummary {
-    pub secret_type: String,
-    /// Keys with a non-empty value.
-    pub keys: Box<[Box<str>]>,
+    /// Borrowed for the types tlsgate knows ([`SECRET_TYPES`]): 100,000 Secrets
+    /// of `kubernetes.io/tls` hold no copy of the name.
+    pub secret_type: Cow<'static, str>,
+    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied,
+    /// and one list is shared by every Secret with the same keys (interned by the analyzer).
+    pub keys: Arc<[Cow<'static, str>]>,
     /// Keys present with an empty (or all-whitespace) value.
-    pub empty_keys: Box<[Box<str>]>,
+    pub empty_keys: Arc<[Cow<'static, str>]>,
     pub server: Option<ServerCredential>,
     /// The certificate half of a pair whose key is missing: still analysed, so an expired
     /// certificate or an uncovered host is reported with the missing key, not after its fix.
@@ -674,17 +774,9 @@ impl Analyzer {
     ) -> CredentialSummary {
         self.resolve(data);
         let mut s = CredentialSummary {
-            secret_type: secret_type.to_string(),
-            keys: data
-                .keys()
-                .filter(|k| has(data, k))
-                .map(|k| Box::from(k.as_str()))
-                .collect(),
-            empty_keys: data
-                .keys()
-                .filter(|k| !has(data, k))
-                .map(|k| Box::from(k.as_str()))
-                .collect(),
+            secret_type: secret_type_name(secret_type),
+            keys: self.key_list(data.keys().filter(|k| has(data, k))),
+            empty_keys: self.key_list(data.keys().filter(|k| !has(data, k))),
             has_token: data.contains_key("token"),
             ..Default::default()
         };

@@ -341,8 +341,8 @@ impl Inventory {
         self.mesh_root = crate::analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
             match index.secret(&policy.gateway_namespace, n) {
                 crate::lookup::Found::Yes(s) => s.summary.mesh_root.clone().map(|cert| MeshRoot {
-                    namespace: s.namespace.clone(),
-                    name: s.name.clone(),
+                    namespace: s.namespace.to_string(),
+                    name: s.name.to_string(),
                     cert,
                 }),
                 _ => None,
@@ -446,7 +446,7 @@ impl Inventory {
 
     fn add_secret(&mut self, s: &StoredSecret, index: &Index, policy: &Policy) {
         let group = if matches!(
-            s.summary.secret_type.as_str(),
+            s.summary.secret_type.as_ref(),
             "istio.io/ca-root" | "istio.io/key-and-cert"
         ) || crate::analysis::is_istio_ca_secret(&s.name)
         {
@@ -467,13 +467,13 @@ impl Inventory {
                 self.certs.push(AuditedCert {
                     group,
                     kind: "Secret".into(),
-                    namespace: Some(s.namespace.clone()),
-                    name: s.name.clone(),
+                    namespace: Some(s.namespace.to_string()),
+                    name: s.name.to_string(),
                     key: analysis::data_path(key),
                     index: i,
                     location: crate::x509_metrics::Location::Secret {
-                        namespace: s.namespace.clone(),
-                        name: s.name.clone(),
+                        namespace: s.namespace.to_string(),
+                        name: s.name.to_string(),
                         key: key.to_string(),
                     },
                     cert: cert.clone(),
