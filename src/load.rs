@@ -256,23 +256,56 @@ fn visit_within<S: Sink>(
         } else {
             vec![p.clone()]
         };
-        for f in files {
-            if seen.insert(std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone())) {
-                load_file(&f, &mut budget, loaded)?;
+        let files: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())))
+            .collect();
+        // The next file is read while this one is parsed (a directory of 10,000-Secret files
+        // otherwise waits on each read), when it is small enough to hold two at once.
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let files = &files;
+            let read_ahead = |i: usize| {
+                let f = files.get(i)?;
+                let small = std::fs::metadata(f).is_ok_and(|m| m.len() <= READ_AHEAD_BYTES);
+                small.then(|| s.spawn(move || read_regular(f, MAX_FILE_BYTES)))
+            };
+            let mut next = read_ahead(0);
+            for (i, f) in files.iter().enumerate() {
+                let read = match next.take() {
+                    Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    None => read_regular(f, MAX_FILE_BYTES.min(budget)),
+                };
+                next = read_ahead(i + 1);
+                load_file(f, read, &mut budget, loaded)?;
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(())
 }
 
-fn load_file<S: Sink>(p: &Path, budget: &mut u64, loaded: &mut S) -> anyhow::Result<()> {
-    let bytes = read_regular(p, MAX_FILE_BYTES.min(*budget)).map_err(|e| match e {
-        FileError::TooLarge { .. } if *budget < MAX_FILE_BYTES => anyhow::anyhow!(
+/// Largest file read ahead while the one before it is parsed.
+const READ_AHEAD_BYTES: u64 = 32 << 20;
+
+fn load_file<S: Sink>(
+    p: &Path,
+    read: Result<Vec<u8>, FileError>,
+    budget: &mut u64,
+    loaded: &mut S,
+) -> anyhow::Result<()> {
+    let over_run = || {
+        anyhow::anyhow!(
             "{}: the files given add up to more than the limit for one run ({MAX_RUN_BYTES} bytes)",
             p.display()
-        ),
+        )
+    };
+    let bytes = read.map_err(|e| match e {
+        FileError::TooLarge { .. } if *budget < MAX_FILE_BYTES => over_run(),
         e => anyhow::anyhow!("{} {e}", p.display()),
     })?;
+    if bytes.len() as u64 > *budget {
+        return Err(over_run());
+    }
     *budget -= bytes.len() as u64;
     match String::from_utf8(bytes) {
         Ok(text) => load_text(&text, &p.display().to_string(), loaded),
@@ -422,17 +455,68 @@ fn parse_text<S: Sink>(
             }
         }
     };
-    let mut done: StagedBatch<'_, S::Prepared> = (&[], Vec::new());
-    for batch in docs.chunks(crate::par::BATCH) {
-        let staged = std::thread::scope(|s| {
-            let next = s.spawn(|| crate::par::map(batch.iter().collect(), stage));
-            hand_on(std::mem::take(&mut done), attribution, loaded);
-            next.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-        });
-        done = (batch, staged);
+    let chunks: Vec<&[(usize, usize, &str)]> = docs.chunks(CHUNK).collect();
+    let threads = crate::par::threads();
+    if threads <= 1 || chunks.len() <= 1 {
+        for chunk in chunks {
+            let staged = chunk.iter().map(stage).collect();
+            hand_on((chunk, staged), attribution, loaded);
+        }
+        return;
     }
-    hand_on(done, attribution, loaded);
+    // Workers for the whole file take chunks as they free up; this thread hands the results on
+    // in order. At most IN_FLIGHT_PER_THREAD chunks a worker are parsed or waiting at once.
+    let (work, jobs) = std::sync::mpsc::channel::<(usize, &[(usize, usize, &str)])>();
+    let jobs = std::sync::Mutex::new(jobs);
+    let (finished, results) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (jobs, finished) = (&jobs, finished.clone());
+            s.spawn(move || loop {
+                let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((k, chunk)) = job else { break };
+                let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    chunk.iter().map(stage).collect::<Vec<_>>()
+                }));
+                if finished.send((k, staged)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(finished);
+        let in_flight = IN_FLIGHT_PER_THREAD * threads;
+        let (mut sent, mut next) = (0, 0);
+        let mut waiting = std::collections::BTreeMap::new();
+        while next < chunks.len() {
+            while sent < chunks.len() && sent - next < in_flight {
+                // The workers live as long as `jobs`, which outlives this loop.
+                let _ = work.send((sent, chunks[sent]));
+                sent += 1;
+            }
+            let Ok((k, staged)) = results.recv() else {
+                break;
+            };
+            match staged {
+                Ok(staged) => waiting.insert(k, staged),
+                Err(panic) => {
+                    drop(work);
+                    std::panic::resume_unwind(panic)
+                }
+            };
+            while let Some(staged) = waiting.remove(&next) {
+                hand_on((chunks[next], staged), attribution, loaded);
+                next += 1;
+            }
+        }
+        drop(work);
+    });
 }
+
+/// Documents a worker parses and prepares at a time, and how many such chunks per worker may
+/// be in flight (parsed and waiting to be handed on in order): with 2 cores, about 400
+/// documents are held at once.
+const CHUNK: usize = 64;
+const IN_FLIGHT_PER_THREAD: usize = 3;
 
 /// A batch of documents (index, line, text) and what each became.
 type StagedBatch<'a, P> = (&'a [(usize, usize, &'a str)], Vec<Vec<Staged<P>>>);
