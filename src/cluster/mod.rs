@@ -847,9 +847,10 @@ where
     (None, listed)
 }
 
-/// The batch of listed Secrets being analysed on the blocking pool while the stream goes on.
+/// The batch of listed Secrets being analysed on the blocking pool while the stream goes on:
+/// one part per core, on the pool's threads (kept between batches, none started per batch).
 #[derive(Default)]
-struct InFlight(Option<tokio::task::JoinHandle<Vec<Analysed>>>);
+struct InFlight(Vec<tokio::task::JoinHandle<Vec<Analysed>>>);
 
 /// A listed object and, for a Secret, its summary.
 type Analysed = (Decoded, Option<StoredSecret>);
@@ -859,29 +860,37 @@ impl InFlight {
     async fn next(&mut self, index: &RwLock<Index>, kind: Kind, decoded: Vec<Decoded>) {
         self.finish(index, kind).await;
         let analyzer = analyzer_of(index);
-        self.0 = Some(tokio::task::spawn_blocking(move || {
-            crate::par::map(decoded, |d| {
-                let analyzed = analyze(&analyzer, &d);
-                (d, analyzed)
-            })
-        }));
+        let part = decoded.len().div_ceil(crate::par::threads()).max(1);
+        let mut decoded = decoded.into_iter().peekable();
+        while decoded.peek().is_some() {
+            let items: Vec<Decoded> = decoded.by_ref().take(part).collect();
+            let analyzer = analyzer.clone();
+            self.0.push(tokio::task::spawn_blocking(move || {
+                items
+                    .into_iter()
+                    .map(|d| {
+                        let analyzed = analyze(&analyzer, &d);
+                        (d, analyzed)
+                    })
+                    .collect()
+            }));
+        }
     }
 
-    /// Applies the batch in flight, if any.
+    /// Applies the batch in flight, if any, in list order.
     async fn finish(&mut self, index: &RwLock<Index>, kind: Kind) {
-        let Some(handle) = self.0.take() else {
-            return;
-        };
-        match handle.await {
-            Ok(done) => {
-                let mut idx = write(index);
-                for (d, analyzed) in done {
-                    apply_analyzed(&mut idx, kind, d, analyzed);
+        for handle in std::mem::take(&mut self.0) {
+            match handle.await {
+                Ok(done) => {
+                    let mut idx = write(index);
+                    for (d, analyzed) in done {
+                        apply_analyzed(&mut idx, kind, d, analyzed);
+                    }
                 }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is shutting down.
+                Err(_) => {}
             }
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Cancelled: the runtime is shutting down.
-            Err(_) => {}
         }
     }
 }
