@@ -35,12 +35,7 @@ pub fn decode(loaded: &Loaded) -> Objects {
         ));
     }
     for d in &loaded.documents {
-        let api_version = d
-            .value
-            .get("apiVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
+        let api_version = api_version_of(&d.value);
         match Object::from_value(&d.value) {
             Ok(Some(obj)) => objects.push((obj, api_version, d.source.clone())),
             Ok(None) => {}
@@ -89,6 +84,14 @@ pub fn index(objects: &Objects, analyzer: Arc<Analyzer>) -> Index {
         idx.upsert(o);
     }
     idx
+}
+
+/// A document's `apiVersion`, empty when it has none.
+fn api_version_of(v: &Value) -> String {
+    v.get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A Pod, or the pod template of a workload controller, as (namespace, name, labels): with
@@ -148,12 +151,7 @@ pub fn prepare(analyzer: &Analyzer, mut document: Document) -> Prepared {
         }
         _ => None,
     };
-    let api_version = document
-        .value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let api_version = api_version_of(&document.value);
     let workload = workload(&document.value);
     if matches!(object, Ok(Some(_))) {
         document.value = Value::Null;

@@ -362,6 +362,13 @@ mod tests {
         fast
     }
 
+    #[track_caller]
+    fn left_to_the_full_parser(docs: &[&str]) {
+        for doc in docs {
+            assert_eq!(parse(doc), None, "{doc:?}");
+        }
+    }
+
     #[test]
     fn a_secret_as_kubectl_writes_it_is_read() {
         let v = same(
@@ -411,21 +418,19 @@ mod tests {
 
     #[test]
     fn what_could_be_a_float_or_prefixed_integer_goes_to_the_full_parser() {
-        for doc in [
+        left_to_the_full_parser(&[
             "a: 1.5\n",
             "a: 1e3\n",
             "a: 0x1F\n",
             "a: 0o17\n",
             "a: .inf\n",
             "a: -1\n",
-        ] {
-            assert_eq!(parse(doc), None, "{doc}");
-        }
+        ]);
     }
 
     #[test]
     fn constructs_outside_the_subset_go_to_the_full_parser() {
-        for doc in [
+        left_to_the_full_parser(&[
             "a: b#c # comment\n",
             "a: \"b\" # comment\n",
             "a: |\n  text\n",
@@ -449,14 +454,12 @@ mod tests {
             "true: 1\n",
             "%YAML 1.2\n---\na: 1\n",
             "<<: {a: 1}\n",
-        ] {
-            assert_eq!(parse(doc), None, "{doc:?}");
-        }
+        ]);
     }
 
     #[test]
     fn what_is_not_valid_yaml_goes_to_the_full_parser() {
-        for doc in [
+        left_to_the_full_parser(&[
             "a: b: c\n",
             "a:\n    b: 1\n  c: 2\n",
             "a: 1\n- b\n",
@@ -464,9 +467,7 @@ mod tests {
             "a: b:\n",
             "just text\n",
             "a:b\n",
-        ] {
-            assert_eq!(parse(doc), None, "{doc:?}");
-        }
+        ]);
     }
 
     #[test]
