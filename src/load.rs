@@ -161,9 +161,9 @@ pub struct Loaded {
 /// Receives documents as they are parsed, so a large input need not be held whole
 /// (`serve --manifests` indexes each document and drops it).
 ///
-/// A YAML file is parsed in batches on every core; the sink's [`Sink::preparer`] runs on the
+/// A YAML file is parsed in chunks on every core; the sink's [`Sink::preparer`] runs on the
 /// core that parsed each document (decoding, analysis: work that needs no order), and what it
-/// made reaches [`Sink::accept`] in input order, while the next batch is being parsed.
+/// made reaches [`Sink::accept`] in input order, while later chunks are being parsed.
 pub trait Sink {
     type Prepared: Send + 'static;
     fn preparer(&self) -> Preparer<Self::Prepared>;
@@ -427,9 +427,9 @@ fn parse_text<S: Sink>(
         .enumerate()
         .map(|(index, (line, doc))| (index, line, doc))
         .collect();
-    // Parsed and prepared in batches on every core, handed on in order while the next batch is
-    // parsed: two batches are all that is held at once. An attributed stream looks each
-    // object's origin up in order, so its documents are prepared as they are handed on.
+    // Parsed and prepared on every core, CHUNK documents at a time, handed on in order while
+    // later chunks are parsed. An attributed stream looks each object's origin up in order, so
+    // its documents are prepared as they are handed on.
     let attributed = attribution.is_some();
     let prepare = loaded.preparer();
     let stage = |&(index, line, doc): &(usize, usize, &str)| {
@@ -948,7 +948,7 @@ mod tests {
 
     #[test]
     fn documents_of_many_batches_reach_the_sink_in_input_order() {
-        let n = 3 * crate::par::BATCH + 7;
+        let n = 25 * CHUNK + 7;
         let text: Vec<String> = (0..n)
             .map(|i| match i {
                 700 => "a: [unclosed\n".to_string(),

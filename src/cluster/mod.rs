@@ -797,8 +797,9 @@ where
                 apply(&ctx.index, kind, d);
             }
             Ok(Event::InitDone) => {
-                analysing.finish(&ctx.index, kind).await;
-                apply_batch(&ctx.index, kind, decode, &mut batch);
+                analysing
+                    .last(&ctx.index, kind, batch.drain(..).map(decode).collect())
+                    .await;
                 let pruned = prune(&ctx.index, kind, &relisted.take().unwrap_or_default());
                 if pruned > 0 {
                     info!(
@@ -836,14 +837,16 @@ where
                 remove(&mut write(&ctx.index), kind, &namespace_of(&obj), &name);
             }
             Err(e) => {
-                analysing.finish(&ctx.index, kind).await;
-                apply_batch(&ctx.index, kind, decode, &mut batch);
+                analysing
+                    .last(&ctx.index, kind, batch.drain(..).map(decode).collect())
+                    .await;
                 return (Some(e), listed);
             }
         }
     }
-    analysing.finish(&ctx.index, kind).await;
-    apply_batch(&ctx.index, kind, decode, &mut batch);
+    analysing
+        .last(&ctx.index, kind, batch.drain(..).map(decode).collect())
+        .await;
     (None, listed)
 }
 
@@ -875,6 +878,12 @@ impl InFlight {
                     .collect()
             }));
         }
+    }
+
+    /// Analyses and applies `decoded`, the rest of a list, after the batch in flight.
+    async fn last(&mut self, index: &RwLock<Index>, kind: Kind, decoded: Vec<Decoded>) {
+        self.next(index, kind, decoded).await;
+        self.finish(index, kind).await;
     }
 
     /// Applies the batch in flight, if any, in list order.
@@ -931,38 +940,6 @@ fn analyzer_of(index: &RwLock<Index>) -> Arc<Analyzer> {
         .unwrap_or_else(PoisonError::into_inner)
         .analyzer()
         .clone()
-}
-
-/// The objects of a list, decoded and analysed on every core (the bulk of start-up with
-/// 100,000 Secrets), then applied in list order under one write lock. On a current-thread
-/// runtime (tests) the work runs inline.
-fn apply_batch<K: Send, D: Fn(K) -> Decoded + Sync>(
-    index: &RwLock<Index>,
-    kind: Kind,
-    decode: &D,
-    batch: &mut Vec<K>,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    let analyzer = analyzer_of(index);
-    let work = |k: K| {
-        let d = decode(k);
-        let analyzed = analyze(&analyzer, &d);
-        (d, analyzed)
-    };
-    let items = std::mem::take(batch);
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let done: Vec<_> = if multi_thread {
-        tokio::task::block_in_place(|| crate::par::map(items, work))
-    } else {
-        items.into_iter().map(work).collect()
-    };
-    let mut idx = write(index);
-    for (d, analyzed) in done {
-        apply_analyzed(&mut idx, kind, d, analyzed);
-    }
 }
 
 fn apply(index: &RwLock<Index>, kind: Kind, d: Decoded) {
