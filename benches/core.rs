@@ -87,16 +87,8 @@ fn lint_10k(c: &mut Criterion) {
 /// One AdmissionReview end to end, minus HTTP/TLS: what the webhook spends per request.
 fn review(c: &mut Criterion) {
     let body = review_body();
-    let analyzer = Analyzer::new();
-    let index = tlsgate::lookup::Index::new(Arc::new(Analyzer::new()));
-    let policy = tlsgate::policy::Policy::default();
-    let reviewer = tlsgate::webhook::admission::Reviewer {
-        lookup: &index,
-        policy: &policy,
-        analyzer: &analyzer,
-        now: NOW,
-        synced: true,
-    };
+    let view = common::EmptyView::new();
+    let reviewer = view.reviewer(NOW);
     c.bench_function("review_secret_create_6kb", |b| {
         b.iter(|| reviewer.review(&body).unwrap())
     });

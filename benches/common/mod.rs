@@ -33,3 +33,33 @@ pub fn review_body() -> Vec<u8> {
     v["request"]["object"]["metadata"]["annotations"] = serde_json::json!({});
     serde_json::to_vec(&v).unwrap()
 }
+
+/// An empty, synced cluster view, the default policy and an analyzer: what the in-process
+/// review benchmarks answer [`review_body`] against.
+pub struct EmptyView {
+    pub analyzer: tlsgate::analysis::Analyzer,
+    pub index: tlsgate::lookup::Index,
+    pub policy: tlsgate::policy::Policy,
+}
+
+impl EmptyView {
+    pub fn new() -> Self {
+        EmptyView {
+            analyzer: tlsgate::analysis::Analyzer::new(),
+            index: tlsgate::lookup::Index::new(std::sync::Arc::new(
+                tlsgate::analysis::Analyzer::new(),
+            )),
+            policy: tlsgate::policy::Policy::default(),
+        }
+    }
+
+    pub fn reviewer(&self, now: i64) -> tlsgate::webhook::admission::Reviewer<'_> {
+        tlsgate::webhook::admission::Reviewer {
+            lookup: &self.index,
+            policy: &self.policy,
+            analyzer: &self.analyzer,
+            now,
+            synced: true,
+        }
+    }
+}
