@@ -150,7 +150,7 @@ fn istio_not_found(server: &FakeApiServer) -> Vec<String> {
 }
 
 fn lists(requests: &[Request]) -> usize {
-    requests.iter().filter(|r| !r.watch).count()
+    requests.iter().filter(|r| r.lists()).count()
 }
 
 // ---- tests ----------------------------------------------------------------------------
@@ -175,6 +175,83 @@ async fn initial_list_fills_index_and_flips_ready() {
         "{leaf:?}"
     );
     assert!(s.summary.issues.is_empty(), "{:?}", s.summary.issues);
+}
+
+#[tokio::test]
+async fn secrets_are_listed_as_one_streaming_watch_not_in_pages() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    for i in 0..250 {
+        server.apply(
+            SECRETS,
+            renamed(httpbin_credential(), "apps", &format!("cred-{i}")),
+        );
+    }
+    let c = start(&server);
+
+    c.ready().await;
+
+    assert!(c.secret_found("apps", "cred-0") && c.secret_found("apps", "cred-249"));
+    let requests = server.requests(SECRETS);
+    assert!(
+        requests.iter().all(|r| r.watch) && requests[0].send_initial_events,
+        "{requests:?}"
+    );
+    assert_eq!(lists(&requests), 1, "{requests:?}");
+}
+
+/// 250 Secrets listed by a server that refuses streaming lists `how`: found, in 3 pages.
+async fn listed_in_pages_when_streaming_is_refused(how: Refusal) {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.refuse_streaming_lists(how);
+    for i in 0..250 {
+        server.apply(
+            SECRETS,
+            renamed(httpbin_credential(), "apps", &format!("cred-{i}")),
+        );
+    }
+    let c = start(&server);
+
+    c.ready().await;
+
+    assert!(c.secret_found("apps", "cred-0") && c.secret_found("apps", "cred-249"));
+    let requests = server.requests(SECRETS);
+    let paged = requests.iter().filter(|r| !r.watch).count();
+    assert_eq!(paged, 3, "250 Secrets in pages of 100: {requests:?}");
+}
+
+#[tokio::test]
+async fn an_api_server_without_watch_list_is_listed_in_pages() {
+    listed_in_pages_when_streaming_is_refused(Refusal::Invalid).await;
+}
+
+#[tokio::test]
+async fn an_api_server_over_etcd_without_progress_notify_is_listed_in_pages() {
+    listed_in_pages_when_streaming_is_refused(Refusal::NoProgressNotify).await;
+}
+
+#[tokio::test]
+async fn a_change_during_a_streaming_list_is_seen_after_it() {
+    let server = FakeApiServer::start(&EVERYTHING).await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "first"));
+    server.hold_lists(SECRETS);
+    let c = start(&server);
+    bounded("the streaming list request", async {
+        while lists(&server.requests(SECRETS)) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "second"));
+    server.release_lists(SECRETS);
+
+    c.ready().await;
+    server.apply(SECRETS, renamed(httpbin_credential(), "apps", "third"));
+
+    c.eventually("the secret created after the list", |i| {
+        matches!(i.secret("apps", "third"), Found::Yes(_))
+    })
+    .await;
+    assert!(c.secret_found("apps", "first") && c.secret_found("apps", "second"));
 }
 
 #[tokio::test]

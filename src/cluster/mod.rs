@@ -66,9 +66,10 @@ fn sources() -> usize {
     kinds::ALL.iter().filter(|k| k.watch != Watch::No).count()
 }
 
-/// Page size of Secret lists. A page is held in memory whole while it is decoded; Secrets are
-/// the one kind whose objects can be large (up to 1 MiB each), so pages stay small: 100 TLS
-/// Secrets are about 1 MiB, and 10,000 of them take 100 round trips on loopback-fast paths.
+/// Page size of Secret lists when the API server does not stream them (see [`follow`]). A
+/// page is held in memory whole while it is decoded; Secrets are the one kind whose objects
+/// can be large (up to 1 MiB each), so pages stay small: 100 TLS Secrets are about 1 MiB, and
+/// 10,000 of them take 100 round trips on loopback-fast paths.
 const SECRET_PAGE: u32 = 100;
 /// Page size of every other list (pod metadata, Gateways, webhook configurations): small
 /// objects, so kube's usual 500.
@@ -153,6 +154,7 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
             tx,
         }),
         crds: Arc::new(watch::channel(Crds::Unknown).0),
+        streaming: Arc::new(AtomicBool::new(true)),
     };
 
     let mut tasks = Vec::with_capacity(sources());
@@ -162,7 +164,8 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
         .page_size(SECRET_PAGE);
     tasks.push(spawn(follow(
         SECRET,
-        move || watcher(secrets.clone(), secret_config.clone()),
+        secret_config,
+        move |c| watcher(secrets.clone(), c),
         decode_secret,
         ctx.clone(),
         Arc::new(AtomicBool::new(false)),
@@ -170,7 +173,8 @@ pub fn start(client: Client, index: Arc<RwLock<Index>>) -> ClusterView {
     let pods = Api::<PartialObjectMeta<Pod>>::all(client.clone());
     tasks.push(spawn(follow(
         POD,
-        move || watcher(pods.clone(), watcher::Config::default().page_size(PAGE)),
+        watcher::Config::default().page_size(PAGE),
+        move |c| watcher(pods.clone(), c),
         decode_pod,
         ctx.clone(),
         Arc::new(AtomicBool::new(false)),
@@ -201,6 +205,9 @@ struct Ctx {
     /// The CustomResourceDefinitions the API server serves, from the CRD watch: a kind backed
     /// by a CRD is watched while its CRD is Established (Istio installed after tlsgate).
     crds: Arc<watch::Sender<Crds>>,
+    /// Whether lists are streamed (see [`follow`]): true until the API server refuses a
+    /// streaming list, then false for every watch of this process.
+    streaming: Arc<AtomicBool>,
 }
 
 /// What the CRD watch knows.
@@ -497,7 +504,8 @@ async fn follow_namespaces(client: Client, ctx: Ctx) {
     }
     follow(
         NAMESPACE,
-        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
+        watcher::Config::default().page_size(PAGE),
+        move |c| watcher(api.clone(), c),
         decode_namespace,
         ctx,
         Arc::new(AtomicBool::new(false)),
@@ -523,7 +531,8 @@ async fn follow_services(client: Client, ctx: Ctx) {
     write(&ctx.index).track_services();
     follow(
         SERVICE,
-        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
+        watcher::Config::default().page_size(PAGE),
+        move |c| watcher(api.clone(), c),
         decode_service,
         ctx,
         Arc::new(AtomicBool::new(false)),
@@ -634,7 +643,8 @@ async fn watch_resource(
     let api = Api::<DynamicObject>::all_with(client, &ar);
     follow(
         source,
-        move || watcher(api.clone(), watcher::Config::default().page_size(PAGE)),
+        watcher::Config::default().page_size(PAGE),
+        move |c| watcher(api.clone(), c),
         move |o| decode_dynamic(o, &types),
         ctx,
         reported,
@@ -688,24 +698,55 @@ async fn probe(client: &Client, source: Kind) -> Result<Option<ApiResource>, kub
 /// `InitDone` unless `reported` says it was already (a source that appeared after start was
 /// counted as synced, empty).
 ///
+/// Lists are streamed (`sendInitialEvents`, the API server's WatchList, Kubernetes 1.27+,
+/// served from its watch cache as watch events: one request, not one per `page_size`
+/// objects). An API server that cannot stream says so: before 1.27 a watch with
+/// `resourceVersionMatch` is invalid (400/422), later with the feature off
+/// `sendInitialEvents` is, and over an etcd without progress notifications (before 3.4.31
+/// and 3.5.13) the watch ends in a 500 `ERROR` event. Any such answer to a streaming list
+/// that has not ended switches every watch of this process to lists in pages of `config`'s
+/// size, at once: as client-go falls back, making progress over waiting for a stream.
+///
 /// Freshness over thrift: after any error the resource is marked not synced (answers that
 /// read it carry `view-not-synced`) and re-listed — at once after `410 Gone` (the resource
 /// version is gone, only a list helps), else after [`RETRY_FIRST`] doubling to
 /// [`RETRY_MAX`]. kube's default backoff grows to 30 s, which after an API server restart
 /// left tlsgate answering from a stale view for 10–40 s.
-async fn follow<K, W, S, D>(kind: Kind, watch: W, decode: D, ctx: Ctx, reported: Arc<AtomicBool>)
-where
+async fn follow<K, W, S, D>(
+    kind: Kind,
+    config: watcher::Config,
+    watch: W,
+    decode: D,
+    ctx: Ctx,
+    reported: Arc<AtomicBool>,
+) where
     K: ResourceExt + Send,
-    W: Fn() -> S,
+    W: Fn(watcher::Config) -> S,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
     D: Fn(K) -> Decoded + Send + Sync,
 {
     let mut delay = RETRY_FIRST;
     loop {
-        let (error, listed) = follow_stream(kind, watch(), &decode, &ctx, &reported).await;
+        let streamed = ctx.streaming.load(Ordering::Acquire);
+        let config = if streamed {
+            config.clone().streaming_lists()
+        } else {
+            config.clone()
+        };
+        let (error, listed) = follow_stream(kind, watch(config), &decode, &ctx, &reported).await;
         write(&ctx.index).set_resource_synced(kind.resource, false);
         if listed {
             delay = RETRY_FIRST;
+        }
+        if streamed && !listed && error.as_ref().is_some_and(streaming_refused) {
+            if ctx.streaming.swap(false, Ordering::AcqRel) {
+                info!(
+                    resource = kind.resource,
+                    error = %crate::redact::serde_error(&error.as_ref().map(ToString::to_string).unwrap_or_default()),
+                    "the API server does not stream lists (WatchList); listing in pages"
+                );
+            }
+            continue;
         }
         let expired = error.as_ref().is_some_and(is_expired);
         let retry_in = if expired { Duration::ZERO } else { delay };
@@ -723,6 +764,18 @@ where
             delay = (delay * 2).min(RETRY_MAX);
         }
     }
+}
+
+/// The API server's answer to a streaming list was an error status: it does not stream lists
+/// (see [`follow`]). Not `410 Gone` (relisted at once anyway) nor `429` (try again later).
+fn streaming_refused(e: &watcher::Error) -> bool {
+    let status = match e {
+        watcher::Error::WatchError(s)
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s,
+        _ => return false,
+    };
+    status.code != 429 && !is_expired(e)
 }
 
 /// Delay before the first re-list after an API error, doubled per failure up to [`RETRY_MAX`].

@@ -1,7 +1,10 @@
 //! An in-process Kubernetes API server speaking just enough of the list + watch wire format
 //! for kube-runtime's watcher: `GET <collection>` lists (`limit` pages it as the API server
-//! does: a `continue` token, every page at the first page's resourceVersion), `?watch=true&resourceVersion=N` streams newline-delimited watch events,
-//! and `Accept: ...;as=PartialObjectMetadataList` answers metadata-only shapes. Collections
+//! does: a `continue` token, every page at the first page's resourceVersion),
+//! `?watch=true&resourceVersion=N` streams newline-delimited watch events,
+//! `?watch=true&sendInitialEvents=true` is a streaming list (the API server's WatchList: an
+//! `ADDED` event per object, then a `BOOKMARK` annotated `k8s.io/initial-events-end`, then
+//! the changes), and `Accept: ...;as=PartialObjectMetadataList` answers metadata-only shapes. Collections
 //! that were not registered answer 404, as an API server does for a CRD that is not installed.
 //!
 //! Resource versions are one counter shared by every collection, like etcd's revision. Each
@@ -12,8 +15,9 @@
 //! Test controls: [`FakeApiServer::drop_watches`] closes open watches (the client resumes
 //! from its last version), [`FakeApiServer::expire_watches`] makes the next watch answer
 //! `410 Gone` (the client relists), [`FakeApiServer::delete_unobserved`] removes an object
-//! without an event (a change lost to compaction), and [`FakeApiServer::hold_lists`] keeps
-//! list requests waiting.
+//! without an event (a change lost to compaction), [`FakeApiServer::hold_lists`] keeps
+//! list requests (streaming ones too) waiting, and [`FakeApiServer::refuse_streaming_lists`]
+//! answers streaming lists `422 Invalid`, as an API server without WatchList does.
 //!
 //! Single objects, for controllers that write (tlsgate's self-managed certificates): namespaced
 //! paths (`/api/v1/namespaces/{ns}/secrets[/{name}]`) and cluster-scoped object paths
@@ -77,6 +81,27 @@ pub const EVERYTHING: [&str; 6] = [
 pub struct Request {
     pub watch: bool,
     pub resource_version: Option<String>,
+    /// `sendInitialEvents=true`: a streaming list.
+    pub send_initial_events: bool,
+}
+
+impl Request {
+    /// A list: paged, or streamed as watch events.
+    pub fn lists(&self) -> bool {
+        !self.watch || self.send_initial_events
+    }
+
+    fn of(query: &HashMap<String, String>) -> Request {
+        Request {
+            watch: flag(query, "watch"),
+            resource_version: query.get("resourceVersion").cloned(),
+            send_initial_events: flag(query, "sendInitialEvents"),
+        }
+    }
+}
+
+fn flag(query: &HashMap<String, String>, name: &str) -> bool {
+    query.get(name).is_some_and(|w| w == "true" || w == "1")
 }
 
 /// One change to an object, in resourceVersion order across collections.
@@ -107,6 +132,18 @@ struct ServerState {
     collections: HashMap<String, Collection>,
     not_found: Vec<String>,
     changes: Vec<Change>,
+    refuse_streaming_lists: Option<Refusal>,
+}
+
+/// How an API server that cannot stream lists answers one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `422 Invalid`: the WatchList feature is off (before Kubernetes 1.27 a watch with
+    /// `resourceVersionMatch` is invalid too).
+    Invalid,
+    /// `200`, then an `ERROR` event `500 InternalError`: kube-apiserver over an etcd without
+    /// progress notifications (3.4.23, as in envtest here).
+    NoProgressNotify,
 }
 
 struct Collection {
@@ -212,6 +249,7 @@ impl FakeApiServer {
                 collections,
                 not_found: Vec::new(),
                 changes: Vec::new(),
+                refuse_streaming_lists: None,
             }),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -318,7 +356,13 @@ impl FakeApiServer {
         c.watches.clear();
     }
 
-    /// List requests on `collection` wait until [`FakeApiServer::release_lists`].
+    /// From now on, streaming lists (`sendInitialEvents=true`) fail as `how` says.
+    pub fn refuse_streaming_lists(&self, how: Refusal) {
+        self.lock().refuse_streaming_lists = Some(how);
+    }
+
+    /// List requests on `collection` (streaming lists too) wait until
+    /// [`FakeApiServer::release_lists`].
     #[track_caller]
     pub fn hold_lists(&self, collection: &str) {
         self.lock()
@@ -531,13 +575,10 @@ async fn handle(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("as=PartialObjectMetadata"));
-    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-    let lists_open = {
+    {
         let mut st = shared.lock();
         if !st.collections.contains_key(path) {
             st.not_found.push(path.to_string());
-        }
-        let Some(c) = st.collections.get_mut(path) else {
             return json_response(
                 StatusCode::NOT_FOUND,
                 &status(
@@ -546,23 +587,62 @@ async fn handle(
                     "the server could not find the requested resource",
                 ),
             );
-        };
-        c.requests.push(Request {
-            watch: watching,
-            resource_version: query.get("resourceVersion").cloned(),
-        });
-        if watching {
-            return watch(c, &query, meta_only, Filter::new(None, &query));
+        }
+    }
+    read_collection(&shared, path, &query, meta_only, Filter::new(None, &query)).await
+}
+
+/// A list, a streaming list or a watch of `collection`.
+async fn read_collection(
+    shared: &Shared,
+    collection: &str,
+    query: &HashMap<String, String>,
+    meta_only: bool,
+    filter: Filter,
+) -> Response {
+    let request = Request::of(query);
+    let lists_open = {
+        let mut st = shared.lock();
+        match st
+            .refuse_streaming_lists
+            .filter(|_| request.send_initial_events)
+        {
+            Some(Refusal::Invalid) => {
+                return json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &status(
+                        422,
+                        "Invalid",
+                        "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                    ),
+                );
+            }
+            Some(Refusal::NoProgressNotify) => {
+                return error_event(status(
+                    500,
+                    "InternalError",
+                    "a watch stream was requested by the client but the required storage feature RequestWatchProgress is disabled",
+                ));
+            }
+            None => {}
+        }
+        let c = st.collection(collection);
+        c.requests.push(request.clone());
+        if request.watch && !request.send_initial_events {
+            return watch(c, query, meta_only, filter);
         }
         c.lists_open.subscribe()
     };
+    if request.send_initial_events {
+        return streaming_list(shared, collection, lists_open, meta_only, filter).await;
+    }
     list(
-        &shared,
-        path,
+        shared,
+        collection,
         lists_open,
         meta_only,
-        Filter::new(None, &query),
-        Page::of(&query),
+        filter,
+        Page::of(query),
     )
     .await
 }
@@ -632,28 +712,7 @@ async fn object_request(
             );
         }
         let filter = Filter::new(t.namespace.clone(), query);
-        let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-        let lists_open = {
-            let mut st = shared.lock();
-            let c = st.collection(&t.collection);
-            c.requests.push(Request {
-                watch: watching,
-                resource_version: query.get("resourceVersion").cloned(),
-            });
-            if watching {
-                return watch(c, query, meta_only, filter);
-            }
-            c.lists_open.subscribe()
-        };
-        return list(
-            shared,
-            &t.collection,
-            lists_open,
-            meta_only,
-            filter,
-            Page::of(query),
-        )
-        .await;
+        return read_collection(shared, &t.collection, query, meta_only, filter).await;
     };
     match method {
         Method::GET => {
@@ -932,11 +991,7 @@ fn watch(
     filter: Filter,
 ) -> Response {
     if std::mem::take(&mut c.expire_next_watch) {
-        let gone = status(410, "Expired", "too old resource version");
-        let mut line =
-            serde_json::to_vec(&json!({ "type": "ERROR", "object": gone })).expect("json");
-        line.push(b'\n');
-        return stream_response(futures::stream::iter([Bytes::from(line)]));
+        return gone();
     }
     let from: u64 = query
         .get("resourceVersion")
@@ -955,6 +1010,72 @@ fn watch(
         tx,
     });
     stream_response(futures::stream::iter(replay).chain(rx))
+}
+
+/// A streaming list (`sendInitialEvents=true`): an `ADDED` event per matching object in key
+/// order, a `BOOKMARK` at the current resourceVersion annotated `k8s.io/initial-events-end`,
+/// then every later change, as kube-apiserver serves it from its watch cache. The objects are
+/// taken under the lock the watch is registered in, so no change falls between the two.
+async fn streaming_list(
+    shared: &Shared,
+    collection: &str,
+    mut lists_open: watch::Receiver<bool>,
+    meta_only: bool,
+    filter: Filter,
+) -> Response {
+    let _ = lists_open.wait_for(|open| *open).await;
+    let mut st = shared.lock();
+    let rv = st.resource_version;
+    let c = st.collection(collection);
+    if std::mem::take(&mut c.expire_next_watch) {
+        return gone();
+    }
+    let objects: Vec<Value> = c
+        .objects
+        .values()
+        .filter(|o| filter.matches(o))
+        .cloned()
+        .collect();
+    let kind = if meta_only {
+        "PartialObjectMetadata".to_string()
+    } else {
+        c.kind.clone()
+    };
+    let api_version = if meta_only {
+        "meta.k8s.io/v1".to_string()
+    } else {
+        c.api_version.clone()
+    };
+    let (tx, rx) = mpsc::unbounded();
+    c.watches.push(OpenWatch {
+        metadata_only: meta_only,
+        filter,
+        tx,
+    });
+    let end = json!({
+        "kind": kind,
+        "apiVersion": api_version,
+        "metadata": {
+            "resourceVersion": rv.to_string(),
+            "annotations": { "k8s.io/initial-events-end": "true" },
+        },
+    });
+    let initial = futures::stream::iter(objects)
+        .map(move |o| event_line("ADDED", &o, meta_only))
+        .chain(futures::stream::once(async move {
+            event_line("BOOKMARK", &end, false)
+        }));
+    stream_response(initial.chain(rx))
+}
+
+/// One `ERROR` event, 410 Gone: the watch's resourceVersion is too old.
+fn gone() -> Response {
+    error_event(status(410, "Expired", "too old resource version"))
+}
+
+/// A watch that answers one `ERROR` event carrying `status`, then ends.
+fn error_event(status: Value) -> Response {
+    stream_response(futures::stream::iter([event_line("ERROR", &status, false)]))
 }
 
 /// A chunked 200 response that ends when `lines` does.
