@@ -527,13 +527,15 @@ fn metadata_only(obj: &Value) -> Value {
 }
 
 fn event_line(kind: &str, obj: &Value, meta_only: bool) -> Bytes {
-    let object = if meta_only {
-        metadata_only(obj)
+    // `{"type":…,"object":…}` written around the object, which is not copied to be wrapped.
+    let mut line = format!(r#"{{"type":"{kind}","object":"#).into_bytes();
+    if meta_only {
+        serde_json::to_writer(&mut line, &metadata_only(obj))
     } else {
-        obj.clone()
-    };
-    let mut line = serde_json::to_vec(&json!({ "type": kind, "object": object })).expect("json");
-    line.push(b'\n');
+        serde_json::to_writer(&mut line, obj)
+    }
+    .expect("json");
+    line.extend_from_slice(b"}\n");
     line.into()
 }
 
