@@ -414,6 +414,14 @@ impl ControlPlane {
         )
     }
 
+    /// The running kube-apiserver's pid (for benchmarks reading its CPU time).
+    pub fn apiserver_pid(&self) -> Option<u32> {
+        self.apiserver
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pid()
+    }
+
     pub fn server(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
