@@ -177,9 +177,13 @@ async fn initial_list_fills_index_and_flips_ready() {
     assert!(s.summary.issues.is_empty(), "{:?}", s.summary.issues);
 }
 
-#[tokio::test]
-async fn secrets_are_listed_as_one_streaming_watch_not_in_pages() {
+/// 250 Secrets in `apps`, listed until ready from a server that streams lists unless `refused`
+/// says how it refuses them: the Secret requests it answered.
+async fn list_250_secrets(refused: Option<Refusal>) -> Vec<Request> {
     let server = FakeApiServer::start(&EVERYTHING).await;
+    if let Some(how) = refused {
+        server.refuse_streaming_lists(how);
+    }
     for i in 0..250 {
         server.apply(
             SECRETS,
@@ -191,7 +195,13 @@ async fn secrets_are_listed_as_one_streaming_watch_not_in_pages() {
     c.ready().await;
 
     assert!(c.secret_found("apps", "cred-0") && c.secret_found("apps", "cred-249"));
-    let requests = server.requests(SECRETS);
+    server.requests(SECRETS)
+}
+
+#[tokio::test]
+async fn secrets_are_listed_as_one_streaming_watch_not_in_pages() {
+    let requests = list_250_secrets(None).await;
+
     assert!(
         requests.iter().all(|r| r.watch) && requests[0].send_initial_events,
         "{requests:?}"
@@ -199,22 +209,10 @@ async fn secrets_are_listed_as_one_streaming_watch_not_in_pages() {
     assert_eq!(lists(&requests), 1, "{requests:?}");
 }
 
-/// 250 Secrets listed by a server that refuses streaming lists `how`: found, in 3 pages.
+/// Listed in 3 pages of 100 when the server refuses streaming lists `how`.
 async fn listed_in_pages_when_streaming_is_refused(how: Refusal) {
-    let server = FakeApiServer::start(&EVERYTHING).await;
-    server.refuse_streaming_lists(how);
-    for i in 0..250 {
-        server.apply(
-            SECRETS,
-            renamed(httpbin_credential(), "apps", &format!("cred-{i}")),
-        );
-    }
-    let c = start(&server);
+    let requests = list_250_secrets(Some(how)).await;
 
-    c.ready().await;
-
-    assert!(c.secret_found("apps", "cred-0") && c.secret_found("apps", "cred-249"));
-    let requests = server.requests(SECRETS);
     let paged = requests.iter().filter(|r| !r.watch).count();
     assert_eq!(paged, 3, "250 Secrets in pages of 100: {requests:?}");
 }
