@@ -1009,7 +1009,8 @@ async fn object_counts_follow_the_index() {
 
 /// Time to ready for a large cluster of distinct certificates (the growth benchmark's set,
 /// `benches/common/cluster.rs`), `TLSGATE_SECRETS` of them (default 10,000) plus one Gateway
-/// per ten; run with
+/// per ten, listed as streaming lists (`TLSGATE_LISTS=paged`: in pages, from a server that
+/// refuses them); run with
 /// `TLSGATE_SECRETS=100000 cargo test --release --test cluster_watch -- --ignored --nocapture ready_with_many_secrets`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
@@ -1020,6 +1021,10 @@ async fn ready_with_many_secrets() {
         .unwrap_or(10_000);
     let set = bench_cluster::tls_cluster(n, n / 10);
     let server = FakeApiServer::start(&EVERYTHING).await;
+    let paged = std::env::var("TLSGATE_LISTS").is_ok_and(|v| v == "paged");
+    if paged {
+        server.refuse_streaming_lists(Refusal::Invalid);
+    }
     for (i, s) in set.secrets.iter().enumerate() {
         server.apply(SECRETS, s.json(i));
     }
@@ -1045,8 +1050,9 @@ async fn ready_with_many_secrets() {
     let cpu = bench_proc::cpu_seconds(std::process::id()) - cpu_before;
     let counts = c.view.object_counts();
     println!(
-        "{n} distinct TLS secrets: ready in {elapsed:?}, {cpu:.2} s of CPU (fake API server \
-         included); index counts {counts:?}"
+        "{n} distinct TLS secrets, lists {}: ready in {elapsed:?}, {cpu:.2} s of CPU (fake API \
+         server included); index counts {counts:?}",
+        if paged { "in pages" } else { "streamed" }
     );
     assert_eq!(counts[0], ("secret", n));
 }
