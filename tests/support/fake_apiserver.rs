@@ -596,7 +596,7 @@ async fn handle(
 
 /// A list, a streaming list or a watch of `collection`.
 async fn read_collection(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     collection: &str,
     query: &HashMap<String, String>,
     meta_only: bool,
@@ -689,7 +689,7 @@ fn not_found(what: &str) -> Response {
 }
 
 async fn object_request(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: Method,
     t: Target,
     headers: &HeaderMap,
@@ -1015,60 +1015,88 @@ fn watch(
 }
 
 /// A streaming list (`sendInitialEvents=true`): an `ADDED` event per matching object in key
-/// order, a `BOOKMARK` at the current resourceVersion annotated `k8s.io/initial-events-end`,
-/// then every later change, as kube-apiserver serves it from its watch cache. The objects are
-/// taken under the lock the watch is registered in, so no change falls between the two.
+/// order, a `BOOKMARK` at the resourceVersion the watch started at, annotated
+/// `k8s.io/initial-events-end`, then every later change, as kube-apiserver serves it from its
+/// watch cache. The watch is registered first and the objects are read [`STREAM_CHUNK`] at a
+/// time as the client takes them, so nothing is copied up front; an object changed meanwhile
+/// may be sent in its new state and again as a change, which a watcher applies twice to the
+/// same end.
 async fn streaming_list(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     collection: &str,
     mut lists_open: watch::Receiver<bool>,
     meta_only: bool,
     filter: Filter,
 ) -> Response {
     let _ = lists_open.wait_for(|open| *open).await;
-    let mut st = shared.lock();
-    let rv = st.resource_version;
-    let c = st.collection(collection);
-    if std::mem::take(&mut c.expire_next_watch) {
-        return gone();
-    }
-    let objects: Vec<Value> = c
-        .objects
-        .values()
-        .filter(|o| filter.matches(o))
-        .cloned()
-        .collect();
-    let kind = if meta_only {
-        "PartialObjectMetadata".to_string()
-    } else {
-        c.kind.clone()
+    let (rx, end) = {
+        let mut st = shared.lock();
+        let rv = st.resource_version;
+        let c = st.collection(collection);
+        if std::mem::take(&mut c.expire_next_watch) {
+            return gone();
+        }
+        let (kind, api_version) = if meta_only {
+            (
+                "PartialObjectMetadata".to_string(),
+                "meta.k8s.io/v1".to_string(),
+            )
+        } else {
+            (c.kind.clone(), c.api_version.clone())
+        };
+        let (tx, rx) = mpsc::unbounded();
+        c.watches.push(OpenWatch {
+            metadata_only: meta_only,
+            filter: filter.clone(),
+            tx,
+        });
+        let end = json!({
+            "kind": kind,
+            "apiVersion": api_version,
+            "metadata": {
+                "resourceVersion": rv.to_string(),
+                "annotations": { "k8s.io/initial-events-end": "true" },
+            },
+        });
+        (rx, end)
     };
-    let api_version = if meta_only {
-        "meta.k8s.io/v1".to_string()
-    } else {
-        c.api_version.clone()
-    };
-    let (tx, rx) = mpsc::unbounded();
-    c.watches.push(OpenWatch {
-        metadata_only: meta_only,
-        filter,
-        tx,
-    });
-    let end = json!({
-        "kind": kind,
-        "apiVersion": api_version,
-        "metadata": {
-            "resourceVersion": rv.to_string(),
-            "annotations": { "k8s.io/initial-events-end": "true" },
-        },
-    });
-    let initial = futures::stream::iter(objects)
-        .map(move |o| event_line("ADDED", &o, meta_only))
-        .chain(futures::stream::once(async move {
-            event_line("BOOKMARK", &end, false)
-        }));
+    let state = (shared.clone(), collection.to_string(), None, false);
+    let initial = futures::stream::unfold(state, move |(shared, collection, after, done)| {
+        let filter = filter.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let chunk = {
+                use std::ops::Bound;
+                let mut st = shared.lock();
+                let c = st.collection(&collection);
+                let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+                c.objects
+                    .range((from, Bound::Unbounded))
+                    .filter(|(_, o)| filter.matches(o))
+                    .take(STREAM_CHUNK)
+                    .map(|(k, o)| (k.clone(), event_line("ADDED", o, meta_only)))
+                    .collect::<Vec<_>>()
+            };
+            let last = chunk.last().map(|(k, _)| k.clone());
+            let lines: Vec<Bytes> = chunk.into_iter().map(|(_, l)| l).collect();
+            let done = lines.len() < STREAM_CHUNK;
+            Some((
+                futures::stream::iter(lines),
+                (shared, collection, last, done),
+            ))
+        }
+    })
+    .flatten()
+    .chain(futures::stream::once(async move {
+        event_line("BOOKMARK", &end, false)
+    }));
     stream_response(initial.chain(rx))
 }
+
+/// Objects a streaming list reads under one hold of the lock.
+const STREAM_CHUNK: usize = 100;
 
 /// One `ERROR` event, 410 Gone: the watch's resourceVersion is too old.
 fn gone() -> Response {
