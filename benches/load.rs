@@ -174,14 +174,17 @@ async fn fixed_rate(
     }
 }
 
-/// Closed loop: as fast as `conns` keep-alive connections go.
+/// Closed loop: as fast as `conns` keep-alive connections go. Returns requests a second and
+/// the server's CPU microseconds a request (`cpu()`: its CPU seconds so far), which depends
+/// much less than the rate on what else the machine runs.
 async fn max_throughput(
     addr: SocketAddr,
     cfg: Arc<rustls::ClientConfig>,
     body: Bytes,
     secs: u64,
     conns: usize,
-) -> f64 {
+    cpu: impl Fn() -> f64,
+) -> (f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -197,15 +200,20 @@ async fn max_throughput(
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (start, before) = (Instant::now(), done.load(Ordering::Relaxed));
+    let (start, before, cpu_before) = (Instant::now(), done.load(Ordering::Relaxed), cpu());
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let rps = (done.load(Ordering::Relaxed) - before) as f64 / start.elapsed().as_secs_f64();
+    let answered = done.load(Ordering::Relaxed) - before;
+    let cpu_us = (cpu() - cpu_before) * 1e6 / answered.max(1) as f64;
+    let rps = answered as f64 / start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
-    rps
+    (rps, cpu_us)
 }
+
+/// The no-op server's worker thread, by name, for its CPU time.
+const NOOP_THREAD: &str = "noop-worker";
 
 /// The ceiling: same rustls config, same accept loop and connection limits, a handler that does
 /// nothing.
@@ -226,6 +234,7 @@ fn start_noop(dir: &Path) -> SocketAddr {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .thread_name(NOOP_THREAD)
             .enable_all()
             .build()
             .unwrap();
@@ -283,29 +292,39 @@ fn main() {
     println!("tlsgate serve --manifests (10,000 TLS Secrets, 1,001 Gateways): ready in {:.2} s, RSS {rss_idle:.1} MiB", ready.as_secs_f64());
     println!();
     println!(
-        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>14}",
-        "server", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "max req/s"
+        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>14} {:>12}",
+        "server", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "max req/s", "CPU µs/req"
     );
     let mut results = Vec::new();
+    let pid = child.0.id();
     for (name, target) in [("noop", noop), ("tlsgate", addr)] {
         let lat = client_rt.block_on(fixed_rate(target, cfg.clone(), body.clone(), 1000, secs, 8));
-        let rps = client_rt.block_on(max_throughput(
+        let cpu = move || {
+            if name == "noop" {
+                common::proc::threads_cpu_seconds(NOOP_THREAD)
+            } else {
+                common::proc::cpu_seconds(pid)
+            }
+        };
+        let (rps, cpu_us) = client_rt.block_on(max_throughput(
             target,
             cfg.clone(),
             body.clone(),
             secs.min(5),
             32,
+            cpu,
         ));
         println!(
-            "{name:<10} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8} {:>14.0}   ({} requests at 1,000/s)",
-            lat.p50, lat.p99, lat.p999, lat.max, lat.errors, rps, lat.sent
+            "{name:<10} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8} {:>14.0} {:>12.1}   ({} requests at 1,000/s)",
+            lat.p50, lat.p99, lat.p999, lat.max, lat.errors, rps, cpu_us, lat.sent
         );
-        results.push(rps);
+        results.push((rps, cpu_us));
     }
     println!();
     println!(
-        "tlsgate / noop max throughput: {:.2}",
-        results[1] / results[0]
+        "tlsgate / noop max throughput: {:.2} (server CPU a request: {:.2}x the no-op's)",
+        results[1].0 / results[0].0,
+        results[1].1 / results[0].1.max(f64::MIN_POSITIVE)
     );
     println!("tlsgate RSS after load: {:.1} MiB", rss_mib(child.0.id()));
 

@@ -16,7 +16,25 @@ pub fn rss_mib(pid: u32) -> f64 {
 
 /// User + system CPU seconds process `pid` has used (Linux `/proc/PID/stat`; 0 elsewhere).
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+}
+
+/// User + system CPU seconds of this process's threads named `name` (Linux; 0 elsewhere).
+pub fn threads_cpu_seconds(name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .map(|t| {
+            stat_cpu_seconds(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default())
+        })
+        .sum()
+}
+
+/// utime + stime of a `stat` line, in seconds.
+fn stat_cpu_seconds(stat: &str) -> f64 {
     // After the command name (in parentheses, may hold spaces): utime and stime are the 12th
     // and 13th fields, in clock ticks (100 a second on Linux).
     let fields: Vec<f64> = stat

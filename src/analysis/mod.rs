@@ -97,8 +97,10 @@ pub struct Analyzer {
     issuers: Mutex<IssuerInterner>,
     /// Lists of a Secret's key names: most Secrets hold the same few.
     key_lists: Mutex<Interner<[Cow<'static, str>]>>,
-    /// Public facts of private keys read before, by the SHA-256 of their base64 text.
+    /// Public facts of private keys read before, by a keyed tag of their base64 text.
     keys: Mutex<cache::KeyCache>,
+    /// The key cache's tags, computed before its lock is taken.
+    key_tags: cache::KeyTagger,
 }
 
 /// Weak references, so the interner holds no certificate alive; dead entries are swept when
@@ -170,6 +172,7 @@ impl Analyzer {
             issuers: Mutex::new(IssuerInterner::default()),
             key_lists: Mutex::new(Interner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
+            key_tags: cache::KeyTagger::default(),
         }
     }
 
@@ -229,8 +232,9 @@ impl Analyzer {
                     .any(Option::is_some)
                     .then_some(data::Known { bundles, key: None })
             } else if KEY_KEYS.contains(&key) {
-                self.keys_lock()
-                    .get(&key_digest(text))
+                self.key_tags
+                    .tag(text)
+                    .and_then(|tag| self.keys_lock().get(&tag))
                     .map(|facts| data::Known {
                         key: Some(facts),
                         ..Default::default()
@@ -249,8 +253,8 @@ impl Analyzer {
     }
 
     /// The public facts of the private key at `data[key]`. A key that arrived as base64 text
-    /// is known by the SHA-256 of that text once read (never by the text: the cache holds no
-    /// private bytes), so a repeated review does not decode and parse it again.
+    /// is known by a keyed tag of that text once read ([`cache::KeyTagger`]; never by the
+    /// text: the cache holds no private bytes), so a repeated review does not decode and parse it again.
     fn key_facts(&self, data: &SecretData, key: &str) -> Result<key::KeyFacts, key::PairError> {
         if let Some(facts) = data.known(key).and_then(|k| k.key.clone()) {
             return Ok(facts);
@@ -259,13 +263,15 @@ impl Analyzer {
         let Some(text) = data.text(key) else {
             return key::read(bytes());
         };
-        let digest = key_digest(text);
-        if let Some(facts) = self.keys_lock().get(&digest) {
+        let Some(tag) = self.key_tags.tag(text) else {
+            return key::read(bytes());
+        };
+        if let Some(facts) = self.keys_lock().get(&tag) {
             return Ok(facts);
         }
         let read = key::read(bytes());
         if let Ok(facts) = &read {
-            self.keys_lock().insert(digest, facts.clone());
+            self.keys_lock().insert(tag, facts.clone());
         }
         read
     }
@@ -512,12 +518,8 @@ pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
 pub use data::SecretData;
 
 /// Keys whose values analysis reads as private keys: their base64 text is looked up, by its
-/// SHA-256, in the key cache before anything is decoded.
+/// keyed tag ([`cache::KeyTagger`]), in the key cache before anything is decoded.
 const KEY_KEYS: [&str; 4] = [TLS_PAIR.1, "key", LINKERD_LEGACY_PAIR.1, "ca-key.pem"];
-
-fn key_digest(text: &str) -> [u8; 32] {
-    sha2::Sha256::digest(text.as_bytes()).into()
-}
 
 /// Keys whose values analysis reads as certificate bundles (never a private key's): their
 /// base64 text is looked up in the parse cache before anything is decoded.

@@ -148,11 +148,6 @@ pub fn member_validity(
 ) -> Option<(Code, String)> {
     let certs = &bundle.certs;
     let c = certs.get(i)?;
-    let who = if certs.len() > 1 {
-        format!("{key} certificate #{i} ({})", c.display_name())
-    } else {
-        format!("{key} ({})", c.display_name())
-    };
     let finding = match bundle.role {
         Role::ServerChain | Role::SigningCa if i == 0 => cert_validity(c, now, warn_within_days),
         Role::ServerChain | Role::SigningCa => chain_member(c, now, warn_within_days),
@@ -190,7 +185,16 @@ pub fn member_validity(
             }
         }
     };
-    finding.map(|(code, msg)| (code, format!("{who} {msg}")))
+    // Named only when there is something to say: most certificates are valid, and the name
+    // is formatted from the certificate's subject.
+    finding.map(|(code, msg)| {
+        let who = if certs.len() > 1 {
+            format!("{key} certificate #{i} ({})", c.display_name())
+        } else {
+            format!("{key} ({})", c.display_name())
+        };
+        (code, format!("{who} {msg}"))
+    })
 }
 
 /// An intermediate or cross-sign after the leaf: clients that trust a newer root build a path

@@ -12,17 +12,83 @@ use crate::policy::Policy;
 use crate::report::{truncate, verdict, MAX_WARNING_CHARS};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Why a request body is not an AdmissionReview we can answer. Becomes HTTP 400.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BadReview(pub String);
 
+/// The AdmissionReview sent back, as the bytes that go on the wire: written once from the
+/// answer's parts, with no `serde_json::Value` tree built and printed per request.
+/// [`AnswerBody::json`] reads it back (tests, tools); indexing (`body["response"]`) and
+/// `Display` read the same bytes.
+pub struct AnswerBody {
+    bytes: Vec<u8>,
+    parsed: std::sync::OnceLock<Value>,
+}
+
+impl AnswerBody {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        AnswerBody {
+            bytes,
+            parsed: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The body as JSON, parsed at the first call (`null` if it were not JSON).
+    pub fn json(&self) -> &Value {
+        self.parsed
+            .get_or_init(|| serde_json::from_slice(&self.bytes).unwrap_or_default())
+    }
+}
+
+impl std::ops::Index<&str> for AnswerBody {
+    type Output = Value;
+
+    fn index(&self, key: &str) -> &Value {
+        &self.json()[key]
+    }
+}
+
+impl std::fmt::Display for AnswerBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.bytes))
+    }
+}
+
+impl std::fmt::Debug for AnswerBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl PartialEq for AnswerBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
 /// The answer, plus what metrics and logs need.
 #[derive(Debug)]
 pub struct Answer {
-    pub body: Value,
+    pub body: AnswerBody,
     pub allowed: bool,
     pub group: String,
     pub kind: String,
@@ -299,15 +365,50 @@ fn answer(
     warnings: Vec<String>,
     findings: Vec<Finding>,
 ) -> Answer {
-    let mut response = json!({ "uid": request.uid, "allowed": allowed });
-    if let Some(msg) = &message {
-        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": msg });
+    // Fields in the order serde_json wrote the `Value` this replaced (its maps are sorted).
+    #[derive(serde::Serialize)]
+    struct Review<'a> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'a str,
+        kind: &'static str,
+        response: Response<'a>,
     }
-    if !warnings.is_empty() {
-        response["warnings"] = json!(warnings);
+    #[derive(serde::Serialize)]
+    struct Response<'a> {
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<Status<'a>>,
+        uid: &'a str,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        warnings: &'a [String],
     }
+    #[derive(serde::Serialize)]
+    struct Status<'a> {
+        code: u16,
+        message: &'a str,
+        reason: &'static str,
+    }
+    let review = Review {
+        api_version,
+        kind: "AdmissionReview",
+        response: Response {
+            allowed,
+            status: message.as_deref().map(|message| Status {
+                code: 403,
+                message,
+                reason: "Forbidden",
+            }),
+            uid: &request.uid,
+            warnings: &warnings,
+        },
+    };
+    let text: usize = message.as_ref().map_or(0, String::len)
+        + warnings.iter().map(|w| w.len() + 4).sum::<usize>();
+    let mut body = Vec::with_capacity(160 + request.uid.len() + text + text / 8);
+    // Strings and booleans only: serde_json cannot fail on them.
+    let _ = serde_json::to_writer(&mut body, &review);
     Answer {
-        body: json!({ "apiVersion": api_version, "kind": "AdmissionReview", "response": response }),
+        body: AnswerBody::new(body),
         allowed,
         group: request.kind.group,
         kind: request.kind.kind,
@@ -571,7 +672,7 @@ mod tests {
     #[test]
     fn an_object_the_model_does_not_fit_is_kept_raw_for_its_warning() {
         let mut v: Value = serde_json::from_slice(&captured("secret-create-live-v1.json")).unwrap();
-        v["request"]["object"]["stringData"] = json!("not a map");
+        v["request"]["object"]["stringData"] = serde_json::json!("not a map");
         let body = serde_json::to_vec(&v).unwrap();
         let (_, r) = read(&body).unwrap();
         assert!(matches!(r.object, ObjectIn::Raw(_)));

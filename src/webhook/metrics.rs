@@ -17,11 +17,12 @@ use std::sync::{Arc, RwLock};
 
 /// Every label value comes from a closed set, never from the request as sent: 20,000 made-up
 /// kinds must not become 20,000 series. Build them with [`RequestLabels::new`].
+/// Static strings: counting a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub kind: String,
-    pub operation: String,
-    pub verdict: String,
+    pub kind: &'static str,
+    pub operation: &'static str,
+    pub verdict: &'static str,
 }
 
 /// The answers tlsgate gives, as the `verdict` label.
@@ -54,19 +55,21 @@ impl RequestLabels {
     /// ([`super::admission::is_handled`], the one list of handled kinds), else `other`;
     /// `operation` is one of the four admission operations, else `other`.
     pub fn new(group: &str, kind: &str, operation: &str, verdict: Verdict) -> Self {
-        let kind = if super::admission::is_handled(group, kind) {
-            kind
-        } else {
-            OTHER
+        let kind = match crate::kinds::find(group, kind) {
+            Some(k) if super::admission::is_handled(group, kind) => k.kind,
+            _ => OTHER,
         };
         let operation = match operation {
-            "CREATE" | "UPDATE" | "DELETE" | "CONNECT" => operation,
+            "CREATE" => "CREATE",
+            "UPDATE" => "UPDATE",
+            "DELETE" => "DELETE",
+            "CONNECT" => "CONNECT",
             _ => OTHER,
         };
         RequestLabels {
-            kind: kind.to_string(),
-            operation: operation.to_string(),
-            verdict: verdict.label().to_string(),
+            kind,
+            operation,
+            verdict: verdict.label(),
         }
     }
 }

@@ -119,10 +119,23 @@ struct Gate {
     invalid: Mutex<Every>,
 }
 
+/// What every handler reads, behind one `Arc`: axum clones the state for each request, and
+/// one reference count is cheaper than the eight of `AppState` and the gate (each shared by
+/// every worker).
 #[derive(Clone)]
-struct Shared {
+struct Shared(Arc<SharedParts>);
+
+struct SharedParts {
     app: AppState,
-    gate: Arc<Gate>,
+    gate: Gate,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = SharedParts;
+
+    fn deref(&self) -> &SharedParts {
+        &self.0
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -144,7 +157,7 @@ impl Gate {
 }
 
 pub fn router_with(state: AppState, limits: ReviewLimits) -> Router {
-    let gate = Arc::new(Gate::new(limits));
+    let gate = Gate::new(limits);
     Router::new()
         .route("/validate", post(validate))
         .route("/healthz", get(|| async { "ok" }))
@@ -154,7 +167,7 @@ pub fn router_with(state: AppState, limits: ReviewLimits) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
-        .with_state(Shared { app: state, gate })
+        .with_state(Shared(Arc::new(SharedParts { app: state, gate })))
 }
 
 /// The view behind its lock, taken for each lookup only: a review never holds the lock over
@@ -315,7 +328,7 @@ async fn validate(State(s): State<Shared>, request: Request) -> Response {
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
-                a.body.to_string(),
+                a.body.into_bytes(),
             )
                 .into_response()
         }
@@ -570,7 +583,7 @@ mod tests {
 
     fn denial(name: &str) -> admission::Answer {
         admission::Answer {
-            body: serde_json::json!({}),
+            body: admission::AnswerBody::new(b"{}".to_vec()),
             allowed: false,
             group: String::new(),
             kind: "Secret".into(),

@@ -201,11 +201,21 @@ impl Connection {
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);
         let mut closing: Option<Instant> = None;
+        // One timer for the connection's life, moved as its deadline moves: a deadline pushed
+        // later (every request pushes the idle one) only updates the registered entry, where a
+        // new timer per turn of this loop (a few per request) was registered with the runtime's
+        // timer wheel and removed again each time.
+        let timer = tokio::time::sleep_until(activity.start.into());
+        tokio::pin!(timer);
         loop {
             let (wake, phase) = match closing {
                 Some(at) => (at, None),
                 None => activity.deadline(&self.limits),
             };
+            let wake = tokio::time::Instant::from_std(wake);
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             tokio::select! {
                 done = conn.as_mut() => {
                     if let Err(e) = done {
@@ -213,7 +223,7 @@ impl Connection {
                     }
                     return;
                 }
-                _ = tokio::time::sleep_until(wake.into()) => {
+                _ = &mut timer => {
                     if closing.is_some() {
                         return;
                     }
