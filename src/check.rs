@@ -216,12 +216,8 @@ fn check_secret(
         // Who, not which field of theirs: the sentence must leave room for the fix.
         let served_by = format!(" served by {who}");
         let mut coverage = coverage_issues(summary, &r.reference, &served_by, "this secret");
-        soften_for_alternative(
-            &r.reference,
-            summary.leaf().map(|l| &l.key_algorithm),
-            &mut coverage,
-            ctx,
-        );
+        let own = summary.leaf().map(|l| l.key_algorithm());
+        soften_for_alternative(&r.reference, own.as_ref(), &mut coverage, ctx);
         out.extend(coverage);
         if r.reference.needs_ca
             && summary.ca.is_none()
@@ -364,7 +360,8 @@ fn host_issues(
     }
     let path = summary.cert_path();
     let names = leaf.host_names();
-    let sans = names.len() + leaf.ip_addresses.len();
+    let ips = leaf.ip_addresses();
+    let sans = names.len() + ips.len();
     if sans > hosts::MAX_SANS_PER_CERT || r.hosts.len() > hosts::MAX_HOSTS_PER_REFERENCE {
         return vec![Issue::new(
             Code::LimitExceeded,
@@ -378,7 +375,7 @@ fn host_issues(
             ),
         )];
     }
-    let index = hosts::NameIndex::new(names.iter().copied(), &leaf.ip_addresses);
+    let index = hosts::NameIndex::new(names.iter().copied(), &ips);
     let mut uncovered: Vec<String> = Vec::new();
     let mut dns_only_ips: Vec<String> = Vec::new();
     let mut public_suffix: Vec<(String, String)> = Vec::new();
@@ -396,7 +393,7 @@ fn host_issues(
     }
     let presents = || {
         let mut p: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        p.extend(leaf.ip_addresses.iter().map(|ip| format!("IP {ip}")));
+        p.extend(ips.iter().map(|ip| format!("IP {ip}")));
         if p.is_empty() {
             "no DNS names".to_string()
         } else {
@@ -753,7 +750,8 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     if secret.cert_manager {
         soften_for_cert_manager(&mut out);
     }
-    soften_for_alternative(r, summary.leaf().map(|l| &l.key_algorithm), &mut out, ctx);
+    let own = summary.leaf().map(|l| l.key_algorithm());
+    soften_for_alternative(r, own.as_ref(), &mut out, ctx);
     out
 }
 
@@ -811,7 +809,7 @@ fn healthy_alternative(
         };
         let summary = &secret.summary;
         let Some(leaf) = summary.leaf() else { continue };
-        if own.is_some_and(|a| same_key_type(a, &leaf.key_algorithm)) {
+        if own.is_some_and(|a| same_key_type(a, &leaf.key_algorithm())) {
             continue;
         }
         let denied = summary
@@ -825,7 +823,7 @@ fn healthy_alternative(
             .chain(&coverage_issues(summary, &sibling, "", alt))
             .any(|i| i.severity == Severity::Deny);
         if !denied {
-            return Some((secret.name.to_string(), leaf.key_algorithm.clone()));
+            return Some((secret.name.to_string(), leaf.key_algorithm()));
         }
     }
     None
@@ -1054,7 +1052,7 @@ fn credential_names_conflicts(
         let Some(leaf) = secret.summary.leaf() else {
             continue;
         };
-        let alg = leaf.key_algorithm.clone();
+        let alg = leaf.key_algorithm();
         if let Some((first_path, first_name, _)) =
             seen.iter().find(|(_, _, a)| same_key_type(a, &alg))
         {

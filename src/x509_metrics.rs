@@ -260,16 +260,15 @@ fn label_block(item: &Item<'_>, out: &mut String) {
     for (name, value) in item.location.labels() {
         label(name, value, out);
     }
-    let empty = crate::analysis::cert::DnFields::default();
-    let (serial, fields) = match item.cert {
-        Some(c) => (c.serial_decimal(), &c.dn_fields),
-        None => (String::new(), &empty),
+    let (serial, issuer, subject) = match item.cert {
+        Some(c) => (c.serial_decimal(), c.issuer_dn(), c.subject_dn()),
+        None => (String::new(), [""; 6], [""; 6]),
     };
     label("serial_number", &serial, out);
-    for (name, v) in ISSUER_LABELS.iter().zip(fields.issuer()) {
+    for (name, v) in ISSUER_LABELS.iter().zip(issuer) {
         label(name, v, out);
     }
-    for (name, v) in SUBJECT_LABELS.iter().zip(fields.subject()) {
+    for (name, v) in SUBJECT_LABELS.iter().zip(subject) {
         label(name, v, out);
     }
     out.push('}');
@@ -286,7 +285,7 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
             .cmp(&when(b))
             .then_with(|| a.location.cmp(b.location))
             .then_with(|| {
-                let (sa, sb) = (a.cert.map(|c| &c.serial), b.cert.map(|c| &c.serial));
+                let (sa, sb) = (a.cert.map(|c| c.serial()), b.cert.map(|c| c.serial()));
                 sa.cmp(&sb)
             })
     });

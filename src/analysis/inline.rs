@@ -66,7 +66,7 @@ impl Analyzer {
                     let message = match &e {
                         key::PairError::Mismatch { facts } => format!(
                             "{ROUTE_KEY} ({} {}) does not belong to the certificate in {ROUTE_CERTIFICATE} ({}, {}), so the router rejects the Route; put the certificate's own key there",
-                            facts.algorithm, facts.encoding, leaf.display_name(), leaf.key_algorithm
+                            facts.algorithm, facts.encoding, leaf.display_name(), leaf.key_algorithm()
                         ),
                         _ => format!("{ROUTE_KEY} {e}"),
                     };
@@ -169,7 +169,7 @@ fn route_chain_issues(s: &mut CredentialSummary, leaf_pem: &[u8], ca_pem: &[u8],
             format!(
                 "{ROUTE_CERTIFICATE} ({}, issued by {}) is signed by no certificate in {ROUTE_CA_CERTIFICATE} ({}), so the router rejects the Route (ExtendedValidationFailed); put the certificate's issuing CA there",
                 leaf.display_name(),
-                leaf.issuer,
+                leaf.issuer(),
                 super::validity::count(ca.certs.len(), "certificate")
             ),
         ));

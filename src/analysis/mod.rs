@@ -94,7 +94,7 @@ pub struct Analyzer {
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
     /// Issuer facts: the 100,000 leaves of four CAs name four issuers.
-    issuers: Mutex<IssuerInterner>,
+    issuers: Mutex<Interner<cert::IssuerFacts>>,
     /// Lists of a Secret's key names: most Secrets hold the same few.
     key_lists: Mutex<Interner<[Cow<'static, str>]>>,
     /// Public facts of private keys read before, by the SHA-256 of their base64 text.
@@ -141,14 +141,6 @@ impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
     }
 }
 
-/// What the leaves of one CA repeat: its name, the digest of its name, its key identifier.
-#[derive(Default)]
-struct IssuerInterner {
-    names: Interner<str>,
-    digests: Interner<[u8; 32]>,
-    key_ids: Interner<[u8]>,
-}
-
 impl Default for Analyzer {
     fn default() -> Self {
         Self::with_cache_budget(cache::DEFAULT_BUDGET_BYTES)
@@ -167,7 +159,7 @@ impl Analyzer {
             hasher: cache.hasher().clone(),
             cache: Mutex::new(cache),
             certs: Mutex::new(CertInterner::default()),
-            issuers: Mutex::new(IssuerInterner::default()),
+            issuers: Mutex::new(Interner::default()),
             key_lists: Mutex::new(Interner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
         }
@@ -283,13 +275,9 @@ impl Analyzer {
         let (mut info, _) = cert::inspect(der)?;
         if let Some(i) = Arc::get_mut(&mut info) {
             let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
-            i.issuer = issuers.names.intern(&i.issuer);
-            i.issuer_cn = i.issuer_cn.as_ref().map(|cn| issuers.names.intern(cn));
-            i.issuer_digest = issuers.digests.intern(&i.issuer_digest);
-            i.authority_key_id = i
-                .authority_key_id
-                .as_ref()
-                .map(|k| issuers.key_ids.intern(k));
+            let shared = issuers.intern(i.issuer_facts());
+            drop(issuers);
+            i.share_issuer(shared);
         }
         let mut c = certs();
         if c.live.len() >= 2 * c.swept_at.max(1024) {
@@ -394,11 +382,11 @@ fn parse_bundle_with(
                         // The fix names the CN: it is not said twice.
                         "{}{}has no subjectAltName, and Go ≥ 1.15 and browsers ignore its CN; reissue it with -addext subjectAltName=DNS:{}",
                         if bundle.certs.len() == 1 { "" } else { "certificate #0 " },
-                        match &leaf.common_name {
+                        match leaf.common_name() {
                             Some(_) => String::new(),
                             None => format!("({}) ", leaf.display_name()),
                         },
-                        leaf.common_name.as_deref().unwrap_or("HOST")
+                        leaf.common_name().unwrap_or("HOST")
                     ),
                 ));
             }
@@ -428,7 +416,7 @@ fn parse_bundle_with(
 /// `who` names the certificate after the key prefix the caller adds: "(CN=x)" alone in its
 /// bundle, "certificate #1 (CN=x)" in a chain.
 fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertInfo, role: Role) {
-    if let cert::KeyAlgorithm::Rsa { bits } = c.key_algorithm {
+    if let cert::KeyAlgorithm::Rsa { bits } = c.key_algorithm() {
         if bits < 2048 {
             out.push(issue(
                 Code::WeakKey,
@@ -443,11 +431,11 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
         SignatureStrength::Md5 if verified => out.push((
             Code::WeakSignature,
             MD5_SEVERITY,
-            format!("{who} is signed with MD5 ({}), which no TLS stack accepts; reissue it", c.signature_algorithm),
+            format!("{who} is signed with MD5 ({}), which no TLS stack accepts; reissue it", c.signature_algorithm()),
         )),
         SignatureStrength::Sha1 if verified => out.push(issue(
             Code::WeakSignature,
-            format!("{who} is signed with SHA-1 ({}), rejected by Go and browsers; reissue it with SHA-256", c.signature_algorithm),
+            format!("{who} is signed with SHA-1 ({}), rejected by Go and browsers; reissue it with SHA-256", c.signature_algorithm()),
         )),
         _ => {}
     }
@@ -489,8 +477,8 @@ fn chain_order(bundle: &mut Bundle) {
                 format!(
                     "certificate #{i} ({}) is issued by {}, but the next certificate is {}",
                     certs[i].display_name(),
-                    certs[i].issuer,
-                    certs[i + 1].subject
+                    certs[i].issuer(),
+                    certs[i + 1].subject()
                 ),
             ));
             return;
@@ -500,11 +488,11 @@ fn chain_order(bundle: &mut Bundle) {
 
 /// Name chaining plus key identifiers when both are present (RFC 5280 §4.2.1.1).
 pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
-    if *child.issuer_digest != issuer.subject_digest {
+    if *child.issuer_digest() != issuer.subject_digest {
         return false;
     }
-    match (&child.authority_key_id, &issuer.subject_key_id) {
-        (Some(a), Some(s)) => **a == **s,
+    match (child.authority_key_id(), issuer.subject_key_id()) {
+        (Some(a), Some(s)) => a == s,
         _ => true,
     }
 }
@@ -948,7 +936,7 @@ impl Analyzer {
         let message = match (&e, &cert) {
             (key::PairError::Mismatch { facts }, Some(cert)) => format!(
                 "{key_key} ({} {}) does not belong to the certificate in {cert_key} ({}, {}); the pair was mixed up",
-                facts.algorithm, facts.encoding, cert.display_name(), cert.key_algorithm
+                facts.algorithm, facts.encoding, cert.display_name(), cert.key_algorithm()
             ),
             _ => format!("{key_key} {e}"),
         };

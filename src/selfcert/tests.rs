@@ -160,7 +160,7 @@ impl World {
                         "at {now} (+{} days): webhook {i}'s caBundle ({} CAs) lacks the CA that signed the served certificate ({})",
                         (now - T0) / DAY,
                         cas.len(),
-                        served.issuer
+                        served.issuer()
                     );
                 };
                 assert!(
@@ -182,7 +182,7 @@ fn first_start_generates_ca_and_serving_cert_then_publishes() {
     assert_eq!(ca.not_after - T0, 10 * YEAR);
     assert_eq!(s.not_after - T0, YEAR);
     assert!(issued_by(&s, &ca));
-    let mut dns: Vec<&str> = s.dns_names.iter().map(|n| &**n).collect();
+    let mut dns: Vec<&str> = s.dns_names().collect();
     dns.sort();
     assert_eq!(
         dns,
