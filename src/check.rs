@@ -677,13 +677,13 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             ),
         ));
     }
-    if r.via == Via::Route && summary.secret_type != ROUTE_SECRET_TYPE {
+    if r.via == Via::Route && summary.secret_type() != ROUTE_SECRET_TYPE {
         out.push(Issue::new(
             Code::SecretMalformed,
             r.path.clone(),
             format!(
                 "{src} is of type {}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
-                summary.secret_type
+                summary.secret_type()
             ),
         ));
     }
@@ -1574,7 +1574,7 @@ const FINGERPRINT_SHOWN: usize = 12;
 /// istio.io/key-and-cert secrets whose root-cert.pem is not the current mesh root (the
 /// root-transition seed's `verify-certs` step).
 fn mesh_root_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
-    if summary.secret_type != "istio.io/key-and-cert" {
+    if summary.secret_type() != "istio.io/key-and-cert" {
         return Vec::new();
     }
     let Some(theirs) = &summary.mesh_root else {

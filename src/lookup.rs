@@ -829,30 +829,30 @@ impl Lookup for Index {
 /// counts (`analysis::cache`: struct sizes plus heap, no allocator overhead), each shared
 /// bundle and certificate once. What issue 14's "≤ 1 KB per TLS Secret" is checked against.
 pub fn estimated_secret_bytes<'a>(secrets: impl Iterator<Item = &'a Arc<StoredSecret>>) -> usize {
-    use crate::analysis::cache::cert_bytes;
+    use crate::analysis::cache::cert_own_bytes;
+    use std::borrow::Cow;
     use std::mem::size_of;
+    let mut shapes = std::collections::HashSet::new();
     let mut bundles = std::collections::HashSet::new();
     let mut certs = std::collections::HashSet::new();
+    let mut issuers = std::collections::HashSet::new();
     let mut total = 0;
+    let owned = |t: &Cow<'static, str>| match t {
+        Cow::Owned(o) => o.len(),
+        Cow::Borrowed(_) => 0,
+    };
+    let strings = |v: &[Cow<'static, str>]| {
+        v.iter()
+            .map(|k| size_of::<Cow<'static, str>>() + owned(k))
+            .sum::<usize>()
+    };
     for s in secrets {
         let sum = &s.summary;
-        let owned = |t: &std::borrow::Cow<'static, str>| match t {
-            std::borrow::Cow::Owned(o) => o.len(),
-            std::borrow::Cow::Borrowed(_) => 0,
-        };
-        let strings = |v: &[std::borrow::Cow<'static, str>]| {
-            v.iter()
-                .map(|k| size_of::<std::borrow::Cow<'static, str>>() + owned(k))
-                .sum::<usize>()
-        };
         // The namespace is interned (counted once per namespace, not here).
         total += size_of::<ByName>()
             + size_of::<StoredSecret>()
             + 2 * size_of::<usize>()
             + s.name.len()
-            + owned(&sum.secret_type)
-            + strings(&sum.keys)
-            + strings(&sum.empty_keys)
             + sum
                 .bundles
                 .iter()
@@ -863,11 +863,20 @@ pub fn estimated_secret_bytes<'a>(secrets: impl Iterator<Item = &'a Arc<StoredSe
                 .iter()
                 .map(|i| size_of::<crate::finding::Issue>() + i.path.len() + i.message.len())
                 .sum::<usize>();
+        if shapes.insert(Arc::as_ptr(&sum.shape)) {
+            total += size_of::<crate::analysis::SecretShape>()
+                + 2 * size_of::<usize>()
+                + owned(&sum.shape.secret_type)
+                + strings(sum.keys())
+                + strings(sum.empty_keys());
+        }
         for (_, b) in &sum.bundles {
             if !bundles.insert(Arc::as_ptr(b)) {
                 continue;
             }
             total += size_of::<crate::analysis::Bundle>()
+                + 2 * size_of::<usize>()
+                + b.certs.len() * size_of::<Arc<crate::analysis::CertInfo>>()
                 + b.issues
                     .iter()
                     .map(|(_, _, m)| {
@@ -877,7 +886,12 @@ pub fn estimated_secret_bytes<'a>(secrets: impl Iterator<Item = &'a Arc<StoredSe
                     .sum::<usize>();
             for c in &b.certs {
                 if certs.insert(Arc::as_ptr(c)) {
-                    total += cert_bytes(c);
+                    total += cert_own_bytes(c);
+                    if issuers.insert(Arc::as_ptr(c.issuer_facts())) {
+                        total += size_of::<crate::analysis::cert::IssuerFacts>()
+                            + 2 * size_of::<usize>()
+                            + c.issuer_facts().heap_len();
+                    }
                 }
             }
         }

@@ -376,7 +376,7 @@ pub fn view_locations(
                     name: s.name.to_string(),
                     key: key.to_string(),
                 },
-                bundle.certs.clone(),
+                bundle.certs.to_vec(),
             ));
         }
     }
@@ -391,7 +391,7 @@ pub fn view_locations(
                     name: r.name.clone(),
                     field: field.to_string(),
                 },
-                bundle.certs.clone(),
+                bundle.certs.to_vec(),
             ));
         }
     }
@@ -412,7 +412,7 @@ pub fn view_locations(
                 name: cm.name.clone(),
                 key: cm.ca_key.to_string(),
             },
-            bundle.certs.clone(),
+            bundle.certs.to_vec(),
         ));
     }
     for b in view.ca_bundles() {
@@ -425,7 +425,7 @@ pub fn view_locations(
                 name: b.name.clone(),
                 entry: b.entry.clone(),
             },
-            b.bundle.certs.clone(),
+            b.bundle.certs.to_vec(),
         ));
     }
     out

@@ -292,12 +292,12 @@ mod tests {
     fn bundle_with_message(len: usize) -> Arc<Bundle> {
         Arc::new(Bundle {
             role: super::super::Role::default(),
-            certs: Vec::new(),
-            issues: vec![(
+            certs: Box::default(),
+            issues: Box::new([(
                 super::super::Code::SecretMalformed,
                 super::super::Severity::Deny,
                 "x".repeat(len),
-            )],
+            )]),
         })
     }
 

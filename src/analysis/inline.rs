@@ -28,17 +28,20 @@ impl Analyzer {
     /// `destinationCACertificate` (reencrypt). Time-independent issues only; each at its field.
     pub fn route_tls(&self, p: &RoutePems<'_>) -> CredentialSummary {
         let mut s = CredentialSummary {
-            secret_type: "route".into(),
-            keys: [
-                (ROUTE_CERTIFICATE, p.certificate),
-                (ROUTE_KEY, p.key),
-                (ROUTE_CA_CERTIFICATE, p.ca_certificate),
-                (ROUTE_DESTINATION_CA, p.destination_ca),
-            ]
-            .iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(k, _)| std::borrow::Cow::Borrowed(*k))
-            .collect(),
+            shape: Arc::new(crate::analysis::SecretShape {
+                secret_type: "route".into(),
+                keys: [
+                    (ROUTE_CERTIFICATE, p.certificate),
+                    (ROUTE_KEY, p.key),
+                    (ROUTE_CA_CERTIFICATE, p.ca_certificate),
+                    (ROUTE_DESTINATION_CA, p.destination_ca),
+                ]
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| std::borrow::Cow::Borrowed(*k))
+                .collect(),
+                empty_keys: Box::default(),
+            }),
             ..Default::default()
         };
         let total: usize = [p.certificate, p.key, p.ca_certificate, p.destination_ca]
@@ -79,7 +82,6 @@ impl Analyzer {
                 Some(_) => {
                     s.server = Some(ServerCredential {
                         cert_key: ROUTE_CERTIFICATE,
-                        key_key: ROUTE_KEY,
                         chain,
                     })
                 }

@@ -65,8 +65,17 @@ pub const MD5_SEVERITY: Severity = Severity::Deny;
 pub struct Bundle {
     /// What the bundle was checked as; decides what an expired member costs.
     pub role: Role,
-    pub certs: Vec<Arc<CertInfo>>,
-    pub issues: Vec<(Code, Severity, String)>,
+    /// Boxed slices: kept as long as the view or the cache holds the bundle, so no room is
+    /// left over from pushing and no capacity word is stored.
+    pub certs: Box<[Arc<CertInfo>]>,
+    pub issues: Box<[(Code, Severity, String)]>,
+}
+
+/// A [`Bundle`] while it is checked.
+#[derive(Default)]
+struct Draft {
+    certs: Vec<Arc<CertInfo>>,
+    issues: Vec<(Code, Severity, String)>,
 }
 
 impl Bundle {
@@ -77,8 +86,8 @@ impl Bundle {
     fn malformed(role: Role, message: String) -> Self {
         Bundle {
             role,
-            certs: Vec::new(),
-            issues: vec![issue(Code::SecretMalformed, message)],
+            certs: Box::default(),
+            issues: Box::new([issue(Code::SecretMalformed, message)]),
         }
     }
 }
@@ -95,8 +104,8 @@ pub struct Analyzer {
     certs: Mutex<CertInterner>,
     /// Issuer facts: the 100,000 leaves of four CAs name four issuers.
     issuers: Mutex<Interner<cert::IssuerFacts>>,
-    /// Lists of a Secret's key names: most Secrets hold the same few.
-    key_lists: Mutex<Interner<[Cow<'static, str>]>>,
+    /// Secret types and lists of key names: most Secrets hold the same few.
+    shapes: Mutex<Interner<SecretShape>>,
     /// Public facts of private keys read before, by the SHA-256 of their base64 text.
     keys: Mutex<cache::KeyCache>,
 }
@@ -160,16 +169,26 @@ impl Analyzer {
             cache: Mutex::new(cache),
             certs: Mutex::new(CertInterner::default()),
             issuers: Mutex::new(Interner::default()),
-            key_lists: Mutex::new(Interner::default()),
+            shapes: Mutex::new(Interner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
         }
     }
 
-    /// `keys` as one shared list of [`key_name`]s.
-    fn key_list<'a>(&self, keys: impl Iterator<Item = &'a String>) -> Arc<[Cow<'static, str>]> {
-        let list: Arc<[Cow<'static, str>]> = keys.map(|k| key_name(k)).collect();
-        let mut lists = self.key_lists.lock().unwrap_or_else(|e| e.into_inner());
-        lists.intern(&list)
+    /// The type and key names of a Secret's `data`, shared with every Secret like it.
+    fn shape(&self, secret_type: &str, data: &SecretData) -> Arc<SecretShape> {
+        let names = |present: bool| {
+            data.keys()
+                .filter(|k| has(data, k) == present)
+                .map(|k| key_name(k))
+                .collect()
+        };
+        let shape = Arc::new(SecretShape {
+            secret_type: secret_type_name(secret_type),
+            keys: names(true),
+            empty_keys: names(false),
+        });
+        let mut shapes = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
+        shapes.intern(&shape)
     }
 
     pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
@@ -324,10 +343,7 @@ fn parse_bundle_with(
         Ok(b) => b,
         Err(e) => return Bundle::malformed(role, e.to_string()),
     };
-    let mut bundle = Bundle {
-        role,
-        ..Default::default()
-    };
+    let mut bundle = Draft::default();
     for (i, block) in blocks.iter().enumerate() {
         if block.label.contains("PRIVATE KEY") {
             // Never echo the block: say only where it is.
@@ -407,10 +423,11 @@ fn parse_bundle_with(
         }
         Role::SigningCa => {}
     }
-    // Kept as long as the view or the cache holds it: no room left over from pushing.
-    bundle.certs.shrink_to_fit();
-    bundle.issues.shrink_to_fit();
-    bundle
+    Bundle {
+        role,
+        certs: bundle.certs.into(),
+        issues: bundle.issues.into(),
+    }
 }
 
 /// `who` names the certificate after the key prefix the caller adds: "(CN=x)" alone in its
@@ -454,7 +471,7 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
 
 /// RFC 5246 §7.4.2 / RFC 8446 §4.4.2: the sender's certificate first, each following one
 /// certifying the one before it.
-fn chain_order(bundle: &mut Bundle) {
+fn chain_order(bundle: &mut Draft) {
     let certs = &bundle.certs;
     if certs.len() < 2 {
         return;
@@ -562,24 +579,32 @@ pub fn companion_ca_secret(name: &str) -> String {
     format!("{name}-cacert")
 }
 
+/// The pair a gateway serves: where its chain is, and the chain (the key's place is not
+/// kept: nothing reads it after analysis).
 #[derive(Debug, Clone)]
 pub struct ServerCredential {
     pub cert_key: &'static str,
-    pub key_key: &'static str,
     pub chain: Arc<Bundle>,
+}
+
+/// What many Secrets share, so it is kept once for all of them (interned by the analyzer):
+/// their type and which keys they hold.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+pub struct SecretShape {
+    /// Borrowed for the types tlsgate knows ([`SECRET_TYPES`]).
+    pub secret_type: Cow<'static, str>,
+    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied.
+    pub keys: Box<[Cow<'static, str>]>,
+    /// Keys present with an empty (or all-whitespace) value.
+    pub empty_keys: Box<[Cow<'static, str>]>,
 }
 
 /// Everything tlsgate keeps of a Secret: public facts and issues, never private bytes.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSummary {
-    /// Borrowed for the types tlsgate knows ([`SECRET_TYPES`]): 100,000 Secrets
-    /// of `kubernetes.io/tls` hold no copy of the name.
-    pub secret_type: Cow<'static, str>,
-    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied,
-    /// and one list is shared by every Secret with the same keys (interned by the analyzer).
-    pub keys: Arc<[Cow<'static, str>]>,
-    /// Keys present with an empty (or all-whitespace) value.
-    pub empty_keys: Arc<[Cow<'static, str>]>,
+    /// The type and key names: 100,000 `kubernetes.io/tls` Secrets with the same keys share
+    /// one.
+    pub shape: Arc<SecretShape>,
     pub server: Option<ServerCredential>,
     /// The certificate half of a pair whose key is missing: still analysed, so an expired
     /// certificate or an uncovered host is reported with the missing key, not after its fix.
@@ -595,10 +620,24 @@ pub struct CredentialSummary {
     pub mesh_root: Option<Arc<CertInfo>>,
     /// DER of the certificate a `linkerd-identity-issuer` Secret holds, kept (public bytes
     /// only) so its signature can be checked against the trust roots when either is replaced.
-    pub linkerd_issuer_der: Option<Vec<u8>>,
+    pub linkerd_issuer_der: Option<Box<[u8]>>,
 }
 
 impl CredentialSummary {
+    pub fn secret_type(&self) -> &str {
+        &self.shape.secret_type
+    }
+
+    /// Keys with a non-empty value.
+    pub fn keys(&self) -> &[Cow<'static, str>] {
+        &self.shape.keys
+    }
+
+    /// Keys present with an empty (or all-whitespace) value.
+    pub fn empty_keys(&self) -> &[Cow<'static, str>] {
+        &self.shape.empty_keys
+    }
+
     /// Where the served certificate chain is (`tls.crt` or `cert`), if any half of a pair is there.
     pub fn cert_key(&self) -> Option<&'static str> {
         self.server
@@ -615,18 +654,18 @@ impl CredentialSummary {
 
     /// "tls.crt, ca.crt (tls.key is empty)", "no keys".
     pub fn describe_keys(&self) -> String {
-        let mut s = if self.keys.is_empty() {
+        let mut s = if self.keys().is_empty() {
             "no keys".to_string()
         } else {
-            hosts::list_some(&self.keys)
+            hosts::list_some(self.keys())
         };
-        if !self.empty_keys.is_empty() {
-            let verb = if self.empty_keys.len() == 1 {
+        if !self.empty_keys().is_empty() {
+            let verb = if self.empty_keys().len() == 1 {
                 "is"
             } else {
                 "are"
             };
-            let empty = hosts::list_some(&self.empty_keys);
+            let empty = hosts::list_some(self.empty_keys());
             s.push_str(&format!(" ({empty} {verb} empty)"));
         }
         s
@@ -635,7 +674,7 @@ impl CredentialSummary {
     /// Whether exactly one half of a certificate/key pair is there (reported as
     /// `secret-malformed` at the missing half's key).
     pub fn has_lone_half(&self) -> bool {
-        let has = |k: &str| self.keys.iter().any(|x| &**x == k);
+        let has = |k: &str| self.keys().iter().any(|x| &**x == k);
         self.server.is_none() && SERVER_PAIRS.iter().any(|(c, k)| has(c) != has(k))
     }
 
@@ -762,9 +801,7 @@ impl Analyzer {
     ) -> CredentialSummary {
         self.resolve(data);
         let mut s = CredentialSummary {
-            secret_type: secret_type_name(secret_type),
-            keys: self.key_list(data.keys().filter(|k| has(data, k))),
-            empty_keys: self.key_list(data.keys().filter(|k| !has(data, k))),
+            shape: self.shape(secret_type, data),
             has_token: data.contains_key("token"),
             ..Default::default()
         };
@@ -878,11 +915,7 @@ impl Analyzer {
         }
         let chain = self.add_bundle(s, cert_key, data, Role::ServerChain);
         self.check_key(s, key_key, data, chain.leaf().cloned(), cert_key);
-        s.server = Some(ServerCredential {
-            cert_key,
-            key_key,
-            chain,
-        });
+        s.server = Some(ServerCredential { cert_key, chain });
     }
 
     /// `linkerd-identity-issuer`: `tls.crt`/`tls.key`, or the legacy `crt.pem`/`key.pem`.
@@ -893,11 +926,7 @@ impl Analyzer {
                 Some(_) => {
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     self.check_key(s, k, data, chain.leaf().cloned(), c);
-                    s.server = Some(ServerCredential {
-                        cert_key: c,
-                        key_key: k,
-                        chain,
-                    });
+                    s.server = Some(ServerCredential { cert_key: c, chain });
                 }
                 None => {
                     s.issues.push(Issue::new(
@@ -915,7 +944,8 @@ impl Analyzer {
         let cert_key = s.cert_key();
         s.linkerd_issuer_der = cert_key
             .and_then(|key| non_empty(data, key))
-            .and_then(first_cert_der);
+            .and_then(first_cert_der)
+            .map(Vec::into_boxed_slice);
     }
 
     /// Parses the private key at `key_key` and matches it against `cert`.

@@ -446,7 +446,7 @@ impl Inventory {
 
     fn add_secret(&mut self, s: &StoredSecret, index: &Index, policy: &Policy) {
         let group = if matches!(
-            s.summary.secret_type.as_ref(),
+            s.summary.secret_type(),
             "istio.io/ca-root" | "istio.io/key-and-cert"
         ) || crate::analysis::is_istio_ca_secret(&s.name)
         {

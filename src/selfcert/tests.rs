@@ -86,7 +86,7 @@ impl World {
         let b = bundle.to_string();
         if self.webhooks.iter().any(|w| *w != b) {
             self.since = now;
-            self.webhook_cas = vec![parse_bundle(b.as_bytes(), Role::CaBundle).certs; 3];
+            self.webhook_cas = vec![parse_bundle(b.as_bytes(), Role::CaBundle).certs.to_vec(); 3];
         }
         self.webhooks = vec![b; 3];
     }
