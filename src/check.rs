@@ -220,7 +220,7 @@ fn check_secret(
         soften_for_alternative(&r.reference, own.as_ref(), &mut coverage, ctx);
         out.extend(coverage);
         if r.reference.needs_ca
-            && summary.ca.is_none()
+            && !summary.has_ca
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
         {
             let verifies = if r.reference.client {
@@ -466,7 +466,7 @@ fn companion_ca_exists(namespace: &str, name: &str, ctx: &Ctx<'_>) -> bool {
         .lookup
         .secret(namespace, &analysis::companion_ca_secret(name))
     {
-        Found::Yes(s) => s.summary.ca.is_some(),
+        Found::Yes(s) => s.summary.has_ca,
         _ => false,
     }
 }
@@ -720,10 +720,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             out.push(i);
         }
     }
-    if r.needs_ca
-        && summary.ca.is_none()
-        && !companion_ca_exists(&secret.namespace, &secret.name, ctx)
-    {
+    if r.needs_ca && !summary.has_ca && !companion_ca_exists(&secret.namespace, &secret.name, ctx) {
         let message = if r.gateway_api_ref.is_some() {
             format!(
                 "client certificates are verified against caCertificateRefs but {src} has no ca.crt; add the client CA as ca.crt"
@@ -1562,7 +1559,7 @@ fn check_listeners(listeners: &[Listener]) -> Vec<Issue> {
 fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
     analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
         match ctx.lookup.secret(&ctx.policy.gateway_namespace, n) {
-            Found::Yes(s) => s.summary.mesh_root.clone(),
+            Found::Yes(s) => s.summary.mesh_root().cloned(),
             _ => None,
         }
     })
@@ -1577,7 +1574,7 @@ fn mesh_root_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
     if summary.secret_type() != "istio.io/key-and-cert" {
         return Vec::new();
     }
-    let Some(theirs) = &summary.mesh_root else {
+    let Some(theirs) = summary.mesh_root() else {
         return Vec::new();
     };
     let Some(root) = current_mesh_root(ctx) else {
@@ -1624,7 +1621,7 @@ fn issuer_verifies(issuer_der: &[u8], anchors: &[Vec<u8>]) -> bool {
 /// a `lint` input or not synced yet: then nothing is said).
 fn linkerd_issuer_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
     let (Some(der), Some(cert_key), Some(leaf)) = (
-        summary.linkerd_issuer_der.as_deref(),
+        summary.linkerd_issuer_der(),
         summary.cert_key(),
         summary.leaf(),
     ) else {
@@ -1685,7 +1682,7 @@ fn check_linkerd_trust_roots(cm: &ConfigMap, ctx: &Ctx<'_>) -> Vec<Issue> {
     };
     let anchors = analysis::cert_ders(pem.as_bytes());
     if let (Some(der), Some(cert_key)) = (
-        issuer.summary.linkerd_issuer_der.as_deref(),
+        issuer.summary.linkerd_issuer_der(),
         issuer.summary.cert_key(),
     ) {
         if !issuer_verifies(der, &anchors) {

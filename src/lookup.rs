@@ -214,6 +214,48 @@ impl PartialEq for ByName {
 
 impl Eq for ByName {}
 
+/// The objects that reference one Secret name, and their references to it. Almost always one
+/// object, kept without a map of its own (the smallest map has room for four).
+enum Referring {
+    One(Arc<ObjectRef>, Box<[CredentialRef]>),
+    Many(HashMap<Arc<ObjectRef>, Box<[CredentialRef]>>),
+}
+
+impl Referring {
+    fn insert(&mut self, object: Arc<ObjectRef>, refs: Box<[CredentialRef]>) {
+        match self {
+            Referring::One(o, r) if **o == *object => *r = refs,
+            Referring::One(o, r) => {
+                let mut map = HashMap::with_capacity(2);
+                map.insert(o.clone(), std::mem::take(r));
+                map.insert(object, refs);
+                *self = Referring::Many(map);
+            }
+            Referring::Many(map) => {
+                map.insert(object, refs);
+            }
+        }
+    }
+
+    /// Removes `object`'s references; true when none are left.
+    fn remove(&mut self, object: &ObjectRef) -> bool {
+        match self {
+            Referring::One(o, _) => **o == *object,
+            Referring::Many(map) => {
+                map.remove(object);
+                map.is_empty()
+            }
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&ObjectRef, &[CredentialRef])> + '_> {
+        match self {
+            Referring::One(o, r) => Box::new(std::iter::once((&**o, &**r))),
+            Referring::Many(map) => Box::new(map.iter().map(|(o, r)| (&**o, &**r))),
+        }
+    }
+}
+
 pub const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
 
 type Key = (String, String);
@@ -247,10 +289,11 @@ pub struct Index {
     /// cert-manager Certificates by (namespace, name): searched only when an issuer's CA
     /// Secret is replaced, which is rare, so there is no index by issuer.
     certificates: HashMap<Key, Arc<crate::model::Certificate>>,
-    /// secret name -> referring object -> its references to that name.
-    referrers: HashMap<String, HashMap<ObjectRef, Vec<CredentialRef>>>,
-    /// referring object -> names it references, to undo on update/delete.
-    referenced: HashMap<ObjectRef, BTreeSet<String>>,
+    /// secret name -> referring objects -> their references to that name.
+    referrers: HashMap<String, Referring>,
+    /// referring object -> names it references (sorted, once each), to undo on update/delete.
+    /// The object's name is shared with its entries in `referrers`.
+    referenced: HashMap<Arc<ObjectRef>, Box<[String]>>,
     /// caBundles of webhook configurations, APIServices and CRDs: (kind, name) -> bundles.
     ca_bundles: HashMap<Key, Vec<CaBundle>>,
     /// Service (ns, name); `None` until Services are watched or one is in the input.
@@ -580,19 +623,20 @@ impl Index {
         let oref = obj.object_ref(obj.api_group());
         self.unlink(&oref);
         if !refs.is_empty() {
-            let names: BTreeSet<String> = refs.iter().map(|r| r.name.clone()).collect();
+            let mut by_name: BTreeMap<String, Vec<CredentialRef>> = BTreeMap::new();
             for r in refs {
-                self.referrers
-                    .entry(r.name.clone())
-                    .or_default()
-                    .entry(oref.clone())
-                    .or_default()
-                    .push(r);
+                by_name.entry(r.name.clone()).or_default().push(r);
             }
-            // Most objects name a Secret once: no spare room kept for three more.
-            for n in &names {
-                if let Some(v) = self.referrers.get_mut(n).and_then(|m| m.get_mut(&oref)) {
-                    v.shrink_to_fit();
+            let oref = Arc::new(oref);
+            let names: Box<[String]> = by_name.keys().cloned().collect();
+            for (name, refs) in by_name {
+                match self.referrers.entry(name) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        e.get_mut().insert(oref.clone(), refs.into())
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(Referring::One(oref.clone(), refs.into()));
+                    }
                 }
             }
             self.referenced.insert(oref, names);
@@ -657,8 +701,7 @@ impl Index {
         if let Some(names) = self.referenced.remove(oref) {
             for n in names {
                 if let Some(m) = self.referrers.get_mut(&n) {
-                    m.remove(oref);
-                    if m.is_empty() {
+                    if m.remove(oref) {
                         self.referrers.remove(&n);
                     }
                 }

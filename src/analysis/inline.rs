@@ -85,12 +85,12 @@ impl Analyzer {
                         chain,
                     })
                 }
-                None => s.lone_chain = Some((ROUTE_CERTIFICATE, chain)),
+                None => s.rare_mut().lone_chain = Some((ROUTE_CERTIFICATE, chain)),
             }
         }
         if let Some(bytes) = p.ca_certificate {
             let b = self.field_bundle(&mut s, ROUTE_CA_CERTIFICATE, bytes, Role::CaBundle);
-            s.ca = Some((ROUTE_CA_CERTIFICATE, b.clone()));
+            s.has_ca = true;
             if let Some(leaf_pem) = p.certificate {
                 route_chain_issues(&mut s, leaf_pem, bytes, &b);
             }

@@ -606,16 +606,24 @@ pub struct CredentialSummary {
     /// one.
     pub shape: Arc<SecretShape>,
     pub server: Option<ServerCredential>,
-    /// The certificate half of a pair whose key is missing: still analysed, so an expired
-    /// certificate or an uncovered host is reported with the missing key, not after its fix.
-    pub lone_chain: Option<(&'static str, Arc<Bundle>)>,
-    pub ca: Option<(&'static str, Arc<Bundle>)>,
+    /// A CA for client certificates (`cacert`, `ca.crt`) is there; its bundle is in `bundles`.
+    pub has_ca: bool,
     /// Every certificate bundle in the secret, by key, for expiry checks and audits.
     /// Keys are tlsgate's own constants (`tls.crt`, `ca.crt`, ...), never the user's strings.
     pub bundles: Vec<(&'static str, Arc<Bundle>)>,
     /// Issues that do not depend on time, each with its `data["key"]` path.
     pub issues: Vec<Issue>,
     pub has_token: bool,
+    /// What few Secrets have ([`Rare`]): one pointer for the others.
+    pub rare: Option<Box<Rare>>,
+}
+
+/// The parts of a [`CredentialSummary`] that few Secrets have.
+#[derive(Debug, Clone, Default)]
+pub struct Rare {
+    /// The certificate half of a pair whose key is missing: still analysed, so an expired
+    /// certificate or an uncovered host is reported with the missing key, not after its fix.
+    pub lone_chain: Option<(&'static str, Arc<Bundle>)>,
     /// Istio root certificate, for root consistency checks (`istio-ca-secret`, `cacerts`).
     pub mesh_root: Option<Arc<CertInfo>>,
     /// DER of the certificate a `linkerd-identity-issuer` Secret holds, kept (public bytes
@@ -624,6 +632,25 @@ pub struct CredentialSummary {
 }
 
 impl CredentialSummary {
+    /// The certificate half of a pair whose key is missing.
+    pub fn lone_chain(&self) -> Option<&(&'static str, Arc<Bundle>)> {
+        self.rare.as_ref()?.lone_chain.as_ref()
+    }
+
+    /// Istio root certificate (`istio-ca-secret`, `cacerts`, `istio.io/key-and-cert`).
+    pub fn mesh_root(&self) -> Option<&Arc<CertInfo>> {
+        self.rare.as_ref()?.mesh_root.as_ref()
+    }
+
+    /// DER of a `linkerd-identity-issuer` Secret's certificate.
+    pub fn linkerd_issuer_der(&self) -> Option<&[u8]> {
+        self.rare.as_ref()?.linkerd_issuer_der.as_deref()
+    }
+
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     pub fn secret_type(&self) -> &str {
         &self.shape.secret_type
     }
@@ -643,7 +670,7 @@ impl CredentialSummary {
         self.server
             .as_ref()
             .map(|s| s.cert_key)
-            .or(self.lone_chain.as_ref().map(|(k, _)| *k))
+            .or(self.lone_chain().map(|(k, _)| *k))
     }
 
     /// The field path findings on the certificate point at: `data["tls.crt"]`, or `data`
@@ -682,7 +709,7 @@ impl CredentialSummary {
         self.server
             .as_ref()
             .map(|s| &s.chain)
-            .or(self.lone_chain.as_ref().map(|(_, b)| b))
+            .or(self.lone_chain().map(|(_, b)| b))
             .and_then(|b| b.leaf())
     }
 }
@@ -846,8 +873,8 @@ impl Analyzer {
         }
         for ca_key in CA_KEYS {
             if has(data, ca_key) {
-                let b = self.add_bundle(&mut s, ca_key, data, Role::CaBundle);
-                s.ca = Some((ca_key, b));
+                self.add_bundle(&mut s, ca_key, data, Role::CaBundle);
+                s.has_ca = true;
                 break;
             }
         }
@@ -897,9 +924,9 @@ impl Analyzer {
                         missing_hint(data, missing)
                     ),
                 ));
-                if have == c && s.lone_chain.is_none() {
+                if have == c && s.lone_chain().is_none() {
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
-                    s.lone_chain = Some((c, chain));
+                    s.rare_mut().lone_chain = Some((c, chain));
                 } else if have == k {
                     self.check_key(s, k, data, None, c);
                 }
@@ -935,17 +962,19 @@ impl Analyzer {
                         format!("has {c} but no non-empty {k}; Linkerd's identity controller needs both halves of the issuer pair"),
                     ));
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
-                    s.lone_chain = Some((c, chain));
+                    s.rare_mut().lone_chain = Some((c, chain));
                 }
             }
         } else {
             self.server_pair(s, data);
         }
         let cert_key = s.cert_key();
-        s.linkerd_issuer_der = cert_key
+        if let Some(der) = cert_key
             .and_then(|key| non_empty(data, key))
             .and_then(first_cert_der)
-            .map(Vec::into_boxed_slice);
+        {
+            s.rare_mut().linkerd_issuer_der = Some(der.into_boxed_slice());
+        }
     }
 
     /// Parses the private key at `key_key` and matches it against `cert`.
@@ -983,7 +1012,9 @@ impl Analyzer {
         }
         if has(data, "root-cert.pem") {
             let root = self.add_bundle(s, "root-cert.pem", data, Role::CaBundle);
-            s.mesh_root = root.leaf().cloned();
+            if let Some(leaf) = root.leaf() {
+                s.rare_mut().mesh_root = Some(leaf.clone());
+            }
         }
     }
 
@@ -1032,7 +1063,7 @@ impl Analyzer {
         if has(data, "cert-chain.pem") {
             self.add_bundle(s, "cert-chain.pem", data, Role::ServerChain);
         }
-        s.mesh_root = root
+        s.rare_mut().mesh_root = root
             .as_ref()
             .and_then(|r| r.leaf().cloned())
             .or_else(|| Some(ca_cert.clone()));

@@ -340,11 +340,13 @@ impl Inventory {
         }
         self.mesh_root = crate::analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
             match index.secret(&policy.gateway_namespace, n) {
-                crate::lookup::Found::Yes(s) => s.summary.mesh_root.clone().map(|cert| MeshRoot {
-                    namespace: s.namespace.to_string(),
-                    name: s.name.to_string(),
-                    cert,
-                }),
+                crate::lookup::Found::Yes(s) => {
+                    s.summary.mesh_root().cloned().map(|cert| MeshRoot {
+                        namespace: s.namespace.to_string(),
+                        name: s.name.to_string(),
+                        cert,
+                    })
+                }
                 _ => None,
             }
         });
