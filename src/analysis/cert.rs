@@ -346,7 +346,7 @@ enum KeyShape {
 /// The public facts of one certificate. Fixed-size facts are fields; names, SANs, serial and
 /// key identifiers are read through accessors from one allocation ([`Arena`]), and what its
 /// issuer says of itself is shared with the other leaves of that issuer ([`IssuerFacts`]).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CertInfo {
     arena: Arena,
     issuer: Arc<IssuerFacts>,
@@ -379,6 +379,27 @@ pub struct CertInfo {
     pub eku_lacks_server_auth: bool,
     has_common_name: bool,
     has_subject_key_id: bool,
+}
+
+/// The facts as the accessors read them, not the arena's bytes.
+impl std::fmt::Debug for CertInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertInfo")
+            .field("subject", &self.subject())
+            .field("common_name", &self.common_name())
+            .field("issuer", &self.issuer())
+            .field("dns_names", &self.dns_names().collect::<Vec<_>>())
+            .field("ip_addresses", &self.ip_addresses())
+            .field("uris", &self.uris().collect::<Vec<_>>())
+            .field("serial", &self.serial_hex())
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("key_algorithm", &self.key_algorithm())
+            .field("signature_algorithm", &self.signature_algorithm())
+            .field("is_ca", &self.is_ca)
+            .field("sha256", &self.fingerprint_hex())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CertInfo {
@@ -808,5 +829,92 @@ pub(crate) fn bit_length(n: &[u8]) -> usize {
     match n.first() {
         None => 0,
         Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Arc<CertInfo> {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/certs")
+                .join(name),
+        )
+        .unwrap();
+        let der = crate::analysis::first_cert_der(&pem).unwrap();
+        inspect(&der).unwrap().0
+    }
+
+    /// `openssl req -subj "/CN=httpbin.example.com/O=httpbin organization"
+    /// -addext subjectAltName=DNS:httpbin.example.com`: the CN, the subject's CN field and the
+    /// DNS name are read back as written, and kept once (in the subject).
+    #[test]
+    fn names_repeated_from_the_subject_read_back_and_are_kept_once() {
+        let c = fixture("httpbin-san.crt");
+        assert_eq!(
+            c.subject(),
+            "CN=httpbin.example.com, O=httpbin organization"
+        );
+        assert_eq!(c.common_name(), Some("httpbin.example.com"));
+        assert_eq!(c.dns_names().collect::<Vec<_>>(), ["httpbin.example.com"]);
+        assert_eq!(
+            c.subject_dn(),
+            [
+                "",
+                "",
+                "",
+                "httpbin organization",
+                "",
+                "httpbin.example.com"
+            ]
+        );
+        let once = c.subject().len() + c.serial().len() + c.subject_key_id().map_or(0, <[u8]>::len);
+        assert!(
+            c.heap_len() < once + 32,
+            "{} bytes for {once} of facts",
+            c.heap_len()
+        );
+    }
+
+    /// Thousands of SANs of every kind: each list reads back whole and in order.
+    #[test]
+    fn thousands_of_sans_read_back_in_order() {
+        let dns: Vec<String> = (0..3_000).map(|i| format!("h{i}.example.com")).collect();
+        let mut sans: Vec<rcgen::SanType> = dns
+            .iter()
+            .map(|d| rcgen::SanType::DnsName(d.clone().try_into().unwrap()))
+            .collect();
+        sans.push(rcgen::SanType::IpAddress("10.0.0.1".parse().unwrap()));
+        sans.push(rcgen::SanType::IpAddress("2001:db8::1".parse().unwrap()));
+        sans.push(rcgen::SanType::URI(
+            "spiffe://cluster.local/ns/a/sa/b".try_into().unwrap(),
+        ));
+        let mut p = rcgen::CertificateParams::default();
+        p.subject_alt_names = sans;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        let (c, _) = inspect(cert.der()).unwrap();
+        assert_eq!(c.dns_names().collect::<Vec<_>>(), dns);
+        assert_eq!(
+            c.ip_addresses(),
+            [
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            c.uris().collect::<Vec<_>>(),
+            ["spiffe://cluster.local/ns/a/sa/b"]
+        );
+    }
+
+    /// `-addext subjectAltName=IP:10.1.2.3`.
+    #[test]
+    fn an_ip_san_reads_back_as_an_address() {
+        let c = fixture("names/ip.crt");
+        assert_eq!(c.ip_addresses(), ["10.1.2.3".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.dns_names().count(), 0);
     }
 }
