@@ -216,15 +216,11 @@ fn check_secret(
         // Who, not which field of theirs: the sentence must leave room for the fix.
         let served_by = format!(" served by {who}");
         let mut coverage = coverage_issues(summary, &r.reference, &served_by, "this secret");
-        soften_for_alternative(
-            &r.reference,
-            summary.leaf().map(|l| &l.key_algorithm),
-            &mut coverage,
-            ctx,
-        );
+        let own = summary.leaf().map(|l| l.key_algorithm());
+        soften_for_alternative(&r.reference, own.as_ref(), &mut coverage, ctx);
         out.extend(coverage);
         if r.reference.needs_ca
-            && summary.ca.is_none()
+            && !summary.has_ca
             && !companion_ca_exists(namespace, &s.meta.name, ctx)
         {
             let verifies = if r.reference.client {
@@ -364,7 +360,8 @@ fn host_issues(
     }
     let path = summary.cert_path();
     let names = leaf.host_names();
-    let sans = names.len() + leaf.ip_addresses.len();
+    let ips = leaf.ip_addresses();
+    let sans = names.len() + ips.len();
     if sans > hosts::MAX_SANS_PER_CERT || r.hosts.len() > hosts::MAX_HOSTS_PER_REFERENCE {
         return vec![Issue::new(
             Code::LimitExceeded,
@@ -378,7 +375,7 @@ fn host_issues(
             ),
         )];
     }
-    let index = hosts::NameIndex::new(names.iter().copied(), &leaf.ip_addresses);
+    let index = hosts::NameIndex::new(names.iter().copied(), &ips);
     let mut uncovered: Vec<String> = Vec::new();
     let mut dns_only_ips: Vec<String> = Vec::new();
     let mut public_suffix: Vec<(String, String)> = Vec::new();
@@ -396,7 +393,7 @@ fn host_issues(
     }
     let presents = || {
         let mut p: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        p.extend(leaf.ip_addresses.iter().map(|ip| format!("IP {ip}")));
+        p.extend(ips.iter().map(|ip| format!("IP {ip}")));
         if p.is_empty() {
             "no DNS names".to_string()
         } else {
@@ -469,7 +466,7 @@ fn companion_ca_exists(namespace: &str, name: &str, ctx: &Ctx<'_>) -> bool {
         .lookup
         .secret(namespace, &analysis::companion_ca_secret(name))
     {
-        Found::Yes(s) => s.summary.ca.is_some(),
+        Found::Yes(s) => s.summary.has_ca,
         _ => false,
     }
 }
@@ -680,13 +677,13 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             ),
         ));
     }
-    if r.via == Via::Route && summary.secret_type != ROUTE_SECRET_TYPE {
+    if r.via == Via::Route && summary.secret_type() != ROUTE_SECRET_TYPE {
         out.push(Issue::new(
             Code::SecretMalformed,
             r.path.clone(),
             format!(
                 "{src} is of type {}, but the router serves externalCertificate only from {ROUTE_SECRET_TYPE} secrets; recreate it with kubectl create secret tls",
-                summary.secret_type
+                summary.secret_type()
             ),
         ));
     }
@@ -723,10 +720,7 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
             out.push(i);
         }
     }
-    if r.needs_ca
-        && summary.ca.is_none()
-        && !companion_ca_exists(&secret.namespace, &secret.name, ctx)
-    {
+    if r.needs_ca && !summary.has_ca && !companion_ca_exists(&secret.namespace, &secret.name, ctx) {
         let message = if r.gateway_api_ref.is_some() {
             format!(
                 "client certificates are verified against caCertificateRefs but {src} has no ca.crt; add the client CA as ca.crt"
@@ -753,7 +747,8 @@ fn check_reference(r: &CredentialRef, ctx: &Ctx<'_>) -> Vec<Issue> {
     if secret.cert_manager {
         soften_for_cert_manager(&mut out);
     }
-    soften_for_alternative(r, summary.leaf().map(|l| &l.key_algorithm), &mut out, ctx);
+    let own = summary.leaf().map(|l| l.key_algorithm());
+    soften_for_alternative(r, own.as_ref(), &mut out, ctx);
     out
 }
 
@@ -811,7 +806,7 @@ fn healthy_alternative(
         };
         let summary = &secret.summary;
         let Some(leaf) = summary.leaf() else { continue };
-        if own.is_some_and(|a| same_key_type(a, &leaf.key_algorithm)) {
+        if own.is_some_and(|a| same_key_type(a, &leaf.key_algorithm())) {
             continue;
         }
         let denied = summary
@@ -825,7 +820,7 @@ fn healthy_alternative(
             .chain(&coverage_issues(summary, &sibling, "", alt))
             .any(|i| i.severity == Severity::Deny);
         if !denied {
-            return Some((secret.name.to_string(), leaf.key_algorithm.clone()));
+            return Some((secret.name.to_string(), leaf.key_algorithm()));
         }
     }
     None
@@ -1054,7 +1049,7 @@ fn credential_names_conflicts(
         let Some(leaf) = secret.summary.leaf() else {
             continue;
         };
-        let alg = leaf.key_algorithm.clone();
+        let alg = leaf.key_algorithm();
         if let Some((first_path, first_name, _)) =
             seen.iter().find(|(_, _, a)| same_key_type(a, &alg))
         {
@@ -1564,7 +1559,7 @@ fn check_listeners(listeners: &[Listener]) -> Vec<Issue> {
 fn current_mesh_root(ctx: &Ctx<'_>) -> Option<Arc<analysis::cert::CertInfo>> {
     analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
         match ctx.lookup.secret(&ctx.policy.gateway_namespace, n) {
-            Found::Yes(s) => s.summary.mesh_root.clone(),
+            Found::Yes(s) => s.summary.mesh_root().cloned(),
             _ => None,
         }
     })
@@ -1576,10 +1571,10 @@ const FINGERPRINT_SHOWN: usize = 12;
 /// istio.io/key-and-cert secrets whose root-cert.pem is not the current mesh root (the
 /// root-transition seed's `verify-certs` step).
 fn mesh_root_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
-    if summary.secret_type != "istio.io/key-and-cert" {
+    if summary.secret_type() != "istio.io/key-and-cert" {
         return Vec::new();
     }
-    let Some(theirs) = &summary.mesh_root else {
+    let Some(theirs) = summary.mesh_root() else {
         return Vec::new();
     };
     let Some(root) = current_mesh_root(ctx) else {
@@ -1626,7 +1621,7 @@ fn issuer_verifies(issuer_der: &[u8], anchors: &[Vec<u8>]) -> bool {
 /// a `lint` input or not synced yet: then nothing is said).
 fn linkerd_issuer_issues(summary: &CredentialSummary, ctx: &Ctx<'_>) -> Vec<Issue> {
     let (Some(der), Some(cert_key), Some(leaf)) = (
-        summary.linkerd_issuer_der.as_deref(),
+        summary.linkerd_issuer_der(),
         summary.cert_key(),
         summary.leaf(),
     ) else {
@@ -1687,7 +1682,7 @@ fn check_linkerd_trust_roots(cm: &ConfigMap, ctx: &Ctx<'_>) -> Vec<Issue> {
     };
     let anchors = analysis::cert_ders(pem.as_bytes());
     if let (Some(der), Some(cert_key)) = (
-        issuer.summary.linkerd_issuer_der.as_deref(),
+        issuer.summary.linkerd_issuer_der(),
         issuer.summary.cert_key(),
     ) {
         if !issuer_verifies(der, &anchors) {

@@ -39,7 +39,9 @@ pub struct ConfigMap {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IstioGatewaySpec {
-    pub selector: BTreeMap<String, String>,
+    /// Shared with every credential reference made from this Gateway
+    /// ([`crate::refs::Scope::IstioWorkload`]): a map's first node is 544 bytes for one label.
+    pub selector: std::sync::Arc<BTreeMap<String, String>>,
     pub servers: Vec<IstioServer>,
 }
 

@@ -14,7 +14,8 @@ pub enum Scope {
     /// Istio: the namespace of the gateway workload (the pods `selector` matches).
     IstioWorkload {
         gateway_namespace: String,
-        selector: BTreeMap<String, String>,
+        /// The Gateway's own `spec.selector`, shared.
+        selector: std::sync::Arc<BTreeMap<String, String>>,
     },
     /// cert-manager's cluster resource namespace (ClusterIssuer Secrets), which
     /// `--cluster-resource-namespace` sets.
@@ -245,7 +246,7 @@ pub fn credential_refs(obj: &Object) -> Vec<CredentialRef> {
             let scope = match &dr.spec.workload_selector {
                 Some(ws) if !ws.match_labels.is_empty() => Scope::IstioWorkload {
                     gateway_namespace: ns.clone(),
-                    selector: ws.match_labels.clone(),
+                    selector: std::sync::Arc::new(ws.match_labels.clone()),
                 },
                 _ => Scope::Namespace(ns.clone()),
             };

@@ -260,16 +260,15 @@ fn label_block(item: &Item<'_>, out: &mut String) {
     for (name, value) in item.location.labels() {
         label(name, value, out);
     }
-    let empty = crate::analysis::cert::DnFields::default();
-    let (serial, fields) = match item.cert {
-        Some(c) => (c.serial_decimal(), &c.dn_fields),
-        None => (String::new(), &empty),
+    let (serial, issuer, subject) = match item.cert {
+        Some(c) => (c.serial_decimal(), c.issuer_dn(), c.subject_dn()),
+        None => (String::new(), [""; 6], [""; 6]),
     };
     label("serial_number", &serial, out);
-    for (name, v) in ISSUER_LABELS.iter().zip(fields.issuer()) {
+    for (name, v) in ISSUER_LABELS.iter().zip(issuer) {
         label(name, v, out);
     }
-    for (name, v) in SUBJECT_LABELS.iter().zip(fields.subject()) {
+    for (name, v) in SUBJECT_LABELS.iter().zip(subject) {
         label(name, v, out);
     }
     out.push('}');
@@ -286,7 +285,7 @@ pub fn write(out: &mut String, items: &mut Vec<Item<'_>>, now: i64) -> Written {
             .cmp(&when(b))
             .then_with(|| a.location.cmp(b.location))
             .then_with(|| {
-                let (sa, sb) = (a.cert.map(|c| &c.serial), b.cert.map(|c| &c.serial));
+                let (sa, sb) = (a.cert.map(|c| c.serial()), b.cert.map(|c| c.serial()));
                 sa.cmp(&sb)
             })
     });
@@ -377,7 +376,7 @@ pub fn view_locations(
                     name: s.name.to_string(),
                     key: key.to_string(),
                 },
-                bundle.certs.clone(),
+                bundle.certs.to_vec(),
             ));
         }
     }
@@ -392,7 +391,7 @@ pub fn view_locations(
                     name: r.name.clone(),
                     field: field.to_string(),
                 },
-                bundle.certs.clone(),
+                bundle.certs.to_vec(),
             ));
         }
     }
@@ -413,7 +412,7 @@ pub fn view_locations(
                 name: cm.name.clone(),
                 key: cm.ca_key.to_string(),
             },
-            bundle.certs.clone(),
+            bundle.certs.to_vec(),
         ));
     }
     for b in view.ca_bundles() {
@@ -426,7 +425,7 @@ pub fn view_locations(
                 name: b.name.clone(),
                 entry: b.entry.clone(),
             },
-            b.bundle.certs.clone(),
+            b.bundle.certs.to_vec(),
         ));
     }
     out

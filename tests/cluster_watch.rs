@@ -168,7 +168,7 @@ async fn initial_list_fills_index_and_flips_ready() {
     let Found::Yes(s) = c.read(|i| i.secret("istio-system", "httpbin-credential")) else {
         panic!("httpbin-credential not indexed after the first list");
     };
-    assert_eq!(s.summary.secret_type, "kubernetes.io/tls");
+    assert_eq!(s.summary.secret_type(), "kubernetes.io/tls");
     let leaf = s.summary.leaf().expect("server certificate summarised");
     assert!(
         format!("{leaf:?}").contains("httpbin.example.com"),
@@ -279,7 +279,7 @@ async fn listed_key_mismatch_is_summarised_without_keeping_the_key() {
     .unwrap();
     let pem_line = key_pem.lines().nth(1).unwrap();
     let kept = format!("{s:?}");
-    assert!(s.summary.keys.iter().any(|k| &**k == "tls.key"));
+    assert!(s.summary.keys().iter().any(|k| &**k == "tls.key"));
     assert!(!kept.contains(&key_b64[..40]) && !kept.contains(pem_line));
 }
 

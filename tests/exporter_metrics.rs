@@ -354,9 +354,10 @@ fn one_series_per_source_and_certificate() {
 fn past_the_series_cap_the_latest_expiring_are_dropped_and_counted() {
     let base = openssl_cert("httpbin-san.crt");
     let certs: Vec<CertInfo> = (0..=MAX_CERT_SERIES as i64)
-        .map(|i| CertInfo {
-            not_after: NOW + i,
-            ..(*base).clone()
+        .map(|i| {
+            let mut c = (*base).clone();
+            c.not_after = NOW + i;
+            c
         })
         .collect();
     let locations: Vec<Location> = (0..certs.len())

@@ -150,7 +150,7 @@ fn assert_invariant_over_history(server: &FakeApiServer) -> (usize, usize) {
                 ch.resource_version,
                 ch.by_client.unwrap_or("test"),
                 ch.collection,
-                s.issuer
+                s.issuer()
             );
         }
     }
@@ -174,9 +174,8 @@ async fn first_start_creates_the_secret_and_injects_the_ca_bundle() {
     }
     let serving = leaf(&secret_key(&secret, "tls.crt"));
     assert!(serving
-        .dns_names
-        .iter()
-        .any(|n| &**n == "tlsgate.tlsgate-system.svc"));
+        .dns_names()
+        .any(|n| n == "tlsgate.tlsgate-system.svc"));
     let config = server.get(VALIDATING_WEBHOOKS, "", CONFIG).expect("config");
     let bundles = ca_bundles(&config);
     assert_eq!(bundles.len(), 3, "every webhook in the configuration");

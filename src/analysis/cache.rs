@@ -285,13 +285,9 @@ impl KeyCache {
 
     pub fn insert(&mut self, tag: KeyTag, facts: super::key::KeyFacts) {
         const ENTRY_OVERHEAD: usize = 128;
-        let public = match &facts.public {
-            super::cert::PublicKeyMaterial::Rsa { n, e } => n.len() + e.len(),
-            super::cert::PublicKeyMaterial::Ec { curve, point } => curve.len() + point.len(),
-            super::cert::PublicKeyMaterial::Ed25519(k) => k.len(),
-            super::cert::PublicKeyMaterial::Unknown => 0,
-        };
-        let size = ENTRY_OVERHEAD + size_of::<super::key::KeyFacts>() + public;
+        // The public half is a digest inside the facts: nothing on the heap but an unnamed
+        // algorithm's OID.
+        let size = ENTRY_OVERHEAD + size_of::<super::key::KeyFacts>();
         if size > KEY_BUDGET_BYTES || self.entries.contains_key(&tag) {
             return;
         }
@@ -338,44 +334,13 @@ pub fn estimated_bytes(b: &Bundle) -> usize {
 }
 
 pub(crate) fn cert_bytes(c: &CertInfo) -> usize {
-    // The issuer names are shared between the leaves of one CA, but counted here for each.
-    let strings = [
-        Some(&*c.subject),
-        c.common_name.as_deref(),
-        Some(&*c.issuer),
-        c.issuer_cn.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(str::len)
-    .sum::<usize>()
-        + c.dn_fields.heap_len()
-        + match &c.signature_algorithm {
-            std::borrow::Cow::Owned(s) => s.len(),
-            std::borrow::Cow::Borrowed(_) => 0,
-        };
-    let names: usize = c
-        .dns_names
-        .iter()
-        .chain(&c.uris)
-        .map(|n| size_of::<Box<str>>() + n.len())
-        .sum();
-    let key = match &c.public_key {
-        super::cert::PublicKeyMaterial::Rsa { n, e } => n.len() + e.len(),
-        super::cert::PublicKeyMaterial::Ec { curve, point } => curve.len() + point.len(),
-        super::cert::PublicKeyMaterial::Ed25519(k) => k.len(),
-        super::cert::PublicKeyMaterial::Unknown => 0,
-    };
-    let ids = c.serial.len()
-        + c.subject_key_id.as_ref().map_or(0, |k| k.len())
-        + c.authority_key_id.as_ref().map_or(0, |k| k.len());
-    size_of::<Arc<CertInfo>>()
-        + size_of::<CertInfo>()
-        + strings
-        + names
-        + c.ip_addresses.len() * size_of::<std::net::IpAddr>()
-        + key
-        + ids
+    // The issuer facts are shared between the leaves of one CA, but counted here for each.
+    cert_own_bytes(c) + size_of::<super::cert::IssuerFacts>() + c.issuer_facts().heap_len()
+}
+
+/// [`cert_bytes`] without the issuer facts the certificate shares.
+pub(crate) fn cert_own_bytes(c: &CertInfo) -> usize {
+    size_of::<Arc<CertInfo>>() + size_of::<CertInfo>() + c.heap_len()
 }
 
 #[cfg(test)]
@@ -385,12 +350,12 @@ mod tests {
     fn bundle_with_message(len: usize) -> Arc<Bundle> {
         Arc::new(Bundle {
             role: super::super::Role::default(),
-            certs: Vec::new(),
-            issues: vec![(
+            certs: Box::default(),
+            issues: Box::new([(
                 super::super::Code::SecretMalformed,
                 super::super::Severity::Deny,
                 "x".repeat(len),
-            )],
+            )]),
         })
     }
 

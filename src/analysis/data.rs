@@ -344,7 +344,7 @@ mod tests {
             &b.server.as_ref().unwrap().chain
         ));
         // Everything the summary says is the same as from the decoded value.
-        assert_eq!(&*b.keys, &*a.keys);
+        assert_eq!(b.keys(), a.keys());
         assert_eq!(b.issues, a.issues);
         assert!(second.undecodable().is_empty());
     }
@@ -363,7 +363,7 @@ mod tests {
             "a key cache hit decoded tls.key"
         );
         assert_eq!(b.issues, a.issues);
-        assert_eq!(&*b.keys, &*a.keys);
+        assert_eq!(b.keys(), a.keys());
     }
 
     #[test]

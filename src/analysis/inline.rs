@@ -28,17 +28,20 @@ impl Analyzer {
     /// `destinationCACertificate` (reencrypt). Time-independent issues only; each at its field.
     pub fn route_tls(&self, p: &RoutePems<'_>) -> CredentialSummary {
         let mut s = CredentialSummary {
-            secret_type: "route".into(),
-            keys: [
-                (ROUTE_CERTIFICATE, p.certificate),
-                (ROUTE_KEY, p.key),
-                (ROUTE_CA_CERTIFICATE, p.ca_certificate),
-                (ROUTE_DESTINATION_CA, p.destination_ca),
-            ]
-            .iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(k, _)| std::borrow::Cow::Borrowed(*k))
-            .collect(),
+            shape: Arc::new(crate::analysis::SecretShape {
+                secret_type: "route".into(),
+                keys: [
+                    (ROUTE_CERTIFICATE, p.certificate),
+                    (ROUTE_KEY, p.key),
+                    (ROUTE_CA_CERTIFICATE, p.ca_certificate),
+                    (ROUTE_DESTINATION_CA, p.destination_ca),
+                ]
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| std::borrow::Cow::Borrowed(*k))
+                .collect(),
+                empty_keys: Box::default(),
+            }),
             ..Default::default()
         };
         let total: usize = [p.certificate, p.key, p.ca_certificate, p.destination_ca]
@@ -66,7 +69,7 @@ impl Analyzer {
                     let message = match &e {
                         key::PairError::Mismatch { facts } => format!(
                             "{ROUTE_KEY} ({} {}) does not belong to the certificate in {ROUTE_CERTIFICATE} ({}, {}), so the router rejects the Route; put the certificate's own key there",
-                            facts.algorithm, facts.encoding, leaf.display_name(), leaf.key_algorithm
+                            facts.algorithm, facts.encoding, leaf.display_name(), leaf.key_algorithm()
                         ),
                         _ => format!("{ROUTE_KEY} {e}"),
                     };
@@ -79,16 +82,15 @@ impl Analyzer {
                 Some(_) => {
                     s.server = Some(ServerCredential {
                         cert_key: ROUTE_CERTIFICATE,
-                        key_key: ROUTE_KEY,
                         chain,
                     })
                 }
-                None => s.lone_chain = Some((ROUTE_CERTIFICATE, chain)),
+                None => s.rare_mut().lone_chain = Some((ROUTE_CERTIFICATE, chain)),
             }
         }
         if let Some(bytes) = p.ca_certificate {
             let b = self.field_bundle(&mut s, ROUTE_CA_CERTIFICATE, bytes, Role::CaBundle);
-            s.ca = Some((ROUTE_CA_CERTIFICATE, b.clone()));
+            s.has_ca = true;
             if let Some(leaf_pem) = p.certificate {
                 route_chain_issues(&mut s, leaf_pem, bytes, &b);
             }
@@ -169,7 +171,7 @@ fn route_chain_issues(s: &mut CredentialSummary, leaf_pem: &[u8], ca_pem: &[u8],
             format!(
                 "{ROUTE_CERTIFICATE} ({}, issued by {}) is signed by no certificate in {ROUTE_CA_CERTIFICATE} ({}), so the router rejects the Route (ExtendedValidationFailed); put the certificate's issuing CA there",
                 leaf.display_name(),
-                leaf.issuer,
+                leaf.issuer(),
                 super::validity::count(ca.certs.len(), "certificate")
             ),
         ));

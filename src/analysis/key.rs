@@ -2,7 +2,7 @@
 //! certificate without any private material leaving this module. Nothing here ever formats
 //! key bytes into a message.
 
-use super::cert::{bit_length, curve_name, strip_zeros, KeyAlgorithm, PublicKeyMaterial};
+use super::cert::{bit_length, curve_name, strip_zeros, KeyAlgorithm, PublicKey};
 use super::pem::PemBlock;
 use pkcs8::der::Decode;
 
@@ -12,7 +12,8 @@ pub const MAX_RSA_BITS: usize = 16384;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyFacts {
     pub algorithm: KeyAlgorithm,
-    pub public: PublicKeyMaterial,
+    /// The digest of the public half ([`PublicKey`]), never the key's bytes.
+    pub public: PublicKey,
     /// "PKCS#1", "PKCS#8", "SEC1".
     pub encoding: &'static str,
 }
@@ -66,15 +67,15 @@ pub fn parse(block: &PemBlock) -> Result<KeyFacts, KeyError> {
 
 fn rsa_pkcs1(der: &[u8], encoding: &'static str) -> Result<KeyFacts, KeyError> {
     let key = pkcs1::RsaPrivateKey::from_der(der).map_err(|_| KeyError::Invalid { encoding })?;
-    let n = strip_zeros(key.modulus.as_bytes()).to_vec();
-    let bits = bit_length(&n);
+    let n = strip_zeros(key.modulus.as_bytes());
+    let bits = bit_length(n);
     if bits > MAX_RSA_BITS {
         return Err(KeyError::TooLarge { bits });
     }
-    let e = strip_zeros(key.public_exponent.as_bytes()).to_vec();
+    let e = strip_zeros(key.public_exponent.as_bytes());
     Ok(KeyFacts {
         algorithm: KeyAlgorithm::Rsa { bits },
-        public: PublicKeyMaterial::Rsa { n, e },
+        public: PublicKey::rsa(n, e),
         encoding,
     })
 }
@@ -98,10 +99,8 @@ fn ec_sec1(
         None => derive_ec_point(&curve, der).ok_or(KeyError::Invalid { encoding })?,
     };
     Ok(KeyFacts {
-        algorithm: KeyAlgorithm::Ec {
-            curve: curve.clone(),
-        },
-        public: PublicKeyMaterial::Ec { curve, point },
+        public: PublicKey::ec(&curve, &point),
+        algorithm: KeyAlgorithm::Ec { curve },
         encoding,
     })
 }
@@ -135,7 +134,7 @@ fn pkcs8(der: &[u8]) -> Result<KeyFacts, KeyError> {
             };
             Ok(KeyFacts {
                 algorithm: KeyAlgorithm::Ed25519,
-                public: PublicKeyMaterial::Ed25519(public),
+                public: PublicKey::ed25519(&public),
                 encoding,
             })
         }
@@ -154,9 +153,9 @@ fn derive_ed25519(private_key: &[u8]) -> Option<Vec<u8>> {
     Some(pair.public_key().as_ref().to_vec())
 }
 
-/// Does the private key belong to the certificate? EC points are compared as encoded,
-/// which is how every common tool writes them (uncompressed).
-pub fn matches(key: &KeyFacts, cert_key: &PublicKeyMaterial) -> bool {
+/// Does the private key belong to the certificate? By the digests of their public material:
+/// EC points as encoded, which is how every common tool writes them (uncompressed).
+pub fn matches(key: &KeyFacts, cert_key: &PublicKey) -> bool {
     key.public == *cert_key
 }
 
@@ -206,10 +205,7 @@ impl std::fmt::Display for PairError {
 /// The one key↔certificate rule: reads the first private-key block of `bytes` and, when
 /// `cert_key` is given, checks that it is that certificate's key. Used by the analysis of
 /// Secrets, the audit of kubeadm PKI and kubeconfigs, and so by every door.
-pub fn check_pair(
-    bytes: &[u8],
-    cert_key: Option<&PublicKeyMaterial>,
-) -> Result<KeyFacts, PairError> {
+pub fn check_pair(bytes: &[u8], cert_key: Option<&PublicKey>) -> Result<KeyFacts, PairError> {
     check_facts(read(bytes)?, cert_key)
 }
 
@@ -224,10 +220,7 @@ pub fn read(bytes: &[u8]) -> Result<KeyFacts, PairError> {
 }
 
 /// [`check_pair`] for a key already read.
-pub fn check_facts(
-    facts: KeyFacts,
-    cert_key: Option<&PublicKeyMaterial>,
-) -> Result<KeyFacts, PairError> {
+pub fn check_facts(facts: KeyFacts, cert_key: Option<&PublicKey>) -> Result<KeyFacts, PairError> {
     match cert_key {
         Some(k) if !matches(&facts, k) => Err(PairError::Mismatch { facts }),
         _ => Ok(facts),

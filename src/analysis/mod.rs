@@ -65,8 +65,17 @@ pub const MD5_SEVERITY: Severity = Severity::Deny;
 pub struct Bundle {
     /// What the bundle was checked as; decides what an expired member costs.
     pub role: Role,
-    pub certs: Vec<Arc<CertInfo>>,
-    pub issues: Vec<(Code, Severity, String)>,
+    /// Boxed slices: kept as long as the view or the cache holds the bundle, so no room is
+    /// left over from pushing and no capacity word is stored.
+    pub certs: Box<[Arc<CertInfo>]>,
+    pub issues: Box<[(Code, Severity, String)]>,
+}
+
+/// A [`Bundle`] while it is checked.
+#[derive(Default)]
+struct Draft {
+    certs: Vec<Arc<CertInfo>>,
+    issues: Vec<(Code, Severity, String)>,
 }
 
 impl Bundle {
@@ -77,8 +86,8 @@ impl Bundle {
     fn malformed(role: Role, message: String) -> Self {
         Bundle {
             role,
-            certs: Vec::new(),
-            issues: vec![issue(Code::SecretMalformed, message)],
+            certs: Box::default(),
+            issues: Box::new([issue(Code::SecretMalformed, message)]),
         }
     }
 }
@@ -94,9 +103,9 @@ pub struct Analyzer {
     /// repeated in 100,000 chains is one [`CertInfo`].
     certs: Mutex<CertInterner>,
     /// Issuer facts: the 100,000 leaves of four CAs name four issuers.
-    issuers: Mutex<IssuerInterner>,
-    /// Lists of a Secret's key names: most Secrets hold the same few.
-    key_lists: Mutex<Interner<[Cow<'static, str>]>>,
+    issuers: Mutex<Interner<cert::IssuerFacts>>,
+    /// Secret types and lists of key names: most Secrets hold the same few.
+    shapes: Mutex<Interner<SecretShape>>,
     /// Public facts of private keys read before, by a keyed tag of their base64 text.
     keys: Mutex<cache::KeyCache>,
     /// The key cache's tags, computed before its lock is taken.
@@ -143,14 +152,6 @@ impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
     }
 }
 
-/// What the leaves of one CA repeat: its name, the digest of its name, its key identifier.
-#[derive(Default)]
-struct IssuerInterner {
-    names: Interner<str>,
-    digests: Interner<[u8; 32]>,
-    key_ids: Interner<[u8]>,
-}
-
 impl Default for Analyzer {
     fn default() -> Self {
         Self::with_cache_budget(cache::DEFAULT_BUDGET_BYTES)
@@ -169,18 +170,28 @@ impl Analyzer {
             hasher: cache.hasher().clone(),
             cache: Mutex::new(cache),
             certs: Mutex::new(CertInterner::default()),
-            issuers: Mutex::new(IssuerInterner::default()),
-            key_lists: Mutex::new(Interner::default()),
+            issuers: Mutex::new(Interner::default()),
+            shapes: Mutex::new(Interner::default()),
             keys: Mutex::new(cache::KeyCache::default()),
             key_tags: cache::KeyTagger::default(),
         }
     }
 
-    /// `keys` as one shared list of [`key_name`]s.
-    fn key_list<'a>(&self, keys: impl Iterator<Item = &'a String>) -> Arc<[Cow<'static, str>]> {
-        let list: Arc<[Cow<'static, str>]> = keys.map(|k| key_name(k)).collect();
-        let mut lists = self.key_lists.lock().unwrap_or_else(|e| e.into_inner());
-        lists.intern(&list)
+    /// The type and key names of a Secret's `data`, shared with every Secret like it.
+    fn shape(&self, secret_type: &str, data: &SecretData) -> Arc<SecretShape> {
+        let names = |present: bool| {
+            data.keys()
+                .filter(|k| has(data, k) == present)
+                .map(|k| key_name(k))
+                .collect()
+        };
+        let shape = Arc::new(SecretShape {
+            secret_type: secret_type_name(secret_type),
+            keys: names(true),
+            empty_keys: names(false),
+        });
+        let mut shapes = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
+        shapes.intern(&shape)
     }
 
     pub fn bundle(&self, bytes: &[u8], role: Role) -> Arc<Bundle> {
@@ -289,13 +300,9 @@ impl Analyzer {
         let (mut info, _) = cert::inspect(der)?;
         if let Some(i) = Arc::get_mut(&mut info) {
             let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
-            i.issuer = issuers.names.intern(&i.issuer);
-            i.issuer_cn = i.issuer_cn.as_ref().map(|cn| issuers.names.intern(cn));
-            i.issuer_digest = issuers.digests.intern(&i.issuer_digest);
-            i.authority_key_id = i
-                .authority_key_id
-                .as_ref()
-                .map(|k| issuers.key_ids.intern(k));
+            let shared = issuers.intern(i.issuer_facts());
+            drop(issuers);
+            i.share_issuer(shared);
         }
         let mut c = certs();
         if c.live.len() >= 2 * c.swept_at.max(1024) {
@@ -342,10 +349,7 @@ fn parse_bundle_with(
         Ok(b) => b,
         Err(e) => return Bundle::malformed(role, e.to_string()),
     };
-    let mut bundle = Bundle {
-        role,
-        ..Default::default()
-    };
+    let mut bundle = Draft::default();
     for (i, block) in blocks.iter().enumerate() {
         if block.label.contains("PRIVATE KEY") {
             // Never echo the block: say only where it is.
@@ -400,11 +404,11 @@ fn parse_bundle_with(
                         // The fix names the CN: it is not said twice.
                         "{}{}has no subjectAltName, and Go ≥ 1.15 and browsers ignore its CN; reissue it with -addext subjectAltName=DNS:{}",
                         if bundle.certs.len() == 1 { "" } else { "certificate #0 " },
-                        match &leaf.common_name {
+                        match leaf.common_name() {
                             Some(_) => String::new(),
                             None => format!("({}) ", leaf.display_name()),
                         },
-                        leaf.common_name.as_deref().unwrap_or("HOST")
+                        leaf.common_name().unwrap_or("HOST")
                     ),
                 ));
             }
@@ -425,16 +429,17 @@ fn parse_bundle_with(
         }
         Role::SigningCa => {}
     }
-    // Kept as long as the view or the cache holds it: no room left over from pushing.
-    bundle.certs.shrink_to_fit();
-    bundle.issues.shrink_to_fit();
-    bundle
+    Bundle {
+        role,
+        certs: bundle.certs.into(),
+        issues: bundle.issues.into(),
+    }
 }
 
 /// `who` names the certificate after the key prefix the caller adds: "(CN=x)" alone in its
 /// bundle, "certificate #1 (CN=x)" in a chain.
 fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertInfo, role: Role) {
-    if let cert::KeyAlgorithm::Rsa { bits } = c.key_algorithm {
+    if let cert::KeyAlgorithm::Rsa { bits } = c.key_algorithm() {
         if bits < 2048 {
             out.push(issue(
                 Code::WeakKey,
@@ -449,11 +454,11 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
         SignatureStrength::Md5 if verified => out.push((
             Code::WeakSignature,
             MD5_SEVERITY,
-            format!("{who} is signed with MD5 ({}), which no TLS stack accepts; reissue it", c.signature_algorithm),
+            format!("{who} is signed with MD5 ({}), which no TLS stack accepts; reissue it", c.signature_algorithm()),
         )),
         SignatureStrength::Sha1 if verified => out.push(issue(
             Code::WeakSignature,
-            format!("{who} is signed with SHA-1 ({}), rejected by Go and browsers; reissue it with SHA-256", c.signature_algorithm),
+            format!("{who} is signed with SHA-1 ({}), rejected by Go and browsers; reissue it with SHA-256", c.signature_algorithm()),
         )),
         _ => {}
     }
@@ -472,7 +477,7 @@ fn per_cert_issues(out: &mut Vec<(Code, Severity, String)>, who: &str, c: &CertI
 
 /// RFC 5246 §7.4.2 / RFC 8446 §4.4.2: the sender's certificate first, each following one
 /// certifying the one before it.
-fn chain_order(bundle: &mut Bundle) {
+fn chain_order(bundle: &mut Draft) {
     let certs = &bundle.certs;
     if certs.len() < 2 {
         return;
@@ -495,8 +500,8 @@ fn chain_order(bundle: &mut Bundle) {
                 format!(
                     "certificate #{i} ({}) is issued by {}, but the next certificate is {}",
                     certs[i].display_name(),
-                    certs[i].issuer,
-                    certs[i + 1].subject
+                    certs[i].issuer(),
+                    certs[i + 1].subject()
                 ),
             ));
             return;
@@ -506,11 +511,11 @@ fn chain_order(bundle: &mut Bundle) {
 
 /// Name chaining plus key identifiers when both are present (RFC 5280 §4.2.1.1).
 pub fn issued_by(child: &CertInfo, issuer: &CertInfo) -> bool {
-    if *child.issuer_digest != issuer.subject_digest {
+    if *child.issuer_digest() != issuer.subject_digest {
         return false;
     }
-    match (&child.authority_key_id, &issuer.subject_key_id) {
-        (Some(a), Some(s)) => **a == **s,
+    match (child.authority_key_id(), issuer.subject_key_id()) {
+        (Some(a), Some(s)) => a == s,
         _ => true,
     }
 }
@@ -576,49 +581,98 @@ pub fn companion_ca_secret(name: &str) -> String {
     format!("{name}-cacert")
 }
 
+/// The pair a gateway serves: where its chain is, and the chain (the key's place is not
+/// kept: nothing reads it after analysis).
 #[derive(Debug, Clone)]
 pub struct ServerCredential {
     pub cert_key: &'static str,
-    pub key_key: &'static str,
     pub chain: Arc<Bundle>,
+}
+
+/// What many Secrets share, so it is kept once for all of them (interned by the analyzer):
+/// their type and which keys they hold.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+pub struct SecretShape {
+    /// Borrowed for the types tlsgate knows ([`SECRET_TYPES`]).
+    pub secret_type: Cow<'static, str>,
+    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied.
+    pub keys: Box<[Cow<'static, str>]>,
+    /// Keys present with an empty (or all-whitespace) value.
+    pub empty_keys: Box<[Cow<'static, str>]>,
 }
 
 /// Everything tlsgate keeps of a Secret: public facts and issues, never private bytes.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSummary {
-    /// Borrowed for the types tlsgate knows ([`SECRET_TYPES`]): 100,000 Secrets
-    /// of `kubernetes.io/tls` hold no copy of the name.
-    pub secret_type: Cow<'static, str>,
-    /// Keys with a non-empty value; the names analysis reads ([`key_name`]) are not copied,
-    /// and one list is shared by every Secret with the same keys (interned by the analyzer).
-    pub keys: Arc<[Cow<'static, str>]>,
-    /// Keys present with an empty (or all-whitespace) value.
-    pub empty_keys: Arc<[Cow<'static, str>]>,
+    /// The type and key names: 100,000 `kubernetes.io/tls` Secrets with the same keys share
+    /// one.
+    pub shape: Arc<SecretShape>,
     pub server: Option<ServerCredential>,
-    /// The certificate half of a pair whose key is missing: still analysed, so an expired
-    /// certificate or an uncovered host is reported with the missing key, not after its fix.
-    pub lone_chain: Option<(&'static str, Arc<Bundle>)>,
-    pub ca: Option<(&'static str, Arc<Bundle>)>,
+    /// A CA for client certificates (`cacert`, `ca.crt`) is there; its bundle is in `bundles`.
+    pub has_ca: bool,
     /// Every certificate bundle in the secret, by key, for expiry checks and audits.
     /// Keys are tlsgate's own constants (`tls.crt`, `ca.crt`, ...), never the user's strings.
     pub bundles: Vec<(&'static str, Arc<Bundle>)>,
     /// Issues that do not depend on time, each with its `data["key"]` path.
     pub issues: Vec<Issue>,
     pub has_token: bool,
+    /// What few Secrets have ([`Rare`]): one pointer for the others.
+    pub rare: Option<Box<Rare>>,
+}
+
+/// The parts of a [`CredentialSummary`] that few Secrets have.
+#[derive(Debug, Clone, Default)]
+pub struct Rare {
+    /// The certificate half of a pair whose key is missing: still analysed, so an expired
+    /// certificate or an uncovered host is reported with the missing key, not after its fix.
+    pub lone_chain: Option<(&'static str, Arc<Bundle>)>,
     /// Istio root certificate, for root consistency checks (`istio-ca-secret`, `cacerts`).
     pub mesh_root: Option<Arc<CertInfo>>,
     /// DER of the certificate a `linkerd-identity-issuer` Secret holds, kept (public bytes
     /// only) so its signature can be checked against the trust roots when either is replaced.
-    pub linkerd_issuer_der: Option<Vec<u8>>,
+    pub linkerd_issuer_der: Option<Box<[u8]>>,
 }
 
 impl CredentialSummary {
+    /// The certificate half of a pair whose key is missing.
+    pub fn lone_chain(&self) -> Option<&(&'static str, Arc<Bundle>)> {
+        self.rare.as_ref()?.lone_chain.as_ref()
+    }
+
+    /// Istio root certificate (`istio-ca-secret`, `cacerts`, `istio.io/key-and-cert`).
+    pub fn mesh_root(&self) -> Option<&Arc<CertInfo>> {
+        self.rare.as_ref()?.mesh_root.as_ref()
+    }
+
+    /// DER of a `linkerd-identity-issuer` Secret's certificate.
+    pub fn linkerd_issuer_der(&self) -> Option<&[u8]> {
+        self.rare.as_ref()?.linkerd_issuer_der.as_deref()
+    }
+
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    pub fn secret_type(&self) -> &str {
+        &self.shape.secret_type
+    }
+
+    /// Keys with a non-empty value.
+    pub fn keys(&self) -> &[Cow<'static, str>] {
+        &self.shape.keys
+    }
+
+    /// Keys present with an empty (or all-whitespace) value.
+    pub fn empty_keys(&self) -> &[Cow<'static, str>] {
+        &self.shape.empty_keys
+    }
+
     /// Where the served certificate chain is (`tls.crt` or `cert`), if any half of a pair is there.
     pub fn cert_key(&self) -> Option<&'static str> {
         self.server
             .as_ref()
             .map(|s| s.cert_key)
-            .or(self.lone_chain.as_ref().map(|(k, _)| *k))
+            .or(self.lone_chain().map(|(k, _)| *k))
     }
 
     /// The field path findings on the certificate point at: `data["tls.crt"]`, or `data`
@@ -629,18 +683,18 @@ impl CredentialSummary {
 
     /// "tls.crt, ca.crt (tls.key is empty)", "no keys".
     pub fn describe_keys(&self) -> String {
-        let mut s = if self.keys.is_empty() {
+        let mut s = if self.keys().is_empty() {
             "no keys".to_string()
         } else {
-            hosts::list_some(&self.keys)
+            hosts::list_some(self.keys())
         };
-        if !self.empty_keys.is_empty() {
-            let verb = if self.empty_keys.len() == 1 {
+        if !self.empty_keys().is_empty() {
+            let verb = if self.empty_keys().len() == 1 {
                 "is"
             } else {
                 "are"
             };
-            let empty = hosts::list_some(&self.empty_keys);
+            let empty = hosts::list_some(self.empty_keys());
             s.push_str(&format!(" ({empty} {verb} empty)"));
         }
         s
@@ -649,7 +703,7 @@ impl CredentialSummary {
     /// Whether exactly one half of a certificate/key pair is there (reported as
     /// `secret-malformed` at the missing half's key).
     pub fn has_lone_half(&self) -> bool {
-        let has = |k: &str| self.keys.iter().any(|x| &**x == k);
+        let has = |k: &str| self.keys().iter().any(|x| &**x == k);
         self.server.is_none() && SERVER_PAIRS.iter().any(|(c, k)| has(c) != has(k))
     }
 
@@ -657,7 +711,7 @@ impl CredentialSummary {
         self.server
             .as_ref()
             .map(|s| &s.chain)
-            .or(self.lone_chain.as_ref().map(|(_, b)| b))
+            .or(self.lone_chain().map(|(_, b)| b))
             .and_then(|b| b.leaf())
     }
 }
@@ -776,9 +830,7 @@ impl Analyzer {
     ) -> CredentialSummary {
         self.resolve(data);
         let mut s = CredentialSummary {
-            secret_type: secret_type_name(secret_type),
-            keys: self.key_list(data.keys().filter(|k| has(data, k))),
-            empty_keys: self.key_list(data.keys().filter(|k| !has(data, k))),
+            shape: self.shape(secret_type, data),
             has_token: data.contains_key("token"),
             ..Default::default()
         };
@@ -823,8 +875,8 @@ impl Analyzer {
         }
         for ca_key in CA_KEYS {
             if has(data, ca_key) {
-                let b = self.add_bundle(&mut s, ca_key, data, Role::CaBundle);
-                s.ca = Some((ca_key, b));
+                self.add_bundle(&mut s, ca_key, data, Role::CaBundle);
+                s.has_ca = true;
                 break;
             }
         }
@@ -874,9 +926,9 @@ impl Analyzer {
                         missing_hint(data, missing)
                     ),
                 ));
-                if have == c && s.lone_chain.is_none() {
+                if have == c && s.lone_chain().is_none() {
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
-                    s.lone_chain = Some((c, chain));
+                    s.rare_mut().lone_chain = Some((c, chain));
                 } else if have == k {
                     self.check_key(s, k, data, None, c);
                 }
@@ -892,11 +944,7 @@ impl Analyzer {
         }
         let chain = self.add_bundle(s, cert_key, data, Role::ServerChain);
         self.check_key(s, key_key, data, chain.leaf().cloned(), cert_key);
-        s.server = Some(ServerCredential {
-            cert_key,
-            key_key,
-            chain,
-        });
+        s.server = Some(ServerCredential { cert_key, chain });
     }
 
     /// `linkerd-identity-issuer`: `tls.crt`/`tls.key`, or the legacy `crt.pem`/`key.pem`.
@@ -907,11 +955,7 @@ impl Analyzer {
                 Some(_) => {
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
                     self.check_key(s, k, data, chain.leaf().cloned(), c);
-                    s.server = Some(ServerCredential {
-                        cert_key: c,
-                        key_key: k,
-                        chain,
-                    });
+                    s.server = Some(ServerCredential { cert_key: c, chain });
                 }
                 None => {
                     s.issues.push(Issue::new(
@@ -920,16 +964,19 @@ impl Analyzer {
                         format!("has {c} but no non-empty {k}; Linkerd's identity controller needs both halves of the issuer pair"),
                     ));
                     let chain = self.add_bundle(s, c, data, Role::ServerChain);
-                    s.lone_chain = Some((c, chain));
+                    s.rare_mut().lone_chain = Some((c, chain));
                 }
             }
         } else {
             self.server_pair(s, data);
         }
         let cert_key = s.cert_key();
-        s.linkerd_issuer_der = cert_key
+        if let Some(der) = cert_key
             .and_then(|key| non_empty(data, key))
-            .and_then(first_cert_der);
+            .and_then(first_cert_der)
+        {
+            s.rare_mut().linkerd_issuer_der = Some(der.into_boxed_slice());
+        }
     }
 
     /// Parses the private key at `key_key` and matches it against `cert`.
@@ -950,7 +997,7 @@ impl Analyzer {
         let message = match (&e, &cert) {
             (key::PairError::Mismatch { facts }, Some(cert)) => format!(
                 "{key_key} ({} {}) does not belong to the certificate in {cert_key} ({}, {}); the pair was mixed up",
-                facts.algorithm, facts.encoding, cert.display_name(), cert.key_algorithm
+                facts.algorithm, facts.encoding, cert.display_name(), cert.key_algorithm()
             ),
             _ => format!("{key_key} {e}"),
         };
@@ -967,7 +1014,9 @@ impl Analyzer {
         }
         if has(data, "root-cert.pem") {
             let root = self.add_bundle(s, "root-cert.pem", data, Role::CaBundle);
-            s.mesh_root = root.leaf().cloned();
+            if let Some(leaf) = root.leaf() {
+                s.rare_mut().mesh_root = Some(leaf.clone());
+            }
         }
     }
 
@@ -1016,7 +1065,7 @@ impl Analyzer {
         if has(data, "cert-chain.pem") {
             self.add_bundle(s, "cert-chain.pem", data, Role::ServerChain);
         }
-        s.mesh_root = root
+        s.rare_mut().mesh_root = root
             .as_ref()
             .and_then(|r| r.leaf().cloned())
             .or_else(|| Some(ca_cert.clone()));

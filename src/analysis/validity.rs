@@ -238,11 +238,10 @@ mod tests {
     fn cert(not_before: i64, not_after: i64) -> CertInfo {
         let key = rcgen::generate_simple_self_signed(vec!["a.example".into()]).unwrap();
         let (info, _) = crate::analysis::cert::inspect(key.cert.der()).unwrap();
-        CertInfo {
-            not_before,
-            not_after,
-            ..(*info).clone()
-        }
+        let mut c = (*info).clone();
+        c.not_before = not_before;
+        c.not_after = not_after;
+        c
     }
 
     #[test]

@@ -315,7 +315,7 @@ pub fn audit(kc: &KubeconfigFile) -> (Vec<AuditedCert>, Vec<String>) {
                         format!(
                             "{key} ({}, issuer {}) is not signed by the certificate-authority of cluster {} (context {}); a kubeadm API server rejects it",
                             leaf.display_name(),
-                            leaf.issuer,
+                            leaf.issuer(),
                             ctx.context.cluster,
                             ctx.name
                         ),

@@ -340,11 +340,13 @@ impl Inventory {
         }
         self.mesh_root = crate::analysis::ISTIO_CA_SECRETS.iter().find_map(|n| {
             match index.secret(&policy.gateway_namespace, n) {
-                crate::lookup::Found::Yes(s) => s.summary.mesh_root.clone().map(|cert| MeshRoot {
-                    namespace: s.namespace.to_string(),
-                    name: s.name.to_string(),
-                    cert,
-                }),
+                crate::lookup::Found::Yes(s) => {
+                    s.summary.mesh_root().cloned().map(|cert| MeshRoot {
+                        namespace: s.namespace.to_string(),
+                        name: s.name.to_string(),
+                        cert,
+                    })
+                }
                 _ => None,
             }
         });
@@ -446,7 +448,7 @@ impl Inventory {
 
     fn add_secret(&mut self, s: &StoredSecret, index: &Index, policy: &Policy) {
         let group = if matches!(
-            s.summary.secret_type.as_ref(),
+            s.summary.secret_type(),
             "istio.io/ca-root" | "istio.io/key-and-cert"
         ) || crate::analysis::is_istio_ca_secret(&s.name)
         {

@@ -155,8 +155,8 @@ pub fn audit(pki: &PkiFiles) -> (Vec<AuditedCert>, Vec<String>) {
                         format!(
                             "{crt} ({}, issuer {}) is not signed by {ca_name} ({}): its signature does not verify with that CA's key; clients trusting {ca_name} reject it",
                             p.info.display_name(),
-                            p.info.issuer,
-                            ca.info.subject
+                            p.info.issuer(),
+                            ca.info.subject()
                         ),
                     ));
                 }
@@ -207,7 +207,7 @@ fn check_key(
                 format!(
                     "{key_file} does not belong to {stem}.crt ({}, {}); the component fails to start with this pair",
                     c.display_name(),
-                    c.key_algorithm
+                    c.key_algorithm()
                 ),
             ));
             Some(false)

@@ -59,9 +59,9 @@ fn name_label(r: &Row<'_>) -> String {
 }
 
 fn issuer_label(c: &crate::analysis::cert::CertInfo) -> String {
-    match &c.issuer_cn {
+    match c.issuer_cn() {
         Some(cn) => format!("CN={cn}"),
-        None => c.issuer.to_string(),
+        None => c.issuer().to_string(),
     }
 }
 
@@ -625,8 +625,8 @@ pub fn to_json(inv: &Inventory, now: i64, days: i64) -> String {
                 name: &r.cert.name,
                 key: &r.cert.key,
                 index: r.cert.index,
-                subject: &c.subject,
-                issuer: &c.issuer,
+                subject: c.subject(),
+                issuer: c.issuer(),
                 serial: c.serial_hex(),
                 sha256: c.fingerprint_hex(),
                 is_ca: c.is_ca,
@@ -656,7 +656,7 @@ pub fn to_json(inv: &Inventory, now: i64, days: i64) -> String {
             mesh_root: inv.mesh_root.as_ref().map(|m| JsonMeshRoot {
                 namespace: &m.namespace,
                 name: &m.name,
-                subject: &m.cert.subject,
+                subject: m.cert.subject(),
                 sha256: m.cert.fingerprint_hex(),
                 not_after: rfc3339(m.cert.not_after),
                 residual_seconds: m.cert.not_after - now,

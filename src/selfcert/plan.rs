@@ -292,7 +292,7 @@ fn serving_problem(
         ));
     }
     let mut want = names.dns_names();
-    let mut have: Vec<String> = s.dns_names.iter().map(|n| n.to_string()).collect();
+    let mut have: Vec<String> = s.dns_names().map(str::to_string).collect();
     want.sort();
     have.sort();
     if want != have {

@@ -32,7 +32,7 @@ impl std::fmt::Debug for Keyed {
     // The key stays out of every Debug print and log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyed")
-            .field("subject", &self.info.subject)
+            .field("subject", &self.info.subject())
             .field("not_after", &self.info.not_after)
             .finish_non_exhaustive()
     }

@@ -86,7 +86,7 @@ impl World {
         let b = bundle.to_string();
         if self.webhooks.iter().any(|w| *w != b) {
             self.since = now;
-            self.webhook_cas = vec![parse_bundle(b.as_bytes(), Role::CaBundle).certs; 3];
+            self.webhook_cas = vec![parse_bundle(b.as_bytes(), Role::CaBundle).certs.to_vec(); 3];
         }
         self.webhooks = vec![b; 3];
     }
@@ -160,7 +160,7 @@ impl World {
                         "at {now} (+{} days): webhook {i}'s caBundle ({} CAs) lacks the CA that signed the served certificate ({})",
                         (now - T0) / DAY,
                         cas.len(),
-                        served.issuer
+                        served.issuer()
                     );
                 };
                 assert!(
@@ -182,7 +182,7 @@ fn first_start_generates_ca_and_serving_cert_then_publishes() {
     assert_eq!(ca.not_after - T0, 10 * YEAR);
     assert_eq!(s.not_after - T0, YEAR);
     assert!(issued_by(&s, &ca));
-    let mut dns: Vec<&str> = s.dns_names.iter().map(|n| &**n).collect();
+    let mut dns: Vec<&str> = s.dns_names().collect();
     dns.sort();
     assert_eq!(
         dns,

@@ -64,7 +64,7 @@ pub fn load_pair(
         fingerprint: leaf.fingerprint_hex(),
         is_ca: leaf.is_ca,
         names: leaf.host_names().into_iter().map(str::to_string).collect(),
-        ips: leaf.ip_addresses.to_vec(),
+        ips: leaf.ip_addresses(),
     })
 }
 
