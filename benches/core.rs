@@ -94,30 +94,7 @@ fn review(c: &mut Criterion) {
     });
     // The same request through the axum router (body limit, timeout, metrics, JSON answer),
     // without TLS or sockets: what the HTTP layer adds on top of the review.
-    let view = Arc::new(std::sync::RwLock::new(tlsgate::lookup::Index::new(
-        Arc::new(Analyzer::new()),
-    )));
-    let state = tlsgate::webhook::AppState {
-        metrics: Arc::new(tlsgate::webhook::metrics::Metrics::new(
-            view.clone(),
-            || NOW,
-        )),
-        view,
-        policy: Arc::new(Default::default()),
-        analyzer: Arc::new(Analyzer::new()),
-        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-        cert: tlsgate::webhook::tls::CertStore::new(
-            tlsgate::webhook::tls::load_pair(
-                &fixture("certs/dated/long-valid.crt"),
-                &fixture("certs/dated/long-valid.key"),
-                NOW,
-                &Analyzer::new(),
-            )
-            .unwrap(),
-        ),
-        clock: || NOW,
-    };
-    let router = tlsgate::webhook::router(state);
+    let router = common::empty_router(|| NOW);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

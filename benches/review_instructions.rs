@@ -12,8 +12,7 @@
 //! Run: `cargo bench --bench review_instructions --no-run`, then valgrind on the binary it names.
 
 mod common;
-use common::{fixture, review_body};
-use std::sync::Arc;
+use common::review_body;
 
 const NOW: i64 = 1_798_761_600; // 2027-01-01
 
@@ -41,32 +40,8 @@ fn main() {
 /// 1 + `n` requests through `webhook::router`, as `tlsgate serve` answers them.
 fn through_the_router(body: Vec<u8>, n: usize) {
     use http_body_util::BodyExt;
-    use tlsgate::analysis::Analyzer;
     use tower::ServiceExt;
-    let view = Arc::new(std::sync::RwLock::new(tlsgate::lookup::Index::new(
-        Arc::new(Analyzer::new()),
-    )));
-    let state = tlsgate::webhook::AppState {
-        metrics: Arc::new(tlsgate::webhook::metrics::Metrics::new(
-            view.clone(),
-            || NOW,
-        )),
-        view,
-        policy: Arc::new(Default::default()),
-        analyzer: Arc::new(Analyzer::new()),
-        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-        cert: tlsgate::webhook::tls::CertStore::new(
-            tlsgate::webhook::tls::load_pair(
-                &fixture("certs/dated/long-valid.crt"),
-                &fixture("certs/dated/long-valid.key"),
-                NOW,
-                &Analyzer::new(),
-            )
-            .unwrap(),
-        ),
-        clock: || NOW,
-    };
-    let router = tlsgate::webhook::router(state);
+    let router = common::empty_router(|| NOW);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -63,3 +63,32 @@ impl EmptyView {
         }
     }
 }
+
+/// `tlsgate serve`'s webhook router (limits, timeout, metrics, answer) over an empty, synced
+/// view and the default policy, serving `certs/dated/long-valid`, its clock fixed at `now`:
+/// what the router benchmarks send [`review_body`] through, without TLS or sockets.
+pub fn empty_router(now: fn() -> i64) -> axum::Router {
+    use std::sync::Arc;
+    use tlsgate::analysis::Analyzer;
+    let view = Arc::new(std::sync::RwLock::new(tlsgate::lookup::Index::new(
+        Arc::new(Analyzer::new()),
+    )));
+    let state = tlsgate::webhook::AppState {
+        metrics: Arc::new(tlsgate::webhook::metrics::Metrics::new(view.clone(), now)),
+        view,
+        policy: Arc::new(Default::default()),
+        analyzer: Arc::new(Analyzer::new()),
+        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        cert: tlsgate::webhook::tls::CertStore::new(
+            tlsgate::webhook::tls::load_pair(
+                &fixture("certs/dated/long-valid.crt"),
+                &fixture("certs/dated/long-valid.key"),
+                now(),
+                &Analyzer::new(),
+            )
+            .unwrap(),
+        ),
+        clock: now,
+    };
+    tlsgate::webhook::router(state)
+}
