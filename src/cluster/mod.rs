@@ -738,11 +738,14 @@ async fn follow<K, W, S, D>(
         if listed {
             delay = RETRY_FIRST;
         }
-        if streamed && !listed && error.as_ref().is_some_and(streaming_refused) {
+        if let Some(e) = error
+            .as_ref()
+            .filter(|e| streamed && !listed && streaming_refused(e))
+        {
             if ctx.streaming.swap(false, Ordering::AcqRel) {
                 info!(
                     resource = kind.resource,
-                    error = %crate::redact::serde_error(&error.as_ref().map(ToString::to_string).unwrap_or_default()),
+                    error = %crate::redact::serde_error(&e.to_string()),
                     "the API server does not stream lists (WatchList); listing in pages"
                 );
             }
