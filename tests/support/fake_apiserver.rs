@@ -17,7 +17,7 @@
 //! `410 Gone` (the client relists), [`FakeApiServer::delete_unobserved`] removes an object
 //! without an event (a change lost to compaction), [`FakeApiServer::hold_lists`] keeps
 //! list requests (streaming ones too) waiting, and [`FakeApiServer::refuse_streaming_lists`]
-//! answers streaming lists `422 Invalid`, as an API server without WatchList does.
+//! fails streaming lists as an API server that cannot stream does (a [`Refusal`]).
 //!
 //! Single objects, for controllers that write (tlsgate's self-managed certificates): namespaced
 //! paths (`/api/v1/namespaces/{ns}/secrets[/{name}]`) and cluster-scoped object paths
